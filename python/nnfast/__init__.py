@@ -1,0 +1,70 @@
+"""nnfast: fast, exact neural-network training kernels.
+
+Optimizer steps (SGD, momentum, Adagrad, RMSprop, Adam, AdamW, AMSGrad),
+activations and losses run as fused C++ kernels on NumPy arrays, in place where
+they update state. ``nnfast.reference`` holds the same operations in plain NumPy:
+the oracle the kernels are tested against.
+"""
+
+from . import _core
+from .activations import (
+    leaky_relu,
+    leaky_relu_backward,
+    relu,
+    relu_backward,
+    sigmoid,
+    sigmoid_backward,
+    tanh,
+    tanh_backward,
+)
+from .complexity import Complexity, complexity
+from .losses import cross_entropy, l1_loss, l2_loss, mse_loss, softmax_cross_entropy
+from .optimizers import (
+    adagrad_step,
+    adam_step,
+    adamw_step,
+    rmsprop_step,
+    sgd_step,
+    sgdm_step,
+)
+from . import optim, reference, schedules  # noqa: E402  (after the kernels they wrap)
+
+__version__ = _core.build_info()["version"]
+
+
+def info():
+    """Build and runtime facts: version, OpenMP, SIMD level, compiler, thread count.
+
+    Returns:
+        dict with keys ``version``, ``openmp``, ``simd``, ``compiler``, ``threads``.
+    """
+    facts = dict(_core.build_info())
+    facts["threads"] = _core.get_num_threads()
+    return facts
+
+
+def set_num_threads(n):
+    """Use ``n`` threads (>= 1) for kernels large enough to profit from them.
+
+    Raises:
+        TypeError: n is not an integer. ValueError: n < 1.
+    """
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n: expected an integer, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"n: must be >= 1, got {n}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads():
+    """The number of threads kernels use (OpenMP's default unless set)."""
+    return _core.get_num_threads()
+
+
+__all__ = [
+    "Complexity", "adagrad_step", "adam_step", "adamw_step", "complexity", "cross_entropy",
+    "get_num_threads", "info", "l1_loss", "l2_loss", "leaky_relu", "leaky_relu_backward",
+    "mse_loss", "optim", "reference", "relu", "relu_backward", "rmsprop_step", "schedules",
+    "set_num_threads", "sgd_step", "sgdm_step", "sigmoid", "sigmoid_backward",
+    "softmax_cross_entropy", "tanh", "tanh_backward",
+]

@@ -1,0 +1,45 @@
+// CPU drivers of the losses. Each computes the loss and its gradient in one pass
+// over the inputs; "none" writes per-element (MSE) or per-row losses to `losses`.
+// Returned values are the reduced loss ("sum" or "mean"), summed in double over
+// fixed chunks, so they do not depend on the thread count.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "cpu/tensors.h"
+
+namespace nnfast::cpu {
+
+enum class Reduction { none = 0, sum = 1, mean = 2 };
+
+template <class T>
+double mse_loss(const T* pred, const T* target, T* grad, T* losses, int64_t n, Reduction reduction);
+
+template <class T>
+double cross_entropy(const T* probs, const T* target, T* grad, T* row_losses, int64_t rows,
+                     int64_t classes, Reduction reduction);
+
+// Exactly one of labels (class ids, rows) and target_probs (rows x classes) is
+// non-null. Labels were checked to lie in [0, classes) or equal ignore_index;
+// counted_rows is the number of rows that are not ignored.
+struct SoftmaxCrossEntropyOptions {
+  Reduction reduction;
+  bool has_ignore_index;
+  int64_t ignore_index;
+  double label_smoothing;
+  int64_t counted_rows;
+};
+
+template <class T>
+double softmax_cross_entropy(const T* logits, const int64_t* labels, const T* target_probs,
+                             T* grad, T* row_losses, int64_t rows, int64_t classes,
+                             const SoftmaxCrossEntropyOptions& options);
+
+template <class T>
+double l1_loss(const TensorList<T>& tensors);
+
+template <class T>
+double l2_loss(const TensorList<T>& tensors);
+
+}  // namespace nnfast::cpu

@@ -1,0 +1,48 @@
+// Per-element math of the losses and their gradients, written once.
+// Loss terms are returned in V; drivers accumulate them in double.
+#pragma once
+
+#include "ops/common.h"
+
+namespace nnfast::ops {
+
+// MSE: term (pred - target)^2; gradient grad_scale * (pred - target), with
+// grad_scale = 2 / N for "mean" and 2 otherwise (d/dpred of the reduced loss).
+template <class V>
+NNFAST_HD V mse_term(V pred, V target, V grad_scale, V& grad) {
+  const V d = pred - target;
+  grad = grad_scale * d;
+  return d * d;
+}
+
+// Cross-entropy on probabilities (the lesson's h(y_, y) = -sum y_ ln y):
+// term -t ln p, gradient -t / p times grad_scale (1 / rows for "mean").
+// A zero target contributes exactly 0 to both, even where p = 0 (never 0 * -inf);
+// a positive target on p = 0 gives +inf loss and -inf gradient.
+template <class V>
+NNFAST_HD V cross_entropy_term(V prob, V target, V grad_scale, V& grad) {
+  const bool zero = target == V(0);
+  grad = zero ? V(0) : -(target / prob) * grad_scale;
+  return zero ? V(0) : -target * log_(prob);
+}
+
+// Softmax cross-entropy gradient of one logit, from e = exp(x - max) and the row's
+// 1 / sum(e): d loss / d x_c = (softmax_c * target_mass - t'_c) * grad_scale, where
+// t' is the (label-smoothed) target distribution and target_mass = sum_c t'_c
+// (1 for class ids; PyTorch does not renormalize probability targets).
+template <class V>
+NNFAST_HD V softmax_cross_entropy_grad(V e, V inv_sum, V target_mass, V target, V grad_scale) {
+  return (e * inv_sum * target_mass - target) * grad_scale;
+}
+
+}  // namespace nnfast::ops
+
+namespace nnfast::ops {
+
+// l1_loss = sum |w| and l2_loss = (sum w^2) / 2 (tf.nn.l2_loss). Terms are formed
+// in double from the stored values, so a float32 w^2 cannot overflow on the way.
+NNFAST_HD double l1_term(double w) { return std::fabs(w); }
+NNFAST_HD double l2_term(double w) { return w * w; }
+constexpr double kL2LossFactor = 0.5;
+
+}  // namespace nnfast::ops
