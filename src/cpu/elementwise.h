@@ -13,8 +13,11 @@ void for_each_element(const TensorList<T>& tensors, const Update& update) {
   const std::vector<Chunk> chunks = make_chunks(tensors.sizes);
   parallel_for(static_cast<int64_t>(chunks.size()), tensors.total(), [&](int64_t c) {
     const Chunk& chunk = chunks[c];
-    const std::array<T*, kMaxOperands>& a = tensors.operands[chunk.tensor];
-    for (int64_t i = chunk.begin; i < chunk.end; ++i) update(a, i);
+    // Local copies: stores through the operand pointers provably cannot alias
+    // them, so scalars stay in registers and the loop can vectorize.
+    const Update local_update = update;
+    const std::array<T*, kMaxOperands> a = tensors.operands[chunk.tensor];
+    for (int64_t i = chunk.begin; i < chunk.end; ++i) local_update(a, i);
   });
 }
 

@@ -20,7 +20,8 @@ template <class V>
 NNFAST_HD V sigmoid_forward(V x) {
   const V e = exp_(x < V(0) ? x : -x);  // e^-|x|, in (0, 1]
   const V r = V(1) / (V(1) + e);
-  return x < V(0) ? e * r : r;
+  const V negative_branch = e * r;  // both arms computed: a branch-free select vectorizes
+  return x < V(0) ? negative_branch : r;
 }
 
 // d/dx sigmoid = y (1 - y), from the forward output y; PyTorch's order: dy (1 - y) y.
@@ -57,13 +58,15 @@ NNFAST_HD V relu_backward(V x, V dy) {
 // it equals max(alpha x, x)).
 template <class V>
 NNFAST_HD V leaky_relu_forward(V x, V alpha) {
-  return x > V(0) ? x : alpha * x;
+  const V scaled = alpha * x;
+  return x > V(0) ? x : scaled;
 }
 
 // Gradient alpha at x <= 0, including the kink x = 0, as PyTorch.
 template <class V>
 NNFAST_HD V leaky_relu_backward(V x, V dy, V alpha) {
-  return x > V(0) ? dy : alpha * dy;
+  const V scaled = alpha * dy;
+  return x > V(0) ? dy : scaled;
 }
 
 }  // namespace nnfast::ops

@@ -22,8 +22,10 @@ NNFAST_HD V mse_term(V pred, V target, V grad_scale, V& grad) {
 template <class V>
 NNFAST_HD V cross_entropy_term(V prob, V target, V grad_scale, V& grad) {
   const bool zero = target == V(0);
-  grad = zero ? V(0) : -(target / prob) * grad_scale;
-  return zero ? V(0) : -target * log_(prob);
+  const V g = -(target / prob) * grad_scale;
+  const V term = -target * log_(prob);
+  grad = zero ? V(0) : g;
+  return zero ? V(0) : term;
 }
 
 // Softmax cross-entropy gradient of one logit, from e = exp(x - max) and the row's

@@ -20,12 +20,15 @@ struct GradScalars {
   bool maximize;
 };
 
+// The call-uniform maximize and weight-decay terms are selects, not branches,
+// so the loop around them can vectorize.
 template <class V, class S>
 NNFAST_HD V effective_grad(V g, V p, const GradScalars<S>& s) {
-  if (s.maximize) g = -g;
-  if (s.weight_decay != S(0)) g = g + V(s.weight_decay) * p;
-  if (s.l1 != S(0)) g = g + V(s.l1) * sign_(p);
-  return g;
+  const V signed_grad = s.maximize ? -g : g;
+  const V with_l2 = signed_grad + V(s.weight_decay) * p;
+  const V decayed = s.weight_decay != S(0) ? with_l2 : signed_grad;
+  if (s.l1 == S(0)) return decayed;  // sign(p) only when needed: it branches on p
+  return decayed + V(s.l1) * sign_(p);
 }
 
 // SGD: p = p - lr * g'.
@@ -138,7 +141,8 @@ struct AdamScalars {
 
 template <bool Amsgrad, class V, class S>
 NNFAST_HD void adam_update(V& p, V g, V& m, V& v, V* vmax, const AdamScalars<S>& s) {
-  if (s.decoupled) p = p * V(s.decay_factor);
+  const V decayed = p * V(s.decay_factor);
+  p = s.decoupled ? decayed : p;
   const V d = effective_grad(g, p, s.grad);
   m = V(s.beta1) * m + V(s.one_minus_beta1) * d;
   v = V(s.beta2) * v + V(s.one_minus_beta2) * (d * d);
