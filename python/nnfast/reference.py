@@ -1,0 +1,580 @@
+"""Every nnfast operation in plain NumPy: the oracle the tests hold the kernels to.
+
+Each function here has the same name and signature as its kernel in ``nnfast`` and is written
+to be read: one formula per line, with the math quoted in a comment. The tests run these
+functions on float64 copies of their inputs and compare the kernels' results with them.
+
+Arithmetic happens in the dtype of the arrays given. Python scalars (``lr``, ``beta1``, ...)
+combine with arrays NumPy's way (NEP 50: a Python float is "weak", so a float32 array stays
+float32 and the scalar is rounded to float32), which is also what the float32 kernels do.
+Scalar-only expressions such as ``1 - beta1**step`` are evaluated in Python (double).
+Loss sums accumulate in float64.
+
+Nothing here validates its arguments beyond what it needs to run.
+
+Notation: ``g'`` is the effective gradient,
+
+    g' = (-g if maximize else g) + weight_decay * p + l1 * sign(p)
+
+where each added term is applied only when its coefficient is nonzero (so ``0 * inf``
+never turns a parameter's update into NaN).
+"""
+
+import math
+
+import numpy as np
+
+__all__ = [
+    "sgd_step",
+    "sgdm_step",
+    "adagrad_step",
+    "rmsprop_step",
+    "adam_step",
+    "adamw_step",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "sigmoid_backward",
+    "tanh_backward",
+    "relu_backward",
+    "leaky_relu_backward",
+    "mse_loss",
+    "cross_entropy",
+    "softmax_cross_entropy",
+    "l1_loss",
+    "l2_loss",
+]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _as_list(arrays):
+    """One array, or a list/tuple of arrays, as a list."""
+    if isinstance(arrays, (list, tuple)):
+        return list(arrays)
+    return [arrays]
+
+
+def _effective_grad(p, g, *, maximize, weight_decay, l1):
+    """g' = (-g if maximize else g) + weight_decay*p + l1*sign(p), nonzero terms only."""
+    if maximize:
+        g = -g
+    if weight_decay != 0:
+        # coupled L2: d/dp (weight_decay/2 * p^2) = weight_decay * p
+        g = g + weight_decay * p
+    if l1 != 0:
+        # L1: d/dp (l1 * |p|) = l1 * sign(p), with sign(0) = 0
+        g = g + l1 * np.sign(p)
+    return g
+
+
+def _check_reduction(reduction):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+# --------------------------------------------------------------------------- optimizers
+
+
+def sgd_step(params, grads, *, lr, weight_decay=0.0, l1=0.0, maximize=False):
+    """Plain stochastic gradient descent, in place.
+
+    ``p <- p - lr * g'``
+
+    Args:
+        params, grads: one array or a list/tuple of arrays; ``params`` is updated in place.
+        lr: learning rate.
+        weight_decay, l1, maximize: terms of ``g'`` (see the module docstring).
+
+    Returns None.
+    """
+    for p, g in zip(_as_list(params), _as_list(grads)):
+        g = _effective_grad(p, g, maximize=maximize, weight_decay=weight_decay, l1=l1)
+        # p = p - lr*g'
+        p[...] = p - lr * g
+
+
+def sgdm_step(params, grads, momentum_buffers, *, lr, momentum=0.9, dampening=0.0,
+              nesterov=False, weight_decay=0.0, l1=0.0, maximize=False):
+    """SGD with (heavy-ball or Nesterov) momentum, PyTorch's form, in place.
+
+    ``b <- momentum*b + (1 - dampening)*g'``;
+    ``d = g' + momentum*b`` if ``nesterov`` else ``d = b``;
+    ``p <- p - lr*d``.
+
+    The lesson's EMA momentum (``m = beta*m + (1-beta)*g``) is ``dampening=momentum``.
+    Unlike ``torch.optim.SGD`` this step never treats the first step specially (torch sets
+    ``b = g'`` on its first step; ``nnfast.optim.SGD`` does that through ``_sgdm_first_step``).
+
+    Args:
+        params, grads, momentum_buffers: one array or a list/tuple of arrays; ``params`` and
+            ``momentum_buffers`` are updated in place.
+        lr, momentum, dampening, nesterov: as in the formula.
+        weight_decay, l1, maximize: terms of ``g'``.
+
+    Returns None.
+    """
+    for p, g, b in zip(_as_list(params), _as_list(grads), _as_list(momentum_buffers)):
+        g = _effective_grad(p, g, maximize=maximize, weight_decay=weight_decay, l1=l1)
+        # b = mu*b + (1 - dampening)*g'
+        b[...] = momentum * b + (1 - dampening) * g
+        # d = g' + mu*b (Nesterov) or b
+        d = g + momentum * b if nesterov else b
+        # p = p - lr*d
+        p[...] = p - lr * d
+
+
+def _sgdm_first_step(params, grads, momentum_buffers, *, lr, momentum, nesterov,
+                     weight_decay, l1, maximize):
+    """torch.optim.SGD's first momentum step, in place: ``b <- g'``, then as ``sgdm_step``.
+
+    ``b <- g'``; ``d = g' + momentum*b`` if ``nesterov`` else ``d = b``; ``p <- p - lr*d``.
+
+    Returns None.
+    """
+    for p, g, b in zip(_as_list(params), _as_list(grads), _as_list(momentum_buffers)):
+        g = _effective_grad(p, g, maximize=maximize, weight_decay=weight_decay, l1=l1)
+        # b = g'
+        b[...] = g
+        # d = g' + mu*b (Nesterov) or b
+        d = g + momentum * b if nesterov else b
+        # p = p - lr*d
+        p[...] = p - lr * d
+
+
+def adagrad_step(params, grads, sums, *, lr, eps=1e-10, weight_decay=0.0, l1=0.0,
+                 maximize=False):
+    """Adagrad, PyTorch's form, in place.
+
+    ``s <- s + g'^2``; ``p <- p - lr * g' / (sqrt(s) + eps)``.
+
+    PyTorch's ``lr_decay`` is applied by the caller (``nnfast.optim.Adagrad`` passes
+    ``lr / (1 + (step - 1)*lr_decay)``). The lesson's form is ``eps=0``; Keras and optax put
+    eps inside the square root and start ``s`` at 0.1.
+
+    Args:
+        params, grads, sums: one array or a list/tuple of arrays; ``params`` and ``sums`` are
+            updated in place.
+        lr, eps: as in the formula.
+        weight_decay, l1, maximize: terms of ``g'``.
+
+    Returns None.
+    """
+    for p, g, s in zip(_as_list(params), _as_list(grads), _as_list(sums)):
+        g = _effective_grad(p, g, maximize=maximize, weight_decay=weight_decay, l1=l1)
+        # s = s + g'^2
+        s[...] = s + g * g
+        # p = p - lr*g'/(sqrt(s) + eps)
+        p[...] = p - lr * g / (np.sqrt(s) + eps)
+
+
+def rmsprop_step(params, grads, square_avgs, *, lr, alpha=0.99, eps=1e-8, weight_decay=0.0,
+                 l1=0.0, maximize=False, momentum=0.0, momentum_buffers=None, centered=False,
+                 grad_avgs=None):
+    """RMSprop, PyTorch's form, in place.
+
+    ``q <- alpha*q + (1 - alpha)*g'^2``;
+    centered: ``c <- alpha*c + (1 - alpha)*g'``, ``avg = sqrt(q - c^2) + eps``;
+    otherwise ``avg = sqrt(q) + eps``;
+    ``momentum > 0``: ``b <- momentum*b + g'/avg``, ``p <- p - lr*b``;
+    otherwise ``p <- p - lr*g'/avg``.
+
+    The lesson's form is ``alpha=beta``, ``eps=0``; Keras uses rho=0.9 and eps inside the root.
+
+    Args:
+        params, grads, square_avgs: one array or a list/tuple of arrays (``q``).
+        momentum_buffers: the ``b`` arrays; required when ``momentum > 0``.
+        grad_avgs: the ``c`` arrays; required when ``centered``.
+        lr, alpha, eps, momentum, centered: as in the formula.
+        weight_decay, l1, maximize: terms of ``g'``.
+        Params and every state given are updated in place.
+
+    Raises:
+        ValueError: ``momentum > 0`` without ``momentum_buffers``, or ``centered`` without
+            ``grad_avgs``.
+
+    Returns None.
+    """
+    params = _as_list(params)
+    if momentum > 0 and momentum_buffers is None:
+        raise ValueError("momentum_buffers is required when momentum > 0")
+    if centered and grad_avgs is None:
+        raise ValueError("grad_avgs is required when centered=True")
+    buffers = _as_list(momentum_buffers) if momentum > 0 else [None] * len(params)
+    averages = _as_list(grad_avgs) if centered else [None] * len(params)
+    for p, g, q, b, c in zip(params, _as_list(grads), _as_list(square_avgs), buffers,
+                             averages):
+        g = _effective_grad(p, g, maximize=maximize, weight_decay=weight_decay, l1=l1)
+        # q = alpha*q + (1 - alpha)*g'^2
+        q[...] = alpha * q + (1 - alpha) * g * g
+        if centered:
+            # c = alpha*c + (1 - alpha)*g'
+            c[...] = alpha * c + (1 - alpha) * g
+            # avg = sqrt(q - c^2) + eps
+            avg = np.sqrt(q - c * c) + eps
+        else:
+            # avg = sqrt(q) + eps
+            avg = np.sqrt(q) + eps
+        if momentum > 0:
+            # b = mu*b + g'/avg
+            b[...] = momentum * b + g / avg
+            # p = p - lr*b
+            p[...] = p - lr * b
+        else:
+            # p = p - lr*g'/avg
+            p[...] = p - lr * g / avg
+
+
+def adam_step(params, grads, exp_avgs, exp_avg_sqs, *, step, lr=1e-3, beta1=0.9, beta2=0.999,
+              eps=1e-8, weight_decay=0.0, l1=0.0, decoupled_weight_decay=False, amsgrad=False,
+              max_exp_avg_sqs=None, maximize=False):
+    """Adam (and AdamW, AMSGrad), PyTorch's form, in place.
+
+    With ``t = step`` (1-based, counting this update)::
+
+        decoupled and weight_decay != 0:  p <- p * (1 - lr*weight_decay)
+        m <- beta1*m + (1 - beta1)*g'
+        v <- beta2*v + (1 - beta2)*g'^2
+        amsgrad:                          vmax <- max(vmax, v), and vmax replaces v below
+        p <- p - lr/(1 - beta1^t) * m / (sqrt(v)/sqrt(1 - beta2^t) + eps)
+
+    ``g'`` includes the coupled ``weight_decay*p`` only when not decoupled; the ``l1`` term
+    is always coupled. ``g'`` is taken from ``p`` before the decoupled decay. The lesson's
+    form has eps = 0; Keras adds its eps (1e-7) to sqrt(v) before bias correction.
+
+    Args:
+        params, grads, exp_avgs (m), exp_avg_sqs (v): one array or a list/tuple of arrays.
+        max_exp_avg_sqs: the ``vmax`` arrays; required when ``amsgrad``.
+        step: the 1-based step count ``t``.
+        lr, beta1, beta2, eps, decoupled_weight_decay, amsgrad: as in the formula.
+        weight_decay, l1, maximize: terms of ``g'`` (weight decay: or of the decay above).
+        Params and every state given are updated in place.
+
+    Raises:
+        ValueError: ``step < 1``, or ``amsgrad`` without ``max_exp_avg_sqs``.
+
+    Returns None.
+    """
+    if step < 1:
+        raise ValueError(f"step must be >= 1, got {step}")
+    params = _as_list(params)
+    if amsgrad and max_exp_avg_sqs is None:
+        raise ValueError("max_exp_avg_sqs is required when amsgrad=True")
+    maxima = _as_list(max_exp_avg_sqs) if amsgrad else [None] * len(params)
+    # scalars in Python float (double), as torch computes them
+    bias_correction1 = 1 - beta1**step
+    bias_correction2 = 1 - beta2**step
+    step_size = lr / bias_correction1
+    bias_correction2_sqrt = math.sqrt(bias_correction2)
+    coupled_weight_decay = 0.0 if decoupled_weight_decay else weight_decay
+    for p, g, m, v, vmax in zip(params, _as_list(grads), _as_list(exp_avgs),
+                                _as_list(exp_avg_sqs), maxima):
+        g = _effective_grad(p, g, maximize=maximize, weight_decay=coupled_weight_decay, l1=l1)
+        if decoupled_weight_decay and weight_decay != 0:
+            # p = p*(1 - lr*wd)
+            p[...] = p * (1 - lr * weight_decay)
+        # m = beta1*m + (1 - beta1)*g'
+        m[...] = beta1 * m + (1 - beta1) * g
+        # v = beta2*v + (1 - beta2)*g'^2
+        v[...] = beta2 * v + (1 - beta2) * g * g
+        if amsgrad:
+            # vmax = max(vmax, v)
+            vmax[...] = np.maximum(vmax, v)
+            v = vmax
+        # denom = sqrt(v)/sqrt(1 - beta2^t) + eps
+        denom = np.sqrt(v) / bias_correction2_sqrt + eps
+        # p = p - lr/(1 - beta1^t) * m/denom
+        p[...] = p - step_size * m / denom
+
+
+def adamw_step(params, grads, exp_avgs, exp_avg_sqs, *, step, lr=1e-3, beta1=0.9, beta2=0.999,
+               eps=1e-8, weight_decay=1e-2, l1=0.0, amsgrad=False, max_exp_avg_sqs=None,
+               maximize=False):
+    """AdamW: ``adam_step`` with ``decoupled_weight_decay=True`` (default weight_decay 1e-2).
+
+    ``p <- p*(1 - lr*weight_decay)``, then the Adam update; see ``adam_step``.
+
+    Raises:
+        ValueError: as ``adam_step``.
+
+    Returns None.
+    """
+    adam_step(params, grads, exp_avgs, exp_avg_sqs, step=step, lr=lr, beta1=beta1,
+              beta2=beta2, eps=eps, weight_decay=weight_decay, l1=l1,
+              decoupled_weight_decay=True, amsgrad=amsgrad, max_exp_avg_sqs=max_exp_avg_sqs,
+              maximize=maximize)
+
+
+# --------------------------------------------------------------------------- activations
+
+
+def _result(value, out):
+    """Return ``value`` as a new array, or write it into ``out`` and return ``out``."""
+    if out is None:
+        return np.asarray(value)
+    out[...] = value
+    return out
+
+
+def sigmoid(x, out=None):
+    """Logistic sigmoid ``1 / (1 + exp(-x))``, evaluated without overflow.
+
+    x >= 0: ``1 / (1 + exp(-x))``; x < 0: ``e / (1 + e)`` with ``e = exp(x)``.
+    Both branches use ``exp(-|x|) <= 1``, so nothing overflows; NaN gives NaN.
+
+    Returns a new array, or ``out`` after writing into it.
+    """
+    x = np.asarray(x)
+    # e = exp(-|x|), equal to exp(-x) for x >= 0 and exp(x) for x < 0
+    e = np.exp(-np.abs(x))
+    # sigmoid(x) = 1/(1 + e) for x >= 0, e/(1 + e) for x < 0
+    return _result(np.where(x >= 0, 1 / (1 + e), e / (1 + e)), out)
+
+
+def tanh(x, out=None):
+    """Hyperbolic tangent ``(1 - exp(-2x)) / (1 + exp(-2x))`` (``np.tanh``).
+
+    Returns a new array, or ``out`` after writing into it.
+    """
+    return _result(np.tanh(np.asarray(x)), out)
+
+
+def relu(x, out=None):
+    """``relu(x) = 0 if x <= 0 else x``, so relu(NaN) = NaN and relu(-0.0) = +0.0.
+
+    Returns a new array, or ``out`` after writing into it.
+    """
+    x = np.asarray(x)
+    return _result(np.where(x <= 0, 0, x), out)
+
+
+def leaky_relu(x, alpha=0.01, out=None):
+    """``leaky_relu(x) = x if x > 0 else alpha*x`` (torch's default alpha 0.01; tf's 0.2).
+
+    Returns a new array, or ``out`` after writing into it.
+    """
+    x = np.asarray(x)
+    return _result(np.where(x > 0, x, alpha * x), out)
+
+
+def sigmoid_backward(y, dy, out=None):
+    """Sigmoid gradient from the forward OUTPUT ``y``: ``dx = dy * (1 - y) * y``.
+
+    Returns a new array, or ``out`` after writing into it.
+    """
+    y, dy = np.asarray(y), np.asarray(dy)
+    # d/dx sigmoid(x) = sigmoid(x)*(1 - sigmoid(x)) = y*(1 - y)
+    return _result(dy * (1 - y) * y, out)
+
+
+def tanh_backward(y, dy, out=None):
+    """Tanh gradient from the forward OUTPUT ``y``: ``dx = dy * (1 - y^2)``.
+
+    Returns a new array, or ``out`` after writing into it.
+    """
+    y, dy = np.asarray(y), np.asarray(dy)
+    # d/dx tanh(x) = 1 - tanh(x)^2 = 1 - y^2
+    return _result(dy * (1 - y * y), out)
+
+
+def relu_backward(x, dy, out=None):
+    """ReLU gradient from the forward INPUT ``x``: ``dx = 0 if x <= 0 else dy``.
+
+    At x = 0 the gradient is 0 (PyTorch's choice); a NaN ``x`` passes ``dy``.
+    Returns a new array, or ``out`` after writing into it.
+    """
+    x, dy = np.asarray(x), np.asarray(dy)
+    return _result(np.where(x <= 0, 0, dy), out)
+
+
+def leaky_relu_backward(x, dy, alpha=0.01, out=None):
+    """Leaky-ReLU gradient from the forward INPUT ``x``: ``dx = dy if x > 0 else alpha*dy``.
+
+    At x = 0 the gradient is ``alpha*dy`` (PyTorch's choice).
+    Returns a new array, or ``out`` after writing into it.
+    """
+    x, dy = np.asarray(x), np.asarray(dy)
+    return _result(np.where(x > 0, dy, alpha * dy), out)
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def _sum64(a):
+    """Sum of all elements, accumulated in float64, as a Python float."""
+    return float(np.sum(a, dtype=np.float64))
+
+
+def _mean(total, count):
+    """``total / count``; NaN when ``count`` is 0 (the mean of nothing, as torch)."""
+    return total / count if count else float("nan")
+
+
+def mse_loss(pred, target, reduction="mean"):
+    """Mean squared error and its gradient with respect to ``pred``.
+
+    ``d = pred - target``;
+    "none": ``loss = d^2`` (pred's shape), ``grad = 2*d``;
+    "sum":  ``loss = sum(d^2)``, ``grad = 2*d``;
+    "mean": ``loss = sum(d^2)/N``, ``grad = 2*d/N`` with ``N = pred.size``
+    (the lesson's ``tf.reduce_mean(tf.square(y_ - y))``; an empty mean is NaN).
+
+    Returns ``(loss, grad)``: loss a Python float, or an array for "none".
+
+    Raises:
+        ValueError: an unknown ``reduction``.
+    """
+    _check_reduction(reduction)
+    pred, target = np.asarray(pred), np.asarray(target)
+    # d = pred - target
+    d = pred - target
+    if reduction == "none":
+        # loss = d^2, grad = 2d
+        return d * d, 2 * d
+    if reduction == "sum":
+        # loss = sum(d^2), grad = 2d
+        return _sum64(d * d), 2 * d
+    n = d.size
+    # loss = sum(d^2)/N, grad = 2d/N
+    return _mean(_sum64(d * d), n), 2 * d / n
+
+
+def cross_entropy(probs, target, reduction="mean"):
+    """Cross-entropy of probabilities, the lesson's ``h(y_, y) = -sum(y_ * ln y)`` per row.
+
+    ``probs`` and ``target`` have the same shape; the last axis holds the classes and every
+    leading index is a row.
+    ``term = 0 if target == 0 else -target*ln(probs)`` (a zero target on a zero probability
+    gives 0, never NaN; a positive target on a zero probability gives +inf);
+    ``row_loss = sum(term)`` over the last axis;
+    ``grad = 0 if target == 0 else -target/probs``.
+    "none": per-row losses (shape ``probs.shape[:-1]``), grad unscaled;
+    "sum": sum of rows, grad unscaled; "mean": sum / rows, grad / rows.
+
+    Example (the lesson): probs [[0.6, 0.4]], target [[1, 0]] gives 0.511 (= -ln 0.6).
+
+    Returns ``(loss, grad)``: loss a Python float, or an array for "none".
+
+    Raises:
+        ValueError: an unknown ``reduction``.
+    """
+    _check_reduction(reduction)
+    probs, target = np.asarray(probs), np.asarray(target)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # term = -t*ln(p), and 0 where t == 0
+        terms = np.where(target == 0, 0, -target * np.log(probs))
+        # d term / dp = -t/p, and 0 where t == 0
+        grad = np.where(target == 0, 0, -target / probs)
+    # per-row loss = sum over classes
+    row_losses = np.sum(terms, axis=-1)
+    if reduction == "none":
+        return row_losses, grad
+    if reduction == "sum":
+        return _sum64(row_losses), grad
+    rows = row_losses.size
+    # loss = sum(rows)/rows, grad = grad/rows
+    return _mean(_sum64(row_losses), rows), grad / rows
+
+
+def softmax_cross_entropy(logits, target, reduction="mean", ignore_index=None,
+                          label_smoothing=0.0):
+    """Softmax followed by cross-entropy, and its gradient with respect to ``logits``.
+
+    Matches ``torch.nn.functional.cross_entropy``. ``logits`` has shape (N, C). With
+    ``lse_i = max_i + ln(sum_c exp(x_ic - max_i))`` (stable for any finite logits),
+    ``softmax_i = exp(x_i - lse_i)`` and ``eps = label_smoothing``:
+
+    Integer class ids ``y`` of shape (N,)::
+
+        loss_i = lse_i - (1 - eps)*x_{i,y_i} - (eps/C)*sum_c x_ic
+        grad_i = softmax_i - (1 - eps)*onehot(y_i) - eps/C
+
+    Rows whose ``y_i == ignore_index`` (when it is not None) have loss 0 and grad 0 and leave
+    the mean's count; with every row ignored the mean is NaN and the grad all 0 (as torch).
+
+    Float probabilities ``t`` of shape (N, C), with ``t' = (1 - eps)*t + eps/C``::
+
+        loss_i = sum_c t'_c * (lse_i - x_ic)
+        grad_i = softmax_i * sum_c t'_c - t'
+
+    "none": per-row losses (N,), grad unscaled; "sum": total, grad unscaled; "mean": total
+    and grad divided by the number of counted rows (non-ignored rows for class ids, N for
+    probabilities).
+
+    Returns ``(loss, grad)``: loss a Python float, or an array for "none".
+
+    Raises:
+        ValueError: an unknown ``reduction``; ``ignore_index`` with probability targets; a
+            class id outside [0, C) on a row that is not ignored.
+    """
+    _check_reduction(reduction)
+    x, target = np.asarray(logits), np.asarray(target)
+    n, c = x.shape
+    eps = label_smoothing
+    # lse_i = max_i + ln(sum_c exp(x_ic - max_i))
+    row_max = np.max(x, axis=1, keepdims=True)
+    shifted_exp = np.exp(x - row_max)
+    sum_exp = np.sum(shifted_exp, axis=1, keepdims=True)
+    lse = row_max + np.log(sum_exp)
+    # softmax_i = exp(x_i - max_i) / sum_c exp(x_ic - max_i)
+    softmax = shifted_exp / sum_exp
+
+    if np.issubdtype(target.dtype, np.integer):
+        counted = np.ones(n, dtype=bool) if ignore_index is None else target != ignore_index
+        if np.any((target[counted] < 0) | (target[counted] >= c)):
+            raise ValueError(f"target class ids must lie in [0, {c})")
+        labels = np.where(counted, target, 0)
+        # x_{i,y_i}
+        x_label = np.take_along_axis(x, labels[:, None], axis=1)
+        # loss_i = lse_i - (1 - eps)*x_{i,y_i} - (eps/C)*sum_c x_ic
+        row_losses = lse - (1 - eps) * x_label
+        if eps != 0:
+            row_losses = row_losses - (eps / c) * np.sum(x, axis=1, keepdims=True)
+        # grad_i = softmax_i - (1 - eps)*onehot(y_i) - eps/C
+        onehot = (np.arange(c) == labels[:, None]).astype(x.dtype)
+        grad = softmax - (1 - eps) * onehot
+        if eps != 0:
+            grad = grad - eps / c
+        row_losses = np.where(counted[:, None], row_losses, 0)[:, 0]
+        grad = np.where(counted[:, None], grad, 0)
+        count = int(np.count_nonzero(counted))
+    else:
+        if ignore_index is not None:
+            raise ValueError("ignore_index is only supported with integer class-id targets")
+        # t' = (1 - eps)*t + eps/C
+        t = target * (1 - eps) + eps / c if eps != 0 else target
+        # loss_i = sum_c t'_c*(lse_i - x_ic)
+        row_losses = np.sum(t * (lse - x), axis=1)
+        # grad_i = softmax_i*sum_c(t'_c) - t'
+        grad = softmax * np.sum(t, axis=1, keepdims=True) - t
+        count = n
+
+    if reduction == "none":
+        return row_losses, grad
+    if reduction == "sum":
+        return _sum64(row_losses), grad
+    if count == 0:
+        # torch: the loss is 0/0 and no row receives any gradient
+        return float("nan"), np.zeros_like(grad)
+    return _mean(_sum64(row_losses), count), grad / count
+
+
+def l1_loss(w):
+    """``sum |w|`` over every element of ``w`` (one array or a list), as a Python float.
+
+    Accumulates in float64.
+    """
+    return sum(_sum64(np.abs(np.asarray(a))) for a in _as_list(w))
+
+
+def l2_loss(w):
+    """``sum(w^2) / 2`` over every element of ``w`` (one array or a list) (tf.nn.l2_loss).
+
+    Accumulates in float64. Returns a Python float.
+    """
+    total = 0.0
+    for a in _as_list(w):
+        a = np.asarray(a)
+        total += _sum64(a * a)
+    return total / 2
