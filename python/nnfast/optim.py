@@ -30,6 +30,7 @@ import numbers
 
 import numpy as np
 
+from nnfast import _arguments as arg
 from nnfast import optimizers as _kernels
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
@@ -38,27 +39,9 @@ __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
 # --------------------------------------------------------------------------- validation
 
 
-def _check_real(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-
-
-def _check_at_least(name, value, low):
-    _check_real(name, value)
-    if not value >= low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-
-
 def _check_lr(lr):
-    if callable(lr):
-        return
-    _check_at_least("lr", lr, 0)
-
-
-def _check_beta(name, value):
-    _check_real(name, value)
-    if not 0 <= value < 1:
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    if not callable(lr):
+        arg.nonnegative(lr, "lr")
 
 
 def _check_params(params):
@@ -139,7 +122,7 @@ class _Optimizer:
         lr = self.hyperparameters["lr"]
         if callable(lr):
             lr = lr(self.steps_taken)
-            _check_at_least("lr (the value the lr callable returned)", lr, 0)
+            arg.nonnegative(lr, "lr (the value the lr callable returned)")
         indices = [i for i, g in enumerate(grads) if g is not None]
         names = self._state_names(self.hyperparameters)
         for i in indices:
@@ -262,10 +245,10 @@ class SGD(_Optimizer):
     @staticmethod
     def _check_hyperparameters(hp):
         _check_lr(hp["lr"])
-        _check_at_least("momentum", hp["momentum"], 0)
-        _check_real("dampening", hp["dampening"])
-        _check_at_least("weight_decay", hp["weight_decay"], 0)
-        _check_at_least("l1", hp["l1"], 0)
+        arg.nonnegative(hp["momentum"], "momentum")
+        arg.real(hp["dampening"], "dampening")
+        arg.nonnegative(hp["weight_decay"], "weight_decay")
+        arg.nonnegative(hp["l1"], "l1")
         if hp["nesterov"] and (hp["momentum"] <= 0 or hp["dampening"] != 0):
             raise ValueError("nesterov momentum requires momentum > 0 and dampening == 0")
 
@@ -328,11 +311,11 @@ class Adagrad(_Optimizer):
     @staticmethod
     def _check_hyperparameters(hp):
         _check_lr(hp["lr"])
-        _check_at_least("lr_decay", hp["lr_decay"], 0)
-        _check_at_least("weight_decay", hp["weight_decay"], 0)
-        _check_at_least("initial_accumulator_value", hp["initial_accumulator_value"], 0)
-        _check_at_least("eps", hp["eps"], 0)
-        _check_at_least("l1", hp["l1"], 0)
+        arg.nonnegative(hp["lr_decay"], "lr_decay")
+        arg.nonnegative(hp["weight_decay"], "weight_decay")
+        arg.nonnegative(hp["initial_accumulator_value"], "initial_accumulator_value")
+        arg.nonnegative(hp["eps"], "eps")
+        arg.nonnegative(hp["l1"], "l1")
 
     @staticmethod
     def _state_names(hp):
@@ -389,13 +372,11 @@ class RMSprop(_Optimizer):
     @staticmethod
     def _check_hyperparameters(hp):
         _check_lr(hp["lr"])
-        _check_real("alpha", hp["alpha"])
-        if not 0 <= hp["alpha"] <= 1:
-            raise ValueError(f"alpha must be in [0, 1], got {hp['alpha']}")
-        _check_at_least("eps", hp["eps"], 0)
-        _check_at_least("weight_decay", hp["weight_decay"], 0)
-        _check_at_least("momentum", hp["momentum"], 0)
-        _check_at_least("l1", hp["l1"], 0)
+        arg.in_unit_interval(hp["alpha"], "alpha", include_one=True)
+        arg.nonnegative(hp["eps"], "eps")
+        arg.nonnegative(hp["weight_decay"], "weight_decay")
+        arg.nonnegative(hp["momentum"], "momentum")
+        arg.nonnegative(hp["l1"], "l1")
 
     @staticmethod
     def _state_names(hp):
@@ -457,11 +438,11 @@ class Adam(_Optimizer):
         betas = hp["betas"]
         if not isinstance(betas, tuple) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        _check_beta("betas[0]", betas[0])
-        _check_beta("betas[1]", betas[1])
-        _check_at_least("eps", hp["eps"], 0)
-        _check_at_least("weight_decay", hp["weight_decay"], 0)
-        _check_at_least("l1", hp["l1"], 0)
+        arg.in_unit_interval(betas[0], "betas[0]")
+        arg.in_unit_interval(betas[1], "betas[1]")
+        arg.nonnegative(hp["eps"], "eps")
+        arg.nonnegative(hp["weight_decay"], "weight_decay")
+        arg.nonnegative(hp["l1"], "l1")
 
     @staticmethod
     def _state_names(hp):
