@@ -8,7 +8,8 @@ Arithmetic happens in the dtype of the arrays given. Python scalars (``lr``, ``b
 combine with arrays NumPy's way (NEP 50: a Python float is "weak", so a float32 array stays
 float32 and the scalar is rounded to float32), which is also what the float32 kernels do.
 Scalar-only expressions such as ``1 - beta1**step`` are evaluated in Python (double).
-Loss sums accumulate in float64.
+Loss sums accumulate in float64. Activations write into ``out=`` and losses into
+``grad_out=`` when given, as the kernels do.
 
 Nothing here validates its arguments beyond what it needs to run.
 
@@ -411,7 +412,7 @@ def _mean(total, count):
     return total / count if count else float("nan")
 
 
-def mse_loss(pred, target, reduction="mean"):
+def mse_loss(pred, target, reduction="mean", *, grad_out=None):
     """Mean squared error and its gradient with respect to ``pred``.
 
     ``d = pred - target``;
@@ -431,16 +432,16 @@ def mse_loss(pred, target, reduction="mean"):
     d = pred - target
     if reduction == "none":
         # loss = d^2, grad = 2d
-        return d * d, 2 * d
+        return d * d, _result(2 * d, grad_out)
     if reduction == "sum":
         # loss = sum(d^2), grad = 2d
-        return _sum64(d * d), 2 * d
+        return _sum64(d * d), _result(2 * d, grad_out)
     n = d.size
     # loss = sum(d^2)/N, grad = 2d/N
-    return _mean(_sum64(d * d), n), 2 * d / n
+    return _mean(_sum64(d * d), n), _result(2 * d / n, grad_out)
 
 
-def cross_entropy(probs, target, reduction="mean"):
+def cross_entropy(probs, target, reduction="mean", *, grad_out=None):
     """Cross-entropy of probabilities, the lesson's ``h(y_, y) = -sum(y_ * ln y)`` per row.
 
     ``probs`` and ``target`` have the same shape; the last axis holds the classes and every
@@ -469,16 +470,16 @@ def cross_entropy(probs, target, reduction="mean"):
     # per-row loss = sum over classes
     row_losses = np.sum(terms, axis=-1)
     if reduction == "none":
-        return row_losses, grad
+        return row_losses, _result(grad, grad_out)
     if reduction == "sum":
-        return _sum64(row_losses), grad
+        return _sum64(row_losses), _result(grad, grad_out)
     rows = row_losses.size
     # loss = sum(rows)/rows, grad = grad/rows
-    return _mean(_sum64(row_losses), rows), grad / rows
+    return _mean(_sum64(row_losses), rows), _result(grad / rows, grad_out)
 
 
 def softmax_cross_entropy(logits, target, reduction="mean", ignore_index=None,
-                          label_smoothing=0.0):
+                          label_smoothing=0.0, *, grad_out=None):
     """Softmax followed by cross-entropy, and its gradient with respect to ``logits``.
 
     Matches ``torch.nn.functional.cross_entropy``. ``logits`` has shape (N, C). With
@@ -551,13 +552,13 @@ def softmax_cross_entropy(logits, target, reduction="mean", ignore_index=None,
         count = n
 
     if reduction == "none":
-        return row_losses, grad
+        return row_losses, _result(grad, grad_out)
     if reduction == "sum":
-        return _sum64(row_losses), grad
+        return _sum64(row_losses), _result(grad, grad_out)
     if count == 0:
         # torch: the loss is 0/0 and no row receives any gradient
-        return float("nan"), np.zeros_like(grad)
-    return _mean(_sum64(row_losses), count), grad / count
+        return float("nan"), _result(np.zeros_like(grad), grad_out)
+    return _mean(_sum64(row_losses), count), _result(grad / count, grad_out)
 
 
 def l1_loss(w):
