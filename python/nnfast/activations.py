@@ -33,7 +33,7 @@ def tanh(x, out=None):
 
 
 def relu(x, out=None):
-    r""":math:`\max(x, 0)`: x where x > 0, else 0 (NaN stays NaN, -0 gives +0)."""
+    r""":math:`\max(x, 0)`: 0 where x < 0, else x (as torch.relu: NaN stays NaN, -0 stays -0)."""
     return _core.relu(x, out, 0.0)
 
 

@@ -342,12 +342,12 @@ def tanh(x, out=None):
 
 
 def relu(x, out=None):
-    """``relu(x) = 0 if x <= 0 else x``, so relu(NaN) = NaN and relu(-0.0) = +0.0.
+    """``relu(x) = 0 if x < 0 else x`` (torch.relu), so relu(NaN) = NaN and relu(-0.0) = -0.0.
 
     Returns a new array, or ``out`` after writing into it.
     """
     x = np.asarray(x)
-    return _result(np.where(x <= 0, 0, x), out)
+    return _result(np.where(x < 0, 0, x), out)
 
 
 def leaky_relu(x, alpha=0.01, out=None):

@@ -41,11 +41,11 @@ NNFAST_HD V tanh_backward(V y, V dy) {
   return dy * (V(1) - y * y);
 }
 
-// relu(x) = x for x > 0, else 0. Written as "x <= 0 ? 0 : x" so NaN propagates
-// (as torch.relu) and -0 maps to +0.
+// relu(x) = max(x, 0), as torch.relu (clamp_min): "x < 0 ? 0 : x", so NaN
+// propagates and -0 stays -0.
 template <class V>
 NNFAST_HD V relu_forward(V x) {
-  return x <= V(0) ? V(0) : x;
+  return x < V(0) ? V(0) : x;
 }
 
 // Gradient 0 at x <= 0 (PyTorch's choice at the kink x = 0); NaN input passes dy.
