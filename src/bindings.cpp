@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cpu/activation.h"
+#include "cpu/kernels.h"
 #include "cpu/loss.h"
 #include "cpu/optim.h"
 #include "cpu/parallel.h"
@@ -495,12 +496,18 @@ PYBIND11_MODULE(_core, m) {
   bind_activations(m);
   bind_losses(m);
   m.def("set_num_threads", &cpu::set_num_threads);
+  m.def("supported_simd", []() {
+    std::vector<std::string> names;
+    for (const cpu::KernelTable* t : cpu::supported_kernels()) names.emplace_back(t->isa);
+    return names;
+  });
+  m.def("use_simd", &cpu::use_kernels);
   m.def("get_num_threads", &cpu::max_threads);
   m.def("build_info", []() {
     py::dict d;
     d["version"] = NNFAST_VERSION;
     d["openmp"] = cpu::openmp_enabled();
-    d["simd"] = "none (portable C++, baseline ISA; explicit SIMD is planned)";
+    d["simd"] = cpu::kernels().isa;
     d["compiler"] = __VERSION__;
     return d;
   });

@@ -35,6 +35,10 @@ __version__ = _core.build_info()["version"]
 def info():
     """Build and runtime facts: version, OpenMP, SIMD level, compiler, thread count.
 
+    ``simd`` names the kernel set chosen at import: the widest the CPU supports of
+    ``avx512``, ``avx2`` and ``sse2`` on x86-64 (``generic`` elsewhere), or a lower
+    one requested with the environment variable ``NNFAST_SIMD``.
+
     Returns:
         dict with keys ``version``, ``openmp``, ``simd``, ``compiler``, ``threads``.
     """

@@ -1,53 +1,28 @@
 #include "cpu/activation.h"
 
-#include "cpu/elementwise.h"
-#include "ops/activation.h"
+#include "cpu/parallel.h"
 
 namespace nnfast::cpu {
 
-namespace {
-
-template <class T>
-TensorList<T> single(int64_t n, T* a, T* b, T* c = nullptr) {
-  return {{{a, b, c, nullptr, nullptr}}, {n}};
-}
-
-}  // namespace
-
-// Operands: out, x.
 template <class T>
 void activation_forward(Activation kind, const T* x, T* out, int64_t n, double alpha) {
-  const auto t = single<T>(n, out, const_cast<T*>(x));
-  const T a = T(alpha);
-  switch (kind) {
-    case Activation::sigmoid:
-      return for_each_element(t, [](const auto& o, int64_t i) { o[0][i] = ops::sigmoid_forward(o[1][i]); });
-    case Activation::tanh:
-      return for_each_element(t, [](const auto& o, int64_t i) { o[0][i] = ops::tanh_forward(o[1][i]); });
-    case Activation::relu:
-      return for_each_element(t, [](const auto& o, int64_t i) { o[0][i] = ops::relu_forward(o[1][i]); });
-    case Activation::leaky_relu:
-      return for_each_element(t, [a](const auto& o, int64_t i) { o[0][i] = ops::leaky_relu_forward(o[1][i], a); });
-  }
+  const auto& k = kernels().get<T>();
+  const std::vector<Chunk> chunks = make_chunks({n});
+  parallel_for(static_cast<int64_t>(chunks.size()), n, [&](int64_t c) {
+    const Chunk& ch = chunks[c];
+    k.activation_forward(kind, T(alpha), out + ch.begin, x + ch.begin, ch.end - ch.begin);
+  });
 }
 
-// Operands: out, a (forward output or input), dy.
 template <class T>
 void activation_backward(Activation kind, const T* a, const T* dy, T* out, int64_t n, double alpha) {
-  const auto t = single<T>(n, out, const_cast<T*>(a), const_cast<T*>(dy));
-  const T slope = T(alpha);
-  switch (kind) {
-    case Activation::sigmoid:
-      return for_each_element(t, [](const auto& o, int64_t i) { o[0][i] = ops::sigmoid_backward(o[1][i], o[2][i]); });
-    case Activation::tanh:
-      return for_each_element(t, [](const auto& o, int64_t i) { o[0][i] = ops::tanh_backward(o[1][i], o[2][i]); });
-    case Activation::relu:
-      return for_each_element(t, [](const auto& o, int64_t i) { o[0][i] = ops::relu_backward(o[1][i], o[2][i]); });
-    case Activation::leaky_relu:
-      return for_each_element(t, [slope](const auto& o, int64_t i) {
-        o[0][i] = ops::leaky_relu_backward(o[1][i], o[2][i], slope);
-      });
-  }
+  const auto& k = kernels().get<T>();
+  const std::vector<Chunk> chunks = make_chunks({n});
+  parallel_for(static_cast<int64_t>(chunks.size()), n, [&](int64_t c) {
+    const Chunk& ch = chunks[c];
+    k.activation_backward(kind, T(alpha), out + ch.begin, a + ch.begin, dy + ch.begin,
+                          ch.end - ch.begin);
+  });
 }
 
 template void activation_forward<float>(Activation, const float*, float*, int64_t, double);

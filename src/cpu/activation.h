@@ -4,9 +4,9 @@
 
 #include <cstdint>
 
-namespace nnfast::cpu {
+#include "cpu/kernels.h"
 
-enum class Activation { sigmoid, tanh, relu, leaky_relu };
+namespace nnfast::cpu {
 
 template <class T>
 void activation_forward(Activation kind, const T* x, T* out, int64_t n, double alpha);

@@ -7,7 +7,7 @@
 #pragma once
 
 #include "cpu/tensors.h"
-#include "ops/optim.h"
+#include "ops/optim_scalars.h"
 
 namespace nnfast::cpu {
 

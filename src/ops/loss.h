@@ -5,6 +5,7 @@
 #include "ops/common.h"
 
 namespace nnfast::ops {
+NNFAST_ISA_NAMESPACE_BEGIN
 
 // MSE: term (pred - target)^2; gradient grad_scale * (pred - target), with
 // grad_scale = 2 / N for "mean" and 2 otherwise (d/dpred of the reduced loss).
@@ -21,11 +22,8 @@ NNFAST_HD V mse_term(V pred, V target, V grad_scale, V& grad) {
 // a positive target on p = 0 gives +inf loss and -inf gradient.
 template <class V>
 NNFAST_HD V cross_entropy_term(V prob, V target, V grad_scale, V& grad) {
-  const bool zero = target == V(0);
-  const V g = -(target / prob) * grad_scale;
-  const V term = -target * log_(prob);
-  grad = zero ? V(0) : g;
-  return zero ? V(0) : term;
+  grad = select(target == V(0), V(0), -(target / prob) * grad_scale);
+  return select(target == V(0), V(0), -target * log_(prob));
 }
 
 // Softmax cross-entropy gradient of one logit, from e = exp(x - max) and the row's
@@ -37,9 +35,11 @@ NNFAST_HD V softmax_cross_entropy_grad(V e, V inv_sum, V target_mass, V target, 
   return (e * inv_sum * target_mass - target) * grad_scale;
 }
 
+NNFAST_ISA_NAMESPACE_END
 }  // namespace nnfast::ops
 
 namespace nnfast::ops {
+NNFAST_ISA_NAMESPACE_BEGIN
 
 // l1_loss = sum |w| and l2_loss = (sum w^2) / 2 (tf.nn.l2_loss). Terms are formed
 // in double from the stored values, so a float32 w^2 cannot overflow on the way.
@@ -47,4 +47,5 @@ NNFAST_HD double l1_term(double w) { return std::fabs(w); }
 NNFAST_HD double l2_term(double w) { return w * w; }
 constexpr double kL2LossFactor = 0.5;
 
+NNFAST_ISA_NAMESPACE_END
 }  // namespace nnfast::ops

@@ -1,0 +1,351 @@
+// The chunk kernels of one instruction set (compiled once per ISA; see kernels.h).
+//
+// Every loop runs the ops/ formulas on the widest vector type of the ISA, then
+// on scalars for the remaining elements: the same template code, so a tail
+// element gets the same bits as it would in a vector lane.
+#include <type_traits>
+
+#include "cpu/kernels.h"
+#include "ops/activation.h"
+#include "ops/loss.h"
+#include "ops/optim.h"
+#include "simd/vec.h"
+
+namespace nnfast::cpu {
+namespace NNFAST_ISA {
+namespace {
+
+using simd::lane_count;
+using simd::load_as;
+using simd::store_as;
+using simd::Vec;
+using ops::exp_;  // scalars; vector overloads are found by argument-dependent lookup
+
+constexpr int kOperands = 5;  // the most arrays one optimizer touches per element
+
+template <class X>
+using ValueOf = std::remove_reference_t<decltype(std::declval<X>()[0])>;
+
+// One block of V-many elements at offset i: load the operands in Read (a bit per
+// operand), run update on them, store the operands in Write.
+template <class V, unsigned Read, unsigned Write, class T, class Update>
+inline void block(T* const* a, int64_t i, const Update& update) {
+  V x[kOperands];
+  for (int k = 0; k < kOperands; ++k)
+    if (Read >> k & 1u) x[k] = load_as<V>(a[k] + i);
+  update(x);
+  for (int k = 0; k < kOperands; ++k)
+    if (Write >> k & 1u) store_as<V>(a[k] + i, x[k]);
+}
+
+// update(x) for every element in [begin, end): vector blocks, then a scalar tail.
+template <unsigned Read, unsigned Write, class T, class Update>
+void apply(T* const* operands, int64_t begin, int64_t end, const Update& update) {
+  using V = Vec<T>;
+  constexpr int lanes = lane_count<V>();
+  T* a[kOperands];
+  for (int k = 0; k < kOperands; ++k) a[k] = operands[k];
+  int64_t i = begin;
+  if constexpr (lanes > 1) {
+    for (; i + lanes <= end; i += lanes) block<V, Read, Write>(a, i, update);
+  }
+  for (; i < end; ++i) block<T, Read, Write>(a, i, update);
+}
+
+// Operand bits.
+constexpr unsigned k0 = 1, k1 = 2, k2 = 4, k3 = 8, k4 = 16;
+
+// ---------------------------------------------------------------- optimizers
+
+template <class T>
+void sgd(const ops::SgdScalars<T>& s, T* const* a, int64_t begin, int64_t end) {
+  apply<k0 | k1, k0>(a, begin, end, [&s](auto* x) { ops::sgd_update(x[0], x[1], s); });
+}
+
+template <class T>
+void sgdm(const ops::SgdmScalars<T>& s, T* const* a, int64_t begin, int64_t end) {
+  apply<k0 | k1 | k2, k0 | k2>(a, begin, end,
+                               [&s](auto* x) { ops::sgdm_update(x[0], x[1], x[2], s); });
+}
+
+template <class T>
+void adagrad(const ops::AdagradScalars<T>& s, T* const* a, int64_t begin, int64_t end) {
+  apply<k0 | k1 | k2, k0 | k2>(a, begin, end,
+                               [&s](auto* x) { ops::adagrad_update(x[0], x[1], x[2], s); });
+}
+
+template <bool Centered, bool Momentum, class T>
+void rmsprop_variant(const ops::RmspropScalars<T>& s, T* const* a, int64_t begin, int64_t end) {
+  constexpr unsigned states = (Centered ? k3 : 0u) | (Momentum ? k4 : 0u);
+  apply<k0 | k1 | k2 | states, k0 | k2 | states>(a, begin, end, [&s](auto* x) {
+    ops::rmsprop_update<Centered, Momentum>(x[0], x[1], x[2], Centered ? &x[3] : nullptr,
+                                            Momentum ? &x[4] : nullptr, s);
+  });
+}
+
+template <class T>
+void rmsprop(const ops::RmspropScalars<T>& s, bool centered, bool momentum, T* const* a,
+             int64_t begin, int64_t end) {
+  if (centered) {
+    momentum ? rmsprop_variant<true, true>(s, a, begin, end)
+             : rmsprop_variant<true, false>(s, a, begin, end);
+  } else {
+    momentum ? rmsprop_variant<false, true>(s, a, begin, end)
+             : rmsprop_variant<false, false>(s, a, begin, end);
+  }
+}
+
+template <bool Amsgrad, class T>
+void adam_variant(const ops::AdamScalars<T>& s, T* const* a, int64_t begin, int64_t end) {
+  constexpr unsigned vmax = Amsgrad ? k4 : 0u;
+  apply<k0 | k1 | k2 | k3 | vmax, k0 | k2 | k3 | vmax>(a, begin, end, [&s](auto* x) {
+    ops::adam_update<Amsgrad>(x[0], x[1], x[2], x[3], Amsgrad ? &x[4] : nullptr, s);
+  });
+}
+
+template <class T>
+void adam(const ops::AdamScalars<T>& s, bool amsgrad, T* const* a, int64_t begin, int64_t end) {
+  amsgrad ? adam_variant<true>(s, a, begin, end) : adam_variant<false>(s, a, begin, end);
+}
+
+// ---------------------------------------------------------------- activations
+
+// Operands: out, x.
+template <class T>
+void activation_forward(Activation kind, T alpha, T* out, const T* x, int64_t n) {
+  T* const a[kOperands] = {out, const_cast<T*>(x), nullptr, nullptr, nullptr};
+  constexpr unsigned read = k1, write = k0;
+  switch (kind) {
+    case Activation::sigmoid:
+      return apply<read, write>(a, 0, n, [](auto* v) { v[0] = ops::sigmoid_forward(v[1]); });
+    case Activation::tanh:
+      return apply<read, write>(a, 0, n, [](auto* v) { v[0] = ops::tanh_forward(v[1]); });
+    case Activation::relu:
+      return apply<read, write>(a, 0, n, [](auto* v) { v[0] = ops::relu_forward(v[1]); });
+    case Activation::leaky_relu:
+      return apply<read, write>(a, 0, n, [alpha](auto* v) {
+        using V = ValueOf<decltype(v)>;
+        v[0] = ops::leaky_relu_forward(v[1], V(alpha));
+      });
+  }
+}
+
+// Operands: out, a (the forward output or input), dy.
+template <class T>
+void activation_backward(Activation kind, T alpha, T* out, const T* fwd, const T* dy, int64_t n) {
+  T* const a[kOperands] = {out, const_cast<T*>(fwd), const_cast<T*>(dy), nullptr, nullptr};
+  constexpr unsigned read = k1 | k2, write = k0;
+  switch (kind) {
+    case Activation::sigmoid:
+      return apply<read, write>(a, 0, n, [](auto* v) { v[0] = ops::sigmoid_backward(v[1], v[2]); });
+    case Activation::tanh:
+      return apply<read, write>(a, 0, n, [](auto* v) { v[0] = ops::tanh_backward(v[1], v[2]); });
+    case Activation::relu:
+      return apply<read, write>(a, 0, n, [](auto* v) { v[0] = ops::relu_backward(v[1], v[2]); });
+    case Activation::leaky_relu:
+      return apply<read, write>(a, 0, n, [alpha](auto* v) {
+        using V = ValueOf<decltype(v)>;
+        v[0] = ops::leaky_relu_backward(v[1], v[2], V(alpha));
+      });
+  }
+}
+
+// ---------------------------------------------------------------- losses
+
+// Sums in double, one accumulator per vector lane plus one for the scalar
+// tail, added in a fixed order: the result depends only on the data.
+template <class T>
+struct LaneSums {
+  static constexpr int lanes = lane_count<Vec<T>>();
+  double lane[lanes] = {};
+  double tail = 0.0;
+
+  template <class V, class Term>
+  void add(V x, const Term& term) {
+    if constexpr (lane_count<V>() == 1) {
+      tail += term(static_cast<double>(x));
+    } else {
+      int j = 0;
+      simd::for_each_lane(x, [&](T value) { lane[j++] += term(static_cast<double>(value)); });
+    }
+  }
+
+  template <class V>
+  void add(V x) {
+    add(x, [](double v) { return v; });
+  }
+
+  double total() const {
+    double sum = tail;
+    for (double s : lane) sum += s;
+    return sum;
+  }
+};
+
+// Operands: pred, target, grad, losses (optional).
+template <class T>
+double mse(const T* pred, const T* target, T* grad, T* losses, T grad_scale, int64_t n) {
+  T* const a[kOperands] = {const_cast<T*>(pred), const_cast<T*>(target), grad, losses, nullptr};
+  LaneSums<T> sums;
+  const auto update = [&](auto* x) {
+    using V = ValueOf<decltype(x)>;
+    x[3] = ops::mse_term(x[0], x[1], V(grad_scale), x[2]);
+    sums.add(x[3]);
+  };
+  if (losses) apply<k0 | k1, k2 | k3>(a, 0, n, update);
+  else apply<k0 | k1, k2>(a, 0, n, update);
+  return sums.total();
+}
+
+// Rows of `classes` probabilities; returns the sum of the row losses.
+template <class T>
+double cross_entropy_rows(const T* probs, const T* target, T* grad, T* row_losses, T grad_scale,
+                          int64_t classes, int64_t rows) {
+  double total = 0.0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t offset = r * classes;
+    T* const a[kOperands] = {const_cast<T*>(probs + offset), const_cast<T*>(target + offset),
+                             grad + offset, nullptr, nullptr};
+    LaneSums<T> row;
+    apply<k0 | k1, k2>(a, 0, classes, [&](auto* x) {
+      using V = ValueOf<decltype(x)>;
+      row.add(ops::cross_entropy_term(x[0], x[1], V(grad_scale), x[2]));
+    });
+    const double loss = row.total();
+    if (row_losses) row_losses[r] = T(loss);
+    total += loss;
+  }
+  return total;
+}
+
+// max over x[0..n), propagating NaN.
+template <class T>
+T row_max(const T* x, int64_t n) {
+  using V = Vec<T>;
+  constexpr int lanes = lane_count<V>();
+  T best = x[0];
+  int64_t i = 0;
+  if constexpr (lanes > 1) {
+    if (n >= lanes) {
+      V m = load_as<V>(x);
+      for (i = lanes; i + lanes <= n; i += lanes) m = ops::max_nan_(m, load_as<V>(x + i));
+      simd::for_each_lane(m, [&](T v) { best = ops::max_nan_(best, v); });
+    }
+  }
+  for (; i < n; ++i) best = ops::max_nan_(best, x[i]);
+  return best;
+}
+
+// One row of softmax cross-entropy (Milakov & Gimelshein's max-shifted softmax):
+//   lse = max + log(sum_c e_c), e_c = exp(x_c - max)
+//   class id y:    loss = lse - (1 - eps) x_y - (eps / C) sum_c x_c
+//   probabilities: t'_c = (1 - eps) t_c + eps / C;  loss = lse sum_c t'_c - sum_c t'_c x_c
+// e_c is parked in g between the passes, so x is read from memory once and g
+// may alias x (x_c is consumed before g_c is written).
+template <class T>
+double softmax_cross_entropy_row(const T* x, int64_t label, const T* probs, T* g, int64_t classes,
+                                 double eps, T grad_scale) {
+  const T smooth = T(eps / static_cast<double>(classes));
+  const T keep = T(1.0 - eps);
+  const double x_label = probs ? 0.0 : static_cast<double>(x[label]);
+  const T max = row_max(x, classes);
+  LaneSums<T> sum_e, sum_x, sum_tx, mass;
+  T* const a[kOperands] = {const_cast<T*>(x), const_cast<T*>(probs), g, nullptr, nullptr};
+  const auto parked = [&](auto* v) {
+    using V = ValueOf<decltype(v)>;
+    if (probs) {
+      const V t = V(keep) * v[1] + V(smooth);
+      mass.add(t);
+      sum_tx.add(t * v[0]);
+    } else {
+      sum_x.add(v[0]);
+    }
+    v[2] = exp_(v[0] - V(max));
+    sum_e.add(v[2]);
+  };
+  if (probs) apply<k0 | k1, k2>(a, 0, classes, parked);
+  else apply<k0, k2>(a, 0, classes, parked);
+
+  const double sum = sum_e.total();
+  const double lse = static_cast<double>(max) + std::log(sum);
+  const T inv_sum = T(1.0 / sum);
+  const double target_mass = probs ? mass.total() : 1.0;
+  const auto gradient = [&](auto* v) {
+    using V = ValueOf<decltype(v)>;
+    v[2] = ops::softmax_cross_entropy_grad(v[2], V(inv_sum), V(T(target_mass)),
+                                           V(keep) * v[1] + V(smooth), V(grad_scale));
+  };
+  if (probs) {
+    apply<k1 | k2, k2>(a, 0, classes, gradient);
+    return lse * target_mass - sum_tx.total();
+  }
+  // Class ids: the target is eps / C everywhere, plus 1 - eps at the label.
+  const T e_label = g[label];
+  T* const parked_e[kOperands] = {nullptr, nullptr, g, nullptr, nullptr};
+  apply<k2, k2>(parked_e, 0, classes, [&](auto* v) {
+    using V = ValueOf<decltype(v)>;
+    v[2] = ops::softmax_cross_entropy_grad(v[2], V(inv_sum), V(T(1)), V(smooth), V(grad_scale));
+  });
+  g[label] = ops::softmax_cross_entropy_grad(e_label, inv_sum, T(1), keep + smooth, grad_scale);
+  return lse - static_cast<double>(keep) * x_label - static_cast<double>(smooth) * sum_x.total();
+}
+
+template <class T>
+double softmax_cross_entropy_rows(const T* logits, const T* target_probs, T* grad, T* row_losses,
+                                  T grad_scale, int64_t classes, int64_t first_row, int64_t rows,
+                                  const SoftmaxCrossEntropyRows& o) {
+  double total = 0.0;
+  for (int64_t r = first_row; r < first_row + rows; ++r) {
+    T* g = grad + r * classes;
+    double loss = 0.0;
+    if (o.labels && o.has_ignore_index && o.labels[r] == o.ignore_index) {
+      for (int64_t c = 0; c < classes; ++c) g[c] = T(0);
+    } else {
+      loss = softmax_cross_entropy_row(logits + r * classes, o.labels ? o.labels[r] : 0,
+                                       target_probs ? target_probs + r * classes : nullptr, g,
+                                       classes, o.label_smoothing, grad_scale);
+    }
+    if (row_losses) row_losses[r] = T(loss);
+    total += loss;
+  }
+  return total;
+}
+
+template <class T, class Term>
+double sum_terms(const T* w, int64_t n, const Term& term) {
+  T* const a[kOperands] = {const_cast<T*>(w), nullptr, nullptr, nullptr, nullptr};
+  LaneSums<T> sums;
+  apply<k0, 0u>(a, 0, n, [&](auto* x) { sums.add(x[0], term); });
+  return sums.total();
+}
+
+template <class T>
+double l1_sum(const T* w, int64_t n) {
+  return sum_terms(w, n, [](double v) { return ops::l1_term(v); });
+}
+
+template <class T>
+double l2_sum(const T* w, int64_t n) {
+  return sum_terms(w, n, [](double v) { return ops::l2_term(v); });
+}
+
+template <class T>
+constexpr ChunkKernels<T> chunk_kernels() {
+  return {sgd<T>, sgdm<T>, adagrad<T>, rmsprop<T>, adam<T>, activation_forward<T>,
+          activation_backward<T>, mse<T>, cross_entropy_rows<T>, softmax_cross_entropy_rows<T>,
+          l1_sum<T>, l2_sum<T>};
+}
+
+#define NNFAST_STRINGIFY_(x) #x
+#define NNFAST_STRINGIFY(x) NNFAST_STRINGIFY_(x)
+
+}  // namespace
+
+const KernelTable& kernel_table() {
+  static const KernelTable table{NNFAST_STRINGIFY(NNFAST_ISA), chunk_kernels<float>(),
+                                 chunk_kernels<double>()};
+  return table;
+}
+
+}  // namespace NNFAST_ISA
+}  // namespace nnfast::cpu

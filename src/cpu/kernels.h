@@ -1,0 +1,75 @@
+// The table of chunk kernels: the innermost loops, one set per instruction set.
+//
+// src/cpu/kernels.cpp is compiled once per ISA (baseline, AVX2, AVX-512 on
+// x86-64; one generic build elsewhere) into nnfast::cpu::<isa>::kernel_table().
+// At import, dispatch.cpp picks the best table the CPU supports. Each entry
+// processes one chunk over raw pointers; the drivers (optim.cpp, activation.cpp,
+// loss.cpp) cut the work into chunks and spread them over threads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ops/optim_scalars.h"
+
+namespace nnfast::cpu {
+
+enum class Activation { sigmoid, tanh, relu, leaky_relu };
+
+// Softmax cross-entropy options for one call; see loss.h.
+struct SoftmaxCrossEntropyRows {
+  const int64_t* labels;  // class ids, or null with probability targets
+  bool has_ignore_index;
+  int64_t ignore_index;
+  double label_smoothing;
+};
+
+template <class T>
+struct ChunkKernels {
+  // Optimizer steps over elements [begin, end) of one tensor's operands (see optim.h).
+  void (*sgd)(const ops::SgdScalars<T>&, T* const* operands, int64_t begin, int64_t end);
+  void (*sgdm)(const ops::SgdmScalars<T>&, T* const* operands, int64_t begin, int64_t end);
+  void (*adagrad)(const ops::AdagradScalars<T>&, T* const* operands, int64_t begin, int64_t end);
+  void (*rmsprop)(const ops::RmspropScalars<T>&, bool centered, bool momentum, T* const* operands,
+                  int64_t begin, int64_t end);
+  void (*adam)(const ops::AdamScalars<T>&, bool amsgrad, T* const* operands, int64_t begin,
+               int64_t end);
+  // out[i] = f(x[i]) and out[i] = f'(a[i], dy[i]) for i in [0, n).
+  void (*activation_forward)(Activation, T alpha, T* out, const T* x, int64_t n);
+  void (*activation_backward)(Activation, T alpha, T* out, const T* a, const T* dy, int64_t n);
+  // Losses return the chunk's sum of loss terms, accumulated in double.
+  double (*mse)(const T* pred, const T* target, T* grad, T* losses, T grad_scale, int64_t n);
+  double (*cross_entropy_rows)(const T* probs, const T* target, T* grad, T* row_losses,
+                               T grad_scale, int64_t classes, int64_t rows);
+  double (*softmax_cross_entropy_rows)(const T* logits, const T* target_probs, T* grad,
+                                       T* row_losses, T grad_scale, int64_t classes,
+                                       int64_t first_row, int64_t rows,
+                                       const SoftmaxCrossEntropyRows& options);
+  double (*l1_sum)(const T* w, int64_t n);
+  double (*l2_sum)(const T* w, int64_t n);
+};
+
+struct KernelTable {
+  const char* isa;
+  ChunkKernels<float> f32;
+  ChunkKernels<double> f64;
+
+  template <class T>
+  const ChunkKernels<T>& get() const {
+    if constexpr (sizeof(T) == sizeof(float)) return f32;
+    else return f64;
+  }
+};
+
+// The table in use: the best the CPU supports, or a lower one named by the
+// environment variable NNFAST_SIMD (sse2, avx2, avx512) at import.
+const KernelTable& kernels();
+
+// The tables this CPU can run, widest first.
+std::vector<const KernelTable*> supported_kernels();
+
+// Switches to the table of the named ISA; false (and no change) if unsupported.
+bool use_kernels(const std::string& isa);
+
+}  // namespace nnfast::cpu
