@@ -21,7 +21,7 @@ using simd::store_as;
 using simd::Vec;
 using ops::exp_;  // scalars; vector overloads are found by argument-dependent lookup
 
-constexpr int kOperands = 5;  // the most arrays one optimizer touches per element
+constexpr int kOperands = kMaxOperands;
 
 template <class X>
 using ValueOf = std::remove_reference_t<decltype(std::declval<X>()[0])>;

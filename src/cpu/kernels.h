@@ -15,6 +15,10 @@
 
 namespace nnfast::cpu {
 
+// The most arrays one optimizer touches per parameter: p, g and three states
+// (Adam with AMSGrad: m, v, vmax; centered RMSprop with momentum: q, c, b).
+constexpr int kMaxOperands = 5;
+
 enum class Activation { sigmoid, tanh, relu, leaky_relu };
 
 // Softmax cross-entropy options for one call; see loss.h.

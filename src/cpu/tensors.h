@@ -6,11 +6,9 @@
 #include <cstdint>
 #include <vector>
 
-namespace nnfast::cpu {
+#include "cpu/kernels.h"
 
-// The most arrays one optimizer touches per parameter: p, g and three states
-// (Adam with AMSGrad: m, v, vmax; centered RMSprop with momentum: q, c, b).
-constexpr int kMaxOperands = 5;
+namespace nnfast::cpu {
 
 template <class T>
 struct TensorList {
