@@ -225,6 +225,21 @@ py::array output_for(const py::object& given, const char* name, const Checked& l
   return out.array;
 }
 
+// An output may be one of the inputs itself (an in-place op) where allow_same is
+// true, but never overlap an input partially: the kernels read each element
+// before writing the same element only.
+void check_overlap(const py::array& out, const char* out_name, const py::array& in,
+                   const std::string& in_name, bool allow_same = true) {
+  const char* o = static_cast<const char*>(out.data());
+  const char* i = static_cast<const char*>(in.data());
+  const py::ssize_t on = out.nbytes(), in_bytes = in.nbytes();
+  if (on == 0 || in_bytes == 0 || o >= i + in_bytes || i >= o + on) return;
+  if (allow_same && o == i && on == in_bytes) return;
+  throw py::value_error(std::string(out_name) + ": overlaps " + in_name +
+                        (allow_same ? " partially (only the very same array is allowed)"
+                                    : " (must be separate memory)"));
+}
+
 cpu::Reduction to_reduction(int r) { return static_cast<cpu::Reduction>(r); }
 
 // ---------------------------------------------------------------- optimizers
@@ -313,6 +328,7 @@ void bind_activations(py::module_& m) {
     m.def(b.name, [kind](py::object x_obj, py::object out_obj, double alpha) {
       const Checked x = check_float_array(x_obj, "x", Access::read);
       py::array out = output_for(out_obj, "out", x, "x", shape_of(x.array));
+      check_overlap(out, "out", x.array, "x");
       dispatch(x.dtype, [&](auto tag) {
         using T = decltype(tag);
         const T* in = data_of<T>(x.array);
@@ -332,6 +348,8 @@ void bind_activations(py::module_& m) {
             check_same_dtype(dy, a.dtype, "dy", a_name);
             check_same_shape(dy.array, a.array, "dy", a_name);
             py::array out = output_for(out_obj, "out", a, a_name.c_str(), shape_of(a.array));
+            check_overlap(out, "out", a.array, a_name);
+            check_overlap(out, "out", dy.array, "dy");
             dispatch(a.dtype, [&](auto tag) {
               using T = decltype(tag);
               const T* pa = data_of<T>(a.array);
@@ -364,6 +382,8 @@ void bind_losses(py::module_& m) {
     check_same_shape(target.array, pred.array, "target", "pred");
     const auto shape = shape_of(pred.array);
     py::array grad = output_for(grad_out, "grad_out", pred, "pred", shape);
+    check_overlap(grad, "grad_out", pred.array, "pred");
+    check_overlap(grad, "grad_out", target.array, "target");
     const cpu::Reduction r = to_reduction(reduction);
     py::object losses = r == cpu::Reduction::none ? py::object(empty_like_shape(pred.array, shape))
                                                   : py::object(py::none());
@@ -394,6 +414,8 @@ void bind_losses(py::module_& m) {
     int64_t rows = 1;
     for (py::ssize_t d : row_shape) rows *= d;
     py::array grad = output_for(grad_out, "grad_out", probs, "probs", shape);
+    check_overlap(grad, "grad_out", probs.array, "probs");
+    check_overlap(grad, "grad_out", target.array, "target");
     const cpu::Reduction r = to_reduction(reduction);
     py::object losses = r == cpu::Reduction::none
                             ? py::object(empty_like_shape(probs.array, row_shape))
@@ -451,6 +473,8 @@ void bind_losses(py::module_& m) {
     }
     const auto shape = shape_of(logits.array);
     py::array grad = output_for(grad_out, "grad_out", logits, "logits", shape);
+    check_overlap(grad, "grad_out", logits.array, "logits");
+    check_overlap(grad, "grad_out", target, "target", /*allow_same=*/false);
     py::object losses = o.reduction == cpu::Reduction::none
                             ? py::object(empty_like_shape(logits.array, {rows}))
                             : py::object(py::none());

@@ -1,8 +1,8 @@
 r"""Activations and their gradients, elementwise over arrays of any shape.
 
 Forward functions return a new array, or write into ``out`` (C-contiguous,
-writeable, same shape and dtype as the input; it may be the input itself) and
-return it. Backward functions take the upstream gradient ``dy`` and return
+writeable, same shape and dtype as the input; it may be the input itself, but
+may not overlap an input partially) and return it. Backward functions take the upstream gradient ``dy`` and return
 ``dL/dx``: sigmoid and tanh from the forward OUTPUT ``y``, relu and leaky_relu
 from the INPUT ``x``.
 

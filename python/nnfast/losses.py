@@ -5,7 +5,8 @@ first two (summed in float64 over fixed chunks, so the same for any thread
 count) and an array of per-element (MSE) or per-row losses for "none". ``grad``
 is the gradient of the returned (reduced) loss; for "none", of the sum of the
 losses. ``grad_out`` receives the gradient instead of a new array (it may be the
-input itself, for an in-place gradient).
+predictions, probabilities or logits array itself, for an in-place gradient; a
+partial overlap, or softmax_cross_entropy's probability target, is a ValueError).
 
 All raise TypeError for non-ndarray inputs or unsupported/mixed dtypes, and
 ValueError for shape mismatches, an unwritable ``grad_out``, or a bad

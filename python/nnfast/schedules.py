@@ -64,7 +64,11 @@ class ExponentialDecay:
         exponent = step / self.decay_steps
         if self.staircase:
             exponent = math.floor(exponent)
-        return float(self.initial_learning_rate * self.decay_rate**exponent)
+        try:
+            factor = self.decay_rate**exponent
+        except OverflowError:  # decay_rate > 1 far along: the rate grows past any float
+            factor = math.inf
+        return float(self.initial_learning_rate * factor)
 
     def _key(self):
         return (self.initial_learning_rate, self.decay_steps, self.decay_rate, self.staircase)

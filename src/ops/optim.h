@@ -82,7 +82,7 @@ NNFAST_HD void rmsprop_update(V& p, V g, V& square_avg, V* grad_avg, V* buffer,
 }
 
 // Adam (Kingma & Ba 2015) as PyTorch computes it, t = step:
-//   decoupled (AdamW, Loshchilov & Hutter 2019): p = p * (1 - lr * wd) first
+//   g' from p as given; decoupled (AdamW, Loshchilov & Hutter 2019): p = p * (1 - lr * wd)
 //   m = beta1 * m + (1 - beta1) * g'
 //   v = beta2 * v + (1 - beta2) * g'^2
 //   amsgrad: vmax = max(vmax, v), used below in place of v (raw v, as PyTorch)
@@ -92,9 +92,9 @@ NNFAST_HD void rmsprop_update(V& p, V g, V& square_avg, V* grad_avg, V* buffer,
 
 template <bool Amsgrad, class V, class S>
 NNFAST_HD void adam_update(V& p, V g, V& m, V& v, V* vmax, const AdamScalars<S>& s) {
+  const V d = effective_grad(g, p, s.grad);  // from p before the decay (l1's sign(p))
   const V decayed = p * V(s.decay_factor);
   p = s.decoupled ? decayed : p;
-  const V d = effective_grad(g, p, s.grad);
   m = V(s.beta1) * m + V(s.one_minus_beta1) * d;
   v = V(s.beta2) * v + V(s.one_minus_beta2) * (d * d);
   V second_moment = v;
