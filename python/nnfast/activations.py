@@ -18,7 +18,6 @@ C-contiguous or is read-only. Non-contiguous inputs are read through a copy.
 
 from __future__ import annotations
 
-from . import _arguments as arg
 from . import _core
 
 
@@ -40,7 +39,7 @@ def relu(x, out=None):
 def leaky_relu(x, alpha=0.01, out=None):
     r"""x where x > 0, else :math:`\alpha x` (PyTorch's default :math:`\alpha` = 0.01;
     TensorFlow's is 0.2)."""
-    return _core.leaky_relu(x, out, arg.real(alpha, "alpha"))
+    return _core.leaky_relu(x, out, alpha)
 
 
 def sigmoid_backward(y, dy, out=None):
@@ -60,4 +59,4 @@ def relu_backward(x, dy, out=None):
 
 def leaky_relu_backward(x, dy, alpha=0.01, out=None):
     r""":math:`dy` where x > 0, else :math:`\alpha\,dy` (also at x = 0, as PyTorch)."""
-    return _core.leaky_relu_backward(x, dy, out, arg.real(alpha, "alpha"))
+    return _core.leaky_relu_backward(x, dy, out, alpha)

@@ -15,9 +15,6 @@ ValueError for shape mismatches, an unwritable ``grad_out``, or a bad
 
 from __future__ import annotations
 
-import numpy as np
-
-from . import _arguments as arg
 from . import _core
 
 
@@ -37,7 +34,7 @@ def mse_loss(pred, target, reduction="mean", *, grad_out=None):
         reduction: "mean" (over all elements), "sum" or "none".
         grad_out: optional array for the gradient.
     """
-    return _core.mse_loss(pred, target, arg.reduction_code(reduction), grad_out)
+    return _core.mse_loss(pred, target, reduction, grad_out)
 
 
 def cross_entropy(probs, target, reduction="mean", *, grad_out=None):
@@ -59,7 +56,7 @@ def cross_entropy(probs, target, reduction="mean", *, grad_out=None):
         reduction: "mean" (over rows), "sum" or "none" (per-row array).
         grad_out: optional array for the gradient.
     """
-    return _core.cross_entropy(probs, target, arg.reduction_code(reduction), grad_out)
+    return _core.cross_entropy(probs, target, reduction, grad_out)
 
 
 def softmax_cross_entropy(logits, target, reduction="mean", ignore_index=None,
@@ -93,20 +90,16 @@ def softmax_cross_entropy(logits, target, reduction="mean", ignore_index=None,
         ValueError: also for labels outside [0, C), ``ignore_index`` with
             probability targets, or logits that are not 2-D.
     """
-    if ignore_index is not None and (isinstance(ignore_index, bool)
-                                     or not isinstance(ignore_index, (int, np.integer))):
-        raise TypeError(f"ignore_index: expected an integer or None, got {type(ignore_index).__name__}")
-    smoothing = arg.in_unit_interval(label_smoothing, "label_smoothing", include_one=True)
-    return _core.softmax_cross_entropy(logits, target, arg.reduction_code(reduction),
-                                       ignore_index, smoothing, grad_out)
+    return _core.softmax_cross_entropy(logits, target, reduction, ignore_index, label_smoothing,
+                                       grad_out)
 
 
 def l1_loss(w):
     r"""L1 regularization loss :math:`\sum_i |w_i|` over one array or a list of arrays."""
-    return _core.l1_loss(arg.array_list(w, "w"))
+    return _core.l1_loss(w)
 
 
 def l2_loss(w):
     r"""L2 regularization loss :math:`\frac12 \sum_i w_i^2` (``tf.nn.l2_loss``) over one
     array or a list of arrays."""
-    return _core.l2_loss(arg.array_list(w, "w"))
+    return _core.l2_loss(w)

@@ -30,7 +30,7 @@ import numbers
 
 import numpy as np
 
-from nnfast import _arguments as arg
+from nnfast import _core
 from nnfast import optimizers as _kernels
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
@@ -41,7 +41,7 @@ __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
 
 def _check_lr(lr):
     if not callable(lr):
-        arg.nonnegative(lr, "lr")
+        _core.check_nonnegative(lr, "lr")
 
 
 def _check_params(params):
@@ -122,7 +122,7 @@ class _Optimizer:
         lr = self.hyperparameters["lr"]
         if callable(lr):
             lr = lr(self.steps_taken)
-            arg.nonnegative(lr, "lr (the value the lr callable returned)")
+            _core.check_nonnegative(lr, "lr (the value the lr callable returned)")
         indices = [i for i, g in enumerate(grads) if g is not None]
         names = self._state_names(self.hyperparameters)
         for i in indices:
@@ -245,10 +245,10 @@ class SGD(_Optimizer):
     @staticmethod
     def _check_hyperparameters(hp):
         _check_lr(hp["lr"])
-        arg.nonnegative(hp["momentum"], "momentum")
-        arg.real(hp["dampening"], "dampening")
-        arg.nonnegative(hp["weight_decay"], "weight_decay")
-        arg.nonnegative(hp["l1"], "l1")
+        _core.check_nonnegative(hp["momentum"], "momentum")
+        _core.check_real(hp["dampening"], "dampening")
+        _core.check_nonnegative(hp["weight_decay"], "weight_decay")
+        _core.check_nonnegative(hp["l1"], "l1")
         if hp["nesterov"] and (hp["momentum"] <= 0 or hp["dampening"] != 0):
             raise ValueError("nesterov momentum requires momentum > 0 and dampening == 0")
 
@@ -311,11 +311,11 @@ class Adagrad(_Optimizer):
     @staticmethod
     def _check_hyperparameters(hp):
         _check_lr(hp["lr"])
-        arg.nonnegative(hp["lr_decay"], "lr_decay")
-        arg.nonnegative(hp["weight_decay"], "weight_decay")
-        arg.nonnegative(hp["initial_accumulator_value"], "initial_accumulator_value")
-        arg.nonnegative(hp["eps"], "eps")
-        arg.nonnegative(hp["l1"], "l1")
+        _core.check_nonnegative(hp["lr_decay"], "lr_decay")
+        _core.check_nonnegative(hp["weight_decay"], "weight_decay")
+        _core.check_nonnegative(hp["initial_accumulator_value"], "initial_accumulator_value")
+        _core.check_nonnegative(hp["eps"], "eps")
+        _core.check_nonnegative(hp["l1"], "l1")
 
     @staticmethod
     def _state_names(hp):
@@ -372,11 +372,11 @@ class RMSprop(_Optimizer):
     @staticmethod
     def _check_hyperparameters(hp):
         _check_lr(hp["lr"])
-        arg.in_unit_interval(hp["alpha"], "alpha", include_one=True)
-        arg.nonnegative(hp["eps"], "eps")
-        arg.nonnegative(hp["weight_decay"], "weight_decay")
-        arg.nonnegative(hp["momentum"], "momentum")
-        arg.nonnegative(hp["l1"], "l1")
+        _core.check_unit_interval(hp["alpha"], "alpha", True)
+        _core.check_nonnegative(hp["eps"], "eps")
+        _core.check_nonnegative(hp["weight_decay"], "weight_decay")
+        _core.check_nonnegative(hp["momentum"], "momentum")
+        _core.check_nonnegative(hp["l1"], "l1")
 
     @staticmethod
     def _state_names(hp):
@@ -438,11 +438,11 @@ class Adam(_Optimizer):
         betas = hp["betas"]
         if not isinstance(betas, tuple) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        arg.in_unit_interval(betas[0], "betas[0]")
-        arg.in_unit_interval(betas[1], "betas[1]")
-        arg.nonnegative(hp["eps"], "eps")
-        arg.nonnegative(hp["weight_decay"], "weight_decay")
-        arg.nonnegative(hp["l1"], "l1")
+        _core.check_unit_interval(betas[0], "betas[0]", False)
+        _core.check_unit_interval(betas[1], "betas[1]", False)
+        _core.check_nonnegative(hp["eps"], "eps")
+        _core.check_nonnegative(hp["weight_decay"], "weight_decay")
+        _core.check_nonnegative(hp["l1"], "l1")
 
     @staticmethod
     def _state_names(hp):

@@ -21,13 +21,12 @@ All steps raise:
         dtype is not float32/float64, or the dtypes of one call differ.
     ValueError: list lengths or shapes differ; an array that is written is not
         C-contiguous or is read-only; a hyperparameter is out of range.
-The whole call is validated before anything is written. The GIL is released
-while the kernel runs.
+The whole call is validated (in C++, once) before anything is written. The GIL
+is released while the kernel runs.
 """
 
 from __future__ import annotations
 
-from . import _arguments as arg
 from . import _core
 
 
@@ -42,36 +41,13 @@ def sgd_step(params, grads, *, lr, weight_decay=0.0, l1=0.0, maximize=False):
         l1: L1 coefficient :math:`\lambda_1 \ge 0`.
         maximize: ascend instead of descend.
     """
-    _core.sgd_step(
-        arg.array_list(params, "params"),
-        arg.array_list(grads, "grads"),
-        arg.nonnegative(lr, "lr"),
-        arg.nonnegative(weight_decay, "weight_decay"),
-        arg.nonnegative(l1, "l1"),
-        arg.flag(maximize, "maximize"),
-    )
+    _core.sgd_step(params, grads, lr, weight_decay, l1, maximize)
 
 
 def _sgdm(params, grads, momentum_buffers, lr, momentum, dampening, nesterov,
           weight_decay, l1, maximize, first_step):
-    momentum = arg.nonnegative(momentum, "momentum")
-    nesterov = arg.flag(nesterov, "nesterov")
-    dampening = arg.real(dampening, "dampening")
-    if nesterov and (momentum <= 0.0 or dampening != 0.0):
-        raise ValueError("nesterov: requires momentum > 0 and dampening = 0")
-    _core.sgdm_step(
-        arg.array_list(params, "params"),
-        arg.array_list(grads, "grads"),
-        arg.array_list(momentum_buffers, "momentum_buffers"),
-        arg.nonnegative(lr, "lr"),
-        momentum,
-        dampening,
-        nesterov,
-        arg.nonnegative(weight_decay, "weight_decay"),
-        arg.nonnegative(l1, "l1"),
-        arg.flag(maximize, "maximize"),
-        first_step,
-    )
+    _core.sgdm_step(params, grads, momentum_buffers, lr, momentum, dampening, nesterov,
+                    weight_decay, l1, maximize, first_step)
 
 
 def sgdm_step(params, grads, momentum_buffers, *, lr, momentum=0.9, dampening=0.0,
@@ -132,16 +108,7 @@ def adagrad_step(params, grads, sums, *, lr, eps=1e-10, weight_decay=0.0, l1=0.0
         eps: :math:`\epsilon \ge 0`.
         weight_decay, l1, maximize: see the module docstring.
     """
-    _core.adagrad_step(
-        arg.array_list(params, "params"),
-        arg.array_list(grads, "grads"),
-        arg.array_list(sums, "sums"),
-        arg.nonnegative(lr, "lr"),
-        arg.nonnegative(eps, "eps"),
-        arg.nonnegative(weight_decay, "weight_decay"),
-        arg.nonnegative(l1, "l1"),
-        arg.flag(maximize, "maximize"),
-    )
+    _core.adagrad_step(params, grads, sums, lr, eps, weight_decay, l1, maximize)
 
 
 def rmsprop_step(params, grads, square_avgs, *, lr, alpha=0.99, eps=1e-8, weight_decay=0.0,
@@ -173,31 +140,8 @@ def rmsprop_step(params, grads, square_avgs, *, lr, alpha=0.99, eps=1e-8, weight
         centered: subtract the squared mean gradient; requires ``grad_avgs`` (:math:`c`).
         weight_decay, l1, maximize: see the module docstring.
     """
-    momentum = arg.nonnegative(momentum, "momentum")
-    centered = arg.flag(centered, "centered")
-    if momentum > 0.0 and momentum_buffers is None:
-        raise ValueError("momentum_buffers: required when momentum > 0")
-    if momentum == 0.0 and momentum_buffers is not None:
-        raise ValueError("momentum_buffers: given but momentum is 0")
-    if centered and grad_avgs is None:
-        raise ValueError("grad_avgs: required when centered=True")
-    if not centered and grad_avgs is not None:
-        raise ValueError("grad_avgs: given but centered is False")
-    _core.rmsprop_step(
-        arg.array_list(params, "params"),
-        arg.array_list(grads, "grads"),
-        arg.array_list(square_avgs, "square_avgs"),
-        arg.optional_array_list(grad_avgs, "grad_avgs"),
-        arg.optional_array_list(momentum_buffers, "momentum_buffers"),
-        arg.nonnegative(lr, "lr"),
-        arg.in_unit_interval(alpha, "alpha", include_one=True),
-        arg.nonnegative(eps, "eps"),
-        arg.nonnegative(weight_decay, "weight_decay"),
-        arg.nonnegative(l1, "l1"),
-        arg.flag(maximize, "maximize"),
-        momentum,
-        centered,
-    )
+    _core.rmsprop_step(params, grads, square_avgs, lr, alpha, eps, weight_decay, l1, maximize,
+                       momentum, momentum_buffers, centered, grad_avgs)
 
 
 def adam_step(params, grads, exp_avgs, exp_avg_sqs, *, step, lr=1e-3, beta1=0.9, beta2=0.999,
@@ -236,27 +180,8 @@ def adam_step(params, grads, exp_avgs, exp_avg_sqs, *, step, lr=1e-3, beta1=0.9,
             (required then).
         l1, maximize: see the module docstring.
     """
-    amsgrad = arg.flag(amsgrad, "amsgrad")
-    if amsgrad and max_exp_avg_sqs is None:
-        raise ValueError("max_exp_avg_sqs: required when amsgrad=True")
-    if not amsgrad and max_exp_avg_sqs is not None:
-        raise ValueError("max_exp_avg_sqs: given but amsgrad is False")
-    _core.adam_step(
-        arg.array_list(params, "params"),
-        arg.array_list(grads, "grads"),
-        arg.array_list(exp_avgs, "exp_avgs"),
-        arg.array_list(exp_avg_sqs, "exp_avg_sqs"),
-        arg.optional_array_list(max_exp_avg_sqs, "max_exp_avg_sqs"),
-        arg.step_count(step),
-        arg.nonnegative(lr, "lr"),
-        arg.in_unit_interval(beta1, "beta1"),
-        arg.in_unit_interval(beta2, "beta2"),
-        arg.nonnegative(eps, "eps"),
-        arg.nonnegative(weight_decay, "weight_decay"),
-        arg.nonnegative(l1, "l1"),
-        arg.flag(decoupled_weight_decay, "decoupled_weight_decay"),
-        arg.flag(maximize, "maximize"),
-    )
+    _core.adam_step(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps,
+                    weight_decay, l1, decoupled_weight_decay, amsgrad, max_exp_avg_sqs, maximize)
 
 
 def adamw_step(params, grads, exp_avgs, exp_avg_sqs, *, step, lr=1e-3, beta1=0.9, beta2=0.999,

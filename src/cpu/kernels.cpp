@@ -329,11 +329,33 @@ double l2_sum(const T* w, int64_t n) {
   return sum_terms(w, n, [](double v) { return ops::l2_term(v); });
 }
 
+template <class V, class T>
+inline void traffic_block(const T* const* reads, int n_reads, T* const* updates, int n_updates,
+                          T* const* outs, int n_outs, int64_t i) {
+  V s(T(0));
+  for (int r = 0; r < n_reads; ++r) s = s + load_as<V>(reads[r] + i);
+  for (int u = 0; u < n_updates; ++u) store_as<V>(updates[u] + i, load_as<V>(updates[u] + i) + s);
+  for (int o = 0; o < n_outs; ++o) store_as<V>(outs[o] + i, s);
+}
+
+template <class T>
+void memory_traffic(const T* const* reads, int n_reads, T* const* updates, int n_updates,
+                    T* const* outs, int n_outs, int64_t begin, int64_t end) {
+  using V = Vec<T>;
+  constexpr int lanes = lane_count<V>();
+  int64_t i = begin;
+  if constexpr (lanes > 1) {
+    for (; i + lanes <= end; i += lanes)
+      traffic_block<V>(reads, n_reads, updates, n_updates, outs, n_outs, i);
+  }
+  for (; i < end; ++i) traffic_block<T>(reads, n_reads, updates, n_updates, outs, n_outs, i);
+}
+
 template <class T>
 constexpr ChunkKernels<T> chunk_kernels() {
   return {sgd<T>, sgdm<T>, adagrad<T>, rmsprop<T>, adam<T>, activation_forward<T>,
           activation_backward<T>, mse<T>, cross_entropy_rows<T>, softmax_cross_entropy_rows<T>,
-          l1_sum<T>, l2_sum<T>};
+          l1_sum<T>, l2_sum<T>, memory_traffic<T>};
 }
 
 #define NNFAST_STRINGIFY_(x) #x

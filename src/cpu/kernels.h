@@ -52,6 +52,11 @@ struct ChunkKernels {
                                        const SoftmaxCrossEntropyRows& options);
   double (*l1_sum)(const T* w, int64_t n);
   double (*l2_sum)(const T* w, int64_t n);
+  // The benchmark's roofline: a kernel with given memory traffic and almost no
+  // math. s = sum of the `reads` arrays; each `updates` array += s in place; each
+  // `outs` array = s. Elements [begin, end).
+  void (*memory_traffic)(const T* const* reads, int n_reads, T* const* updates, int n_updates,
+                         T* const* outs, int n_outs, int64_t begin, int64_t end);
 };
 
 struct KernelTable {

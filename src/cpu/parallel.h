@@ -34,16 +34,21 @@ bool openmp_enabled();
 
 // Runs body(chunk_index) for every index in [0, count), in parallel when
 // total_elements reaches kParallelThreshold.
+// (A serial call never enters an OpenMP region: even an if(false) region costs
+// about a microsecond, the whole budget of a small call.)
 template <class Body>
 void parallel_for(int64_t count, int64_t total_elements, const Body& body) {
 #if defined(NNFAST_OPENMP)
-  const bool parallel = total_elements >= kParallelThreshold && count > 1 && max_threads() > 1;
-#pragma omp parallel for schedule(static) num_threads(max_threads()) if (parallel)
-  for (int64_t i = 0; i < count; ++i) body(i);
+  const int threads = max_threads();
+  if (total_elements >= kParallelThreshold && count > 1 && threads > 1) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t i = 0; i < count; ++i) body(i);
+    return;
+  }
 #else
   (void)total_elements;
-  for (int64_t i = 0; i < count; ++i) body(i);
 #endif
+  for (int64_t i = 0; i < count; ++i) body(i);
 }
 
 // Sum of chunk_sum(chunk) over chunks, each partial summed by the caller in

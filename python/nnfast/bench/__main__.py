@@ -1,32 +1,48 @@
-"""``nnfast bench`` / ``python -m nnfast.bench``: nnfast vs the NumPy reference."""
+"""nnfast bench: every kernel against its roofline, NumPy and PyTorch, side by side.
+
+For each kernel and size, the roofline kernel (the same memory traffic with
+almost no math, run by nnfast's own C++ with the same threads), nnfast, the
+NumPy reference and PyTorch's fastest CPU path (if importable) alternate call by
+call; the table gives medians and ratios taken in the same run.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 import nnfast
 
+from . import machine
 from .cases import BY_NAME, CASES
-from .measure import measure
-from .report import table
+from .measure import measure, measure_call_overhead
+from .report import overhead_line, save_json, save_plot, table
 
 
 def parse(argv):
-    parser = argparse.ArgumentParser(prog="nnfast bench", description=__doc__)
-    parser.add_argument("--kernels", default=",".join(c.name for c in CASES),
-                        help="comma-separated kernel names (default: all)")
-    parser.add_argument("--size", type=float, default=1e6,
-                        help="elements per kernel call (default 1e6; losses use rows of 1000 classes)")
+    parser = argparse.ArgumentParser(prog="nnfast bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kernels", help="comma-separated kernel names (default: all): "
+                        + ", ".join(BY_NAME))
+    parser.add_argument("--sizes", help="comma-separated element counts, e.g. 1e6,1e7 "
+                        "(default: each kernel's own; losses use rows of their class count)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    parser.add_argument("--repeat", type=int, default=15, help="timed samples per implementation")
-    parser.add_argument("--threads", type=int, default=None, help="kernel threads (default: all cores)")
-    parser.add_argument("--json", metavar="FILE", help="also write every raw timing to FILE")
+    parser.add_argument("--threads", type=int, help="threads for nnfast and torch (default: all cores)")
+    parser.add_argument("--repeat", type=int, default=10, help="timed samples per implementation (default 10)")
+    parser.add_argument("--json", metavar="FILE", help="write machine, versions and every raw timing to FILE")
+    parser.add_argument("--plot", metavar="FILE.png", help="bar chart of %% of roofline (needs matplotlib)")
     args = parser.parse_args(argv)
-    unknown = [k for k in args.kernels.split(",") if k not in BY_NAME]
+    names = args.kernels.split(",") if args.kernels else list(BY_NAME)
+    unknown = [k for k in names if k not in BY_NAME]
     if unknown:
-        parser.error(f"unknown kernels {unknown}; choose from {sorted(BY_NAME)}")
+        parser.error(f"unknown kernels {unknown}; choose from {', '.join(BY_NAME)}")
+    args.kernels = names
+    try:
+        args.sizes = [float(s) for s in args.sizes.split(",")] if args.sizes else None
+    except ValueError:
+        parser.error(f"--sizes: expected numbers like 1e6,1e7, got {args.sizes!r}")
+    if args.repeat < 1:
+        parser.error("--repeat: must be >= 1")
     return args
 
 
@@ -34,20 +50,30 @@ def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
     if args.threads:
         nnfast.set_num_threads(args.threads)
-    names = args.kernels.split(",")
+        try:
+            import torch
+            torch.set_num_threads(args.threads)
+        except ImportError:
+            pass
+    plan = [(name, size) for name in args.kernels
+            for size in (args.sizes or BY_NAME[name].default_sizes)]
     results = []
-    for i, name in enumerate(names, 1):
-        print(f"\r[{i}/{len(names)}] {name:<28}", end="", file=sys.stderr, flush=True)
-        results.append(measure(BY_NAME[name], int(args.size), args.dtype, args.repeat))
-    print("\r" + " " * 40 + "\r", end="", file=sys.stderr)
-    info = nnfast.info()
-    print(f"nnfast {info['version']} | threads {info['threads']} | openmp {info['openmp']} | "
-          f"simd {info['simd']}")
-    print(f"median of {args.repeat} samples; speedup = NumPy reference time / nnfast time\n")
+    for i, (name, size) in enumerate(plan, 1):
+        print(f"\r[{i}/{len(plan)}] {name} {size:.3g}".ljust(60), end="", file=sys.stderr, flush=True)
+        results.append(measure(BY_NAME[name], size, args.dtype, args.repeat))
+    print("\r".ljust(61) + "\r", end="", file=sys.stderr)
+    overhead, overhead_samples = measure_call_overhead(max(args.repeat, 10))
+    info = machine.describe()
+    print(f"nnfast {info['versions']['nnfast']} | {info['nnfast']['simd']} | "
+          f"{info['nnfast']['threads']} threads | {info['cpu']}")
+    print("medians of interleaved samples; % roofline = time of a same-traffic trivial kernel / time;"
+          " x numpy, x torch = their time / nnfast's\n")
     print(table(results))
+    print("\n" + overhead_line(overhead))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"info": info, "results": [r.__dict__ for r in results]}, f, indent=1)
+        save_json(args.json, info, results, overhead_samples)
+    if args.plot:
+        save_plot(args.plot, results)
     return 0
 
 

@@ -1,8 +1,11 @@
-"""The benchmark cases: for each kernel, fresh inputs and the two calls to time.
+"""The benchmark cases: for each kernel, fresh inputs and the calls to time.
 
-Each case builds its own inputs (seeded), so nnfast and the reference work on
-equal but separate arrays, and declares the bytes per element the kernel must
-move at least (design.md): the floor every speed figure is measured against.
+A case declares its memory traffic as (arrays only read, arrays updated in
+place, arrays written): the bytes any implementation must move at least
+(design.md), and the shape of the roofline kernel measured beside it. ``make``
+builds equal but separate inputs for each implementation: ``nnfast``, ``numpy``
+(nnfast.reference, what a user would write with NumPy) and ``torch``
+(PyTorch's fastest CPU path for the same result, when torch is importable).
 """
 
 from __future__ import annotations
@@ -15,42 +18,48 @@ import numpy as np
 import nnfast
 from nnfast import reference
 
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:  # the torch column is left empty
+    torch = None
+
+
+@dataclass(frozen=True)
+class Traffic:
+    reads: int  # arrays only read
+    updates: int  # arrays read and written in place
+    writes: int  # arrays only written
+
+    def bytes_per_element(self, itemsize):
+        return (self.reads + 2 * self.updates + self.writes) * itemsize
+
 
 @dataclass(frozen=True)
 class Case:
     name: str
-    bytes_per_element: int  # float32; float64 moves twice as many
-    make: Callable  # (n, dtype, rng) -> (elements, {"nnfast": fn, "numpy": fn})
+    traffic: Traffic
+    make: Callable  # (n, dtype, rng) -> (elements, {implementation: call})
+    default_sizes: tuple = (1e6, 1e7)
 
 
-def _arrays(rng, n, dtype, count, scale=1.0):
-    return [(rng.standard_normal(n) * scale).astype(dtype) for _ in range(count)]
+def _randn(rng, n, dtype, scale=1.0):
+    return (rng.standard_normal(n) * scale).astype(dtype)
 
 
-def _optimizer(step_name, states, **options):
-    """A case for an in-place step with `states` state arrays (non-negative ones for sums)."""
-
-    def make(n, dtype, rng):
-        calls = {}
-        for impl, module in (("nnfast", nnfast), ("numpy", reference)):
-            p, g = _arrays(rng, n, dtype, 2)
-            # Second-moment states must be >= 0 and, for centered RMSprop, >= grad_avg^2:
-            # |N(0, 1e-2)| for every state but grad_avgs, which starts at 0.
-            state = [np.zeros(n, dtype) if key == "grad_avgs" else np.abs(a)
-                     for key, a in zip(states, _arrays(rng, n, dtype, len(states), 1e-2))]
-            kwargs = dict(options)
-            for key, array in zip(states, state):
-                kwargs[key] = array
-            positional = [kwargs.pop(k) for k in states if k in _POSITIONAL[step_name]]
-            step = getattr(module, step_name)
-            calls[impl] = lambda step=step, p=p, g=g, positional=positional, kwargs=kwargs: step(
-                p, g, *positional, **kwargs)
-        return n, calls
-
-    return make
+def _implementations(build):
+    """{impl: call} from build(module_or_name) for nnfast, numpy and torch (if present)."""
+    calls = {"nnfast": build("nnfast"), "numpy": build("numpy")}
+    if torch is not None:
+        torch_call = build("torch")
+        if torch_call is not None:
+            calls["torch"] = torch_call
+    return calls
 
 
-_POSITIONAL = {
+# ---------------------------------------------------------------- optimizers
+
+_STATES = {
     "sgd_step": (),
     "sgdm_step": ("momentum_buffers",),
     "adagrad_step": ("sums",),
@@ -60,86 +69,211 @@ _POSITIONAL = {
 }
 
 
-def _unary(name):
+def _torch_optimizer(step_name, options, params, grads):
+    """torch.optim's fastest CPU path for the step: fused where torch has it (SGD,
+    Adagrad, Adam, AdamW), foreach otherwise (RMSprop)."""
+    tensors = [torch.from_numpy(p) for p in params]
+    for t, g in zip(tensors, grads):
+        t.grad = torch.from_numpy(g)
+    o = dict(options)
+    lr = o.pop("lr", 1e-3)
+    if step_name in ("sgd_step", "sgdm_step"):
+        opt = torch.optim.SGD(tensors, lr=lr, momentum=o.get("momentum", 0.0),
+                              nesterov=o.get("nesterov", False), fused=True)
+    elif step_name == "adagrad_step":
+        opt = torch.optim.Adagrad(tensors, lr=lr, fused=True)
+    elif step_name == "rmsprop_step":
+        opt = torch.optim.RMSprop(tensors, lr=lr, momentum=o.get("momentum", 0.0),
+                                  centered=o.get("centered", False), foreach=True)
+    else:
+        cls = torch.optim.AdamW if step_name == "adamw_step" else torch.optim.Adam
+        opt = cls(tensors, lr=lr, amsgrad=o.get("amsgrad", False), fused=True)
+    return opt.step
+
+
+def _optimizer(step_name, extra_states=(), **options):
+    """A case for an in-place step over a list of tensors of the given sizes."""
+    states = _STATES[step_name] + tuple(extra_states)
+
+    def make_for_sizes(sizes, dtype, rng):
+        def build(impl):
+            params = [_randn(rng, n, dtype) for n in sizes]
+            grads = [_randn(rng, n, dtype) for n in sizes]
+            if impl == "torch":
+                return _torch_optimizer(step_name, options, params, grads)
+            # Second moments >= 0, and for centered RMSprop >= grad_avg^2 (grad_avgs start at 0).
+            kwargs = dict(options)
+            for key in states:
+                kwargs[key] = [np.zeros(n, dtype) if key == "grad_avgs"
+                               else np.abs(_randn(rng, n, dtype, 1e-2)) for n in sizes]
+            positional = [kwargs.pop(key) for key in _STATES[step_name]]
+            step = getattr(nnfast if impl == "nnfast" else reference, step_name)
+            return lambda: step(params, grads, *positional, **kwargs)
+        return sum(sizes), _implementations(build)
+
+    return make_for_sizes
+
+
+def _single(make_for_sizes):
+    return lambda n, dtype, rng: make_for_sizes([n], dtype, rng)
+
+
+def _tensor_list(make_for_sizes, count=200, largest=1_000_000):
+    """count tensors of log-uniform sizes in [1, largest] totalling n (or close)."""
     def make(n, dtype, rng):
-        x = _arrays(rng, n, dtype, 1, 4.0)[0]
-        out = np.empty_like(x)
-        return n, {impl: (lambda f=getattr(module, name): f(x, out=out))
-                   for impl, module in (("nnfast", nnfast), ("numpy", reference))}
+        raw = np.exp(rng.uniform(0, np.log(largest), count))
+        sizes = np.clip(np.round(raw / raw.sum() * n), 1, largest).astype(int)
+        sizes[np.argmax(sizes)] += int(n) - int(sizes.sum())  # exact total
+        return make_for_sizes([int(s) for s in sizes], dtype, rng)
     return make
 
 
-def _backward(name, from_output):
+# ---------------------------------------------------------------- activations
+
+_TORCH_ACTIVATIONS = {
+    "sigmoid": lambda x, out: torch.sigmoid(x, out=out),
+    "tanh": lambda x, out: torch.tanh(x, out=out),
+    "relu": lambda x, out: torch.clamp_min(x, 0, out=out),
+    "leaky_relu": lambda x, out: torch._C._nn.leaky_relu(x, 0.01, out=out),
+    "sigmoid_backward": lambda y, dy, out: torch.ops.aten.sigmoid_backward.grad_input(
+        dy, y, grad_input=out),
+    "tanh_backward": lambda y, dy, out: torch.ops.aten.tanh_backward.grad_input(
+        dy, y, grad_input=out),
+    "relu_backward": lambda x, dy, out: torch.ops.aten.threshold_backward.grad_input(
+        dy, x, 0, grad_input=out),
+    "leaky_relu_backward": lambda x, dy, out: torch.ops.aten.leaky_relu_backward.grad_input(
+        dy, x, 0.01, False, grad_input=out),
+}
+
+
+def _activation(name, inputs):
+    """out = f(*inputs) into a preallocated out: every implementation's fastest form."""
     def make(n, dtype, rng):
-        x, dy = _arrays(rng, n, dtype, 2)
-        a = nnfast.sigmoid(x) if from_output == "sigmoid" else np.tanh(x) if from_output else x
-        out = np.empty_like(x)
-        return n, {impl: (lambda f=getattr(module, name): f(a, dy, out=out))
-                   for impl, module in (("nnfast", nnfast), ("numpy", reference))}
+        x = _randn(rng, n, dtype, 4.0)
+        first = {"y_sigmoid": nnfast.sigmoid(x), "y_tanh": np.tanh(x), "x": x}[inputs[0]]
+        arrays = [first] + [_randn(rng, n, dtype) for _ in inputs[1:]]
+
+        def build(impl):
+            out = np.empty(n, dtype)
+            if impl == "torch":
+                fn = _TORCH_ACTIVATIONS[name]
+                t_in = [torch.from_numpy(a) for a in arrays]
+                t_out = torch.from_numpy(out)
+                return lambda: fn(*t_in, out=t_out)
+            f = getattr(nnfast if impl == "nnfast" else reference, name)
+            return lambda: f(*arrays, out=out)
+        return n, _implementations(build)
     return make
 
 
-def _mse(n, dtype, rng):
-    pred, target = _arrays(rng, n, dtype, 2)
-    return n, {impl: (lambda m=module: m.mse_loss(pred, target))
-               for impl, module in (("nnfast", nnfast), ("numpy", reference))}
+# ---------------------------------------------------------------- losses
+
+def _loss(name, make_inputs, torch_loss):
+    """(loss, gradient) in one call; torch: forward and backward through autograd."""
+    def make(n, dtype, rng):
+        elements, inputs = make_inputs(n, dtype, rng)
+
+        def build(impl):
+            if impl == "torch":
+                if torch_loss is None:
+                    return None
+                first = torch.from_numpy(inputs[0].copy()).requires_grad_()
+                rest = [torch.from_numpy(a) for a in inputs[1:]]
+
+                def call():
+                    first.grad = None
+                    loss = torch_loss(first, *rest)
+                    loss.backward()
+                    return loss.item()
+                return call
+            f = getattr(nnfast if impl == "nnfast" else reference, name)
+            return lambda: f(*inputs)
+        return elements, _implementations(build)
+    return make
+
+
+def _mse_inputs(n, dtype, rng):
+    return n, [_randn(rng, n, dtype), _randn(rng, n, dtype)]
 
 
 def _rows(n, classes):
-    return max(1, n // classes)
+    return max(1, int(n) // classes)
 
 
-def _cross_entropy(n, dtype, rng, classes=1000):
+def _probability_inputs(n, dtype, rng, classes=1000):
     rows = _rows(n, classes)
-    probs = rng.dirichlet(np.ones(classes), size=rows).astype(dtype)
-    target = rng.dirichlet(np.ones(classes), size=rows).astype(dtype)
-    return rows * classes, {impl: (lambda m=module: m.cross_entropy(probs, target))
-                            for impl, module in (("nnfast", nnfast), ("numpy", reference))}
+    return rows * classes, [rng.dirichlet(np.ones(classes), rows).astype(dtype),
+                            rng.dirichlet(np.ones(classes), rows).astype(dtype)]
 
 
-def _softmax_cross_entropy(n, dtype, rng, classes=1000):
-    rows = _rows(n, classes)
-    logits = (rng.standard_normal((rows, classes)) * 3).astype(dtype)
-    labels = rng.integers(0, classes, rows)
-    return rows * classes, {impl: (lambda m=module: m.softmax_cross_entropy(logits, labels))
-                            for impl, module in (("nnfast", nnfast), ("numpy", reference))}
-
-
-def _regularizer(name):
+def _logit_inputs(classes):
     def make(n, dtype, rng):
-        w = _arrays(rng, n, dtype, 1)[0]
-        return n, {impl: (lambda f=getattr(module, name): f(w))
-                   for impl, module in (("nnfast", nnfast), ("numpy", reference))}
+        rows = _rows(n, classes)
+        return rows * classes, [_randn(rng, (rows, classes), dtype, 3.0),
+                                rng.integers(0, classes, rows)]
     return make
 
 
+def _regularizer(name, torch_norm):
+    def make(n, dtype, rng):
+        w = _randn(rng, n, dtype)
+
+        def build(impl):
+            if impl == "torch":
+                t = torch.from_numpy(w)
+                return lambda: torch_norm(t).item()
+            f = getattr(nnfast if impl == "nnfast" else reference, name)
+            return lambda: f(w)
+        return n, _implementations(build)
+    return make
+
+
+def _torch_cross_entropy_on_probs(p, t):
+    return -(t * torch.log(p)).sum(-1).mean()
+
+
+# ---------------------------------------------------------------- the table
+
+_ADAM = _optimizer("adam_step", step=10)
+
 CASES = [
-    Case("sgd", 12, _optimizer("sgd_step", (), lr=1e-3)),
-    Case("sgdm", 20, _optimizer("sgdm_step", ("momentum_buffers",), lr=1e-3, momentum=0.9)),
-    Case("nesterov", 20, _optimizer("sgdm_step", ("momentum_buffers",), lr=1e-3, momentum=0.9,
-                                    nesterov=True)),
-    Case("adagrad", 20, _optimizer("adagrad_step", ("sums",), lr=1e-2)),
-    Case("rmsprop", 20, _optimizer("rmsprop_step", ("square_avgs",), lr=1e-3)),
-    Case("rmsprop_centered_momentum", 28, _optimizer(
-        "rmsprop_step", ("square_avgs", "grad_avgs", "momentum_buffers"), lr=1e-3,
-        momentum=0.9, centered=True)),
-    Case("adam", 28, _optimizer("adam_step", ("exp_avgs", "exp_avg_sqs"), step=10)),
-    Case("amsgrad", 36, _optimizer("adam_step", ("exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs"),
-                                   step=10, amsgrad=True)),
-    Case("adamw", 28, _optimizer("adamw_step", ("exp_avgs", "exp_avg_sqs"), step=10)),
-    Case("sigmoid", 8, _unary("sigmoid")),
-    Case("sigmoid_backward", 12, _backward("sigmoid_backward", "sigmoid")),
-    Case("tanh", 8, _unary("tanh")),
-    Case("tanh_backward", 12, _backward("tanh_backward", "tanh")),
-    Case("relu", 8, _unary("relu")),
-    Case("relu_backward", 12, _backward("relu_backward", None)),
-    Case("leaky_relu", 8, _unary("leaky_relu")),
-    Case("leaky_relu_backward", 12, _backward("leaky_relu_backward", None)),
-    Case("mse_loss", 12, _mse),
-    Case("cross_entropy", 12, _cross_entropy),
-    Case("softmax_cross_entropy", 8, _softmax_cross_entropy),
-    Case("l1_loss", 4, _regularizer("l1_loss")),
-    Case("l2_loss", 4, _regularizer("l2_loss")),
+    Case("sgd", Traffic(1, 1, 0), _single(_optimizer("sgd_step", lr=1e-3))),
+    Case("sgdm", Traffic(1, 2, 0), _single(_optimizer("sgdm_step", lr=1e-3, momentum=0.9))),
+    Case("nesterov", Traffic(1, 2, 0),
+         _single(_optimizer("sgdm_step", lr=1e-3, momentum=0.9, nesterov=True))),
+    Case("adagrad", Traffic(1, 2, 0), _single(_optimizer("adagrad_step", lr=1e-2))),
+    Case("rmsprop", Traffic(1, 2, 0), _single(_optimizer("rmsprop_step", lr=1e-3))),
+    Case("rmsprop_centered_momentum", Traffic(1, 4, 0),
+         _single(_optimizer("rmsprop_step", ("grad_avgs", "momentum_buffers"), lr=1e-3,
+                            momentum=0.9, centered=True))),
+    Case("adam", Traffic(1, 3, 0), _single(_ADAM), (1e5, 1e6, 1e7)),
+    Case("amsgrad", Traffic(1, 4, 0),
+         _single(_optimizer("adam_step", ("max_exp_avg_sqs",), step=10, amsgrad=True))),
+    Case("adamw", Traffic(1, 3, 0), _single(_optimizer("adamw_step", step=10))),
+    Case("adam_list200", Traffic(1, 3, 0), _tensor_list(_ADAM), (1e7,)),
+    Case("sigmoid", Traffic(1, 0, 1), _activation("sigmoid", ["x"])),
+    Case("sigmoid_backward", Traffic(2, 0, 1), _activation("sigmoid_backward", ["y_sigmoid", "dy"])),
+    Case("tanh", Traffic(1, 0, 1), _activation("tanh", ["x"])),
+    Case("tanh_backward", Traffic(2, 0, 1), _activation("tanh_backward", ["y_tanh", "dy"])),
+    Case("relu", Traffic(1, 0, 1), _activation("relu", ["x"])),
+    Case("relu_backward", Traffic(2, 0, 1), _activation("relu_backward", ["x", "dy"])),
+    Case("leaky_relu", Traffic(1, 0, 1), _activation("leaky_relu", ["x"])),
+    Case("leaky_relu_backward", Traffic(2, 0, 1), _activation("leaky_relu_backward", ["x", "dy"])),
+    Case("mse_loss", Traffic(2, 0, 1), _loss("mse_loss", _mse_inputs, lambda x, t: F.mse_loss(x, t))),
+    Case("cross_entropy", Traffic(2, 0, 1),
+         _loss("cross_entropy", _probability_inputs, _torch_cross_entropy_on_probs)),
+    Case("softmax_cross_entropy", Traffic(1, 0, 1),
+         _loss("softmax_cross_entropy", _logit_inputs(1000), lambda x, y: F.cross_entropy(x, y)),
+         (4.096e6,)),
+    Case("softmax_cross_entropy_32k", Traffic(1, 0, 1),
+         _loss("softmax_cross_entropy", _logit_inputs(32000), lambda x, y: F.cross_entropy(x, y)),
+         (1.6384e7,)),
+    Case("softmax_cross_entropy_10", Traffic(1, 0, 1),
+         _loss("softmax_cross_entropy", _logit_inputs(10), lambda x, y: F.cross_entropy(x, y)),
+         (655360,)),
+    Case("l1_loss", Traffic(1, 0, 0), _regularizer("l1_loss", lambda t: torch.linalg.vector_norm(t, 1))),
+    Case("l2_loss", Traffic(1, 0, 0),
+         _regularizer("l2_loss", lambda t: torch.linalg.vector_norm(t).square() / 2)),
 ]
 
 BY_NAME = {case.name: case for case in CASES}

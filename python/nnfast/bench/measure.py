@@ -1,5 +1,6 @@
-"""Timing: the implementations of a case alternate call by call, so drift in the
-machine's speed hits all of them alike; each figure is a median."""
+"""Timing. For each case and size, the implementations and the roofline kernel
+alternate call by call, so drift in the machine's speed hits all of them alike;
+every figure derives from medians of these interleaved samples."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from nnfast import _core, adam_step
 
 from .cases import Case
 
@@ -28,8 +31,13 @@ class Measurement:
     def gigabytes_per_second(self, impl):
         return self.elements * self.bytes_per_element / self.median(impl) / 1e9
 
-    def speedup(self, impl="nnfast", over="numpy"):
-        return self.median(over) / self.median(impl)
+    def roofline_fraction(self, impl="nnfast"):
+        """The roofline kernel's time over impl's: the fraction of the attainable rate."""
+        return self.median("roofline") / self.median(impl)
+
+    def speedup(self, over, impl="nnfast"):
+        """How many times faster impl is than `over` (None if `over` was not measured)."""
+        return self.median(over) / self.median(impl) if over in self.seconds else None
 
 
 def _calls_per_sample(fn):
@@ -39,20 +47,49 @@ def _calls_per_sample(fn):
     return max(1, math.ceil(MIN_SAMPLE_SECONDS / max(elapsed, 1e-9)))
 
 
-def measure(case: Case, n: int, dtype, repeat: int, seed: int = 0) -> Measurement:
-    """Median-ready timings of every implementation of `case` at size n."""
-    dtype = np.dtype(dtype)
-    elements, calls = case.make(n, dtype, np.random.default_rng(seed))
-    scale = dtype.itemsize // 4
-    result = Measurement(case.name, elements, dtype.name, case.bytes_per_element * scale)
-    counts = {impl: _calls_per_sample(fn) for impl, fn in calls.items()}  # also warms up
-    for impl in calls:
-        result.seconds[impl] = []
+def interleaved(calls, repeat):
+    """{name: [seconds per call] * repeat}, the calls alternating sample by sample."""
+    counts = {name: _calls_per_sample(fn) for name, fn in calls.items()}  # also a warm-up
+    for name, fn in calls.items():
+        fn()
+    seconds = {name: [] for name in calls}
     for _ in range(repeat):
-        for impl, fn in calls.items():
-            k = counts[impl]
+        for name, fn in calls.items():
+            k = counts[name]
             start = time.perf_counter()
             for _ in range(k):
                 fn()
-            result.seconds[impl].append((time.perf_counter() - start) / k)
+            seconds[name].append((time.perf_counter() - start) / k)
+    return seconds
+
+
+def _roofline_call(case, elements, dtype, rng):
+    t = case.traffic
+    arrays = [(rng.standard_normal(elements) * 1e-3).astype(dtype)
+              for _ in range(t.reads + t.updates + t.writes)]
+    reads = arrays[:t.reads]
+    updates = arrays[t.reads:t.reads + t.updates]
+    writes = arrays[t.reads + t.updates:]
+    return lambda: _core.memory_traffic(reads, updates, writes)
+
+
+def measure(case: Case, n: float, dtype, repeat: int, seed: int = 0) -> Measurement:
+    """Interleaved timings of the roofline kernel and every implementation of `case`."""
+    dtype = np.dtype(dtype)
+    rng = np.random.default_rng(seed)
+    elements, calls = case.make(int(n), dtype, rng)
+    calls = {"roofline": _roofline_call(case, elements, dtype, rng), **calls}
+    result = Measurement(case.name, elements, dtype.name,
+                         case.traffic.bytes_per_element(dtype.itemsize))
+    result.seconds = interleaved(calls, repeat)
     return result
+
+
+def measure_call_overhead(repeat: int, n: int = 1000):
+    """adam_step on n float32 elements against NumPy's np.add(a, b, out=c) on n."""
+    rng = np.random.default_rng(0)
+    p, g, a, b, c = (rng.standard_normal(n).astype(np.float32) for _ in range(5))
+    m, v = np.zeros(n, np.float32), np.zeros(n, np.float32)
+    seconds = interleaved({"adam_step": lambda: adam_step(p, g, m, v, step=10),
+                           "np.add": lambda: np.add(a, b, out=c)}, repeat)
+    return {name: float(np.median(s)) for name, s in seconds.items()}, seconds
