@@ -152,32 +152,37 @@ void activation_backward(Activation kind, T alpha, T* out, const T* fwd, const T
 
 // ---------------------------------------------------------------- losses
 
-// Sums in double, one accumulator per vector lane plus one for the scalar
-// tail, added in a fixed order: the result depends only on the data.
+// Sums in double: float lanes are widened and added into double vectors, one
+// accumulator lane per input lane, plus a scalar for the tail; total() adds them
+// in a fixed order, so the result depends only on the data (not on threads).
 template <class T>
 struct LaneSums {
-  static constexpr int lanes = lane_count<Vec<T>>();
-  double lane[lanes] = {};
+  using D = Vec<double>;
+  D low = D(0.0), high = D(0.0);
   double tail = 0.0;
 
-  template <class V, class Term>
-  void add(V x, const Term& term) {
-    if constexpr (lane_count<V>() == 1) {
+  // Adds term(x) for each lane of x, term applied in double (scalar or vector).
+  template <class X, class Term>
+  void add(X x, const Term& term) {
+    if constexpr (lane_count<X>() == 1) {
       tail += term(static_cast<double>(x));
+    } else if constexpr (std::is_same_v<T, float>) {
+      low = low + term(simd::widen_low(x));
+      high = high + term(simd::widen_high(x));
     } else {
-      int j = 0;
-      simd::for_each_lane(x, [&](T value) { lane[j++] += term(static_cast<double>(value)); });
+      low = low + term(x);
     }
   }
 
-  template <class V>
-  void add(V x) {
-    add(x, [](double v) { return v; });
+  template <class X>
+  void add(X x) {
+    add(x, [](auto v) { return v; });
   }
 
   double total() const {
     double sum = tail;
-    for (double s : lane) sum += s;
+    simd::for_each_lane(low, [&](double v) { sum += v; });
+    simd::for_each_lane(high, [&](double v) { sum += v; });
     return sum;
   }
 };
@@ -218,7 +223,8 @@ double cross_entropy_rows(const T* probs, const T* target, T* grad, T* row_losse
   return total;
 }
 
-// max over x[0..n), propagating NaN.
+// max over x[0..n), propagating NaN. Four running maxima break the dependency
+// chain of compare-and-select (max is exact, so their order does not matter).
 template <class T>
 T row_max(const T* x, int64_t n) {
   using V = Vec<T>;
@@ -226,9 +232,16 @@ T row_max(const T* x, int64_t n) {
   T best = x[0];
   int64_t i = 0;
   if constexpr (lanes > 1) {
-    if (n >= lanes) {
-      V m = load_as<V>(x);
-      for (i = lanes; i + lanes <= n; i += lanes) m = ops::max_nan_(m, load_as<V>(x + i));
+    if (n >= 4 * lanes) {
+      V m0 = load_as<V>(x), m1 = load_as<V>(x + lanes), m2 = load_as<V>(x + 2 * lanes),
+        m3 = load_as<V>(x + 3 * lanes);
+      for (i = 4 * lanes; i + 4 * lanes <= n; i += 4 * lanes) {
+        m0 = ops::max_nan_(m0, load_as<V>(x + i));
+        m1 = ops::max_nan_(m1, load_as<V>(x + i + lanes));
+        m2 = ops::max_nan_(m2, load_as<V>(x + i + 2 * lanes));
+        m3 = ops::max_nan_(m3, load_as<V>(x + i + 3 * lanes));
+      }
+      const V m = ops::max_nan_(ops::max_nan_(m0, m1), ops::max_nan_(m2, m3));
       simd::for_each_lane(m, [&](T v) { best = ops::max_nan_(best, v); });
     }
   }
@@ -249,6 +262,7 @@ double softmax_cross_entropy_row(const T* x, int64_t label, const T* probs, T* g
   const T keep = T(1.0 - eps);
   const double x_label = probs ? 0.0 : static_cast<double>(x[label]);
   const T max = row_max(x, classes);
+  const bool smoothing = eps != 0.0;  // sum_c x_c is needed only then
   LaneSums<T> sum_e, sum_x, sum_tx, mass;
   T* const a[kOperands] = {const_cast<T*>(x), const_cast<T*>(probs), g, nullptr, nullptr};
   const auto parked = [&](auto* v) {
@@ -257,7 +271,7 @@ double softmax_cross_entropy_row(const T* x, int64_t label, const T* probs, T* g
       const V t = V(keep) * v[1] + V(smooth);
       mass.add(t);
       sum_tx.add(t * v[0]);
-    } else {
+    } else if (smoothing) {
       sum_x.add(v[0]);
     }
     v[2] = exp_(v[0] - V(max));
@@ -321,12 +335,12 @@ double sum_terms(const T* w, int64_t n, const Term& term) {
 
 template <class T>
 double l1_sum(const T* w, int64_t n) {
-  return sum_terms(w, n, [](double v) { return ops::l1_term(v); });
+  return sum_terms(w, n, [](auto v) { return ops::l1_term(v); });
 }
 
 template <class T>
 double l2_sum(const T* w, int64_t n) {
-  return sum_terms(w, n, [](double v) { return ops::l2_term(v); });
+  return sum_terms(w, n, [](auto v) { return ops::l2_term(v); });
 }
 
 template <class V, class T>

@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "simd/isa.h"
 
@@ -30,10 +31,29 @@ NNFAST_HD double sqrt_(double x) { return std::sqrt(x); }
 NNFAST_HD float log_(float x) { return std::log(x); }
 NNFAST_HD double log_(double x) { return std::log(x); }
 
-// Primitives of exp_float below: round to nearest even, and 2^n for an
-// integer-valued n in [-126, 127].
-NNFAST_HD float round_even(float x) { return std::nearbyint(x); }
-NNFAST_HD float exp2_int(float n) { return std::ldexp(1.0f, static_cast<int>(n)); }
+// Primitives of exp_float below, in plain arithmetic (no libm call, which would
+// cost more than the whole polynomial):
+// round to nearest even for |x| < 2^22: adding and removing 1.5 * 2^23 leaves no
+// fraction bits (default rounding mode);
+NNFAST_HD float round_even(float x) {
+  const float shift = 12582912.0f;  // 1.5 * 2^23
+  return (x + shift) - shift;
+}
+// 2^n for an integer-valued n in [-126, 127], built from its bits;
+NNFAST_HD float exp2_int(float n) {
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float result;
+  std::memcpy(&result, &bits, sizeof result);
+  return result;
+}
+// y * 2^n for an integer-valued n in [-150, 128], rounded once: 2^n is applied in
+// two exact halves so that results down to the subnormal range round only at the
+// last multiply.
+template <class V>
+NNFAST_HD V scale_by_exp2(V y, V n) {
+  const V half = round_even(n * V(0.5f));
+  return (y * exp2_int(half)) * exp2_int(n - half);
+}
 
 // e^x in float arithmetic, for float and float vectors alike (so a vector lane
 // and a scalar tail give the same bits).
@@ -42,8 +62,7 @@ NNFAST_HD float exp2_int(float n) { return std::ldexp(1.0f, static_cast<int>(n))
 // between), NaN for NaN.
 // Method: e^x = 2^n e^r, n = round(x / ln 2), r = x - n ln 2 in two parts (Cody &
 // Waite), e^r = 1 + r + r^2 P(r) on |r| <= ln(2)/2 with P of degree 5 from a
-// Chebyshev fit of (e^r - 1 - r) / r^2; 2^n applied in two halves so results
-// down to the subnormal range round once.
+// Chebyshev fit of (e^r - 1 - r) / r^2; then scale_by_exp2.
 template <class V>
 NNFAST_HD V exp_float(V x) {
   const V overflow(88.7228317f);
@@ -58,8 +77,7 @@ NNFAST_HD V exp_float(V x) {
   p = p * r + V(1.66666672e-1f);
   p = p * r + V(0.5f);
   const V y = V(1.0f) + (r + (r * r) * p);
-  const V half = round_even(n * V(0.5f));
-  const V scaled = (y * exp2_int(half)) * exp2_int(n - half);
+  const V scaled = scale_by_exp2(y, n);
   const V limited = select(x > overflow, V(INFINITY), select(x < underflow, V(0.0f), scaled));
   return select(x != x, x, limited);
 }

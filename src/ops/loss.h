@@ -41,10 +41,13 @@ NNFAST_ISA_NAMESPACE_END
 namespace nnfast::ops {
 NNFAST_ISA_NAMESPACE_BEGIN
 
-// l1_loss = sum |w| and l2_loss = (sum w^2) / 2 (tf.nn.l2_loss). Terms are formed
-// in double from the stored values, so a float32 w^2 cannot overflow on the way.
-NNFAST_HD double l1_term(double w) { return std::fabs(w); }
-NNFAST_HD double l2_term(double w) { return w * w; }
+// l1_loss = sum |w| and l2_loss = (sum w^2) / 2 (tf.nn.l2_loss). The drivers
+// form the terms in double (V is double or a double vector), so a float32 w^2
+// cannot overflow on the way.
+template <class V>
+NNFAST_HD V l1_term(V w) { return select(w < V(0), -w, w); }
+template <class V>
+NNFAST_HD V l2_term(V w) { return w * w; }
 constexpr double kL2LossFactor = 0.5;
 
 NNFAST_ISA_NAMESPACE_END

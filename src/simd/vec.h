@@ -109,10 +109,18 @@ inline F64x8 sqrt_(F64x8 a) { return F64x8(_mm512_sqrt_pd(a.v)); }
 inline F32x16 round_even(F32x16 a) {
   return F32x16(_mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
+// The low and high halves of a float vector, widened to double.
+inline F64x8 widen_low(F32x16 a) { return F64x8(_mm512_cvtps_pd(_mm512_castps512_ps256(a.v))); }
+inline F64x8 widen_high(F32x16 a) {
+  return F64x8(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a.v), 1))));
+}
 inline F32x16 exp2_int(F32x16 n) {
   const __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127)), 23);
   return F32x16(_mm512_castsi512_ps(bits));
 }
+// y * 2^n in one instruction, rounded once: the same bits as the generic two-step
+// scale_by_exp2 of ops/common.h (both exact except for the one final rounding).
+inline F32x16 scale_by_exp2(F32x16 y, F32x16 n) { return F32x16(_mm512_scalef_ps(y.v, n.v)); }
 
 #elif defined(__AVX2__)
 
@@ -176,6 +184,8 @@ inline F64x4 sqrt_(F64x4 a) { return F64x4(_mm256_sqrt_pd(a.v)); }
 inline F32x8 round_even(F32x8 a) {
   return F32x8(_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
+inline F64x4 widen_low(F32x8 a) { return F64x4(_mm256_cvtps_pd(_mm256_castps256_ps128(a.v))); }
+inline F64x4 widen_high(F32x8 a) { return F64x4(_mm256_cvtps_pd(_mm256_extractf128_ps(a.v, 1))); }
 inline F32x8 exp2_int(F32x8 n) {
   const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127)), 23);
   return F32x8(_mm256_castsi256_ps(bits));
@@ -247,6 +257,8 @@ inline F64x2 sqrt_(F64x2 a) { return F64x2(_mm_sqrt_pd(a.v)); }
 // cvtps_epi32 rounds to nearest even under the default MXCSR; the argument of
 // round_even is always within int32 range here (|x| < 2^31).
 inline F32x4 round_even(F32x4 a) { return F32x4(_mm_cvtepi32_ps(_mm_cvtps_epi32(a.v))); }
+inline F64x2 widen_low(F32x4 a) { return F64x2(_mm_cvtps_pd(a.v)); }
+inline F64x2 widen_high(F32x4 a) { return F64x2(_mm_cvtps_pd(_mm_movehl_ps(a.v, a.v))); }
 inline F32x4 exp2_int(F32x4 n) {
   const __m128i bits = _mm_slli_epi32(_mm_add_epi32(_mm_cvtps_epi32(n.v), _mm_set1_epi32(127)), 23);
   return F32x4(_mm_castsi128_ps(bits));
