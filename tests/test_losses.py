@@ -23,6 +23,7 @@ from _helpers import (
     quiet,
     randn,
     sum_rtol,
+    ulp_distance,
 )
 from nnfast import reference
 
@@ -438,3 +439,21 @@ def test_checker_detects_slightly_wrong_inputs(rng, dtype, reduction):
         check_loss(fn(first, second, reduction), exact, dtype, reduction, "exact inputs")
         with pytest.raises(AssertionError, match="out of tolerance"):
             check_loss(fn(nudge(first), second, reduction), exact, dtype, reduction, "nudged")
+
+
+def test_cross_entropy_float32_log_accuracy_contract():
+    """The float32 cross-entropy term is -t ln p with ln within 2 ULP (src/ops/common.h,
+    log_float): with t = 1 on one class, each row's loss is -ln p. A coarse sweep of every
+    positive finite float32 (subnormals included), a dense one of [0.5, 2], and the limits."""
+    positive = np.arange(1, 0x7F800000, 4099, dtype=np.uint32).view(np.float32)
+    p = np.concatenate([positive, np.linspace(0.5, 2, 200_001, dtype=np.float32)])
+    losses, _ = nnfast.cross_entropy(p[:, None], np.ones((p.size, 1), np.float32),
+                                     reduction="none")
+    with quiet():
+        ref = np.log(p.astype(np.float64))
+    ulps = ulp_distance(-losses, ref)
+    assert ulps <= 2, f"ln: {ulps:g} ULP from the float64 result, budget 2"
+    with quiet():
+        limits, _ = nnfast.cross_entropy(np.array([[0.0], [np.inf], [-1.0], [np.nan]], np.float32),
+                                         np.ones((4, 1), np.float32), reduction="none")
+    assert limits[0] == np.inf and limits[1] == -np.inf and np.isnan(limits[2:]).all()

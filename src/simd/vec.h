@@ -118,6 +118,10 @@ inline F32x16 exp2_int(F32x16 n) {
   const __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127)), 23);
   return F32x16(_mm512_castsi512_ps(bits));
 }
+inline F32x16 split_exponent(F32x16 x, F32x16& e) {
+  e = F32x16(_mm512_getexp_ps(x.v));  // floor(log2 x), subnormals included
+  return F32x16(_mm512_getmant_ps(x.v, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero));
+}
 // y * 2^n in one instruction, rounded once: the same bits as the generic two-step
 // scale_by_exp2 of ops/common.h (both exact except for the one final rounding).
 inline F32x16 scale_by_exp2(F32x16 y, F32x16 n) { return F32x16(_mm512_scalef_ps(y.v, n.v)); }
@@ -186,6 +190,17 @@ inline F32x8 round_even(F32x8 a) {
 }
 inline F64x4 widen_low(F32x8 a) { return F64x4(_mm256_cvtps_pd(_mm256_castps256_ps128(a.v))); }
 inline F64x4 widen_high(F32x8 a) { return F64x4(_mm256_cvtps_pd(_mm256_extractf128_ps(a.v, 1))); }
+inline F32x8 split_exponent(F32x8 x, F32x8& e) {
+  const __m256 subnormal = _mm256_cmp_ps(x.v, _mm256_set1_ps(1.17549435e-38f), _CMP_LT_OQ);
+  const __m256 scaled = _mm256_blendv_ps(x.v, _mm256_mul_ps(x.v, _mm256_set1_ps(8388608.0f)), subnormal);
+  const __m256i bits = _mm256_castps_si256(scaled);
+  __m256i exponent = _mm256_sub_epi32(_mm256_and_si256(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(255)),
+                                      _mm256_set1_epi32(127));
+  exponent = _mm256_sub_epi32(exponent, _mm256_and_si256(_mm256_castps_si256(subnormal), _mm256_set1_epi32(23)));
+  e = F32x8(_mm256_cvtepi32_ps(exponent));
+  return F32x8(_mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)),
+                                                   _mm256_set1_epi32(0x3f800000))));
+}
 inline F32x8 exp2_int(F32x8 n) {
   const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127)), 23);
   return F32x8(_mm256_castsi256_ps(bits));
@@ -259,6 +274,18 @@ inline F64x2 sqrt_(F64x2 a) { return F64x2(_mm_sqrt_pd(a.v)); }
 inline F32x4 round_even(F32x4 a) { return F32x4(_mm_cvtepi32_ps(_mm_cvtps_epi32(a.v))); }
 inline F64x2 widen_low(F32x4 a) { return F64x2(_mm_cvtps_pd(a.v)); }
 inline F64x2 widen_high(F32x4 a) { return F64x2(_mm_cvtps_pd(_mm_movehl_ps(a.v, a.v))); }
+inline F32x4 split_exponent(F32x4 x, F32x4& e) {
+  const __m128 subnormal = _mm_cmplt_ps(x.v, _mm_set1_ps(1.17549435e-38f));
+  const __m128 scaled = _mm_or_ps(_mm_and_ps(subnormal, _mm_mul_ps(x.v, _mm_set1_ps(8388608.0f))),
+                                  _mm_andnot_ps(subnormal, x.v));
+  const __m128i bits = _mm_castps_si128(scaled);
+  __m128i exponent = _mm_sub_epi32(_mm_and_si128(_mm_srli_epi32(bits, 23), _mm_set1_epi32(255)),
+                                   _mm_set1_epi32(127));
+  exponent = _mm_sub_epi32(exponent, _mm_and_si128(_mm_castps_si128(subnormal), _mm_set1_epi32(23)));
+  e = F32x4(_mm_cvtepi32_ps(exponent));
+  return F32x4(_mm_castsi128_ps(_mm_or_si128(_mm_and_si128(bits, _mm_set1_epi32(0x007fffff)),
+                                             _mm_set1_epi32(0x3f800000))));
+}
 inline F32x4 exp2_int(F32x4 n) {
   const __m128i bits = _mm_slli_epi32(_mm_add_epi32(_mm_cvtps_epi32(n.v), _mm_set1_epi32(127)), 23);
   return F32x4(_mm_castsi128_ps(bits));
@@ -316,10 +343,10 @@ inline V map_lanes(V x, const F& f) {
 using F32 = Vec<float>;
 using F64 = Vec<double>;
 // float vectors: the polynomial forms of ops/common.h, bit-identical to the
-// scalar tail. double and log: the C library lane by lane.
+// scalar tail. double: the C library lane by lane.
 inline F32 exp_(F32 x) { return ops::exp_float(x); }
 inline F32 tanh_(F32 x) { return ops::tanh_float(x); }
-inline F32 log_(F32 x) { return map_lanes(x, [](float v) { return std::log(v); }); }
+inline F32 log_(F32 x) { return ops::log_float(x); }
 inline F64 exp_(F64 x) { return map_lanes(x, [](double v) { return std::exp(v); }); }
 inline F64 tanh_(F64 x) { return map_lanes(x, [](double v) { return std::tanh(v); }); }
 inline F64 log_(F64 x) { return map_lanes(x, [](double v) { return std::log(v); }); }
