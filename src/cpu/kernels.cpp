@@ -20,6 +20,7 @@ using simd::load_as;
 using simd::store_as;
 using simd::Vec;
 using ops::exp_;  // scalars; vector overloads are found by argument-dependent lookup
+using ops::log_;
 
 constexpr int kOperands = kMaxOperands;
 
@@ -281,7 +282,9 @@ double softmax_cross_entropy_row(const T* x, int64_t label, const T* probs, T* g
   else apply<k0, k2>(a, 0, classes, parked);
 
   const double sum = sum_e.total();
-  const double lse = static_cast<double>(max) + std::log(sum);
+  // ln in T, as softmax_cross_entropy_lanes takes it, so that a row's loss does not
+  // depend on which of the two paths computed it.
+  const double lse = static_cast<double>(max) + static_cast<double>(log_(T(sum)));
   const T inv_sum = T(1.0 / sum);
   const double target_mass = probs ? mass.total() : 1.0;
   const auto gradient = [&](auto* v) {
@@ -304,12 +307,111 @@ double softmax_cross_entropy_row(const T* x, int64_t label, const T* probs, T* g
   return lse - static_cast<double>(keep) * x_label - static_cast<double>(smooth) * sum_x.total();
 }
 
+// Per-lane double sums of a vector stream (lane j sums lane j of every add).
+template <class T>
+struct PerLaneSums {
+  using D = Vec<double>;
+  static constexpr int lanes = lane_count<Vec<T>>();
+  D low = D(0.0), high = D(0.0);
+
+  void add(Vec<T> x) {
+    if constexpr (std::is_same_v<T, float>) {
+      low = low + simd::widen_low(x);
+      high = high + simd::widen_high(x);
+    } else {
+      low = low + x;
+    }
+  }
+
+  void lanes_to(double* out) const {
+    int j = 0;
+    simd::for_each_lane(low, [&](double v) { out[j++] = v; });
+    if constexpr (std::is_same_v<T, float>) simd::for_each_lane(high, [&](double v) { out[j++] = v; });
+  }
+};
+
+// Softmax cross-entropy with class ids for rows shorter than a vector
+// (classes < lanes): one row per lane, the class loop outermost, the same
+// formulas (and bits) as softmax_cross_entropy_row. ln(sum) is taken in T from
+// the double sum (sum is in [1, C], so the absolute error of lse stays at the
+// rounding of ln C in T). Processes `lanes` rows.
+template <class T>
+double softmax_cross_entropy_lanes(const T* x, const int64_t* labels, T* g, T* row_losses,
+                                   int64_t classes, const SoftmaxCrossEntropyRows& o,
+                                   T grad_scale) {
+  using V = Vec<T>;
+  constexpr int lanes = lane_count<V>();
+  alignas(64) T buffer[lanes];
+  const auto column = [&](const T* base) {
+    for (int j = 0; j < lanes; ++j) buffer[j] = base[j * classes];
+    return load_as<V>(buffer);
+  };
+  const auto per_lane = [&](auto value_of_lane) {
+    for (int j = 0; j < lanes; ++j) buffer[j] = value_of_lane(j);
+    return load_as<V>(buffer);
+  };
+  const T smooth = T(o.label_smoothing / static_cast<double>(classes));
+  const T keep = T(1.0 - o.label_smoothing);
+  bool ignored[lanes];
+  T x_label[lanes];
+  for (int j = 0; j < lanes; ++j) {
+    ignored[j] = o.has_ignore_index && labels[j] == o.ignore_index;
+    x_label[j] = ignored[j] ? T(0) : x[j * classes + labels[j]];
+  }
+  V e[lanes];  // the columns of x, then exp(x - max)
+  for (int64_t c = 0; c < classes; ++c) e[c] = column(x + c);
+  V max = e[0];
+  for (int64_t c = 1; c < classes; ++c) max = ops::max_nan_(max, e[c]);
+  PerLaneSums<T> sum_e, sum_x;
+  for (int64_t c = 0; c < classes; ++c) {
+    if (o.label_smoothing != 0.0) sum_x.add(e[c]);
+    e[c] = exp_(e[c] - max);
+    sum_e.add(e[c]);
+  }
+  double sums[lanes], sums_x[lanes] = {};
+  sum_e.lanes_to(sums);
+  if (o.label_smoothing != 0.0) sum_x.lanes_to(sums_x);
+  const V log_sum = log_(per_lane([&](int j) { return T(sums[j]); }));
+  alignas(64) T maxima[lanes], logs[lanes];
+  store_as<V>(maxima, max);
+  store_as<V>(logs, log_sum);
+  double total = 0.0;
+  for (int j = 0; j < lanes; ++j) {
+    const double lse = static_cast<double>(maxima[j]) + static_cast<double>(logs[j]);
+    const double loss = ignored[j] ? 0.0
+                                   : lse - static_cast<double>(keep) * x_label[j] -
+                                         static_cast<double>(smooth) * sums_x[j];
+    if (row_losses) row_losses[j] = T(loss);
+    total += loss;
+  }
+  const V inv_sum = per_lane([&](int j) { return T(1.0 / sums[j]); });
+  const V label = per_lane([&](int j) { return T(ignored[j] ? -1 : labels[j]); });
+  const V skip = per_lane([&](int j) { return T(ignored[j] ? 1 : 0); });
+  for (int64_t c = 0; c < classes; ++c) {
+    const V t = select(label == V(T(c)), V(keep + smooth), V(smooth));
+    const V grad = ops::softmax_cross_entropy_grad(e[c], inv_sum, V(T(1)), t, V(grad_scale));
+    store_as<V>(buffer, select(skip != V(T(0)), V(T(0)), grad));
+    for (int j = 0; j < lanes; ++j) g[j * classes + c] = buffer[j];
+  }
+  return total;
+}
+
 template <class T>
 double softmax_cross_entropy_rows(const T* logits, const T* target_probs, T* grad, T* row_losses,
                                   T grad_scale, int64_t classes, int64_t first_row, int64_t rows,
                                   const SoftmaxCrossEntropyRows& o) {
   double total = 0.0;
-  for (int64_t r = first_row; r < first_row + rows; ++r) {
+  int64_t r = first_row;
+  constexpr int lanes = lane_count<Vec<T>>();
+  if constexpr (lanes > 1) {
+    if (o.labels && !target_probs && classes < lanes) {
+      for (; r + lanes <= first_row + rows; r += lanes)
+        total += softmax_cross_entropy_lanes(logits + r * classes, o.labels + r, grad + r * classes,
+                                             row_losses ? row_losses + r : nullptr, classes, o,
+                                             grad_scale);
+    }
+  }
+  for (; r < first_row + rows; ++r) {
     T* g = grad + r * classes;
     double loss = 0.0;
     if (o.labels && o.has_ignore_index && o.labels[r] == o.ignore_index) {
