@@ -724,6 +724,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("build_info", []() {
     py::dict d;
     d["version"] = NNFAST_VERSION;
+    d["commit"] = NNFAST_COMMIT;
     d["openmp"] = cpu::openmp_enabled();
     d["simd"] = cpu::kernels().isa;
     d["compiler"] = __VERSION__;

@@ -40,7 +40,8 @@ def info():
     one requested with the environment variable ``NNFAST_SIMD``.
 
     Returns:
-        dict with keys ``version``, ``openmp``, ``simd``, ``compiler``, ``threads``.
+        dict with keys ``version``, ``commit`` (the git commit built, if known),
+        ``openmp``, ``simd``, ``compiler``, ``threads``.
     """
     facts = dict(_core.build_info())
     facts["threads"] = _core.get_num_threads()

@@ -28,6 +28,10 @@ def _cpu():
 
 
 def _commit():
+    """The commit nnfast was built from (recorded at build time), else the checkout's."""
+    built = nnfast.info().get("commit")
+    if built:
+        return built
     here = pathlib.Path(nnfast.__file__).resolve().parent
     try:
         out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
