@@ -26,6 +26,18 @@ NNFAST_ISA_NAMESPACE_BEGIN
 template <class V>
 NNFAST_HD V select(bool condition, V a, V b) { return condition ? a : b; }
 
+// a * b + c, rounded once where the instruction set has fused multiply-add
+// (AVX2, AVX-512, CUDA), else twice. Used only inside the polynomial
+// approximations below: their error bounds hold either way; the optimizer and
+// loss formulas keep PyTorch's separate roundings.
+NNFAST_HD float fma_(float a, float b, float c) {
+#if defined(__FMA__) || defined(__CUDACC__)
+  return std::fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
 NNFAST_HD float sqrt_(float x) { return std::sqrt(x); }
 NNFAST_HD double sqrt_(double x) { return std::sqrt(x); }
 NNFAST_HD double log_(double x) { return std::log(x); }
@@ -81,14 +93,14 @@ NNFAST_HD V exp_float(V x) {
   const V underflow(-103.972078f);
   const V xc = select(x > overflow, overflow, select(x < underflow, underflow, x));
   const V n = round_even(xc * V(1.44269504088896341f));
-  const V r = (xc - n * V(0.693359375f)) - n * V(-2.12194440e-4f);
+  const V r = fma_(n, V(2.12194440e-4f), fma_(n, V(-0.693359375f), xc));
   V p(1.98992755e-4f);
-  p = p * r + V(1.39336439e-3f);
-  p = p * r + V(8.33329838e-3f);
-  p = p * r + V(4.16664667e-2f);
-  p = p * r + V(1.66666672e-1f);
-  p = p * r + V(0.5f);
-  const V y = V(1.0f) + (r + (r * r) * p);
+  p = fma_(p, r, V(1.39336439e-3f));
+  p = fma_(p, r, V(8.33329838e-3f));
+  p = fma_(p, r, V(4.16664667e-2f));
+  p = fma_(p, r, V(1.66666672e-1f));
+  p = fma_(p, r, V(0.5f));
+  const V y = V(1.0f) + fma_(r * r, p, r);
   const V scaled = scale_by_exp2(y, n);
   const V limited = select(x > overflow, V(INFINITY), select(x < underflow, V(0.0f), scaled));
   return select(x != x, x, limited);
@@ -107,11 +119,11 @@ NNFAST_HD V tanh_float(V x) {
   const V a = select(x < V(0.0f), negative, x);
   const V z = a * a;
   V q(-6.10494753e-3f);
-  q = q * z + V(2.10036412e-2f);
-  q = q * z + V(-5.38524985e-2f);
-  q = q * z + V(1.33327827e-1f);
-  q = q * z + V(-3.33333284e-1f);
-  const V small = a + a * (z * q);
+  q = fma_(q, z, V(2.10036412e-2f));
+  q = fma_(q, z, V(-5.38524985e-2f));
+  q = fma_(q, z, V(1.33327827e-1f));
+  q = fma_(q, z, V(-3.33333284e-1f));
+  const V small = fma_(a, z * q, a);
   const V large = V(1.0f) - V(2.0f) / (exp_float(a + a) + V(1.0f));
   const V magnitude = select(a < V(0.625f), small, large);
   const V odd = select(x < V(0.0f), -magnitude, magnitude);
@@ -134,15 +146,15 @@ NNFAST_HD V log_float(V x) {
   const V f = m - V(1.0f);
   const V f2 = f * f;
   V p(-8.10155794e-2f);
-  p = p * f + V(1.27123073e-1f);
-  p = p * f + V(-1.29722387e-1f);
-  p = p * f + V(1.42021745e-1f);
-  p = p * f + V(-1.66422471e-1f);
-  p = p * f + V(2.00014681e-1f);
-  p = p * f + V(-2.50002980e-1f);
-  p = p * f + V(3.33333284e-1f);
-  const V r = (f - V(0.5f) * f2) + (f2 * f) * p;
-  const V y = e * V(0.693359375f) + (r + e * V(-2.12194440e-4f));
+  p = fma_(p, f, V(1.27123073e-1f));
+  p = fma_(p, f, V(-1.29722387e-1f));
+  p = fma_(p, f, V(1.42021745e-1f));
+  p = fma_(p, f, V(-1.66422471e-1f));
+  p = fma_(p, f, V(2.00014681e-1f));
+  p = fma_(p, f, V(-2.50002980e-1f));
+  p = fma_(p, f, V(3.33333284e-1f));
+  const V r = fma_(f2 * f, p, fma_(V(-0.5f), f2, f));
+  const V y = fma_(e, V(0.693359375f), fma_(e, V(-2.12194440e-4f), r));
   const V limits = select(x == V(INFINITY), x, select(x == V(0.0f), V(-INFINITY), y));
   return select((x < V(0.0f)) | (x != x), V(NAN), limits);
 }

@@ -103,6 +103,7 @@ NNFAST_AVX512_CMP(F64x8, Mask8, _mm512_cmp_pd_mask)
 inline F32x16 select(Mask16 m, F32x16 a, F32x16 b) { return F32x16(_mm512_mask_blend_ps(m.m, b.v, a.v)); }
 inline F64x8 select(Mask8 m, F64x8 a, F64x8 b) { return F64x8(_mm512_mask_blend_pd(m.m, b.v, a.v)); }
 inline F32x16 sqrt_(F32x16 a) { return F32x16(_mm512_sqrt_ps(a.v)); }
+inline F32x16 fma_(F32x16 a, F32x16 b, F32x16 c) { return F32x16(_mm512_fmadd_ps(a.v, b.v, c.v)); }
 inline F64x8 sqrt_(F64x8 a) { return F64x8(_mm512_sqrt_pd(a.v)); }
 
 // Integer-valued float -> 2^n (n in [-126, 127]) and round-to-nearest-even.
@@ -183,6 +184,7 @@ NNFAST_AVX_CMP(F64x4, MaskPd, _mm256_cmp_pd)
 inline F32x8 select(MaskPs m, F32x8 a, F32x8 b) { return F32x8(_mm256_blendv_ps(b.v, a.v, m.m)); }
 inline F64x4 select(MaskPd m, F64x4 a, F64x4 b) { return F64x4(_mm256_blendv_pd(b.v, a.v, m.m)); }
 inline F32x8 sqrt_(F32x8 a) { return F32x8(_mm256_sqrt_ps(a.v)); }
+inline F32x8 fma_(F32x8 a, F32x8 b, F32x8 c) { return F32x8(_mm256_fmadd_ps(a.v, b.v, c.v)); }
 inline F64x4 sqrt_(F64x4 a) { return F64x4(_mm256_sqrt_pd(a.v)); }
 
 inline F32x8 round_even(F32x8 a) {
@@ -267,6 +269,7 @@ inline F64x2 select(MaskPd m, F64x2 a, F64x2 b) {
   return F64x2(_mm_or_pd(_mm_and_pd(m.m, a.v), _mm_andnot_pd(m.m, b.v)));
 }
 inline F32x4 sqrt_(F32x4 a) { return F32x4(_mm_sqrt_ps(a.v)); }
+inline F32x4 fma_(F32x4 a, F32x4 b, F32x4 c) { return a * b + c; }  // SSE2 has no fused form
 inline F64x2 sqrt_(F64x2 a) { return F64x2(_mm_sqrt_pd(a.v)); }
 
 // cvtps_epi32 rounds to nearest even under the default MXCSR; the argument of
