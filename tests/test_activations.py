@@ -17,6 +17,7 @@ from _helpers import (
     SHAPE_IDS,
     SHAPES,
     SPECIAL,
+    ULP_BUDGET,
     assert_backward,
     assert_forward,
     assert_same_bits,
@@ -234,3 +235,22 @@ def test_empty_input(name, dtype):
 def test_bits_helper_sees_signed_zero():
     """The bitwise comparisons above can tell -0 from +0 (else relu(-0) = +0 is untested)."""
     assert bits(np.array([0.0]))[0] != bits(np.array([-0.0]))[0]
+
+
+def test_float64_sigmoid_accuracy_contract():
+    """float64 sigmoid (built on exp_double, src/ops/common.h) within 4 ULP of the result
+    computed in extended precision, over its whole range: the subnormal tail near -745,
+    the saturation near +37, and a dense sweep of the middle."""
+    rng = np.random.default_rng(11)
+    x = np.concatenate([rng.uniform(-750.0, 710.0, 1_000_000), rng.uniform(-40.0, 40.0, 1_000_000),
+                        np.linspace(-1.0, 1.0, 200_001), np.array(SPECIAL, np.float64)])
+    got = nnfast.sigmoid(x)
+    with quiet():
+        xl = x.astype(np.longdouble)
+        exact = np.where(xl >= 0, 1 / (1 + np.exp(-xl)), np.exp(xl) / (1 + np.exp(xl)))
+    nan = np.isnan(exact)
+    assert (np.isnan(got) == nan).all(), "NaN positions differ"
+    rounded = exact[~nan].astype(np.float64)
+    spacing = np.spacing(np.abs(rounded)).astype(np.longdouble)
+    ulps = float(np.max(np.abs(got[~nan].astype(np.longdouble) - exact[~nan]) / spacing))
+    assert ulps <= ULP_BUDGET[np.dtype(np.float64)], f"float64 sigmoid: {ulps:g} ULP"

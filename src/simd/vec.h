@@ -126,6 +126,11 @@ inline F32x16 split_exponent(F32x16 x, F32x16& e) {
 // y * 2^n in one instruction, rounded once: the same bits as the generic two-step
 // scale_by_exp2 of ops/common.h (both exact except for the one final rounding).
 inline F32x16 scale_by_exp2(F32x16 y, F32x16 n) { return F32x16(_mm512_scalef_ps(y.v, n.v)); }
+inline F64x8 fma_(F64x8 a, F64x8 b, F64x8 c) { return F64x8(_mm512_fmadd_pd(a.v, b.v, c.v)); }
+inline F64x8 round_even(F64x8 a) {
+  return F64x8(_mm512_roundscale_pd(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+inline F64x8 scale_by_exp2(F64x8 y, F64x8 n) { return F64x8(_mm512_scalef_pd(y.v, n.v)); }
 
 #elif defined(__AVX2__)
 
@@ -202,6 +207,16 @@ inline F32x8 split_exponent(F32x8 x, F32x8& e) {
   e = F32x8(_mm256_cvtepi32_ps(exponent));
   return F32x8(_mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)),
                                                    _mm256_set1_epi32(0x3f800000))));
+}
+inline F64x4 fma_(F64x4 a, F64x4 b, F64x4 c) { return F64x4(_mm256_fmadd_pd(a.v, b.v, c.v)); }
+inline F64x4 round_even(F64x4 a) {
+  return F64x4(_mm256_round_pd(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+// 2^n for integer-valued n in [-1022, 1023]: n + 1.5 * 2^52 holds n in its low bits.
+inline F64x4 exp2_int(F64x4 n) {
+  const __m256d shift = _mm256_set1_pd(6755399441055744.0);
+  const __m256i k = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(n.v, shift)), _mm256_castpd_si256(shift));
+  return F64x4(_mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(k, _mm256_set1_epi64x(1023)), 52)));
 }
 inline F32x8 exp2_int(F32x8 n) {
   const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127)), 23);
@@ -289,6 +304,16 @@ inline F32x4 split_exponent(F32x4 x, F32x4& e) {
   return F32x4(_mm_castsi128_ps(_mm_or_si128(_mm_and_si128(bits, _mm_set1_epi32(0x007fffff)),
                                              _mm_set1_epi32(0x3f800000))));
 }
+inline F64x2 fma_(F64x2 a, F64x2 b, F64x2 c) { return a * b + c; }  // SSE2 has no fused form
+inline F64x2 round_even(F64x2 a) {
+  const F64x2 shift(6755399441055744.0);  // 1.5 * 2^52: no fraction bits survive
+  return (a + shift) - shift;
+}
+inline F64x2 exp2_int(F64x2 n) {
+  const __m128d shift = _mm_set1_pd(6755399441055744.0);
+  const __m128i k = _mm_sub_epi64(_mm_castpd_si128(_mm_add_pd(n.v, shift)), _mm_castpd_si128(shift));
+  return F64x2(_mm_castsi128_pd(_mm_slli_epi64(_mm_add_epi64(k, _mm_set1_epi64x(1023)), 52)));
+}
 inline F32x4 exp2_int(F32x4 n) {
   const __m128i bits = _mm_slli_epi32(_mm_add_epi32(_mm_cvtps_epi32(n.v), _mm_set1_epi32(127)), 23);
   return F32x4(_mm_castsi128_ps(bits));
@@ -345,12 +370,12 @@ inline V map_lanes(V x, const F& f) {
 #if defined(__AVX512F__) || defined(__AVX2__) || defined(__SSE2__)
 using F32 = Vec<float>;
 using F64 = Vec<double>;
-// float vectors: the polynomial forms of ops/common.h, bit-identical to the
-// scalar tail. double: the C library lane by lane.
+// The polynomial forms of ops/common.h, bit-identical to the scalar tail; double
+// tanh and log: the C library lane by lane.
 inline F32 exp_(F32 x) { return ops::exp_float(x); }
 inline F32 tanh_(F32 x) { return ops::tanh_float(x); }
 inline F32 log_(F32 x) { return ops::log_float(x); }
-inline F64 exp_(F64 x) { return map_lanes(x, [](double v) { return std::exp(v); }); }
+inline F64 exp_(F64 x) { return ops::exp_double(x); }
 inline F64 tanh_(F64 x) { return map_lanes(x, [](double v) { return std::tanh(v); }); }
 inline F64 log_(F64 x) { return map_lanes(x, [](double v) { return std::log(v); }); }
 #endif
