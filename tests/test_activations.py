@@ -237,20 +237,25 @@ def test_bits_helper_sees_signed_zero():
     assert bits(np.array([0.0]))[0] != bits(np.array([-0.0]))[0]
 
 
-def test_float64_sigmoid_accuracy_contract():
-    """float64 sigmoid (built on exp_double, src/ops/common.h) within 4 ULP of the result
-    computed in extended precision, over its whole range: the subnormal tail near -745,
-    the saturation near +37, and a dense sweep of the middle."""
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+def test_float64_accuracy_contract(name):
+    """float64 sigmoid and tanh (exp_double, tanh_double in src/ops/common.h) within 4 ULP of
+    the result computed in extended precision, over their whole range: the subnormal tail
+    of sigmoid near -745, saturation, tiny arguments, and a dense sweep of the middle."""
     rng = np.random.default_rng(11)
     x = np.concatenate([rng.uniform(-750.0, 710.0, 1_000_000), rng.uniform(-40.0, 40.0, 1_000_000),
-                        np.linspace(-1.0, 1.0, 200_001), np.array(SPECIAL, np.float64)])
-    got = nnfast.sigmoid(x)
+                        np.linspace(-1.0, 1.0, 200_001), 10.0 ** rng.uniform(-300, 1.5, 200_000),
+                        np.array(SPECIAL, np.float64)])
+    got = getattr(nnfast, name)(x)
     with quiet():
         xl = x.astype(np.longdouble)
-        exact = np.where(xl >= 0, 1 / (1 + np.exp(-xl)), np.exp(xl) / (1 + np.exp(xl)))
+        if name == "sigmoid":
+            exact = np.where(xl >= 0, 1 / (1 + np.exp(-xl)), np.exp(xl) / (1 + np.exp(xl)))
+        else:
+            exact = np.tanh(xl)
     nan = np.isnan(exact)
     assert (np.isnan(got) == nan).all(), "NaN positions differ"
     rounded = exact[~nan].astype(np.float64)
     spacing = np.spacing(np.abs(rounded)).astype(np.longdouble)
     ulps = float(np.max(np.abs(got[~nan].astype(np.longdouble) - exact[~nan]) / spacing))
-    assert ulps <= ULP_BUDGET[np.dtype(np.float64)], f"float64 sigmoid: {ulps:g} ULP"
+    assert ulps <= ULP_BUDGET[np.dtype(np.float64)], f"float64 {name}: {ulps:g} ULP"

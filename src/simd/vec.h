@@ -131,6 +131,7 @@ inline F64x8 round_even(F64x8 a) {
   return F64x8(_mm512_roundscale_pd(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 inline F64x8 scale_by_exp2(F64x8 y, F64x8 n) { return F64x8(_mm512_scalef_pd(y.v, n.v)); }
+inline F64x8 exp2_int(F64x8 n) { return scale_by_exp2(F64x8(1.0), n); }
 
 #elif defined(__AVX2__)
 
@@ -371,12 +372,12 @@ inline V map_lanes(V x, const F& f) {
 using F32 = Vec<float>;
 using F64 = Vec<double>;
 // The polynomial forms of ops/common.h, bit-identical to the scalar tail; double
-// tanh and log: the C library lane by lane.
+// log: the C library lane by lane.
 inline F32 exp_(F32 x) { return ops::exp_float(x); }
 inline F32 tanh_(F32 x) { return ops::tanh_float(x); }
 inline F32 log_(F32 x) { return ops::log_float(x); }
 inline F64 exp_(F64 x) { return ops::exp_double(x); }
-inline F64 tanh_(F64 x) { return map_lanes(x, [](double v) { return std::tanh(v); }); }
+inline F64 tanh_(F64 x) { return ops::tanh_double(x); }
 inline F64 log_(F64 x) { return map_lanes(x, [](double v) { return std::log(v); }); }
 #endif
 
