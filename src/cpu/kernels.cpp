@@ -22,7 +22,6 @@ using simd::Vec;
 using ops::exp_;  // scalars; vector overloads are found by argument-dependent lookup
 using ops::log_;
 
-constexpr int kOperands = kMaxOperands;
 
 template <class X>
 using ValueOf = std::remove_reference_t<decltype(std::declval<X>()[0])>;
@@ -31,11 +30,11 @@ using ValueOf = std::remove_reference_t<decltype(std::declval<X>()[0])>;
 // operand), run update on them, store the operands in Write.
 template <class V, unsigned Read, unsigned Write, class T, class Update>
 inline void block(T* const* a, int64_t i, const Update& update) {
-  V x[kOperands];
-  for (int k = 0; k < kOperands; ++k)
+  V x[kMaxOperands];
+  for (int k = 0; k < kMaxOperands; ++k)
     if (Read >> k & 1u) x[k] = load_as<V>(a[k] + i);
   update(x);
-  for (int k = 0; k < kOperands; ++k)
+  for (int k = 0; k < kMaxOperands; ++k)
     if (Write >> k & 1u) store_as<V>(a[k] + i, x[k]);
 }
 
@@ -44,8 +43,8 @@ template <unsigned Read, unsigned Write, class T, class Update>
 void apply(T* const* operands, int64_t begin, int64_t end, const Update& update) {
   using V = Vec<T>;
   constexpr int lanes = lane_count<V>();
-  T* a[kOperands];
-  for (int k = 0; k < kOperands; ++k) a[k] = operands[k];
+  T* a[kMaxOperands];
+  for (int k = 0; k < kMaxOperands; ++k) a[k] = operands[k];
   int64_t i = begin;
   if constexpr (lanes > 1) {
     for (; i + lanes <= end; i += lanes) block<V, Read, Write>(a, i, update);
@@ -114,7 +113,7 @@ void adam(const ops::AdamScalars<T>& s, bool amsgrad, T* const* a, int64_t begin
 // Operands: out, x.
 template <class T>
 void activation_forward(Activation kind, T alpha, T* out, const T* x, int64_t n) {
-  T* const a[kOperands] = {out, const_cast<T*>(x), nullptr, nullptr, nullptr};
+  T* const a[kMaxOperands] = {out, const_cast<T*>(x), nullptr, nullptr, nullptr};
   constexpr unsigned read = k1, write = k0;
   switch (kind) {
     case Activation::sigmoid:
@@ -134,7 +133,7 @@ void activation_forward(Activation kind, T alpha, T* out, const T* x, int64_t n)
 // Operands: out, a (the forward output or input), dy.
 template <class T>
 void activation_backward(Activation kind, T alpha, T* out, const T* fwd, const T* dy, int64_t n) {
-  T* const a[kOperands] = {out, const_cast<T*>(fwd), const_cast<T*>(dy), nullptr, nullptr};
+  T* const a[kMaxOperands] = {out, const_cast<T*>(fwd), const_cast<T*>(dy), nullptr, nullptr};
   constexpr unsigned read = k1 | k2, write = k0;
   switch (kind) {
     case Activation::sigmoid:
@@ -191,7 +190,7 @@ struct LaneSums {
 // Operands: pred, target, grad, losses (optional).
 template <class T>
 double mse(const T* pred, const T* target, T* grad, T* losses, T grad_scale, int64_t n) {
-  T* const a[kOperands] = {const_cast<T*>(pred), const_cast<T*>(target), grad, losses, nullptr};
+  T* const a[kMaxOperands] = {const_cast<T*>(pred), const_cast<T*>(target), grad, losses, nullptr};
   LaneSums<T> sums;
   const auto update = [&](auto* x) {
     using V = ValueOf<decltype(x)>;
@@ -210,7 +209,7 @@ double cross_entropy_rows(const T* probs, const T* target, T* grad, T* row_losse
   double total = 0.0;
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t offset = r * classes;
-    T* const a[kOperands] = {const_cast<T*>(probs + offset), const_cast<T*>(target + offset),
+    T* const a[kMaxOperands] = {const_cast<T*>(probs + offset), const_cast<T*>(target + offset),
                              grad + offset, nullptr, nullptr};
     LaneSums<T> row;
     apply<k0 | k1, k2>(a, 0, classes, [&](auto* x) {
@@ -265,7 +264,7 @@ double softmax_cross_entropy_row(const T* x, int64_t label, const T* probs, T* g
   const T max = row_max(x, classes);
   const bool smoothing = eps != 0.0;  // sum_c x_c is needed only then
   LaneSums<T> sum_e, sum_x, sum_tx, mass;
-  T* const a[kOperands] = {const_cast<T*>(x), const_cast<T*>(probs), g, nullptr, nullptr};
+  T* const a[kMaxOperands] = {const_cast<T*>(x), const_cast<T*>(probs), g, nullptr, nullptr};
   const auto parked = [&](auto* v) {
     using V = ValueOf<decltype(v)>;
     if (probs) {
@@ -298,7 +297,7 @@ double softmax_cross_entropy_row(const T* x, int64_t label, const T* probs, T* g
   }
   // Class ids: the target is eps / C everywhere, plus 1 - eps at the label.
   const T e_label = g[label];
-  T* const parked_e[kOperands] = {nullptr, nullptr, g, nullptr, nullptr};
+  T* const parked_e[kMaxOperands] = {nullptr, nullptr, g, nullptr, nullptr};
   apply<k2, k2>(parked_e, 0, classes, [&](auto* v) {
     using V = ValueOf<decltype(v)>;
     v[2] = ops::softmax_cross_entropy_grad(v[2], V(inv_sum), V(T(1)), V(smooth), V(grad_scale));
@@ -429,7 +428,7 @@ double softmax_cross_entropy_rows(const T* logits, const T* target_probs, T* gra
 
 template <class T, class Term>
 double sum_terms(const T* w, int64_t n, const Term& term) {
-  T* const a[kOperands] = {const_cast<T*>(w), nullptr, nullptr, nullptr, nullptr};
+  T* const a[kMaxOperands] = {const_cast<T*>(w), nullptr, nullptr, nullptr, nullptr};
   LaneSums<T> sums;
   apply<k0, 0u>(a, 0, n, [&](auto* x) { sums.add(x[0], term); });
   return sums.total();
