@@ -19,7 +19,7 @@ using simd::lane_count;
 using simd::load_as;
 using simd::store_as;
 using simd::Vec;
-using ops::exp_;  // scalars; vector overloads are found by argument-dependent lookup
+using ops::exp_nonpositive_;  // scalars; vector overloads are found by argument-dependent lookup
 using ops::log_;
 
 
@@ -274,7 +274,7 @@ double softmax_cross_entropy_row(const T* x, int64_t label, const T* probs, T* g
     } else if (smoothing) {
       sum_x.add(v[0]);
     }
-    v[2] = exp_(v[0] - V(max));
+    v[2] = exp_nonpositive_(v[0] - V(max));
     sum_e.add(v[2]);
   };
   if (probs) apply<k0 | k1, k2>(a, 0, classes, parked);
@@ -364,7 +364,7 @@ double softmax_cross_entropy_lanes(const T* x, const int64_t* labels, T* g, T* r
   PerLaneSums<T> sum_e, sum_x;
   for (int64_t c = 0; c < classes; ++c) {
     if (o.label_smoothing != 0.0) sum_x.add(e[c]);
-    e[c] = exp_(e[c] - max);
+    e[c] = exp_nonpositive_(e[c] - max);
     sum_e.add(e[c]);
   }
   double sums[lanes], sums_x[lanes] = {};

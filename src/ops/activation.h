@@ -20,7 +20,7 @@ NNFAST_ISA_NAMESPACE_BEGIN
 // 1 / (1 + e^-x) would overflow e^-x to inf and lose the subnormal results.
 template <class V>
 NNFAST_HD V sigmoid_forward(V x) {
-  const V e = exp_(select(x < V(0), x, -x));  // e^-|x|, in (0, 1]
+  const V e = exp_nonpositive_(select(x < V(0), x, -x));  // e^-|x|, in (0, 1]
   const V r = V(1) / (V(1) + e);
   return select(x < V(0), e * r, r);
 }

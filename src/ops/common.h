@@ -108,23 +108,39 @@ NNFAST_HD V scale_by_exp2(V y, V n) {
 // Method: e^x = 2^n e^r, n = round(x / ln 2), r = x - n ln 2 in two parts (Cody &
 // Waite), e^r = 1 + r + r^2 P(r) on |r| <= ln(2)/2 with P of degree 5 from a
 // Chebyshev fit of (e^r - 1 - r) / r^2; then scale_by_exp2.
+// e^x for x within [-103.972078, 88.7228317] (no limits applied), the core of
+// exp_float and exp_nonpositive_float.
 template <class V>
-NNFAST_HD V exp_float(V x) {
-  const V overflow(88.7228317f);
-  const V underflow(-103.972078f);
-  const V xc = select(x > overflow, overflow, select(x < underflow, underflow, x));
-  const V n = round_even(xc * V(1.44269504088896341f));
-  const V r = fma_(n, V(2.12194440e-4f), fma_(n, V(-0.693359375f), xc));
+NNFAST_HD V exp_float_in_range(V x) {
+  const V n = round_even(x * V(1.44269504088896341f));
+  const V r = fma_(n, V(2.12194440e-4f), fma_(n, V(-0.693359375f), x));
   V p(1.98992755e-4f);
   p = fma_(p, r, V(1.39336439e-3f));
   p = fma_(p, r, V(8.33329838e-3f));
   p = fma_(p, r, V(4.16664667e-2f));
   p = fma_(p, r, V(1.66666672e-1f));
   p = fma_(p, r, V(0.5f));
-  const V y = V(1.0f) + fma_(r * r, p, r);
-  const V scaled = scale_by_exp2(y, n);
+  return scale_by_exp2(V(1.0f) + fma_(r * r, p, r), n);
+}
+
+template <class V>
+NNFAST_HD V exp_float(V x) {
+  const V overflow(88.7228317f);
+  const V underflow(-103.972078f);
+  const V xc = select(x > overflow, overflow, select(x < underflow, underflow, x));
+  const V scaled = exp_float_in_range(xc);
   const V limited = select(x > overflow, V(INFINITY), select(x < underflow, V(0.0f), scaled));
   return select(x != x, x, limited);
+}
+
+// e^x for x <= 0 (or NaN, which propagates through the arithmetic): the same
+// bits as exp_float there, without the overflow and NaN selects (softmax's
+// x - max and sigmoid's -|x| are never positive).
+template <class V>
+NNFAST_HD V exp_nonpositive_float(V x) {
+  const V underflow(-103.972078f);
+  const auto below = x < underflow;
+  return select(below, V(0.0f), exp_float_in_range(select(below, underflow, x)));
 }
 
 // e^x in double arithmetic, for double and double vectors alike.
@@ -250,6 +266,8 @@ NNFAST_HD V log_float(V x) {
 }
 
 NNFAST_HD float exp_(float x) { return exp_float(x); }
+NNFAST_HD float exp_nonpositive_(float x) { return exp_nonpositive_float(x); }
+NNFAST_HD double exp_nonpositive_(double x) { return exp_double(x); }
 NNFAST_HD float log_(float x) { return log_float(x); }
 NNFAST_HD double exp_(double x) { return exp_double(x); }
 NNFAST_HD float tanh_(float x) { return tanh_float(x); }

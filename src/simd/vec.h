@@ -374,6 +374,8 @@ using F64 = Vec<double>;
 // The polynomial forms of ops/common.h, bit-identical to the scalar tail; double
 // log: the C library lane by lane.
 inline F32 exp_(F32 x) { return ops::exp_float(x); }
+inline F32 exp_nonpositive_(F32 x) { return ops::exp_nonpositive_float(x); }
+inline F64 exp_nonpositive_(F64 x) { return ops::exp_double(x); }
 inline F32 tanh_(F32 x) { return ops::tanh_float(x); }
 inline F32 log_(F32 x) { return ops::log_float(x); }
 inline F64 exp_(F64 x) { return ops::exp_double(x); }
