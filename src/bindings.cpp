@@ -5,12 +5,13 @@
 // array is written, then releases the GIL for the kernel. Arrays are taken as
 // plain py::array and never converted implicitly: a silent copy would lose an
 // in-place update. Read-only inputs that are not C-contiguous are copied.
-// Python-level arguments (hyperparameter ranges, reduction names) are checked
-// in python/nnfast/_arguments.py.
+// Scalar arguments (hyperparameter ranges, reduction names, step counts) are
+// checked here too, before any array.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <array>
 #include <string>
 #include <vector>
@@ -101,14 +102,15 @@ Checked check_float_array(py::handle obj, const ArgName& name, Access access) {
                          " is not supported; expected float32 or float64");
   const DType dtype = is_float32 ? DType::float32 : DType::float64;
   const int flags = npy::array_proxy(a.ptr())->flags;
-  const bool contiguous = flags & npy::npy_api::NPY_ARRAY_C_CONTIGUOUS_;
+  const bool usable = (flags & npy::npy_api::NPY_ARRAY_C_CONTIGUOUS_) &&
+                      (flags & npy::npy_api::NPY_ARRAY_ALIGNED_);
   if (access == Access::write) {
-    if (!contiguous)
-      throw py::value_error(name.str() + ": must be C-contiguous to be written in place");
+    if (!usable)
+      throw py::value_error(name.str() + ": must be C-contiguous and aligned to be written in place");
     if (!(flags & npy::npy_api::NPY_ARRAY_WRITEABLE_))
       throw py::value_error(name.str() + ": array is read-only");
-  } else if (!contiguous) {
-    a = py::module_::import("numpy").attr("ascontiguousarray")(a);
+  } else if (!usable) {
+    a = py::module_::import("numpy").attr("array")(a, py::arg("order") = "C");  // an aligned copy
   }
   return {a, dtype};
 }
@@ -132,11 +134,14 @@ void check_same_shape(const py::array& a, const py::array& ref, const ArgName& n
 
 // One operand of a multi-tensor call: a list of arrays, one per parameter.
 struct Operand {
-  Operand(const char* n, py::handle l, Access a)
-      : name(n), list(py::reinterpret_borrow<py::object>(l)), access(a) {}
+  Operand(const char* n, py::handle l, Access a, bool may_be_absent = false)
+      : name(n), list(py::reinterpret_borrow<py::object>(l)), access(a), optional(may_be_absent) {}
   const char* name;
-  py::object list;  // None for an absent optional state
+  py::object list;
   Access access;
+  bool optional;  // an optional state, absent when None
+
+  bool absent() const { return optional && list.is_none(); }
 };
 
 // All arrays of a multi-tensor call, validated: operands[0] gives the count,
@@ -194,14 +199,52 @@ ArraySequence array_sequence(py::handle obj, const char* name) {
                        std::string(py::str(py::type::of(obj).attr("__name__"))));
 }
 
+// No array that is written may share memory with any other array of the call
+// (a tensor given twice, or a state given as its own gradient, would be updated
+// twice, by racing threads): sorted by address, each array is compared with the
+// furthest-reaching one before it.
+void check_no_shared_memory(const CheckedList& c, const std::vector<Operand>& operands) {
+  struct Span {
+    const char* begin;
+    const char* end;
+    bool written;
+    size_t tensor;
+    size_t operand;
+  };
+  std::vector<Span> spans;
+  for (size_t i = 0; i < c.arrays.size(); ++i) {
+    for (size_t k = 0; k < operands.size(); ++k) {
+      if (!c.arrays[i][k]) continue;
+      const py::array& a = c.array(i, static_cast<int>(k));
+      if (a.nbytes() == 0) continue;
+      const char* begin = static_cast<const char*>(a.data());
+      spans.push_back({begin, begin + a.nbytes(), operands[k].access == Access::write, i, k});
+    }
+  }
+  std::sort(spans.begin(), spans.end(), [](const Span& x, const Span& y) { return x.begin < y.begin; });
+  const Span* reach = nullptr;
+  for (const Span& s : spans) {
+    if (reach && s.begin < reach->end && (s.written || reach->written)) {
+      const Span& w = s.written ? s : *reach;
+      const Span& other = s.written ? *reach : s;
+      throw py::value_error(
+          ArgName(operands[w.operand].name, static_cast<int64_t>(w.tensor)).str() +
+          ": shares memory with " +
+          ArgName(operands[other.operand].name, static_cast<int64_t>(other.tensor)).str() +
+          " (an array that is updated must be separate from every other array of the call)");
+    }
+    if (!reach || s.end > reach->end) reach = &s;
+  }
+}
+
 CheckedList check_operands(const std::vector<Operand>& operands) {
   CheckedList out;
   std::array<ArraySequence, cpu::kMaxOperands> lists;
   for (size_t k = 0; k < operands.size(); ++k)
-    if (!operands[k].list.is_none()) lists[k] = array_sequence(operands[k].list, operands[k].name);
+    if (!operands[k].absent()) lists[k] = array_sequence(operands[k].list, operands[k].name);
   const size_t count = lists[0].size();
   for (size_t k = 1; k < operands.size(); ++k) {
-    if (operands[k].list.is_none() || lists[k].size() == count) continue;
+    if (operands[k].absent() || lists[k].size() == count) continue;
     throw py::value_error(std::string(operands[k].name) + ": expected " + std::to_string(count) +
                           " arrays (one per entry of " + operands[0].name + "), got " +
                           std::to_string(lists[k].size()));
@@ -212,7 +255,7 @@ CheckedList check_operands(const std::vector<Operand>& operands) {
     const ArgName ref_name(operands[0].name, static_cast<int64_t>(i));
     for (size_t k = 0; k < operands.size(); ++k) {
       const Operand& op = operands[k];
-      if (op.list.is_none()) continue;
+      if (op.absent()) continue;
       const ArgName name(op.name, static_cast<int64_t>(i));
       const Checked c = check_float_array(lists[k][i], name, op.access);
       if (i == 0 && k == 0) out.dtype = c.dtype;
@@ -222,6 +265,7 @@ CheckedList check_operands(const std::vector<Operand>& operands) {
     }
     out.sizes[i] = static_cast<int64_t>(out.array(i, 0).size());
   }
+  check_no_shared_memory(out, operands);
   return out;
 }
 
@@ -231,7 +275,6 @@ auto dispatch(DType dtype, const F& f) {
   return f(double{});
 }
 
-// Runs kernel<T>(tensors) for the validated list without the GIL.
 // Runs work with the GIL released when it is large enough for other Python
 // threads to gain from it; below that, releasing and retaking the GIL would cost
 // more than the kernel itself.
@@ -244,6 +287,7 @@ auto without_gil_if_large(int64_t elements, const Work& work) {
   return work();
 }
 
+// Runs kernel<T>(tensors) on the validated list.
 template <class Kernel>
 void run_list(const CheckedList& checked, const Kernel& kernel) {
   dispatch(checked.dtype, [&](auto tag) {
@@ -346,13 +390,25 @@ bool bool_arg(py::handle obj, const char* name) {
                        std::string(py::str(py::type::of(obj).attr("__name__"))));
 }
 
+// A Python or NumPy integer that fits in int64 (ValueError naming it otherwise).
+int64_t int64_arg(py::handle obj, const char* name) {
+  const py::int_ value(py::reinterpret_borrow<py::object>(obj));
+  int overflow = 0;
+  const long long v = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+  if (overflow != 0)
+    throw py::value_error(std::string(name) + ": " + std::string(py::str(value)) +
+                          " does not fit in 64 bits");
+  if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+  return static_cast<int64_t>(v);
+}
+
 // A 1-based step count: an integer >= 1.
 int64_t step_arg(py::handle obj) {
   PyObject* o = obj.ptr();
   if (PyBool_Check(o) || !(PyLong_Check(o) || is_numpy_instance(obj, "integer")))
     throw py::type_error("step: expected an integer, got " +
                          std::string(py::str(py::type::of(obj).attr("__name__"))));
-  const int64_t step = py::cast<int64_t>(py::int_(py::reinterpret_borrow<py::object>(obj)));
+  const int64_t step = int64_arg(obj, "step");
   if (step < 1)
     throw py::value_error("step: must be >= 1 (the count including this update), got " +
                           std::to_string(step));
@@ -424,9 +480,8 @@ void bind_optimizers(py::module_& m) {
     const auto c = check_operands({{"params", params, Access::write},
                                    {"grads", grads, Access::read},
                                    {"square_avgs", square_avgs, Access::write},
-                                   {"grad_avgs", grad_avgs, Access::write},
-                                   {"momentum_buffers", momentum_buffers,
-                                    Access::write}});
+                                   {"grad_avgs", grad_avgs, Access::write, true},
+                                   {"momentum_buffers", momentum_buffers, Access::write, true}});
     run_list(c, [&](const auto& t) { cpu::rmsprop_step(t, h); });
   });
 
@@ -450,8 +505,7 @@ void bind_optimizers(py::module_& m) {
                                    {"grads", grads, Access::read},
                                    {"exp_avgs", exp_avgs, Access::write},
                                    {"exp_avg_sqs", exp_avg_sqs, Access::write},
-                                   {"max_exp_avg_sqs", max_exp_avg_sqs,
-                                    Access::write}});
+                                   {"max_exp_avg_sqs", max_exp_avg_sqs, Access::write, true}});
     run_list(c, [&](const auto& t) { cpu::adam_step(t, h); });
   });
 }
@@ -601,13 +655,20 @@ void bind_losses(py::module_& m) {
     const char kind = target.dtype().kind();
     const bool class_ids = kind == 'i' || kind == 'u';
     cpu::SoftmaxCrossEntropyOptions o{r, !ignore_index.is_none(),
-                                      ignore_index.is_none() ? 0 : py::cast<int64_t>(py::int_(ignore_index)),
+                                      ignore_index.is_none() ? 0 : int64_arg(ignore_index, "ignore_index"),
                                       smoothing, rows};
     if (class_ids) {
       if (target.ndim() != 1 || target.shape(0) != rows)
         throw py::value_error("target: class ids must have shape (" + std::to_string(rows) +
                               ",), got " + describe_shape(target));
-      target = py::module_::import("numpy").attr("ascontiguousarray")(target, "int64");
+      // A private int64 copy: the kernel reads it without the GIL, so the caller's
+      // array could change after validation; and uint64 ids past 2^63 must not wrap.
+      const py::module_ np = py::module_::import("numpy");
+      if (kind == 'u' && target.itemsize() == 8 && rows > 0 &&
+          py::cast<bool>(np.attr("any")(target.attr("__gt__")(py::int_(INT64_MAX)))))
+        throw py::value_error("target: class ids must lie in [0, " + std::to_string(classes) +
+                              "), got a uint64 id above 2^63 - 1");
+      target = np.attr("array")(target, "int64");
       const int64_t* labels = static_cast<const int64_t*>(target.data());
       o.counted_rows = 0;
       for (int64_t r = 0; r < rows; ++r) {

@@ -478,3 +478,78 @@ def test_make_states_are_valid_for_every_optimizer(rng):
         for name in ("sums", "exp_avg_sqs", "max_exp_avg_sqs"):
             if name in st:
                 assert (st[name] >= 0).all()
+
+
+
+# --------------------------------------------------------------------------- found in review
+
+
+@pytest.mark.parametrize("call", [
+    lambda p, g: nnfast.sgd_step(None, g, lr=0.1),
+    lambda p, g: nnfast.sgd_step(p, None, lr=0.1),
+    lambda p, g: nnfast.adam_step(p, g, None, None, step=1),
+    lambda p, g: nnfast.adagrad_step(p, g, None, lr=0.1),
+    lambda p, g: nnfast.sgdm_step(p, g, None, lr=0.1),
+    lambda p, g: nnfast.rmsprop_step(p, g, None, lr=0.1),
+    lambda p, g: nnfast.l1_loss(None),
+], ids=["params", "grads", "exp_avgs", "sums", "momentum_buffers", "square_avgs", "w"])
+def test_none_for_a_required_array_is_a_type_error(call):
+    p = np.ones(5, np.float32)
+    g = np.full(5, 0.5, np.float32)
+    before = p.copy()
+    with pytest.raises(TypeError, match="got NoneType"):
+        call(p, g)
+    np.testing.assert_array_equal(p, before)
+
+
+def test_an_updated_array_may_not_share_memory_with_another():
+    p = np.ones(8, np.float32)
+    g = np.full(8, 0.5, np.float32)
+    m = np.zeros(8, np.float32)
+    before = p.copy()
+    with pytest.raises(ValueError, match=r"params\[1\]: shares memory with params\[0\]"):
+        nnfast.sgd_step([p, p], [g, g], lr=1.0)
+    with pytest.raises(ValueError, match=r"exp_avg_sqs\[0\]: shares memory with exp_avgs\[0\]"):
+        nnfast.adam_step(p, g, m, m, step=1)
+    with pytest.raises(ValueError, match="shares memory"):
+        nnfast.sgd_step([p[:5], p[4:]], [g[:5], g[4:]], lr=1.0)
+    np.testing.assert_array_equal(p, before)
+    # read-only operands may share memory: one gradient for two parameters
+    q = np.ones(8, np.float32)
+    nnfast.sgd_step([p, q], [g, g], lr=1.0)
+    np.testing.assert_array_equal(p, q)
+
+
+def test_first_momentum_step_ignores_what_the_buffer_held():
+    """PyTorch's first SGD-momentum step sets the buffer to g', whatever it held."""
+    p = np.ones(3, np.float32)
+    g = np.full(3, 0.5, np.float32)
+    b = np.array([np.inf, np.nan, 1.0], np.float32)
+    nnfast.optimizers._sgdm_first_step(p, g, b, lr=0.1, momentum=0.9, nesterov=False,
+                                       weight_decay=0.0, l1=0.0, maximize=False)
+    np.testing.assert_array_equal(b, g)
+    np.testing.assert_allclose(p, 1.0 - 0.1 * 0.5, rtol=1e-7)
+
+
+def test_integers_too_large_for_64_bits_name_the_argument():
+    p, g, m, v = (np.ones(3, np.float32) for _ in range(4))
+    with pytest.raises(ValueError, match="step: .* does not fit in 64 bits"):
+        nnfast.adam_step(p, g, m, v, step=2**70)
+    with pytest.raises(ValueError, match="ignore_index: .* does not fit in 64 bits"):
+        nnfast.softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 1]), ignore_index=2**70)
+
+
+def test_uint64_class_ids_past_int64_do_not_wrap():
+    labels = np.array([0, 2**64 - 1], np.uint64)
+    with pytest.raises(ValueError, match="target: .*uint64"):
+        nnfast.softmax_cross_entropy(np.zeros((2, 3)), labels, ignore_index=-1)
+
+
+def test_misaligned_arrays_are_copied_when_read_and_refused_when_written():
+    buffer = bytearray(8 * 9 + 1)
+    misaligned = np.frombuffer(buffer, np.float64, count=9, offset=1)
+    assert not misaligned.flags.aligned
+    misaligned[...] = np.linspace(-2, 2, 9)
+    np.testing.assert_array_equal(nnfast.relu(misaligned), np.maximum(misaligned, 0))
+    with pytest.raises(ValueError, match="aligned"):
+        nnfast.relu(np.ones(9), out=misaligned)

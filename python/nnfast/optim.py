@@ -172,6 +172,8 @@ class _Optimizer:
             self._check_hyperparameters(hp)
         except TypeError as error:
             raise ValueError(f"state_dict['hyperparameters']: {error}") from None
+        if not isinstance(state_dict["state"], dict):
+            raise ValueError("state_dict['state'] must be a dict {index: {name: value}}")
         steps_taken = state_dict["steps_taken"]
         if not isinstance(steps_taken, numbers.Integral) or steps_taken < 0:
             raise ValueError(f"state_dict['steps_taken'] must be an integer >= 0, "

@@ -2,6 +2,7 @@
 // support, lowered by the environment variable NNFAST_SIMD=sse2|avx2|avx512 if
 // set (a request above what the CPU has is not honored). Tests switch tables with
 // use_kernels() to hold every ISA's kernels to the reference on one machine.
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -30,8 +31,9 @@ const KernelTable* initial_table() {
   return tables.front();
 }
 
-const KernelTable*& active() {
-  static const KernelTable* table = initial_table();
+// Atomic: kernels read it without the GIL while use_kernels may switch it.
+std::atomic<const KernelTable*>& active() {
+  static std::atomic<const KernelTable*> table{initial_table()};
   return table;
 }
 
@@ -51,12 +53,12 @@ std::vector<const KernelTable*> supported_kernels() {
 #endif
 }
 
-const KernelTable& kernels() { return *active(); }
+const KernelTable& kernels() { return *active().load(std::memory_order_relaxed); }
 
 bool use_kernels(const std::string& isa) {
   for (const KernelTable* t : supported_kernels()) {
     if (isa == t->isa) {
-      active() = t;
+      active().store(t, std::memory_order_relaxed);
       return true;
     }
   }

@@ -185,6 +185,13 @@ struct LaneSums {
     simd::for_each_lane(high, [&](double v) { sum += v; });
     return sum;
   }
+
+  // The per-lane sums (lane j of every vector added), in lane order.
+  void lanes_to(double* out) const {
+    int j = 0;
+    simd::for_each_lane(low, [&](double v) { out[j++] = v; });
+    if constexpr (std::is_same_v<T, float>) simd::for_each_lane(high, [&](double v) { out[j++] = v; });
+  }
 };
 
 // Operands: pred, target, grad, losses (optional).
@@ -306,29 +313,6 @@ double softmax_cross_entropy_row(const T* x, int64_t label, const T* probs, T* g
   return lse - static_cast<double>(keep) * x_label - static_cast<double>(smooth) * sum_x.total();
 }
 
-// Per-lane double sums of a vector stream (lane j sums lane j of every add).
-template <class T>
-struct PerLaneSums {
-  using D = Vec<double>;
-  static constexpr int lanes = lane_count<Vec<T>>();
-  D low = D(0.0), high = D(0.0);
-
-  void add(Vec<T> x) {
-    if constexpr (std::is_same_v<T, float>) {
-      low = low + simd::widen_low(x);
-      high = high + simd::widen_high(x);
-    } else {
-      low = low + x;
-    }
-  }
-
-  void lanes_to(double* out) const {
-    int j = 0;
-    simd::for_each_lane(low, [&](double v) { out[j++] = v; });
-    if constexpr (std::is_same_v<T, float>) simd::for_each_lane(high, [&](double v) { out[j++] = v; });
-  }
-};
-
 // Softmax cross-entropy with class ids for rows shorter than a vector
 // (classes < lanes): one row per lane, the class loop outermost, the same
 // formulas (and bits) as softmax_cross_entropy_row. ln(sum) is taken in T from
@@ -361,7 +345,7 @@ double softmax_cross_entropy_lanes(const T* x, const int64_t* labels, T* g, T* r
   for (int64_t c = 0; c < classes; ++c) e[c] = column(x + c);
   V max = e[0];
   for (int64_t c = 1; c < classes; ++c) max = ops::max_nan_(max, e[c]);
-  PerLaneSums<T> sum_e, sum_x;
+  LaneSums<T> sum_e, sum_x;
   for (int64_t c = 0; c < classes; ++c) {
     if (o.label_smoothing != 0.0) sum_x.add(e[c]);
     e[c] = exp_nonpositive_(e[c] - max);

@@ -1,6 +1,7 @@
 #include "cpu/parallel.h"
 
 #include <algorithm>
+#include <atomic>
 
 #if defined(NNFAST_OPENMP)
 #include <omp.h>
@@ -9,7 +10,9 @@
 namespace nnfast::cpu {
 
 namespace {
-int g_num_threads = 0;  // 0: OpenMP's default (OMP_NUM_THREADS or the core count)
+// 0: OpenMP's default (OMP_NUM_THREADS or the core count). Atomic: kernels read it
+// without the GIL while another Python thread may set it.
+std::atomic<int> g_num_threads{0};
 }
 
 std::vector<Chunk> make_chunks(const std::vector<int64_t>& sizes, int64_t chunk_elements) {
@@ -24,13 +27,14 @@ std::vector<Chunk> make_chunks(const std::vector<int64_t>& sizes, int64_t chunk_
 
 int max_threads() {
 #if defined(NNFAST_OPENMP)
-  return g_num_threads > 0 ? g_num_threads : omp_get_max_threads();
+  const int n = g_num_threads.load(std::memory_order_relaxed);
+  return n > 0 ? n : omp_get_max_threads();
 #else
   return 1;
 #endif
 }
 
-void set_num_threads(int n) { g_num_threads = n; }
+void set_num_threads(int n) { g_num_threads.store(n, std::memory_order_relaxed); }
 
 bool openmp_enabled() {
 #if defined(NNFAST_OPENMP)

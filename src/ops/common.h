@@ -30,24 +30,36 @@ NNFAST_HD V select(bool condition, V a, V b) { return condition ? a : b; }
 // (AVX2, AVX-512, CUDA), else twice. Used only inside the polynomial
 // approximations below: their error bounds hold either way; the optimizer and
 // loss formulas keep PyTorch's separate roundings.
+// (The compiler builtins, not std::fma/std::sqrt: those are inline wrappers outside
+// the ISA namespace, which an unoptimized build could emit once per ISA and link
+// across code paths.)
 NNFAST_HD float fma_(float a, float b, float c) {
-#if defined(__FMA__) || defined(__CUDACC__)
-  return std::fma(a, b, c);
+#if defined(__CUDACC__)
+  return fmaf(a, b, c);
+#elif defined(__FMA__)
+  return __builtin_fmaf(a, b, c);
 #else
   return a * b + c;
 #endif
 }
 
 NNFAST_HD double fma_(double a, double b, double c) {
-#if defined(__FMA__) || defined(__CUDACC__)
-  return std::fma(a, b, c);
+#if defined(__CUDACC__)
+  return fma(a, b, c);
+#elif defined(__FMA__)
+  return __builtin_fma(a, b, c);
 #else
   return a * b + c;
 #endif
 }
 
+#if defined(__GNUC__) && !defined(__CUDACC__)
+NNFAST_HD float sqrt_(float x) { return __builtin_sqrtf(x); }
+NNFAST_HD double sqrt_(double x) { return __builtin_sqrt(x); }
+#else
 NNFAST_HD float sqrt_(float x) { return std::sqrt(x); }
 NNFAST_HD double sqrt_(double x) { return std::sqrt(x); }
+#endif
 NNFAST_HD double log_(double x) { return std::log(x); }
 
 // Primitives of exp_float below, in plain arithmetic (no libm call, which would
@@ -60,7 +72,8 @@ NNFAST_HD float round_even(float x) {
 }
 // 2^n for an integer-valued n in [-126, 127], built from its bits;
 NNFAST_HD float exp2_int(float n) {
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  // (NaN, which reaches here only to be replaced by a select, must not reach the cast.)
+  const int32_t bits = (static_cast<int32_t>(n == n ? n : 0.0f) + 127) * (1 << 23);
   float result;
   std::memcpy(&result, &bits, sizeof result);
   return result;
@@ -72,7 +85,7 @@ NNFAST_HD double round_even(double x) {
   return (x + shift) - shift;
 }
 NNFAST_HD double exp2_int(double n) {
-  const int64_t bits = (static_cast<int64_t>(n) + 1023) << 52;
+  const int64_t bits = (static_cast<int64_t>(n == n ? n : 0.0) + 1023) * (int64_t{1} << 52);
   double result;
   std::memcpy(&result, &bits, sizeof result);
   return result;
@@ -100,16 +113,8 @@ NNFAST_HD V scale_by_exp2(V y, V n) {
   return (y * exp2_int(half)) * exp2_int(n - half);
 }
 
-// e^x in float arithmetic, for float and float vectors alike (so a vector lane
-// and a scalar tail give the same bits).
-// Max error 1 ULP over all float inputs (0.94 measured, tests/test_activations.py
-// sweeps it); +inf above 88.7228317, 0 below -103.972078 (subnormal results in
-// between), NaN for NaN.
-// Method: e^x = 2^n e^r, n = round(x / ln 2), r = x - n ln 2 in two parts (Cody &
-// Waite), e^r = 1 + r + r^2 P(r) on |r| <= ln(2)/2 with P of degree 5 from a
-// Chebyshev fit of (e^r - 1 - r) / r^2; then scale_by_exp2.
-// e^x for x within [-103.972078, 88.7228317] (no limits applied), the core of
-// exp_float and exp_nonpositive_float.
+// e^x for x within [-103.972078, 88.7228317] (no limits applied): the core of
+// exp_float and exp_nonpositive_float (contract below).
 template <class V>
 NNFAST_HD V exp_float_in_range(V x) {
   const V n = round_even(x * V(1.44269504088896341f));
@@ -123,6 +128,14 @@ NNFAST_HD V exp_float_in_range(V x) {
   return scale_by_exp2(V(1.0f) + fma_(r * r, p, r), n);
 }
 
+// e^x in float arithmetic, for float and float vectors alike (so a vector lane
+// and a scalar tail give the same bits).
+// Max error 1 ULP over all float inputs (0.94 measured, tests/test_activations.py
+// sweeps it); +inf above 88.7228317, 0 below -103.972078 (subnormal results in
+// between), NaN for NaN.
+// Method: e^x = 2^n e^r, n = round(x / ln 2), r = x - n ln 2 in two parts (Cody &
+// Waite), e^r = 1 + r + r^2 P(r) on |r| <= ln(2)/2 with P of degree 5 from a
+// Chebyshev fit of (e^r - 1 - r) / r^2; then scale_by_exp2 (exp_float_in_range).
 template <class V>
 NNFAST_HD V exp_float(V x) {
   const V overflow(88.7228317f);

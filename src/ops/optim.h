@@ -34,13 +34,13 @@ NNFAST_HD void sgd_update(V& p, V g, const SgdScalars<S>& s) {
 
 // SGD with momentum (PyTorch): b = momentum * b + (1 - dampening) * g';
 // d = nesterov ? g' + momentum * b : b; p = p - lr * d.
-// PyTorch's first step sets b = g'; that is buffer_decay = 0, grad_weight = 1
-// with the same momentum for the Nesterov look-ahead.
+// PyTorch's first step sets b = g' (whatever b held: an inf in a stale buffer
+// must not leak into it).
 
 template <class V, class S>
 NNFAST_HD void sgdm_update(V& p, V g, V& b, const SgdmScalars<S>& s) {
   const V d = effective_grad(g, p, s.grad);
-  b = V(s.buffer_decay) * b + V(s.grad_weight) * d;
+  b = s.initialize ? d : V(s.momentum) * b + V(s.one_minus_dampening) * d;
   const V direction = s.nesterov ? d + V(s.momentum) * b : b;
   p = p - V(s.lr) * direction;
 }

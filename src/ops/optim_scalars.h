@@ -26,10 +26,10 @@ template <class S>
 struct SgdmScalars {
   GradScalars<S> grad;
   S lr;
-  S momentum;      // mu in the Nesterov look-ahead
-  S buffer_decay;  // mu, or 0 on PyTorch's first step
-  S grad_weight;   // 1 - dampening, or 1 on PyTorch's first step
+  S momentum;
+  S one_minus_dampening;  // rounded once from double, as PyTorch passes it
   bool nesterov;
+  bool initialize;  // PyTorch's first step: the buffer becomes g'
 };
 
 template <class S>
@@ -99,9 +99,9 @@ SgdmScalars<S> sgdm_scalars(const SgdmHyper& h) {
   return {grad_scalars<S>(h.grad),
           S(h.lr),
           S(h.momentum),
-          S(h.first_step ? 0.0 : h.momentum),
-          S(h.first_step ? 1.0 : 1.0 - h.dampening),
-          h.nesterov};
+          S(1.0 - h.dampening),
+          h.nesterov,
+          h.first_step};
 }
 
 struct AdagradHyper {

@@ -3,8 +3,9 @@
 // Vec<T> is the widest vector of T the translation unit was compiled for
 // (AVX-512, AVX2 or SSE2), or T itself where there is none. Each type offers
 // what the formulas use: broadcast construction V(s), + - * / and unary -,
-// comparisons giving a mask, mask | & and !, and the free functions load,
-// store, select, sqrt_, exp_ (see simd/math.h), log_, tanh_. Comparisons are
+// comparisons giving a mask, mask |, and the free functions load,
+// store, select, sqrt_, fma_, exp_, log_, tanh_ (the polynomial forms of
+// ops/common.h), and the primitives those use. Comparisons are
 // IEEE ordered (false with NaN) except !=, which is true with NaN, as for scalars.
 #pragma once
 
@@ -46,11 +47,7 @@ constexpr int lane_count() {
 struct Mask16 { __mmask16 m; };
 struct Mask8 { __mmask8 m; };
 inline Mask16 operator|(Mask16 a, Mask16 b) { return {static_cast<__mmask16>(a.m | b.m)}; }
-inline Mask16 operator&(Mask16 a, Mask16 b) { return {static_cast<__mmask16>(a.m & b.m)}; }
-inline Mask16 operator!(Mask16 a) { return {static_cast<__mmask16>(~a.m)}; }
 inline Mask8 operator|(Mask8 a, Mask8 b) { return {static_cast<__mmask8>(a.m | b.m)}; }
-inline Mask8 operator&(Mask8 a, Mask8 b) { return {static_cast<__mmask8>(a.m & b.m)}; }
-inline Mask8 operator!(Mask8 a) { return {static_cast<__mmask8>(~a.m)}; }
 
 struct F32x16 {
   using scalar = float;
@@ -139,11 +136,7 @@ inline F64x8 exp2_int(F64x8 n) { return scale_by_exp2(F64x8(1.0), n); }
 struct MaskPs { __m256 m; };
 struct MaskPd { __m256d m; };
 inline MaskPs operator|(MaskPs a, MaskPs b) { return {_mm256_or_ps(a.m, b.m)}; }
-inline MaskPs operator&(MaskPs a, MaskPs b) { return {_mm256_and_ps(a.m, b.m)}; }
-inline MaskPs operator!(MaskPs a) { return {_mm256_xor_ps(a.m, _mm256_castsi256_ps(_mm256_set1_epi32(-1)))}; }
 inline MaskPd operator|(MaskPd a, MaskPd b) { return {_mm256_or_pd(a.m, b.m)}; }
-inline MaskPd operator&(MaskPd a, MaskPd b) { return {_mm256_and_pd(a.m, b.m)}; }
-inline MaskPd operator!(MaskPd a) { return {_mm256_xor_pd(a.m, _mm256_castsi256_pd(_mm256_set1_epi64x(-1)))}; }
 
 struct F32x8 {
   using scalar = float;
@@ -230,11 +223,7 @@ inline F32x8 exp2_int(F32x8 n) {
 struct MaskPs { __m128 m; };
 struct MaskPd { __m128d m; };
 inline MaskPs operator|(MaskPs a, MaskPs b) { return {_mm_or_ps(a.m, b.m)}; }
-inline MaskPs operator&(MaskPs a, MaskPs b) { return {_mm_and_ps(a.m, b.m)}; }
-inline MaskPs operator!(MaskPs a) { return {_mm_xor_ps(a.m, _mm_castsi128_ps(_mm_set1_epi32(-1)))}; }
 inline MaskPd operator|(MaskPd a, MaskPd b) { return {_mm_or_pd(a.m, b.m)}; }
-inline MaskPd operator&(MaskPd a, MaskPd b) { return {_mm_and_pd(a.m, b.m)}; }
-inline MaskPd operator!(MaskPd a) { return {_mm_xor_pd(a.m, _mm_castsi128_pd(_mm_set1_epi32(-1)))}; }
 
 struct F32x4 {
   using scalar = float;

@@ -2,8 +2,8 @@
 
 For each kernel and size, the roofline kernel (the same memory traffic with
 almost no math, run by nnfast's own C++ with the same threads), nnfast, the
-NumPy reference and PyTorch's fastest CPU path (if importable) alternate call by
-call; the table gives medians and ratios taken in the same run.
+NumPy reference and PyTorch's fastest CPU path (if importable) alternate sample
+by sample; the table gives medians and ratios taken in the same run.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Timing. For each case and size, the implementations and the roofline kernel
-alternate call by call, so drift in the machine's speed hits all of them alike;
-every figure derives from medians of these interleaved samples."""
+alternate sample by sample (a sample repeats one call until it lasts 2 ms), so
+drift in the machine's speed hits all of them alike; every figure derives from
+medians of these interleaved samples."""
 
 from __future__ import annotations
 
