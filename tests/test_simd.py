@@ -173,12 +173,15 @@ def _uses_fused_polynomials(kernel, dtype):
     return kernel in ("sigmoid", "tanh")
 
 
+FUSED_ISAS = [name for name in ISAS if name != "sse2"]
+
+
+@pytest.mark.skipif(len(FUSED_ISAS) < 2, reason="this CPU has fewer than two kernel sets with "
+                    "FMA (AVX2, AVX-512): nothing to compare")
 def test_fused_kernel_sets_agree_on_the_polynomial_kernels():
     """Among the kernel sets with fused multiply-add, the polynomial kernels give the same
     bits."""
-    fused = [name for name in ISAS if name != "sse2"]
-    if len(fused) < 2:
-        pytest.skip(f"this CPU has {len(fused)} kernel set(s) with FMA: nothing to compare")
+    fused = FUSED_ISAS
     x = randn(np.random.default_rng(3), (20_011,), np.float32, 30.0)
     results = {}
     for name in fused:
