@@ -654,9 +654,11 @@ void bind_losses(py::module_& m) {
     py::array target = require_ndarray(target_obj, "target");
     const char kind = target.dtype().kind();
     const bool class_ids = kind == 'i' || kind == 'u';
-    cpu::SoftmaxCrossEntropyOptions o{r, !ignore_index.is_none(),
-                                      ignore_index.is_none() ? 0 : int64_arg(ignore_index, "ignore_index"),
-                                      smoothing, rows};
+    cpu::SoftmaxCrossEntropyOptions o{
+        r,
+        {nullptr, !ignore_index.is_none(),
+         ignore_index.is_none() ? 0 : int64_arg(ignore_index, "ignore_index"), smoothing},
+        rows};
     if (class_ids) {
       if (target.ndim() != 1 || target.shape(0) != rows)
         throw py::value_error("target: class ids must have shape (" + std::to_string(rows) +
@@ -672,7 +674,7 @@ void bind_losses(py::module_& m) {
       const int64_t* labels = static_cast<const int64_t*>(target.data());
       o.counted_rows = 0;
       for (int64_t r = 0; r < rows; ++r) {
-        if (o.has_ignore_index && labels[r] == o.ignore_index) continue;
+        if (o.rows.has_ignore_index && labels[r] == o.rows.ignore_index) continue;
         if (labels[r] < 0 || labels[r] >= classes)
           throw py::value_error("target[" + std::to_string(r) + "] = " + std::to_string(labels[r]) +
                                 " is outside [0, " + std::to_string(classes) + ")");
@@ -682,7 +684,7 @@ void bind_losses(py::module_& m) {
       const Checked probs = check_float_array(target, "target", Access::read);
       check_same_dtype(probs, logits.dtype, "target", "logits");
       check_same_shape(probs.array, logits.array, "target", "logits");
-      if (o.has_ignore_index)
+      if (o.rows.has_ignore_index)
         throw py::value_error(
             "ignore_index: applies to class-id targets only, but target holds probabilities");
       target = probs.array;
@@ -697,11 +699,11 @@ void bind_losses(py::module_& m) {
     const double value = dispatch(logits.dtype, [&](auto tag) {
       using T = decltype(tag);
       const T* x = data_of<T>(logits.array);
-      const int64_t* labels = class_ids ? static_cast<const int64_t*>(target.data()) : nullptr;
+      o.rows.labels = class_ids ? static_cast<const int64_t*>(target.data()) : nullptr;
       const T* probs = class_ids ? nullptr : data_of<T>(target);
       T* g = data_of<T>(grad);
       T* l = losses.is_none() ? nullptr : data_of<T>(py::reinterpret_borrow<py::array>(losses));
-      return without_gil_if_large(rows * classes, [&] { return cpu::softmax_cross_entropy(x, labels, probs, g, l, rows, classes, o); });
+      return without_gil_if_large(rows * classes, [&] { return cpu::softmax_cross_entropy(x, probs, g, l, rows, classes, o); });
     });
     return loss_result(value, losses, grad);
   });

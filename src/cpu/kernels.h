@@ -21,7 +21,7 @@ constexpr int kMaxOperands = 5;
 
 enum class Activation { sigmoid, tanh, relu, leaky_relu };
 
-// Softmax cross-entropy options for one call; see loss.h.
+// What the rows of one softmax cross-entropy call share (see loss.h).
 struct SoftmaxCrossEntropyRows {
   const int64_t* labels;  // class ids, or null with probability targets
   bool has_ignore_index;

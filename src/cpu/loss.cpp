@@ -49,17 +49,14 @@ double cross_entropy(const T* probs, const T* target, T* grad, T* row_losses, in
 }
 
 template <class T>
-double softmax_cross_entropy(const T* logits, const int64_t* labels, const T* target_probs,
-                             T* grad, T* row_losses, int64_t rows, int64_t classes,
-                             const SoftmaxCrossEntropyOptions& o) {
-  const int64_t divisor = labels ? o.counted_rows : rows;
+double softmax_cross_entropy(const T* logits, const T* target_probs, T* grad, T* row_losses,
+                             int64_t rows, int64_t classes, const SoftmaxCrossEntropyOptions& o) {
+  const int64_t divisor = o.rows.labels ? o.counted_rows : rows;
   const T grad_scale = o.reduction == Reduction::mean ? T(1.0 / static_cast<double>(divisor)) : T(1);
-  const SoftmaxCrossEntropyRows row_options{labels, o.has_ignore_index, o.ignore_index,
-                                            o.label_smoothing};
   const auto& k = kernels().get<T>();
   const double total = deterministic_sum(row_chunks(rows, classes), rows * classes, [&](const Chunk& c) {
     return k.softmax_cross_entropy_rows(logits, target_probs, grad, row_losses, grad_scale, classes,
-                                        c.begin, c.end - c.begin, row_options);
+                                        c.begin, c.end - c.begin, o.rows);
   });
   return reduce(total, divisor, o.reduction);
 }
@@ -83,8 +80,8 @@ double l2_loss(const TensorList<T>& tensors) {
 #define NNFAST_INSTANTIATE(T)                                                                  \
   template double mse_loss<T>(const T*, const T*, T*, T*, int64_t, Reduction);                 \
   template double cross_entropy<T>(const T*, const T*, T*, T*, int64_t, int64_t, Reduction);   \
-  template double softmax_cross_entropy<T>(const T*, const int64_t*, const T*, T*, T*, int64_t, \
-                                           int64_t, const SoftmaxCrossEntropyOptions&);         \
+  template double softmax_cross_entropy<T>(const T*, const T*, T*, T*, int64_t, int64_t,     \
+                                           const SoftmaxCrossEntropyOptions&);                  \
   template double l1_loss<T>(const TensorList<T>&);                                            \
   template double l2_loss<T>(const TensorList<T>&);
 NNFAST_INSTANTIATE(float)

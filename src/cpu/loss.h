@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "cpu/kernels.h"
 #include "cpu/tensors.h"
 
 namespace nnfast::cpu {
@@ -20,20 +21,18 @@ template <class T>
 double cross_entropy(const T* probs, const T* target, T* grad, T* row_losses, int64_t rows,
                      int64_t classes, Reduction reduction);
 
-// Exactly one of labels (class ids, rows) and target_probs (rows x classes) is
-// non-null. Labels were checked to lie in [0, classes) or equal ignore_index;
-// counted_rows is the number of rows that are not ignored.
+// Exactly one of rows.labels (class ids, one per row) and target_probs (rows x
+// classes) is non-null. Labels were checked to lie in [0, classes) or equal
+// rows.ignore_index; counted_rows is the number of rows that are not ignored.
 struct SoftmaxCrossEntropyOptions {
   Reduction reduction;
-  bool has_ignore_index;
-  int64_t ignore_index;
-  double label_smoothing;
+  SoftmaxCrossEntropyRows rows;
   int64_t counted_rows;
 };
 
 template <class T>
-double softmax_cross_entropy(const T* logits, const int64_t* labels, const T* target_probs,
-                             T* grad, T* row_losses, int64_t rows, int64_t classes,
+double softmax_cross_entropy(const T* logits, const T* target_probs, T* grad, T* row_losses,
+                             int64_t rows, int64_t classes,
                              const SoftmaxCrossEntropyOptions& options);
 
 template <class T>
