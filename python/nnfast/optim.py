@@ -65,7 +65,8 @@ def _check_params(params):
 class _Optimizer:
     """Shared machinery: argument checks, lazy state, ``step``, ``state_dict``.
 
-    Subclasses define ``_check_hyperparameters(hp)``, ``_state_names(hp)`` (the state arrays
+    Subclasses define ``_check_hyperparameters(hp)`` (beyond lr, weight_decay and l1, which
+    every optimizer has), ``_state_names(hp)`` (the state arrays
     a parameter holds, besides "step"), optionally ``_initial_state(p)`` (default zeros), and
     ``_update(indices, grads, lr)``.
     """
@@ -74,10 +75,17 @@ class _Optimizer:
 
     def __init__(self, params, hyperparameters):
         self.params = _check_params(params)
-        self._check_hyperparameters(hyperparameters)
+        self._validate(hyperparameters)
         self.hyperparameters = hyperparameters
         self.state = {}
         self.steps_taken = 0
+
+    def _validate(self, hp):
+        """The hyperparameters every optimizer has, then the subclass's own."""
+        _check_lr(hp["lr"])
+        _core.check_nonnegative(hp["weight_decay"], "weight_decay")
+        _core.check_nonnegative(hp["l1"], "l1")
+        self._check_hyperparameters(hp)
 
     def _initial_state(self, p):
         return np.zeros_like(p)
@@ -111,6 +119,8 @@ class _Optimizer:
         grads = list(grads)
         if len(grads) != len(self.params):
             raise ValueError(f"grads has {len(grads)} entries, params has {len(self.params)}")
+        # Checked here, not only by the kernels: an update may take several kernel calls
+        # (grouped by step count), and no parameter or state may change if any grad is bad.
         for i, (p, g) in enumerate(zip(self.params, grads)):
             if g is None:
                 continue
@@ -131,7 +141,7 @@ class _Optimizer:
                 self.state[i] = {"step": 0, **{n: self._initial_state(p) for n in names}}
             self.state[i]["step"] += 1
         if indices:
-            self._update(indices, [np.require(grads[i], requirements='C') for i in indices], lr)
+            self._update(indices, [grads[i] for i in indices], lr)
         self.steps_taken += 1
 
     def state_dict(self):
@@ -169,7 +179,7 @@ class _Optimizer:
             raise ValueError(f"state_dict['hyperparameters'] must have the keys "
                              f"{sorted(self.hyperparameters)}")
         try:
-            self._check_hyperparameters(hp)
+            self._validate(hp)
         except TypeError as error:
             raise ValueError(f"state_dict['hyperparameters']: {error}") from None
         if not isinstance(state_dict["state"], dict):
@@ -246,11 +256,8 @@ class SGD(_Optimizer):
 
     @staticmethod
     def _check_hyperparameters(hp):
-        _check_lr(hp["lr"])
         _core.check_nonnegative(hp["momentum"], "momentum")
         _core.check_real(hp["dampening"], "dampening")
-        _core.check_nonnegative(hp["weight_decay"], "weight_decay")
-        _core.check_nonnegative(hp["l1"], "l1")
         if hp["nesterov"] and (hp["momentum"] <= 0 or hp["dampening"] != 0):
             raise ValueError("nesterov momentum requires momentum > 0 and dampening == 0")
 
@@ -312,12 +319,9 @@ class Adagrad(_Optimizer):
 
     @staticmethod
     def _check_hyperparameters(hp):
-        _check_lr(hp["lr"])
         _core.check_nonnegative(hp["lr_decay"], "lr_decay")
-        _core.check_nonnegative(hp["weight_decay"], "weight_decay")
         _core.check_nonnegative(hp["initial_accumulator_value"], "initial_accumulator_value")
         _core.check_nonnegative(hp["eps"], "eps")
-        _core.check_nonnegative(hp["l1"], "l1")
 
     @staticmethod
     def _state_names(hp):
@@ -373,12 +377,9 @@ class RMSprop(_Optimizer):
 
     @staticmethod
     def _check_hyperparameters(hp):
-        _check_lr(hp["lr"])
         _core.check_unit_interval(hp["alpha"], "alpha", True)
         _core.check_nonnegative(hp["eps"], "eps")
-        _core.check_nonnegative(hp["weight_decay"], "weight_decay")
         _core.check_nonnegative(hp["momentum"], "momentum")
-        _core.check_nonnegative(hp["l1"], "l1")
 
     @staticmethod
     def _state_names(hp):
@@ -436,15 +437,12 @@ class Adam(_Optimizer):
 
     @staticmethod
     def _check_hyperparameters(hp):
-        _check_lr(hp["lr"])
         betas = hp["betas"]
         if not isinstance(betas, tuple) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         _core.check_unit_interval(betas[0], "betas[0]", False)
         _core.check_unit_interval(betas[1], "betas[1]", False)
         _core.check_nonnegative(hp["eps"], "eps")
-        _core.check_nonnegative(hp["weight_decay"], "weight_decay")
-        _core.check_nonnegative(hp["l1"], "l1")
 
     @staticmethod
     def _state_names(hp):
