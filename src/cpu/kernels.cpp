@@ -256,11 +256,8 @@ T row_max(const T* x, int64_t n) {
   return best;
 }
 
-// One row of softmax cross-entropy (Milakov & Gimelshein's max-shifted softmax):
-//   lse = max + log(sum_c e_c), e_c = exp(x_c - max)
-//   class id y:    loss = lse - (1 - eps) x_y - (eps / C) sum_c x_c
-//   probabilities: t'_c = (1 - eps) t_c + eps / C;  loss = lse sum_c t'_c - sum_c t'_c x_c
-// e_c is parked in g between the passes, so x is read from memory once and g
+// One row of softmax cross-entropy: lse = max + log(sum_c e_c), e_c = exp(x_c - max),
+// then the row loss of ops/loss.h and the gradient of each logit. e_c is parked in g between the passes, so x is read from memory once and g
 // may alias x (x_c is consumed before g_c is written).
 template <class T>
 double softmax_cross_entropy_row(const T* x, int64_t label, const T* probs, T* g, int64_t classes,
@@ -300,7 +297,7 @@ double softmax_cross_entropy_row(const T* x, int64_t label, const T* probs, T* g
   };
   if (probs) {
     apply<k1 | k2, k2>(a, 0, classes, gradient);
-    return lse * target_mass - sum_tx.total();
+    return ops::softmax_cross_entropy_soft_loss(lse, target_mass, sum_tx.total());
   }
   // Class ids: the target is eps / C everywhere, plus 1 - eps at the label.
   const T e_label = g[label];
@@ -310,7 +307,7 @@ double softmax_cross_entropy_row(const T* x, int64_t label, const T* probs, T* g
     v[2] = ops::softmax_cross_entropy_grad(v[2], V(inv_sum), V(T(1)), V(smooth), V(grad_scale));
   });
   g[label] = ops::softmax_cross_entropy_grad(e_label, inv_sum, T(1), keep + smooth, grad_scale);
-  return lse - static_cast<double>(keep) * x_label - static_cast<double>(smooth) * sum_x.total();
+  return ops::softmax_cross_entropy_class_loss(lse, x_label, sum_x.total(), keep, smooth);
 }
 
 // Softmax cross-entropy with class ids for rows shorter than a vector
@@ -361,9 +358,8 @@ double softmax_cross_entropy_lanes(const T* x, const int64_t* labels, T* g, T* r
   double total = 0.0;
   for (int j = 0; j < lanes; ++j) {
     const double lse = static_cast<double>(maxima[j]) + static_cast<double>(logs[j]);
-    const double loss = ignored[j] ? 0.0
-                                   : lse - static_cast<double>(keep) * x_label[j] -
-                                         static_cast<double>(smooth) * sums_x[j];
+    const double loss =
+        ignored[j] ? 0.0 : ops::softmax_cross_entropy_class_loss(lse, x_label[j], sums_x[j], keep, smooth);
     if (row_losses) row_losses[j] = T(loss);
     total += loss;
   }

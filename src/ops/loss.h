@@ -41,6 +41,20 @@ NNFAST_ISA_NAMESPACE_END
 namespace nnfast::ops {
 NNFAST_ISA_NAMESPACE_BEGIN
 
+// The loss of one softmax cross-entropy row from its log-sum-exp lse, in double
+// (Milakov & Gimelshein's max-shifted form; PyTorch's label smoothing):
+//   class id y:    loss = lse - (1 - eps) x_y - (eps / C) sum_c x_c
+//   probabilities: loss = lse sum_c t'_c - sum_c t'_c x_c,  t'_c = (1 - eps) t_c + eps / C
+// keep = 1 - eps and smooth = eps / C as rounded to the kernel's type.
+NNFAST_HD double softmax_cross_entropy_class_loss(double lse, double x_label, double sum_x,
+                                                  double keep, double smooth) {
+  return lse - keep * x_label - smooth * sum_x;
+}
+
+NNFAST_HD double softmax_cross_entropy_soft_loss(double lse, double target_mass, double sum_tx) {
+  return lse * target_mass - sum_tx;
+}
+
 // l1_loss = sum |w| and l2_loss = (sum w^2) / 2 (tf.nn.l2_loss). The drivers
 // form the terms in double (V is double or a double vector), so a float32 w^2
 // cannot overflow on the way.
