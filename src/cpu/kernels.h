@@ -11,23 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "calls.h"
 #include "ops/optim_scalars.h"
 
 namespace nnfast::cpu {
-
-// The most arrays one optimizer touches per parameter: p, g and three states
-// (Adam with AMSGrad: m, v, vmax; centered RMSprop with momentum: q, c, b).
-constexpr int kMaxOperands = 5;
-
-enum class Activation { sigmoid, tanh, relu, leaky_relu };
-
-// What the rows of one softmax cross-entropy call share (see loss.h).
-struct SoftmaxCrossEntropyRows {
-  const int64_t* labels;  // class ids, or null with probability targets
-  bool has_ignore_index;
-  int64_t ignore_index;
-  double label_smoothing;
-};
 
 template <class T>
 struct ChunkKernels {

@@ -8,11 +8,8 @@
 #include <vector>
 
 #include "cpu/kernels.h"
-#include "cpu/tensors.h"
 
 namespace nnfast::cpu {
-
-enum class Reduction { none = 0, sum = 1, mean = 2 };
 
 template <class T>
 double mse_loss(const T* pred, const T* target, T* grad, T* losses, int64_t n, Reduction reduction);
@@ -21,15 +18,7 @@ template <class T>
 double cross_entropy(const T* probs, const T* target, T* grad, T* row_losses, int64_t rows,
                      int64_t classes, Reduction reduction);
 
-// Exactly one of rows.labels (class ids, one per row) and target_probs (rows x
-// classes) is non-null. Labels were checked to lie in [0, classes) or equal
-// rows.ignore_index; counted_rows is the number of rows that are not ignored.
-struct SoftmaxCrossEntropyOptions {
-  Reduction reduction;
-  SoftmaxCrossEntropyRows rows;
-  int64_t counted_rows;
-};
-
+// target_probs is null when options.rows.labels holds class ids.
 template <class T>
 double softmax_cross_entropy(const T* logits, const T* target_probs, T* grad, T* row_losses,
                              int64_t rows, int64_t classes,

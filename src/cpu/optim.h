@@ -6,7 +6,7 @@
 //   adam     p, g, exp_avg, exp_avg_sq, max_exp_avg_sq (amsgrad) or null
 #pragma once
 
-#include "cpu/tensors.h"
+#include "calls.h"
 #include "ops/optim_scalars.h"
 
 namespace nnfast::cpu {

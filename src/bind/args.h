@@ -1,0 +1,136 @@
+// Argument checks shared by the Python modules (nnfast._core and nnfast._cuda):
+// names for error messages, and the scalar arguments (hyperparameters, flags,
+// step counts, reduction names). Each raises a Python exception naming the
+// argument: TypeError for a wrong type, ValueError for a value out of range.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+
+#include "calls.h"
+#include "ops/optim_scalars.h"
+
+namespace nnfast::bind {
+
+namespace py = pybind11;
+
+enum class DType { float32, float64 };
+enum class Access { read, write };
+
+inline const char* dtype_name(DType d) { return d == DType::float32 ? "float32" : "float64"; }
+inline int64_t itemsize(DType d) { return d == DType::float32 ? 4 : 8; }
+
+// The name of an argument, for error messages, built only when one is raised:
+// "params[3]" is the array at index 3 of the list params.
+struct ArgName {
+  const char* base;
+  int64_t index = -1;
+  ArgName(const char* b) : base(b) {}  // NOLINT: names are written as string literals
+  ArgName(const char* b, int64_t i) : base(b), index(i) {}
+  std::string str() const {
+    return index < 0 ? std::string(base) : std::string(base) + "[" + std::to_string(index) + "]";
+  }
+};
+
+inline std::string type_name(py::handle obj) {
+  return std::string(py::str(py::type::of(obj).attr("__name__")));
+}
+
+inline bool is_numpy_instance(py::handle obj, const char* numpy_type) {
+  return py::isinstance(obj, py::module_::import("numpy").attr(numpy_type));
+}
+
+// A real number (Python or NumPy int/float, not bool) as double; NaN is a ValueError.
+inline double real_arg(py::handle obj, const char* name) {
+  PyObject* o = obj.ptr();
+  const bool numeric = PyFloat_Check(o) || (PyLong_Check(o) && !PyBool_Check(o)) ||
+                       is_numpy_instance(obj, "floating") || is_numpy_instance(obj, "integer");
+  if (!numeric)
+    throw py::type_error(std::string(name) + ": expected a real number, got " + type_name(obj));
+  const double value = PyFloat_AsDouble(o);
+  if (value == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+  if (value != value) throw py::value_error(std::string(name) + ": must not be NaN");
+  return value;
+}
+
+inline double nonnegative_arg(py::handle obj, const char* name) {
+  const double value = real_arg(obj, name);
+  if (value < 0.0)
+    throw py::value_error(std::string(name) + ": must be >= 0, got " + std::to_string(value));
+  return value;
+}
+
+// A real in [0, 1), or [0, 1] with include_one.
+inline double unit_interval_arg(py::handle obj, const char* name, bool include_one) {
+  const double value = real_arg(obj, name);
+  if (!(value >= 0.0 && (value < 1.0 || (include_one && value == 1.0))))
+    throw py::value_error(std::string(name) + ": must lie in [0, 1" + (include_one ? "]" : ")") +
+                          ", got " + std::to_string(value));
+  return value;
+}
+
+inline bool bool_arg(py::handle obj, const char* name) {
+  if (PyBool_Check(obj.ptr())) return obj.ptr() == Py_True;
+  if (is_numpy_instance(obj, "bool_")) return PyObject_IsTrue(obj.ptr()) == 1;
+  throw py::type_error(std::string(name) + ": expected a bool, got " + type_name(obj));
+}
+
+// A Python or NumPy integer that fits in int64 (ValueError naming it otherwise).
+inline int64_t int64_arg(py::handle obj, const char* name) {
+  const py::int_ value(py::reinterpret_borrow<py::object>(obj));
+  int overflow = 0;
+  const long long v = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+  if (overflow != 0)
+    throw py::value_error(std::string(name) + ": " + std::string(py::str(value)) +
+                          " does not fit in 64 bits");
+  if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+  return static_cast<int64_t>(v);
+}
+
+// A 1-based step count: an integer >= 1.
+inline int64_t step_arg(py::handle obj) {
+  PyObject* o = obj.ptr();
+  if (PyBool_Check(o) || !(PyLong_Check(o) || is_numpy_instance(obj, "integer")))
+    throw py::type_error("step: expected an integer, got " + type_name(obj));
+  const int64_t step = int64_arg(obj, "step");
+  if (step < 1)
+    throw py::value_error("step: must be >= 1 (the count including this update), got " +
+                          std::to_string(step));
+  return step;
+}
+
+// An optional state list that must be given exactly when `needed`.
+inline void require_state(py::handle list, const char* name, bool needed, const char* condition) {
+  if (needed && list.is_none())
+    throw py::value_error(std::string(name) + ": required when " + condition);
+  if (!needed && !list.is_none())
+    throw py::value_error(std::string(name) + ": given, but only used when " + condition);
+}
+
+inline Reduction reduction_arg(py::handle obj) {
+  if (PyUnicode_Check(obj.ptr())) {
+    const std::string name = py::cast<std::string>(obj);
+    if (name == "mean") return Reduction::mean;
+    if (name == "sum") return Reduction::sum;
+    if (name == "none") return Reduction::none;
+  }
+  throw py::value_error("reduction: expected one of 'mean', 'sum', 'none', got " +
+                        std::string(py::repr(obj)));
+}
+
+// ignore_index: None or an integer (not a bool).
+inline void check_ignore_index(py::handle ignore_index) {
+  PyObject* o = ignore_index.ptr();
+  if (!ignore_index.is_none() &&
+      (PyBool_Check(o) || !(PyLong_Check(o) || is_numpy_instance(ignore_index, "integer"))))
+    throw py::type_error("ignore_index: expected an integer or None, got " + type_name(ignore_index));
+}
+
+inline ops::GradHyper grad_hyper(py::handle weight_decay, py::handle l1, py::handle maximize) {
+  return {nonnegative_arg(weight_decay, "weight_decay"), nonnegative_arg(l1, "l1"),
+          bool_arg(maximize, "maximize")};
+}
+
+}  // namespace nnfast::bind

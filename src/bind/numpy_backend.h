@@ -1,0 +1,172 @@
+// The backend of nnfast._core: NumPy arrays in host memory, run by the CPU drivers.
+#pragma once
+
+#include <pybind11/numpy.h>
+
+#include <string>
+#include <vector>
+
+#include "bind/arrays.h"
+#include "cpu/activation.h"
+#include "cpu/loss.h"
+#include "cpu/optim.h"
+
+namespace nnfast::bind {
+
+inline bool native_order(char order) {
+  const uint16_t probe = 1;
+  const bool little = *reinterpret_cast<const uint8_t*>(&probe) == 1;
+  return order == '=' || order == '|' || order == (little ? '<' : '>');
+}
+
+// An object another library placed in GPU memory (CUDA array interface, or
+// DLPack naming a CUDA device).
+inline bool is_gpu_array(py::handle obj) {
+  if (py::hasattr(obj, "__cuda_array_interface__")) return true;
+  if (!py::hasattr(obj, "__dlpack_device__")) return false;
+  const int device_type = py::cast<int>(obj.attr("__dlpack_device__")()[py::int_(0)]);
+  return device_type == 2 || device_type == 13;  // kDLCUDA, kDLCUDAManaged
+}
+
+struct NumpyBackend {
+  static constexpr const char* kArrayKind = "a numpy.ndarray";
+
+  struct Call {
+    Call() {}  // nothing per call on the CPU
+  };
+
+  static bool is_array(py::handle obj) {
+    return py::isinstance<py::array>(obj) || is_numpy_instance(obj, "generic");
+  }
+
+  static py::array require_ndarray(py::handle obj, const ArgName& name) {
+    if (py::isinstance<py::array>(obj)) return py::reinterpret_borrow<py::array>(obj);
+    if (is_gpu_array(obj))
+      throw py::value_error(name.str() + ": a GPU array (" + type_name(obj) +
+                            ") in a call on host arrays; all arrays of one call must be on one device");
+    throw py::type_error(name.str() + ": expected a numpy.ndarray, got " + type_name(obj));
+  }
+
+  // A float32 or float64 ndarray in native byte order; written arrays must be
+  // C-contiguous, aligned and writeable; other inputs are copied when they are
+  // not. An input that is only read may also be a NumPy scalar (what arithmetic
+  // on 0-d arrays returns). (Descriptor fields are read directly: this runs for
+  // every array of every call.)
+  static Array check(py::handle obj, const ArgName& name, Access access) {
+    // (No default-constructed py::array: pybind11 would allocate an empty array.)
+    py::array a = access == Access::read && !py::isinstance<py::array>(obj) &&
+                          is_numpy_instance(obj, "generic")
+                      ? py::array(py::module_::import("numpy").attr("asarray")(obj))
+                      : require_ndarray(obj, name);
+    namespace npy = py::detail;
+    const auto* descr = npy::array_descriptor_proxy(npy::array_proxy(a.ptr())->descr);
+    const bool is_float32 = descr->type_num == npy::npy_api::NPY_FLOAT_;
+    const bool is_float64 = descr->type_num == npy::npy_api::NPY_DOUBLE_;
+    if (!(is_float32 || is_float64) || !native_order(descr->byteorder))
+      throw py::type_error(name.str() + ": dtype " + std::string(py::str(a.dtype())) +
+                           " is not supported; expected float32 or float64");
+    const int flags = npy::array_proxy(a.ptr())->flags;
+    const bool usable = (flags & npy::npy_api::NPY_ARRAY_C_CONTIGUOUS_) &&
+                        (flags & npy::npy_api::NPY_ARRAY_ALIGNED_);
+    if (access == Access::write) {
+      if (!usable)
+        throw py::value_error(name.str() + ": must be C-contiguous and aligned to be written in place");
+      if (!(flags & npy::npy_api::NPY_ARRAY_WRITEABLE_))
+        throw py::value_error(name.str() + ": array is read-only");
+    } else if (!usable) {
+      a = py::module_::import("numpy").attr("array")(a, py::arg("order") = "C");  // an aligned copy
+    }
+    Array out;
+    out.dtype = is_float32 ? DType::float32 : DType::float64;
+    out.data = const_cast<void*>(a.data());  // read-only inputs are never written
+    static_assert(sizeof(py::ssize_t) == sizeof(int64_t), "numpy dimensions are 64-bit here");
+    out.shape.assign(reinterpret_cast<const int64_t*>(a.shape()), static_cast<size_t>(a.ndim()));
+    out.size = a.size();
+    out.owner = std::move(a);
+    return out;
+  }
+
+  static Array empty(const Array& like, const Shape& shape) {
+    const std::vector<py::ssize_t> dims(shape.begin(), shape.end());
+    py::array a = like.dtype == DType::float32 ? py::array(py::dtype::of<float>(), dims)
+                                               : py::array(py::dtype::of<double>(), dims);
+    Array out;
+    out.dtype = like.dtype;
+    out.data = a.mutable_data();
+    out.shape = shape;
+    out.size = a.size();
+    out.owner = std::move(a);
+    return out;
+  }
+
+  static bool holds_integers(py::handle obj) {
+    if (!py::isinstance<py::array>(obj)) return false;
+    const char kind = py::reinterpret_borrow<py::array>(obj).dtype().kind();
+    return kind == 'i' || kind == 'u';
+  }
+
+  // Class ids of shape (rows,) as a private int64 copy (uint64 ids past 2^63 must
+  // not wrap), each in [0, classes) or equal to ignore_index; sets o.rows.labels
+  // and o.counted_rows.
+  static py::object class_ids(py::handle obj, int64_t rows, int64_t classes,
+                              SoftmaxCrossEntropyOptions& o) {
+    py::array target = py::reinterpret_borrow<py::array>(obj);
+    if (target.ndim() != 1 || target.shape(0) != rows)
+      throw py::value_error("target: class ids must have shape (" + std::to_string(rows) +
+                            ",), got " +
+                            describe_shape(Shape(reinterpret_cast<const int64_t*>(target.shape()),
+                                                 static_cast<size_t>(target.ndim()))));
+    const py::module_ np = py::module_::import("numpy");
+    if (target.dtype().kind() == 'u' && target.itemsize() == 8 && rows > 0 &&
+        py::cast<bool>(np.attr("any")(target.attr("__gt__")(py::int_(INT64_MAX)))))
+      throw py::value_error("target: class ids must lie in [0, " + std::to_string(classes) +
+                            "), got a uint64 id above 2^63 - 1");
+    py::array ids = np.attr("array")(target, "int64");
+    const int64_t* labels = static_cast<const int64_t*>(ids.data());
+    o.counted_rows = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      if (o.rows.has_ignore_index && labels[r] == o.rows.ignore_index) continue;
+      if (labels[r] < 0 || labels[r] >= classes)
+        throw py::value_error("target[" + std::to_string(r) + "] = " + std::to_string(labels[r]) +
+                              " is outside [0, " + std::to_string(classes) + ")");
+      ++o.counted_rows;
+    }
+    o.rows.labels = labels;
+    return std::move(ids);
+  }
+
+  template <class T> static void sgd_step(const TensorList<T>& t, const ops::SgdHyper& h) { cpu::sgd_step(t, h); }
+  template <class T> static void sgdm_step(const TensorList<T>& t, const ops::SgdmHyper& h) { cpu::sgdm_step(t, h); }
+  template <class T> static void adagrad_step(const TensorList<T>& t, const ops::AdagradHyper& h) { cpu::adagrad_step(t, h); }
+  template <class T> static void rmsprop_step(const TensorList<T>& t, const ops::RmspropHyper& h) { cpu::rmsprop_step(t, h); }
+  template <class T> static void adam_step(const TensorList<T>& t, const ops::AdamHyper& h) { cpu::adam_step(t, h); }
+
+  template <class T>
+  static void activation_forward(Activation kind, const T* x, T* out, int64_t n, double alpha) {
+    cpu::activation_forward(kind, x, out, n, alpha);
+  }
+  template <class T>
+  static void activation_backward(Activation kind, const T* a, const T* dy, T* out, int64_t n,
+                                  double alpha) {
+    cpu::activation_backward(kind, a, dy, out, n, alpha);
+  }
+  template <class T>
+  static double mse_loss(const T* pred, const T* target, T* grad, T* losses, int64_t n, Reduction r) {
+    return cpu::mse_loss(pred, target, grad, losses, n, r);
+  }
+  template <class T>
+  static double cross_entropy(const T* probs, const T* target, T* grad, T* losses, int64_t rows,
+                              int64_t classes, Reduction r) {
+    return cpu::cross_entropy(probs, target, grad, losses, rows, classes, r);
+  }
+  template <class T>
+  static double softmax_cross_entropy(const T* logits, const T* probs, T* grad, T* losses,
+                                      int64_t rows, int64_t classes,
+                                      const SoftmaxCrossEntropyOptions& o) {
+    return cpu::softmax_cross_entropy(logits, probs, grad, losses, rows, classes, o);
+  }
+  template <class T> static double l1_loss(const TensorList<T>& t) { return cpu::l1_loss(t); }
+  template <class T> static double l2_loss(const TensorList<T>& t) { return cpu::l2_loss(t); }
+};
+
+}  // namespace nnfast::bind

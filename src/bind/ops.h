@@ -1,0 +1,290 @@
+// The Python functions of every operation, written once for every backend.
+//
+// bind_ops<Backend>(m) defines the optimizer steps, activations and losses of a
+// module: each function checks every argument, scalars first, then all arrays,
+// before anything is written, then runs the Backend's driver. Arguments arrive
+// in the order of the Python signatures in python/nnfast/{optimizers,
+// activations,losses}.py. A Backend supplies the array checks (see arrays.h),
+// new arrays of an input's kind, class-id targets, and the drivers.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "bind/arrays.h"
+
+namespace nnfast::bind {
+
+template <class B>
+void bind_optimizers(py::module_& m) {
+  m.def("sgd_step", [](py::handle params, py::handle grads, py::handle lr,
+                       py::handle weight_decay, py::handle l1, py::handle maximize) {
+    const ops::SgdHyper h{grad_hyper(weight_decay, l1, maximize), nonnegative_arg(lr, "lr")};
+    typename B::Call call;
+    const auto c = check_operands<B>({{"params", params, Access::write}, {"grads", grads, Access::read}});
+    run_list(c, [&](const auto& t) { B::sgd_step(t, h); });
+  });
+
+  m.def("sgdm_step", [](py::handle params, py::handle grads, py::handle buffers, py::handle lr,
+                        py::handle momentum, py::handle dampening, py::handle nesterov,
+                        py::handle weight_decay, py::handle l1, py::handle maximize,
+                        bool first_step) {
+    const ops::SgdmHyper h{grad_hyper(weight_decay, l1, maximize), nonnegative_arg(lr, "lr"),
+                           nonnegative_arg(momentum, "momentum"), real_arg(dampening, "dampening"),
+                           bool_arg(nesterov, "nesterov"), first_step};
+    if (h.nesterov && (h.momentum <= 0.0 || h.dampening != 0.0))
+      throw py::value_error("nesterov: requires momentum > 0 and dampening = 0");
+    typename B::Call call;
+    const auto c = check_operands<B>({{"params", params, Access::write},
+                                      {"grads", grads, Access::read},
+                                      {"momentum_buffers", buffers, Access::write}});
+    run_list(c, [&](const auto& t) { B::sgdm_step(t, h); });
+  });
+
+  m.def("adagrad_step", [](py::handle params, py::handle grads, py::handle sums, py::handle lr,
+                           py::handle eps, py::handle weight_decay, py::handle l1,
+                           py::handle maximize) {
+    const ops::AdagradHyper h{grad_hyper(weight_decay, l1, maximize), nonnegative_arg(lr, "lr"),
+                              nonnegative_arg(eps, "eps")};
+    typename B::Call call;
+    const auto c = check_operands<B>({{"params", params, Access::write},
+                                      {"grads", grads, Access::read},
+                                      {"sums", sums, Access::write}});
+    run_list(c, [&](const auto& t) { B::adagrad_step(t, h); });
+  });
+
+  m.def("rmsprop_step", [](py::handle params, py::handle grads, py::handle square_avgs,
+                           py::handle lr, py::handle alpha, py::handle eps,
+                           py::handle weight_decay, py::handle l1, py::handle maximize,
+                           py::handle momentum, py::handle momentum_buffers, py::handle centered,
+                           py::handle grad_avgs) {
+    const ops::RmspropHyper h{grad_hyper(weight_decay, l1, maximize), nonnegative_arg(lr, "lr"),
+                              unit_interval_arg(alpha, "alpha", true), nonnegative_arg(eps, "eps"),
+                              nonnegative_arg(momentum, "momentum"), bool_arg(centered, "centered")};
+    require_state(momentum_buffers, "momentum_buffers", h.momentum > 0.0, "momentum > 0");
+    require_state(grad_avgs, "grad_avgs", h.centered, "centered=True");
+    typename B::Call call;
+    const auto c = check_operands<B>({{"params", params, Access::write},
+                                      {"grads", grads, Access::read},
+                                      {"square_avgs", square_avgs, Access::write},
+                                      {"grad_avgs", grad_avgs, Access::write, true},
+                                      {"momentum_buffers", momentum_buffers, Access::write, true}});
+    run_list(c, [&](const auto& t) { B::rmsprop_step(t, h); });
+  });
+
+  m.def("adam_step", [](py::handle params, py::handle grads, py::handle exp_avgs,
+                        py::handle exp_avg_sqs, py::handle step, py::handle lr, py::handle beta1,
+                        py::handle beta2, py::handle eps, py::handle weight_decay, py::handle l1,
+                        py::handle decoupled_weight_decay, py::handle amsgrad,
+                        py::handle max_exp_avg_sqs, py::handle maximize) {
+    const bool decoupled = bool_arg(decoupled_weight_decay, "decoupled_weight_decay");
+    const double decay = nonnegative_arg(weight_decay, "weight_decay");
+    const ops::AdamHyper h{{decoupled ? 0.0 : decay, nonnegative_arg(l1, "l1"), bool_arg(maximize, "maximize")},
+                           nonnegative_arg(lr, "lr"),
+                           unit_interval_arg(beta1, "beta1", false),
+                           unit_interval_arg(beta2, "beta2", false),
+                           nonnegative_arg(eps, "eps"),
+                           decoupled ? decay : 0.0,
+                           step_arg(step),
+                           bool_arg(amsgrad, "amsgrad")};
+    require_state(max_exp_avg_sqs, "max_exp_avg_sqs", h.amsgrad, "amsgrad=True");
+    typename B::Call call;
+    const auto c = check_operands<B>({{"params", params, Access::write},
+                                      {"grads", grads, Access::read},
+                                      {"exp_avgs", exp_avgs, Access::write},
+                                      {"exp_avg_sqs", exp_avg_sqs, Access::write},
+                                      {"max_exp_avg_sqs", max_exp_avg_sqs, Access::write, true}});
+    run_list(c, [&](const auto& t) { B::adam_step(t, h); });
+  });
+}
+
+struct ActivationBinding {
+  const char* name;
+  Activation kind;
+  const char* backward_input;  // "y" when the backward reads the forward output
+};
+
+constexpr ActivationBinding kActivations[] = {
+    {"sigmoid", Activation::sigmoid, "y"},
+    {"tanh", Activation::tanh, "y"},
+    {"relu", Activation::relu, "x"},
+    {"leaky_relu", Activation::leaky_relu, "x"},
+};
+
+template <class B>
+void bind_activations(py::module_& m) {
+  for (const ActivationBinding& b : kActivations) {
+    const Activation kind = b.kind;
+    m.def(b.name, [kind](py::object x_obj, py::object out_obj, py::handle alpha_obj) {
+      const double alpha = real_arg(alpha_obj, "alpha");
+      typename B::Call call;
+      const Array x = B::check(x_obj, "x", Access::read);
+      const Array out = output_for<B>(out_obj, "out", x, "x", x.shape);
+      check_overlap(out, "out", x, "x");
+      dispatch(x.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        without_gil_if_large(x.size, [&] {
+          B::activation_forward(kind, x.ptr<T>(), out.ptr<T>(), x.size, alpha);
+        });
+        return 0;
+      });
+      return out.owner;
+    });
+    const char* a_name = b.backward_input;
+    m.def((std::string(b.name) + "_backward").c_str(),
+          [kind, a_name](py::object a_obj, py::object dy_obj, py::object out_obj,
+                         py::handle alpha_obj) {
+            const double alpha = real_arg(alpha_obj, "alpha");
+            typename B::Call call;
+            const Array a = B::check(a_obj, a_name, Access::read);
+            const Array dy = B::check(dy_obj, "dy", Access::read);
+            check_same_dtype(dy, a.dtype, "dy", a_name);
+            check_shape(dy, a.shape, "dy", a_name);
+            const Array out = output_for<B>(out_obj, "out", a, a_name, a.shape);
+            check_overlap(out, "out", a, a_name);
+            check_overlap(out, "out", dy, "dy");
+            dispatch(a.dtype, [&](auto tag) {
+              using T = decltype(tag);
+              without_gil_if_large(a.size, [&] {
+                B::activation_backward(kind, a.ptr<T>(), dy.ptr<T>(), out.ptr<T>(), a.size, alpha);
+              });
+              return 0;
+            });
+            return out.owner;
+          });
+  }
+}
+
+// (loss, grad): loss is a float for "sum"/"mean", the losses array for "none".
+inline py::tuple loss_result(double value, const Array* losses, const Array& grad) {
+  if (losses) return py::make_tuple(losses->owner, grad.owner);
+  return py::make_tuple(value, grad.owner);
+}
+
+template <class T>
+T* data_or_null(const Array* a) {
+  return a ? a->ptr<T>() : nullptr;
+}
+
+template <class B>
+void bind_losses(py::module_& m) {
+  m.def("mse_loss", [](py::object pred_obj, py::object target_obj, py::handle reduction,
+                       py::object grad_out) {
+    const Reduction r = reduction_arg(reduction);
+    typename B::Call call;
+    const Array pred = B::check(pred_obj, "pred", Access::read);
+    const Array target = B::check(target_obj, "target", Access::read);
+    check_same_dtype(target, pred.dtype, "target", "pred");
+    check_shape(target, pred.shape, "target", "pred");
+    const Array grad = output_for<B>(grad_out, "grad_out", pred, "pred", pred.shape);
+    check_overlap(grad, "grad_out", pred, "pred");
+    check_overlap(grad, "grad_out", target, "target");
+    const Array losses = r == Reduction::none ? B::empty(pred, pred.shape) : Array{};
+    const Array* l = r == Reduction::none ? &losses : nullptr;
+    const double value = dispatch(pred.dtype, [&](auto tag) {
+      using T = decltype(tag);
+      return without_gil_if_large(pred.size, [&] {
+        return B::mse_loss(pred.ptr<T>(), target.ptr<T>(), grad.ptr<T>(), data_or_null<T>(l),
+                           pred.size, r);
+      });
+    });
+    return loss_result(value, l, grad);
+  });
+
+  m.def("cross_entropy", [](py::object probs_obj, py::object target_obj, py::handle reduction,
+                            py::object grad_out) {
+    const Reduction r = reduction_arg(reduction);
+    typename B::Call call;
+    const Array probs = B::check(probs_obj, "probs", Access::read);
+    const Array target = B::check(target_obj, "target", Access::read);
+    check_same_dtype(target, probs.dtype, "target", "probs");
+    check_shape(target, probs.shape, "target", "probs");
+    if (probs.shape.empty())
+      throw py::value_error("probs: expected at least 1 dimension (the classes), got a 0-d array");
+    const int64_t classes = probs.shape.back();
+    const Shape row_shape(probs.shape.begin(), probs.shape.size() - 1);
+    const int64_t rows = element_count(row_shape);
+    const Array grad = output_for<B>(grad_out, "grad_out", probs, "probs", probs.shape);
+    check_overlap(grad, "grad_out", probs, "probs");
+    check_overlap(grad, "grad_out", target, "target");
+    const Array losses = r == Reduction::none ? B::empty(probs, row_shape) : Array{};
+    const Array* l = r == Reduction::none ? &losses : nullptr;
+    const double value = dispatch(probs.dtype, [&](auto tag) {
+      using T = decltype(tag);
+      return without_gil_if_large(probs.size, [&] {
+        return B::cross_entropy(probs.ptr<T>(), target.ptr<T>(), grad.ptr<T>(), data_or_null<T>(l),
+                                rows, classes, r);
+      });
+    });
+    return loss_result(value, l, grad);
+  });
+
+  m.def("softmax_cross_entropy", [](py::object logits_obj, py::object target_obj,
+                                    py::handle reduction, py::object ignore_index,
+                                    py::handle label_smoothing, py::object grad_out) {
+    const Reduction r = reduction_arg(reduction);
+    const double smoothing = unit_interval_arg(label_smoothing, "label_smoothing", true);
+    check_ignore_index(ignore_index);
+    typename B::Call call;
+    const Array logits = B::check(logits_obj, "logits", Access::read);
+    if (logits.shape.size() != 2)
+      throw py::value_error("logits: expected 2 dimensions (N, C), got shape " +
+                            describe_shape(logits.shape));
+    const int64_t rows = logits.shape[0];
+    const int64_t classes = logits.shape[1];
+    if (classes < 1) throw py::value_error("logits: expected at least one class, got C = 0");
+    SoftmaxCrossEntropyOptions o{
+        r,
+        {nullptr, !ignore_index.is_none(),
+         ignore_index.is_none() ? 0 : int64_arg(ignore_index, "ignore_index"), smoothing},
+        rows};
+    // Class ids become a private int64 copy, checked against [0, C): the kernel
+    // reads them without the GIL, so the caller's array could change meanwhile.
+    py::object labels;
+    Array probs;
+    if (B::holds_integers(target_obj)) {
+      labels = B::class_ids(target_obj, rows, classes, o);
+    } else {
+      probs = B::check(target_obj, "target", Access::read);
+      check_same_dtype(probs, logits.dtype, "target", "logits");
+      check_shape(probs, logits.shape, "target", "logits");
+      if (o.rows.has_ignore_index)
+        throw py::value_error(
+            "ignore_index: applies to class-id targets only, but target holds probabilities");
+    }
+    const Array grad = output_for<B>(grad_out, "grad_out", logits, "logits", logits.shape);
+    check_overlap(grad, "grad_out", logits, "logits");
+    if (probs.data) check_overlap(grad, "grad_out", probs, "target", /*allow_same=*/false);
+    const Array losses = r == Reduction::none ? B::empty(logits, {rows}) : Array{};
+    const Array* l = r == Reduction::none ? &losses : nullptr;
+    const double value = dispatch(logits.dtype, [&](auto tag) {
+      using T = decltype(tag);
+      return without_gil_if_large(logits.size, [&] {
+        return B::softmax_cross_entropy(logits.ptr<T>(), probs.ptr<T>(), grad.ptr<T>(),
+                                        data_or_null<T>(l), rows, classes, o);
+      });
+    });
+    return loss_result(value, l, grad);
+  });
+
+  for (const bool l2 : {false, true}) {
+    m.def(l2 ? "l2_loss" : "l1_loss", [l2](py::object w) {
+      typename B::Call call;
+      const auto c = check_operands<B>({{"w", w, Access::read}});
+      return dispatch(c.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        const TensorList<T> t = c.template tensors<T>();
+        return without_gil_if_large(t.total(), [&] { return l2 ? B::l2_loss(t) : B::l1_loss(t); });
+      });
+    });
+  }
+}
+
+template <class B>
+void bind_ops(py::module_& m) {
+  bind_optimizers<B>(m);
+  bind_activations<B>(m);
+  bind_losses<B>(m);
+}
+
+}  // namespace nnfast::bind

@@ -1,0 +1,89 @@
+// The pybind11 module nnfast._core: NumPy arrays, run by the CPU drivers.
+//
+// Every operation is defined by bind/ops.h (shared with nnfast._cuda), which
+// validates each whole call before anything is written. Here: the benchmark's
+// roofline kernel and the module's own settings (threads, SIMD kernel sets).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <vector>
+
+#include "bind/numpy_backend.h"
+#include "bind/ops.h"
+#include "cpu/kernels.h"
+#include "cpu/parallel.h"
+#include "cpu/traffic.h"
+
+namespace py = pybind11;
+using namespace nnfast;
+using namespace nnfast::bind;
+
+namespace {
+
+// ---------------------------------------------------------------- benchmark
+
+void bind_benchmark(py::module_& m) {
+  m.def("memory_traffic", [](py::list reads, py::list updates, py::list outs) {
+    std::vector<Array> arrays;
+    std::vector<ArgName> names;
+    for (auto [list, prefix, access] : {std::make_tuple(reads, "reads", Access::read),
+                                        std::make_tuple(updates, "updates", Access::write),
+                                        std::make_tuple(outs, "outs", Access::write)}) {
+      for (size_t i = 0; i < list.size(); ++i) {
+        names.emplace_back(prefix, static_cast<int64_t>(i));
+        arrays.push_back(NumpyBackend::check(list[i], names.back(), access));
+        check_same_dtype(arrays.back(), arrays[0].dtype, names.back(), names[0]);
+        check_shape(arrays.back(), arrays[0].shape, names.back(), names[0]);
+      }
+    }
+    if (arrays.empty()) return;
+    dispatch(arrays[0].dtype, [&](auto tag) {
+      using T = decltype(tag);
+      std::vector<const T*> r;
+      std::vector<T*> u, o;
+      for (size_t i = 0; i < arrays.size(); ++i) {
+        T* p = arrays[i].ptr<T>();
+        if (i < reads.size()) r.push_back(p);
+        else if (i < reads.size() + updates.size()) u.push_back(p);
+        else o.push_back(p);
+      }
+      const int64_t n = arrays[0].size;
+      without_gil_if_large(n, [&] { cpu::memory_traffic(r, u, o, n); });
+      return 0;
+    });
+  });
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "nnfast's C++ kernels (private; use the nnfast package)";
+  bind_ops<NumpyBackend>(m);
+  bind_benchmark(m);
+  m.def("set_num_threads", &cpu::set_num_threads);
+  // The scalar checks of the kernels, for Python-level objects (nnfast.optim).
+  m.def("check_real", [](py::handle value, const char* name) { return real_arg(value, name); });
+  m.def("check_nonnegative",
+        [](py::handle value, const char* name) { return nonnegative_arg(value, name); });
+  m.def("check_unit_interval", [](py::handle value, const char* name, bool include_one) {
+    return unit_interval_arg(value, name, include_one);
+  });
+  m.def("supported_simd", []() {
+    std::vector<std::string> names;
+    for (const cpu::KernelTable* t : cpu::supported_kernels()) names.emplace_back(t->isa);
+    return names;
+  });
+  m.def("use_simd", &cpu::use_kernels);
+  m.def("get_num_threads", &cpu::max_threads);
+  m.def("build_info", []() {
+    py::dict d;
+    d["version"] = NNFAST_VERSION;
+    d["commit"] = NNFAST_COMMIT;
+    d["openmp"] = cpu::openmp_enabled();
+    d["simd"] = cpu::kernels().isa;
+    d["compiler"] = __VERSION__;
+    return d;
+  });
+}
