@@ -2,7 +2,8 @@
 
 Optimizer steps (SGD, momentum, Adagrad, RMSprop, Adam, AdamW, AMSGrad),
 activations and losses run as fused C++ kernels on NumPy arrays, in place where
-they update state. ``nnfast.reference`` holds the same operations in plain NumPy:
+they update state, and as CUDA kernels on GPU arrays of any library
+(``nnfast.cuda``). ``nnfast.reference`` holds the same operations in plain NumPy:
 the oracle the kernels are tested against.
 """
 
@@ -27,13 +28,13 @@ from .optimizers import (
     sgd_step,
     sgdm_step,
 )
-from . import optim, reference, schedules  # noqa: E402  (after the kernels they wrap)
+from . import cuda, optim, reference, schedules  # noqa: E402  (after the kernels they wrap)
 
 __version__ = _core.build_info()["version"]
 
 
 def info():
-    """Build and runtime facts: version, OpenMP, SIMD level, compiler, thread count.
+    """Build and runtime facts: version, OpenMP, SIMD level, compiler, thread count, CUDA.
 
     ``simd`` names the kernel set chosen at import: the widest the CPU supports of
     ``avx512``, ``avx2`` and ``sse2`` on x86-64 (``generic`` elsewhere), or a lower
@@ -41,10 +42,14 @@ def info():
 
     Returns:
         dict with keys ``version``, ``commit`` (the git commit built, if known),
-        ``openmp``, ``simd``, ``compiler``, ``threads``.
+        ``openmp``, ``simd``, ``compiler``, ``threads``, and ``cuda``: whether the CUDA
+        module was built (``built``), its runtime version and architectures, and the
+        number of usable devices (``devices``, 0 without a GPU or driver).
     """
     facts = dict(_core.build_info())
     facts["threads"] = _core.get_num_threads()
+    facts["cuda"] = {"built": cuda.is_built(), "devices": cuda.device_count(),
+                     **(cuda.build_info() or {})}
     return facts
 
 
@@ -67,7 +72,7 @@ def get_num_threads():
 
 
 __all__ = [
-    "Complexity", "adagrad_step", "adam_step", "adamw_step", "complexity", "cross_entropy",
+    "Complexity", "adagrad_step", "adam_step", "adamw_step", "complexity", "cross_entropy", "cuda",
     "get_num_threads", "info", "l1_loss", "l2_loss", "leaky_relu", "leaky_relu_backward",
     "mse_loss", "optim", "reference", "relu", "relu_backward", "rmsprop_step", "schedules",
     "set_num_threads", "sgd_step", "sgdm_step", "sigmoid", "sigmoid_backward",

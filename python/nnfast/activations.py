@@ -18,45 +18,45 @@ C-contiguous or is read-only. Non-contiguous inputs are read through a copy.
 
 from __future__ import annotations
 
-from . import _core
+from ._backend import module_for
 
 
 def sigmoid(x, out=None):
     r""":math:`\sigma(x) = 1 / (1 + e^{-x})`, computed as :math:`e^x/(1+e^x)` for x < 0."""
-    return _core.sigmoid(x, out, 0.0)
+    return module_for(x).sigmoid(x, out, 0.0)
 
 
 def tanh(x, out=None):
     r""":math:`\tanh(x)`."""
-    return _core.tanh(x, out, 0.0)
+    return module_for(x).tanh(x, out, 0.0)
 
 
 def relu(x, out=None):
     r""":math:`\max(x, 0)`: 0 where x < 0, else x (as torch.relu: NaN stays NaN, -0 stays -0)."""
-    return _core.relu(x, out, 0.0)
+    return module_for(x).relu(x, out, 0.0)
 
 
 def leaky_relu(x, alpha=0.01, out=None):
     r"""x where x > 0, else :math:`\alpha x` (PyTorch's default :math:`\alpha` = 0.01;
     TensorFlow's is 0.2)."""
-    return _core.leaky_relu(x, out, alpha)
+    return module_for(x).leaky_relu(x, out, alpha)
 
 
 def sigmoid_backward(y, dy, out=None):
     r""":math:`dy \cdot (1 - y)\,y`, from the forward output :math:`y = \sigma(x)`."""
-    return _core.sigmoid_backward(y, dy, out, 0.0)
+    return module_for(y).sigmoid_backward(y, dy, out, 0.0)
 
 
 def tanh_backward(y, dy, out=None):
     r""":math:`dy \cdot (1 - y^2)`, from the forward output :math:`y = \tanh(x)`."""
-    return _core.tanh_backward(y, dy, out, 0.0)
+    return module_for(y).tanh_backward(y, dy, out, 0.0)
 
 
 def relu_backward(x, dy, out=None):
     r""":math:`dy` where x > 0, else 0 (PyTorch's choice at x = 0), from the input x."""
-    return _core.relu_backward(x, dy, out, 0.0)
+    return module_for(x).relu_backward(x, dy, out, 0.0)
 
 
 def leaky_relu_backward(x, dy, alpha=0.01, out=None):
     r""":math:`dy` where x > 0, else :math:`\alpha\,dy` (also at x = 0, as PyTorch)."""
-    return _core.leaky_relu_backward(x, dy, out, alpha)
+    return module_for(x).leaky_relu_backward(x, dy, out, alpha)

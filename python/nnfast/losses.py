@@ -15,7 +15,7 @@ ValueError for shape mismatches, an unwritable ``grad_out``, or a bad
 
 from __future__ import annotations
 
-from . import _core
+from ._backend import module_for
 
 
 def mse_loss(pred, target, reduction="mean", *, grad_out=None):
@@ -34,7 +34,7 @@ def mse_loss(pred, target, reduction="mean", *, grad_out=None):
         reduction: "mean" (over all elements), "sum" or "none".
         grad_out: optional array for the gradient.
     """
-    return _core.mse_loss(pred, target, reduction, grad_out)
+    return module_for(pred).mse_loss(pred, target, reduction, grad_out)
 
 
 def cross_entropy(probs, target, reduction="mean", *, grad_out=None):
@@ -56,7 +56,7 @@ def cross_entropy(probs, target, reduction="mean", *, grad_out=None):
         reduction: "mean" (over rows), "sum" or "none" (per-row array).
         grad_out: optional array for the gradient.
     """
-    return _core.cross_entropy(probs, target, reduction, grad_out)
+    return module_for(probs).cross_entropy(probs, target, reduction, grad_out)
 
 
 def softmax_cross_entropy(logits, target, reduction="mean", ignore_index=None,
@@ -90,16 +90,16 @@ def softmax_cross_entropy(logits, target, reduction="mean", ignore_index=None,
         ValueError: also for labels outside [0, C), ``ignore_index`` with
             probability targets, or logits that are not 2-D.
     """
-    return _core.softmax_cross_entropy(logits, target, reduction, ignore_index, label_smoothing,
+    return module_for(logits).softmax_cross_entropy(logits, target, reduction, ignore_index, label_smoothing,
                                        grad_out)
 
 
 def l1_loss(w):
     r"""L1 regularization loss :math:`\sum_i |w_i|` over one array or a list of arrays."""
-    return _core.l1_loss(w)
+    return module_for(w).l1_loss(w)
 
 
 def l2_loss(w):
     r"""L2 regularization loss :math:`\frac12 \sum_i w_i^2` (``tf.nn.l2_loss``) over one
     array or a list of arrays."""
-    return _core.l2_loss(w)
+    return module_for(w).l2_loss(w)

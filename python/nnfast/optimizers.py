@@ -28,7 +28,7 @@ that, releasing it would cost more than the update).
 
 from __future__ import annotations
 
-from . import _core
+from ._backend import module_for
 
 
 def sgd_step(params, grads, *, lr, weight_decay=0.0, l1=0.0, maximize=False):
@@ -42,12 +42,12 @@ def sgd_step(params, grads, *, lr, weight_decay=0.0, l1=0.0, maximize=False):
         l1: L1 coefficient :math:`\lambda_1 \ge 0`.
         maximize: ascend instead of descend.
     """
-    _core.sgd_step(params, grads, lr, weight_decay, l1, maximize)
+    module_for(params).sgd_step(params, grads, lr, weight_decay, l1, maximize)
 
 
 def _sgdm(params, grads, momentum_buffers, lr, momentum, dampening, nesterov,
           weight_decay, l1, maximize, first_step):
-    _core.sgdm_step(params, grads, momentum_buffers, lr, momentum, dampening, nesterov,
+    module_for(params).sgdm_step(params, grads, momentum_buffers, lr, momentum, dampening, nesterov,
                     weight_decay, l1, maximize, first_step)
 
 
@@ -109,7 +109,7 @@ def adagrad_step(params, grads, sums, *, lr, eps=1e-10, weight_decay=0.0, l1=0.0
         eps: :math:`\epsilon \ge 0`.
         weight_decay, l1, maximize: see the module docstring.
     """
-    _core.adagrad_step(params, grads, sums, lr, eps, weight_decay, l1, maximize)
+    module_for(params).adagrad_step(params, grads, sums, lr, eps, weight_decay, l1, maximize)
 
 
 def rmsprop_step(params, grads, square_avgs, *, lr, alpha=0.99, eps=1e-8, weight_decay=0.0,
@@ -141,7 +141,7 @@ def rmsprop_step(params, grads, square_avgs, *, lr, alpha=0.99, eps=1e-8, weight
         centered: subtract the squared mean gradient; requires ``grad_avgs`` (:math:`c`).
         weight_decay, l1, maximize: see the module docstring.
     """
-    _core.rmsprop_step(params, grads, square_avgs, lr, alpha, eps, weight_decay, l1, maximize,
+    module_for(params).rmsprop_step(params, grads, square_avgs, lr, alpha, eps, weight_decay, l1, maximize,
                        momentum, momentum_buffers, centered, grad_avgs)
 
 
@@ -181,7 +181,7 @@ def adam_step(params, grads, exp_avgs, exp_avg_sqs, *, step, lr=1e-3, beta1=0.9,
             (required then).
         l1, maximize: see the module docstring.
     """
-    _core.adam_step(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps,
+    module_for(params).adam_step(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps,
                     weight_decay, l1, decoupled_weight_decay, amsgrad, max_exp_avg_sqs, maximize)
 
 

@@ -60,7 +60,8 @@ class Shape {
 
 // A validated float32/float64 array: C-contiguous and aligned.
 struct Array {
-  py::object owner;  // keeps the memory alive: the caller's object, a copy, or a capsule
+  py::object owner;       // the caller's object, or a copy of it: what an output returns
+  py::object keep_alive;  // what else keeps the memory alive (a consumed DLPack capsule)
   void* data = nullptr;
   DType dtype = DType::float32;
   Shape shape;

@@ -1,0 +1,162 @@
+"""nnfast's CUDA kernels against the GPU's copy bandwidth and PyTorch, in one run.
+
+Run by benchmarks/gpu_check.sh on a machine with an NVIDIA GPU, PyTorch and nnfast built
+with CUDA. Every time is the median of CUDA-event timings after warm-up; inputs are larger
+than L2 (50-60 MB on an H100/H200) unless the case is about many small tensors. Each
+kernel's bandwidth counts the bytes it must move (design.md: every input read once, every
+output written once), and is compared with a device-to-device copy measured in the same run
+(bytes read plus bytes written).
+
+Prints one table; --json FILE writes every timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+
+import torch
+import torch.nn.functional as F
+
+import nnfast
+
+WARMUP, REPEAT = 3, 20
+
+
+def median_ms(fn, setup=None, repeat=REPEAT):
+    """Median milliseconds of fn() over `repeat` runs, each bracketed by CUDA events."""
+    for _ in range(WARMUP):
+        if setup:
+            setup()
+        fn()
+    times = []
+    for _ in range(repeat):
+        if setup:
+            setup()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times), times
+
+
+def copy_bandwidth():
+    """GB/s of a device-to-device copy of 1 GiB (read + write counted)."""
+    src = torch.randn(2**28, device="cuda")
+    dst = torch.empty_like(src)
+    ms, _ = median_ms(lambda: dst.copy_(src))
+    return 2 * src.numel() * 4 / ms / 1e6
+
+
+def adam_case(sizes, label, fused_peer=True, decoupled=False):
+    """nnfast.adam_step over tensors of `sizes` vs torch.optim.Adam(W)(fused=True)."""
+    params = [torch.randn(n, device="cuda") for n in sizes]
+    grads = [torch.randn(n, device="cuda") * 1e-2 for n in sizes]
+    m = [torch.zeros(n, device="cuda") for n in sizes]
+    v = [torch.zeros(n, device="cuda") for n in sizes]
+    hp = dict(lr=1e-3, weight_decay=0.01, decoupled_weight_decay=decoupled)
+    step = [0]
+
+    def run_nnfast():
+        step[0] += 1
+        nnfast.adam_step(params, grads, m, v, step=step[0], **hp)
+
+    nn_ms, nn_times = median_ms(run_nnfast)
+    torch_params = [torch.nn.Parameter(p.clone()) for p in params]
+    for tp, g in zip(torch_params, grads):
+        tp.grad = g
+    cls = torch.optim.AdamW if decoupled else torch.optim.Adam
+    opt = cls(torch_params, lr=1e-3, weight_decay=0.01, fused=fused_peer)
+    torch_ms, torch_times = median_ms(opt.step)
+    total = sum(sizes)
+    return dict(kernel=label, elements=total, bytes=28 * total, nnfast_ms=nn_ms,
+                torch_ms=torch_ms, nnfast_times=nn_times, torch_times=torch_times)
+
+
+def softmax_case(rows, classes):
+    x = torch.randn(rows, classes, device="cuda")
+    labels = torch.randint(0, classes, (rows,), device="cuda")
+    grad = torch.empty_like(x)
+    nn_ms, nn_times = median_ms(lambda: nnfast.softmax_cross_entropy(x, labels, grad_out=grad))
+    xt = x.clone().requires_grad_(True)
+
+    def torch_step():
+        xt.grad = None
+        F.cross_entropy(xt, labels).backward()
+
+    torch_ms, torch_times = median_ms(torch_step)
+    return dict(kernel=f"softmax_cross_entropy {rows}x{classes}", elements=rows * classes,
+                bytes=8 * rows * classes, nnfast_ms=nn_ms, torch_ms=torch_ms,
+                nnfast_times=nn_times, torch_times=torch_times)
+
+
+def activation_case(name, n):
+    x = torch.randn(n, device="cuda") * 3
+    out = torch.empty_like(x)
+    forward = getattr(nnfast, name)
+    nn_ms, nn_times = median_ms(lambda: forward(x, out=out))
+    peer = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
+            "leaky_relu": F.leaky_relu}[name]
+    torch_ms, torch_times = median_ms(lambda: peer(x, out=out) if name != "leaky_relu"
+                                      else torch.ops.aten.leaky_relu.out(x, 0.01, out=out))
+    rows = [dict(kernel=name, elements=n, bytes=8 * n, nnfast_ms=nn_ms, torch_ms=torch_ms,
+                 nnfast_times=nn_times, torch_times=torch_times)]
+    dy = torch.randn_like(x)
+    a = forward(x) if name in ("sigmoid", "tanh") else x
+    backward = getattr(nnfast, f"{name}_backward")
+    nn_ms, nn_times = median_ms(lambda: backward(a, dy, out=out))
+    torch_backward = {
+        "sigmoid": lambda: torch.ops.aten.sigmoid_backward.grad_input(dy, a, grad_input=out),
+        "tanh": lambda: torch.ops.aten.tanh_backward.grad_input(dy, a, grad_input=out),
+        "relu": lambda: torch.ops.aten.threshold_backward.grad_input(dy, a, 0, grad_input=out),
+        "leaky_relu": lambda: torch.ops.aten.leaky_relu_backward.grad_input(
+            dy, a, 0.01, False, grad_input=out),
+    }[name]
+    torch_ms, torch_times = median_ms(torch_backward)
+    rows.append(dict(kernel=f"{name}_backward", elements=n, bytes=12 * n, nnfast_ms=nn_ms,
+                     torch_ms=torch_ms, nnfast_times=nn_times, torch_times=torch_times))
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", help="write every timing to this file")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    props = torch.cuda.get_device_properties(0)
+    copy_gbs = copy_bandwidth()
+    rows = [adam_case([100_000_000], "adam 1e8"),
+            adam_case([100_000_000], "adamw 1e8", decoupled=True)]
+    generator = torch.Generator().manual_seed(1)
+    sizes = torch.randint(10_000, 100_001, (1000,), generator=generator).tolist()
+    rows.append(adam_case(sizes, "adam 1000 tensors"))
+    rows.append(adam_case([sum(sizes)], "adam same total, 1 tensor"))
+    rows.append(softmax_case(8192, 32000))
+    for name in ("sigmoid", "tanh", "relu", "leaky_relu"):
+        rows.extend(activation_case(name, 100_000_000))
+    print(f"\n{props.name}, {props.multi_processor_count} SMs, nnfast {nnfast.__version__} "
+          f"({nnfast.info()['commit'][:8]}), torch {torch.__version__}; "
+          f"copy bandwidth {copy_gbs:.0f} GB/s (read + write); medians of {REPEAT} CUDA-event timings")
+    header = f"{'kernel':34} {'elements':>10} {'nnfast ms':>10} {'GB/s':>7} {'% copy':>7} {'torch ms':>9} {'x torch':>8}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        gbs = r["bytes"] / r["nnfast_ms"] / 1e6
+        r["gbs"], r["percent_of_copy"] = gbs, 100 * gbs / copy_gbs
+        r["speedup_over_torch"] = r["torch_ms"] / r["nnfast_ms"]
+        print(f"{r['kernel']:34} {r['elements']:>10.3g} {r['nnfast_ms']:>10.4f} {gbs:>7.0f} "
+              f"{r['percent_of_copy']:>6.0f}% {r['torch_ms']:>9.4f} {r['speedup_over_torch']:>7.2f}x")
+    single = next(r for r in rows if r["kernel"] == "adam same total, 1 tensor")
+    many = next(r for r in rows if r["kernel"] == "adam 1000 tensors")
+    print(f"1000 tensors at {100 * single['nnfast_ms'] / many['nnfast_ms']:.0f}% of the "
+          "single-tensor rate")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"device": props.name, "copy_gbs": copy_gbs, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+// The CUDA drivers: the same functions, with the same arguments, as the CPU
+// drivers of src/cpu/, on device pointers, queued on the current launch's
+// stream (launch.h). They return without waiting, except those that return a
+// loss value, which wait for it. Host code; defined in the .cu files.
+#pragma once
+
+#include <cstdint>
+
+#include "calls.h"
+#include "ops/optim_scalars.h"
+
+namespace nnfast::cuda {
+
+struct Drivers {
+  template <class T> static void sgd_step(const TensorList<T>& t, const ops::SgdHyper& h);
+  template <class T> static void sgdm_step(const TensorList<T>& t, const ops::SgdmHyper& h);
+  template <class T> static void adagrad_step(const TensorList<T>& t, const ops::AdagradHyper& h);
+  template <class T> static void rmsprop_step(const TensorList<T>& t, const ops::RmspropHyper& h);
+  template <class T> static void adam_step(const TensorList<T>& t, const ops::AdamHyper& h);
+
+  template <class T>
+  static void activation_forward(Activation kind, const T* x, T* out, int64_t n, double alpha);
+  template <class T>
+  static void activation_backward(Activation kind, const T* a, const T* dy, T* out, int64_t n,
+                                  double alpha);
+
+  template <class T>
+  static double mse_loss(const T* pred, const T* target, T* grad, T* losses, int64_t n, Reduction r);
+  template <class T>
+  static double cross_entropy(const T* probs, const T* target, T* grad, T* row_losses, int64_t rows,
+                              int64_t classes, Reduction r);
+  template <class T>
+  static double softmax_cross_entropy(const T* logits, const T* target_probs, T* grad,
+                                      T* row_losses, int64_t rows, int64_t classes,
+                                      const SoftmaxCrossEntropyOptions& o);
+  template <class T> static double l1_loss(const TensorList<T>& t);
+  template <class T> static double l2_loss(const TensorList<T>& t);
+};
+
+// Class ids on the device (Index int32 or int64, `rows` of them), copied to
+// `ids` as int64 and checked: returns the number of rows not equal to
+// ignore_index, or raises ValueError naming the first id outside [0, classes).
+// Synchronizes.
+template <class Index>
+int64_t check_class_ids(const Index* labels, int64_t* ids, int64_t rows, int64_t classes,
+                        const SoftmaxCrossEntropyRows& o);
+
+}  // namespace nnfast::cuda

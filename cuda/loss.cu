@@ -1,0 +1,294 @@
+// CUDA drivers of the losses: MSE and l1/l2 over the chunked apply loop, the
+// row losses (cross-entropy, softmax cross-entropy) one row per warp (short
+// rows) or per block (long rows). Every sum is in double, per chunk or per row,
+// then over chunks or rows in a fixed order (runtime.cuh): the same bits on
+// every run. The formulas are those of ops/loss.h, as on the CPU.
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "apply.cuh"
+#include "drivers.h"
+#include "ops/loss.h"
+
+namespace nnfast::cuda {
+
+namespace {
+
+double reduce(double total, int64_t count, Reduction reduction) {
+  if (reduction == Reduction::mean) return total / static_cast<double>(count);
+  return reduction == Reduction::sum ? total : 0.0;
+}
+
+// Operands: pred, target, grad, losses (written when WriteLosses).
+template <class T, bool WriteLosses>
+struct MseOp {
+  static constexpr unsigned kRead = 1 | 2, kWrite = 4 | (WriteLosses ? 8 : 0);
+  T grad_scale;
+  __device__ double operator()(T* x) const {
+    x[3] = ops::mse_term(x[0], x[1], grad_scale, x[2]);
+    return static_cast<double>(x[3]);
+  }
+};
+
+template <class T, bool L2>
+struct NormOp {
+  static constexpr unsigned kRead = 1, kWrite = 0;
+  __device__ double operator()(T* x) const {
+    const double w = static_cast<double>(x[0]);
+    return L2 ? ops::l2_term(w) : ops::l1_term(w);
+  }
+};
+
+template <int Depth, class T, class Op>
+double sum_over(const TensorList<T>& t, const Op& op) {
+  DeviceBuffer<double> partials(chunk_count(t));
+  apply<Depth>(t, op, partials.get());
+  return sum_on_device(partials.get(), chunk_count(t));
+}
+
+// ---------------------------------------------------------------- rows
+
+// Rows of up to kWarpRowClasses classes run one per warp, 8 per block; longer
+// rows one per block of 1024 threads.
+constexpr int64_t kWarpRowClasses = 1024;
+constexpr int kWarpRowsPerBlock = 8;
+
+// The threads of one row: a warp (Warp) or the whole block.
+template <bool Warp>
+struct RowGroup {
+  __device__ static int lane() { return Warp ? threadIdx.x % 32 : threadIdx.x; }
+  __device__ static int size() { return Warp ? 32 : blockDim.x; }
+  __device__ static int64_t first_row() {
+    return Warp ? static_cast<int64_t>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32
+                : static_cast<int64_t>(blockIdx.x);
+  }
+  __device__ static int64_t row_stride() {
+    return Warp ? static_cast<int64_t>(gridDim.x) * (blockDim.x / 32) : gridDim.x;
+  }
+  template <class V, class Combine>
+  __device__ static V reduce(V v, V identity, V* scratch, const Combine& combine) {
+    if constexpr (Warp) return warp_reduce(v, combine);
+    else return block_reduce(v, identity, scratch, combine);
+  }
+};
+
+struct MaxNan {
+  template <class V>
+  __device__ V operator()(V a, V b) const { return ops::max_nan_(a, b); }
+};
+
+template <bool Warp>
+unsigned row_blocks(int64_t rows) {
+  const int64_t per_block = Warp ? kWarpRowsPerBlock : 1;
+  return static_cast<unsigned>(std::min<int64_t>((rows + per_block - 1) / per_block, 1 << 30));
+}
+
+template <bool Warp>
+unsigned row_threads() { return Warp ? 32 * kWarpRowsPerBlock : 1024; }
+
+// Cross-entropy on probabilities: row loss sum_c -t ln p, gradient -t / p * grad_scale.
+template <class T, bool Warp>
+__global__ void __launch_bounds__(1024)
+cross_entropy_rows(const T* probs, const T* target, T* grad, T* row_losses, double* partials,
+                   T grad_scale, int64_t rows, int64_t classes) {
+  using G = RowGroup<Warp>;
+  __shared__ double scratch[32];
+  for (int64_t r = G::first_row(); r < rows; r += G::row_stride()) {
+    const int64_t base = r * classes;
+    double loss = 0.0;
+    for (int64_t c = G::lane(); c < classes; c += G::size())
+      loss += static_cast<double>(ops::cross_entropy_term(probs[base + c], target[base + c], grad_scale, grad[base + c]));
+    loss = G::reduce(loss, 0.0, scratch, Add{});
+    if (G::lane() == 0) {
+      if (row_losses) row_losses[r] = T(loss);
+      partials[r] = loss;
+    }
+  }
+}
+
+// Softmax cross-entropy, one row per group: max, then the sums of e = exp(x - max)
+// (and of the target terms), then the gradient from e recomputed (cheaper than a
+// second trip to memory). x_label is read before any gradient is written, so
+// grad may alias logits.
+template <class T, bool Warp>
+__global__ void __launch_bounds__(1024)
+softmax_cross_entropy_rows(const T* logits, const T* target_probs, T* grad, T* row_losses,
+                           double* partials, T grad_scale, int64_t rows, int64_t classes,
+                           SoftmaxCrossEntropyRows o) {
+  using G = RowGroup<Warp>;
+  __shared__ double scratch[32];
+  __shared__ T scratch_t[32];
+  const T smooth = T(o.label_smoothing / static_cast<double>(classes));
+  const T keep = T(1.0 - o.label_smoothing);
+  const bool smoothing = o.label_smoothing != 0.0;
+  for (int64_t r = G::first_row(); r < rows; r += G::row_stride()) {
+    const T* x = logits + r * classes;
+    const T* p = target_probs ? target_probs + r * classes : nullptr;
+    T* g = grad + r * classes;
+    const int64_t label = o.labels ? o.labels[r] : -1;
+    if (o.labels && o.has_ignore_index && label == o.ignore_index) {
+      for (int64_t c = G::lane(); c < classes; c += G::size()) g[c] = T(0);
+      if (G::lane() == 0) {
+        if (row_losses) row_losses[r] = T(0);
+        partials[r] = 0.0;
+      }
+      continue;
+    }
+    const double x_label = o.labels ? static_cast<double>(x[label]) : 0.0;
+    T max = x[0];
+    for (int64_t c = G::lane(); c < classes; c += G::size()) max = ops::max_nan_(max, x[c]);
+    max = G::reduce(max, max, scratch_t, MaxNan{});
+    double sum_e = 0.0, sum_x = 0.0, sum_tx = 0.0, mass = 0.0;
+    for (int64_t c = G::lane(); c < classes; c += G::size()) {
+      const T xc = x[c];
+      sum_e += static_cast<double>(ops::exp_nonpositive_(xc - max));
+      if (p) {
+        const T t = keep * p[c] + smooth;
+        mass += static_cast<double>(t);
+        sum_tx += static_cast<double>(t * xc);
+      } else if (smoothing) {
+        sum_x += static_cast<double>(xc);
+      }
+    }
+    sum_e = G::reduce(sum_e, 0.0, scratch, Add{});
+    if (p) {
+      mass = G::reduce(mass, 0.0, scratch, Add{});
+      sum_tx = G::reduce(sum_tx, 0.0, scratch, Add{});
+    } else if (smoothing) {
+      sum_x = G::reduce(sum_x, 0.0, scratch, Add{});
+    }
+    // ln in T, as the CPU kernels take it.
+    const double lse = static_cast<double>(max) + static_cast<double>(ops::log_(T(sum_e)));
+    const T inv_sum = T(1.0 / sum_e);
+    const T target_mass = p ? T(mass) : T(1);
+    for (int64_t c = G::lane(); c < classes; c += G::size()) {
+      const T e = ops::exp_nonpositive_(x[c] - max);
+      const T t = p ? keep * p[c] + smooth : (c == label ? keep + smooth : smooth);
+      g[c] = ops::softmax_cross_entropy_grad(e, inv_sum, target_mass, t, grad_scale);
+    }
+    if (G::lane() == 0) {
+      const double loss = p ? ops::softmax_cross_entropy_soft_loss(lse, mass, sum_tx)
+                            : ops::softmax_cross_entropy_class_loss(lse, x_label, sum_x,
+                                                                    static_cast<double>(keep),
+                                                                    static_cast<double>(smooth));
+      if (row_losses) row_losses[r] = T(loss);
+      partials[r] = loss;
+    }
+  }
+}
+
+// Launches Kernel<T, warp-per-row?> over the rows, then returns the reduced loss.
+template <class T, class Launcher>
+double run_rows(int64_t rows, int64_t classes, Reduction reduction, int64_t divisor,
+                const Launcher& launcher) {
+  if (rows == 0) return reduce(0.0, divisor, reduction);
+  DeviceBuffer<double> partials(rows);
+  if (classes <= kWarpRowClasses) launcher(std::true_type{}, partials.get());
+  else launcher(std::false_type{}, partials.get());
+  if (reduction == Reduction::none) return 0.0;
+  return reduce(sum_on_device(partials.get(), rows), divisor, reduction);
+}
+
+template <class Index>
+__global__ void class_id_check(const Index* labels, int64_t* ids, int64_t rows, int64_t classes,
+                               bool has_ignore, int64_t ignore, unsigned long long* first_bad,
+                               unsigned long long* counted) {
+  for (int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; r < rows;
+       r += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t id = static_cast<int64_t>(labels[r]);
+    ids[r] = id;
+    if (has_ignore && id == ignore) continue;
+    if (id < 0 || id >= classes) atomicMin(first_bad, static_cast<unsigned long long>(r));
+    else atomicAdd(counted, 1ull);
+  }
+}
+
+}  // namespace
+
+template <class T>
+double Drivers::mse_loss(const T* pred, const T* target, T* grad, T* losses, int64_t n, Reduction r) {
+  const T grad_scale = r == Reduction::mean ? T(2.0 / static_cast<double>(n)) : T(2);
+  TensorList<T> t;
+  t.operands.push_back({const_cast<T*>(pred), const_cast<T*>(target), grad, losses, nullptr});
+  t.sizes.push_back(n);
+  const double total = losses ? sum_over<4>(t, MseOp<T, true>{grad_scale})
+                              : sum_over<4>(t, MseOp<T, false>{grad_scale});
+  return reduce(total, n, r);
+}
+
+template <class T>
+double Drivers::cross_entropy(const T* probs, const T* target, T* grad, T* row_losses, int64_t rows,
+                              int64_t classes, Reduction r) {
+  const T grad_scale = r == Reduction::mean ? T(1.0 / static_cast<double>(rows)) : T(1);
+  return run_rows<T>(rows, classes, r, rows, [&](auto warp, double* partials) {
+    constexpr bool W = decltype(warp)::value;
+    cross_entropy_rows<T, W><<<row_blocks<W>(rows), row_threads<W>(), 0, current_stream()>>>(
+        probs, target, grad, row_losses, partials, grad_scale, rows, classes);
+    check_launch("cross_entropy_rows");
+  });
+}
+
+template <class T>
+double Drivers::softmax_cross_entropy(const T* logits, const T* target_probs, T* grad,
+                                      T* row_losses, int64_t rows, int64_t classes,
+                                      const SoftmaxCrossEntropyOptions& o) {
+  const int64_t divisor = o.rows.labels ? o.counted_rows : rows;
+  const T grad_scale = o.reduction == Reduction::mean ? T(1.0 / static_cast<double>(divisor)) : T(1);
+  return run_rows<T>(rows, classes, o.reduction, divisor, [&](auto warp, double* partials) {
+    constexpr bool W = decltype(warp)::value;
+    softmax_cross_entropy_rows<T, W><<<row_blocks<W>(rows), row_threads<W>(), 0, current_stream()>>>(
+        logits, target_probs, grad, row_losses, partials, grad_scale, rows, classes, o.rows);
+    check_launch("softmax_cross_entropy_rows");
+  });
+}
+
+template <class T>
+double Drivers::l1_loss(const TensorList<T>& t) {
+  return sum_over<1>(t, NormOp<T, false>{});
+}
+
+template <class T>
+double Drivers::l2_loss(const TensorList<T>& t) {
+  return ops::kL2LossFactor * sum_over<1>(t, NormOp<T, true>{});
+}
+
+template <class Index>
+int64_t check_class_ids(const Index* labels, int64_t* ids, int64_t rows, int64_t classes,
+                        const SoftmaxCrossEntropyRows& o) {
+  if (rows == 0) return 0;
+  DeviceBuffer<unsigned long long> flags(2);  // first bad row, rows counted
+  const unsigned long long initial[2] = {~0ull, 0ull};
+  const cudaStream_t stream = current_stream();
+  check(cudaMemcpyAsync(flags.get(), initial, sizeof initial, cudaMemcpyHostToDevice, stream),
+        "cudaMemcpyAsync");
+  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((rows + 255) / 256, 4096));
+  class_id_check<<<blocks, 256, 0, stream>>>(labels, ids, rows, classes, o.has_ignore_index,
+                                             o.ignore_index, flags.get(), flags.get() + 1);
+  check_launch("class_id_check");
+  unsigned long long result[2];
+  copy_to_host(result, flags.get(), 2);
+  if (result[0] != ~0ull) {
+    int64_t bad = 0;
+    copy_to_host(&bad, ids + result[0], 1);
+    throw std::invalid_argument("target[" + std::to_string(result[0]) + "] = " +
+                                std::to_string(bad) + " is outside [0, " + std::to_string(classes) + ")");
+  }
+  return static_cast<int64_t>(result[1]);
+}
+
+#define NNFAST_INSTANTIATE(T)                                                                     \
+  template double Drivers::mse_loss<T>(const T*, const T*, T*, T*, int64_t, Reduction);           \
+  template double Drivers::cross_entropy<T>(const T*, const T*, T*, T*, int64_t, int64_t, Reduction); \
+  template double Drivers::softmax_cross_entropy<T>(const T*, const T*, T*, T*, int64_t, int64_t, \
+                                                    const SoftmaxCrossEntropyOptions&);           \
+  template double Drivers::l1_loss<T>(const TensorList<T>&);                                      \
+  template double Drivers::l2_loss<T>(const TensorList<T>&);
+NNFAST_INSTANTIATE(float)
+NNFAST_INSTANTIATE(double)
+#undef NNFAST_INSTANTIATE
+
+template int64_t check_class_ids<int32_t>(const int32_t*, int64_t*, int64_t, int64_t, const SoftmaxCrossEntropyRows&);
+template int64_t check_class_ids<int64_t>(const int64_t*, int64_t*, int64_t, int64_t, const SoftmaxCrossEntropyRows&);
+
+}  // namespace nnfast::cuda

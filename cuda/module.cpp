@@ -1,0 +1,260 @@
+// The pybind11 module nnfast._cuda: GPU arrays, run by the CUDA drivers.
+//
+// Every operation is defined by src/bind/ops.h, shared with nnfast._core. Here:
+// reading the array protocols (CUDA array interface, DLPack), the device and
+// stream of a call, and new arrays of the caller's own library.
+#include <cuda_runtime.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <string>
+
+#include "bind/ops.h"
+#include "gpu_backend.h"
+
+namespace py = pybind11;
+
+namespace nnfast::bind {
+
+namespace {
+
+// DLPack's C ABI (dlpack.h, v0.8; the unversioned capsule "dltensor").
+struct DLDevice {
+  int32_t device_type;  // 1 CPU, 2 CUDA, 3 CUDA pinned host, 13 CUDA managed
+  int32_t device_id;
+};
+struct DLDataType {
+  uint8_t code;  // 0 int, 1 uint, 2 float
+  uint8_t bits;
+  uint16_t lanes;
+};
+struct DLTensor {
+  void* data;
+  DLDevice device;
+  int32_t ndim;
+  DLDataType dtype;
+  int64_t* shape;
+  int64_t* strides;  // in elements; null for C-contiguous
+  uint64_t byte_offset;
+};
+struct DLManagedTensor {
+  DLTensor dl_tensor;
+  void* manager_ctx;
+  void (*deleter)(DLManagedTensor*);
+};
+
+constexpr int kDLCUDA = 2, kDLCUDAManaged = 13;
+
+bool c_contiguous(const Shape& shape, const int64_t* strides, int64_t itemsize_unit) {
+  if (!strides) return true;
+  int64_t expected = itemsize_unit;
+  for (size_t d = shape.size(); d-- > 0;) {
+    if (shape[d] == 0) return true;
+    if (shape[d] != 1 && strides[d] != expected) return false;
+    expected *= shape[d];
+  }
+  return true;
+}
+
+[[noreturn]] void reject_host_array(py::handle obj, const ArgName& name) {
+  throw py::value_error(name.str() + ": a host array (" + type_name(obj) +
+                        ") in a call on GPU arrays; all arrays of one call must be on one device");
+}
+
+bool is_host_array(py::handle obj) {
+  return py::hasattr(obj, "__array_interface__") || py::hasattr(obj, "__array__") ||
+         py::hasattr(obj, "__dlpack__");
+}
+
+int device_of_pointer(const void* ptr, const ArgName& name) {
+  cudaPointerAttributes attributes{};
+  const cudaError_t error = cudaPointerGetAttributes(&attributes, ptr);
+  if (error != cudaSuccess) {
+    cudaGetLastError();
+    throw py::value_error(name.str() + ": its pointer is not CUDA memory (" +
+                          cudaGetErrorString(error) + ")");
+  }
+  if (attributes.type != cudaMemoryTypeDevice && attributes.type != cudaMemoryTypeManaged)
+    throw py::value_error(name.str() + ": its __cuda_array_interface__ points to host memory");
+  return attributes.device;
+}
+
+// Makes the call's stream wait for work a producer queued on its own stream
+// (CUDA array interface v3: the consumer synchronizes with "stream").
+void wait_for_stream(intptr_t producer) {
+  if (cuda::stream_of(producer) == cuda::current_stream()) return;
+  cudaEvent_t event;
+  cuda::check(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), "cudaEventCreate");
+  cuda::check(cudaEventRecord(event, cuda::stream_of(producer)), "cudaEventRecord");
+  cuda::check(cudaStreamWaitEvent(cuda::current_stream(), event, 0), "cudaStreamWaitEvent");
+  cudaEventDestroy(event);
+}
+
+GpuArrayDescription from_cuda_array_interface(py::handle obj, const ArgName& name) {
+  const py::dict cai = obj.attr("__cuda_array_interface__");
+  GpuArrayDescription d;
+  const std::string typestr = py::cast<std::string>(cai["typestr"]);
+  d.dtype_text = typestr;
+  if (typestr.size() >= 3 && (typestr[0] == '<' || typestr[0] == '|' || typestr[0] == '=')) {
+    d.kind = typestr[1];
+    d.itemsize = std::stoi(typestr.substr(2));
+  }
+  std::vector<int64_t> dims;
+  for (py::handle n : py::tuple(cai["shape"])) dims.push_back(py::cast<int64_t>(n));
+  d.shape.assign(dims.data(), dims.size());
+  const py::tuple data = cai["data"];
+  d.data = reinterpret_cast<void*>(py::cast<uintptr_t>(data[0]));
+  d.readonly = py::cast<bool>(data[1]);
+  if (cai.contains("strides") && !cai["strides"].is_none()) {
+    std::vector<int64_t> strides;
+    for (py::handle s : py::tuple(cai["strides"])) strides.push_back(py::cast<int64_t>(s));
+    d.contiguous = c_contiguous(d.shape, strides.data(), d.itemsize);
+  }
+  if (cai.contains("mask") && !cai["mask"].is_none())
+    throw py::value_error(name.str() + ": masked arrays are not supported");
+  d.device_from_pointer = true;
+  if (cai.contains("stream") && !cai["stream"].is_none())
+    wait_for_stream(py::cast<intptr_t>(cai["stream"]));
+  return d;
+}
+
+GpuArrayDescription from_dlpack(py::handle obj, const ArgName& name) {
+  const py::tuple device = obj.attr("__dlpack_device__")();
+  const int device_type = py::cast<int>(device[0]);
+  if (device_type != kDLCUDA && device_type != kDLCUDAManaged) reject_host_array(obj, name);
+  const py::object capsule = obj.attr("__dlpack__")(py::arg("stream") = cuda::current_launch().stream);
+  auto* managed = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule.ptr(), "dltensor"));
+  if (!managed) throw py::error_already_set();
+  // The capsule is consumed: its tensor is now ours to release.
+  PyCapsule_SetName(capsule.ptr(), "used_dltensor");
+  GpuArrayDescription d;
+  d.keep_alive = py::capsule(managed, [](void* p) {
+    auto* m = static_cast<DLManagedTensor*>(p);
+    if (m->deleter) m->deleter(m);
+  });
+  const DLTensor& t = managed->dl_tensor;
+  if (t.dtype.lanes == 1) {
+    d.kind = t.dtype.code == 2 ? 'f' : t.dtype.code == 0 ? 'i' : t.dtype.code == 1 ? 'u' : 0;
+    d.itemsize = t.dtype.bits / 8;
+  }
+  d.dtype_text = "DLPack code " + std::to_string(t.dtype.code) + ", " + std::to_string(t.dtype.bits) + " bits";
+  d.data = static_cast<char*>(t.data) + t.byte_offset;
+  d.shape.assign(t.shape, static_cast<size_t>(t.ndim));
+  d.contiguous = c_contiguous(d.shape, t.strides, 1);
+  d.device = t.device.device_id;
+  return d;
+}
+
+// All arrays of a call on one device; the first array's device is the call's.
+// (Checked after everything else about an array, as it may ask the driver.)
+void use_device(const GpuArrayDescription& d, const ArgName& name) {
+  if (element_count(d.shape) == 0) return;  // an empty array has no device to disagree with
+  const int device = d.device_from_pointer ? device_of_pointer(d.data, name) : d.device;
+  cuda::Launch& launch = cuda::current_launch();
+  if (launch.device < 0) {
+    cuda::check(cudaSetDevice(device), "cudaSetDevice");
+    launch.device = device;
+  } else if (device != launch.device) {
+    throw py::value_error(name.str() + ": on cuda:" + std::to_string(device) +
+                          ", but the call's other arrays are on cuda:" +
+                          std::to_string(launch.device) + " (all arrays of one call on one device)");
+  }
+}
+
+}  // namespace
+
+GpuBackend::Call::Call() {
+  if (cudaGetDevice(&previous_device) != cudaSuccess) {
+    previous_device = -1;
+    cudaGetLastError();  // no driver: reported, if it matters, by the call's first CUDA use
+  }
+  cuda::current_launch().device = -1;
+}
+
+GpuBackend::Call::~Call() {
+  if (previous_device >= 0) cudaSetDevice(previous_device);
+}
+
+bool GpuBackend::is_array(py::handle obj) {
+  return py::hasattr(obj, "__cuda_array_interface__") || py::hasattr(obj, "__dlpack__");
+}
+
+GpuArrayDescription GpuBackend::describe(py::handle obj, const ArgName& name) {
+  if (py::hasattr(obj, "__cuda_array_interface__")) return from_cuda_array_interface(obj, name);
+  if (py::hasattr(obj, "__dlpack_device__") && py::hasattr(obj, "__dlpack__")) return from_dlpack(obj, name);
+  if (is_host_array(obj)) reject_host_array(obj, name);
+  throw py::type_error(name.str() + ": expected " + kArrayKind + ", got " + type_name(obj));
+}
+
+Array GpuBackend::check(py::handle obj, const ArgName& name, Access access) {
+  GpuArrayDescription d = describe(obj, name);
+  if (d.kind != 'f' || (d.itemsize != 4 && d.itemsize != 8))
+    throw py::type_error(name.str() + ": dtype " + d.dtype_text +
+                         " is not supported; expected float32 or float64");
+  if (!d.contiguous) throw py::value_error(name.str() + ": must be C-contiguous");
+  if (reinterpret_cast<uintptr_t>(d.data) % d.itemsize != 0)
+    throw py::value_error(name.str() + ": must be aligned to its element size");
+  if (access == Access::write && d.readonly) throw py::value_error(name.str() + ": array is read-only");
+  use_device(d, name);
+  Array a;
+  a.owner = py::reinterpret_borrow<py::object>(obj);
+  a.keep_alive = std::move(d.keep_alive);
+  a.data = d.data;
+  a.dtype = d.itemsize == 4 ? DType::float32 : DType::float64;
+  a.shape = d.shape;
+  a.size = element_count(d.shape);
+  return a;
+}
+
+Array GpuBackend::empty(const Array& like, const Shape& shape) {
+  py::tuple dims(shape.size());
+  for (size_t i = 0; i < shape.size(); ++i) dims[i] = py::int_(shape[i]);
+  const py::object out = py::module_::import("nnfast.cuda").attr("_empty_like")(like.owner, dims);
+  return check(out, "a new output", Access::write);
+}
+
+bool GpuBackend::holds_integers(py::handle obj) {
+  if (!is_array(obj)) return false;
+  const char kind = describe(obj, "target").kind;
+  return kind == 'i' || kind == 'u';
+}
+
+py::object GpuBackend::class_ids(py::handle obj, int64_t rows, int64_t classes,
+                                 SoftmaxCrossEntropyOptions& o) {
+  const GpuArrayDescription d = describe(obj, "target");
+  if (d.shape.size() != 1 || d.shape[0] != rows)
+    throw py::value_error("target: class ids must have shape (" + std::to_string(rows) + ",), got " +
+                          describe_shape(d.shape));
+  if (d.kind != 'i' || (d.itemsize != 4 && d.itemsize != 8))
+    throw py::type_error("target: class ids on the GPU must be int32 or int64, got " + d.dtype_text);
+  if (!d.contiguous) throw py::value_error("target: must be C-contiguous");
+  use_device(d, "target");
+  // A private int64 copy in stream-ordered memory, freed (after the kernels that
+  // read it, in stream order) when the returned owner is released.
+  auto* ids = new cuda::DeviceBuffer<int64_t>(rows);
+  py::capsule owner(ids, [](void* p) { delete static_cast<cuda::DeviceBuffer<int64_t>*>(p); });
+  o.counted_rows = d.itemsize == 4
+                       ? cuda::check_class_ids(static_cast<const int32_t*>(d.data), ids->get(), rows, classes, o.rows)
+                       : cuda::check_class_ids(static_cast<const int64_t*>(d.data), ids->get(), rows, classes, o.rows);
+  o.rows.labels = ids->get();
+  return std::move(owner);
+}
+
+}  // namespace nnfast::bind
+
+PYBIND11_MODULE(_cuda, m) {
+  using namespace nnfast;
+  m.doc() = "nnfast's CUDA kernels (private; use the nnfast package with GPU arrays)";
+  bind::bind_ops<bind::GpuBackend>(m);
+  m.def("device_count", &cuda::device_count);
+  m.def("use_stream", [](intptr_t stream) { cuda::current_launch().stream = stream; },
+        "The stream (1 legacy default, 2 per-thread default, else a cudaStream_t) of this "
+        "thread's next calls.");
+  m.def("build_info", []() {
+    py::dict d;
+    d["cuda_runtime"] = CUDART_VERSION;
+    d["architectures"] = NNFAST_CUDA_ARCHITECTURES;
+    return d;
+  });
+}

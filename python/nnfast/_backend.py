@@ -1,0 +1,74 @@
+"""Which compiled module runs a call: ``_core`` for host arrays, ``_cuda`` for GPU arrays.
+
+A call runs where its first array argument lives; the module then checks that
+every other array of the call is on the same device (ValueError otherwise,
+before anything is written). GPU work is queued on the stream the array's
+library is using: PyTorch's current stream for torch tensors, CuPy's current
+stream for CuPy arrays, the stream a CUDA-array-interface v3 producer names, or
+else the legacy default stream.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+
+try:
+    from . import _cuda
+except ImportError:  # built without a CUDA compiler
+    _cuda = None
+
+_ndarray = np.ndarray
+_LEGACY_DEFAULT_STREAM = 1  # the array protocols' number for it
+_DLPACK_GPU_DEVICES = (2, 13)  # kDLCUDA, kDLCUDAManaged
+
+
+def is_gpu_array(a):
+    """True for an object a library placed in GPU memory (DLPack or CUDA array interface)."""
+    device = getattr(type(a), "__dlpack_device__", None)
+    if device is not None:
+        try:
+            return device(a)[0] in _DLPACK_GPU_DEVICES
+        except Exception:  # noqa: BLE001  (a library's own refusal: not a GPU array to us)
+            return False
+    try:
+        return hasattr(a, "__cuda_array_interface__")
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _library(a):
+    return type(a).__module__.partition(".")[0]
+
+
+def stream_of(a):
+    """The stream, as the array protocols number it, that a call on ``a`` is queued on."""
+    library = _library(a)
+    if library == "torch":
+        import torch
+
+        return torch.cuda.current_stream(a.device).cuda_stream or _LEGACY_DEFAULT_STREAM
+    if library == "cupy":
+        import cupy
+
+        return cupy.cuda.get_current_stream().ptr or _LEGACY_DEFAULT_STREAM
+    interface = getattr(a, "__cuda_array_interface__", None)
+    if interface is not None and interface.get("stream"):
+        return interface["stream"]
+    return _LEGACY_DEFAULT_STREAM
+
+
+def module_for(first):
+    """The module that runs a call whose first array argument (or list of them) is ``first``."""
+    if type(first) is _ndarray:  # the common case first: this runs on every call
+        return _core
+    a = first[0] if type(first) in (list, tuple) and first else first
+    if type(a) is _ndarray or not is_gpu_array(a):
+        return _core
+    if _cuda is None:
+        raise RuntimeError(
+            f"{type(a).__name__} is a GPU array, but this nnfast was built without CUDA "
+            "(no nvcc at build time); rebuild with -Ccmake.define.NNFAST_CUDA=ON")
+    _cuda.use_stream(stream_of(a))
+    return _cuda

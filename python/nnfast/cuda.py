@@ -1,0 +1,67 @@
+"""nnfast on NVIDIA GPUs.
+
+Every function of nnfast (optimizer steps, activations, losses) also takes GPU
+arrays from any library, through ``__cuda_array_interface__`` (v2/v3) or DLPack
+(``__dlpack__``/``__dlpack_device__``): PyTorch CUDA tensors, CuPy arrays and
+others, with no framework as a dependency. Rules:
+
+- All arrays of one call are on one device; a host array or a second device in
+  the same call is a ValueError, with nothing written.
+- GPU arrays must be C-contiguous (ValueError otherwise; nothing is copied).
+- Work is queued on the producer's stream (PyTorch's or CuPy's current stream,
+  or the stream a v3 interface names) and the call returns without waiting for
+  the GPU, except where a value must come back to Python: the losses with
+  ``reduction="sum"`` or ``"mean"`` and ``l1_loss``/``l2_loss`` (they return a
+  float), and ``softmax_cross_entropy`` with class ids (the ids are checked
+  against [0, C) before anything is written). These synchronize their stream.
+- New arrays (outputs, per-row losses) are allocated by the input's own library,
+  on its device: a torch tensor in, a torch tensor out.
+- Class ids on the GPU are int32 or int64.
+
+Sums (loss values, l1/l2) are deterministic: fixed chunks and a fixed order of
+additions in double, so the same inputs give the same bits on every run.
+"""
+
+from __future__ import annotations
+
+from . import _backend
+
+
+def is_built():
+    """True when nnfast was built with its CUDA module (nvcc was found at build time)."""
+    return _backend._cuda is not None
+
+
+def device_count():
+    """The number of usable CUDA devices (0 without the CUDA module, a driver or a GPU)."""
+    return _backend._cuda.device_count() if is_built() else 0
+
+
+def is_available():
+    """True when GPU arrays can be used: the CUDA module is built and a GPU and driver are present."""
+    return device_count() > 0
+
+
+def build_info():
+    """The CUDA module's build facts (``cuda_runtime``, ``architectures``), or None if not built."""
+    return dict(_backend._cuda.build_info()) if is_built() else None
+
+
+def _empty_like(array, shape):
+    """A new uninitialized array of ``array``'s library, dtype and device (used by the kernels)."""
+    library = _backend._library(array)
+    if library == "torch":
+        import torch
+
+        return torch.empty(shape, dtype=array.dtype, device=array.device)
+    if library == "cupy":
+        import cupy
+
+        with cupy.cuda.Device(array.device.id):
+            return cupy.empty(shape, dtype=array.dtype)
+    namespace = getattr(array, "__array_namespace__", None)
+    if namespace is not None:
+        return namespace().empty(shape, dtype=array.dtype, device=array.device)
+    raise TypeError(
+        f"cannot allocate an output like a {type(array).__name__}: its library is neither "
+        "PyTorch, CuPy nor an array-API namespace; pass out= or grad_out=")

@@ -1,0 +1,464 @@
+"""nnfast on GPU arrays (nnfast._cuda), against nnfast.reference and the CPU kernels.
+
+Two parts:
+
+* The CUDA module's own logic that runs without a GPU: import, ``nnfast.cuda`` and
+  ``info()`` telling the truth, routing a call to the module of its arrays, and the
+  validation of GPU arrays (protocols, dtypes, contiguity, mixing host and GPU arrays),
+  on stand-in objects that speak the CUDA array interface. These run wherever the CUDA
+  module was built (CI builds it: nvcc is there).
+* Every kernel on real GPU arrays, through PyTorch CUDA tensors and CuPy arrays,
+  whichever is installed: compared with the float64 reference under the tolerances of
+  _helpers.py (the same as the CPU tests), and with the CPU kernels on the same inputs.
+  These skip, saying why, where no GPU (or neither library) is present.
+"""
+
+import numpy as np
+import pytest
+
+import nnfast
+from _helpers import (
+    BACKWARD,
+    FORWARD,
+    OPTIMIZER_CASES,
+    CASE_IDS,
+    SPECIAL,
+    assert_backward,
+    assert_close,
+    assert_forward,
+    assert_same_bits,
+    backward_inputs,
+    call_step,
+    check_loss,
+    compare_step,
+    expected_cross_entropy,
+    expected_mse,
+    expected_softmax_cross_entropy,
+    expected_step,
+    random_problem,
+    randn,
+    sum_rtol,
+)
+from nnfast import _backend, reference
+
+pytestmark = pytest.mark.skipif(
+    not nnfast.cuda.is_built(),
+    reason="nnfast was built without its CUDA module (no nvcc at build time)")
+
+DTYPE_IDS = ["f32", "f64"]
+FLOATS = (np.float32, np.float64)
+
+
+# --------------------------------------------------------------------------- no GPU needed
+
+
+class FakeGpuArray:
+    """A stand-in that speaks the CUDA array interface v3 (no memory behind it)."""
+
+    def __init__(self, shape=(0,), typestr="<f4", pointer=0, readonly=False, strides=None,
+                 mask=None):
+        self.__cuda_array_interface__ = {
+            "shape": shape, "typestr": typestr, "data": (pointer, readonly),
+            "version": 3, "strides": strides, "stream": None, "mask": mask}
+
+
+def test_cuda_facts_agree():
+    facts = nnfast.info()["cuda"]
+    assert facts["built"] is True
+    assert facts["devices"] == nnfast.cuda.device_count() >= 0
+    assert nnfast.cuda.is_available() == (facts["devices"] > 0)
+    assert facts["architectures"] and facts["cuda_runtime"] >= 12010
+
+
+def test_host_arrays_run_on_the_cpu_module():
+    a = np.zeros(3, np.float32)
+    assert _backend.module_for(a) is nnfast._core
+    assert _backend.module_for([a, a]) is nnfast._core
+    assert _backend.module_for([]) is nnfast._core
+
+
+def test_gpu_arrays_run_on_the_cuda_module():
+    assert _backend.is_gpu_array(FakeGpuArray())
+    assert not _backend.is_gpu_array(np.zeros(2))  # DLPack, but on the CPU
+    assert _backend.module_for([FakeGpuArray()]) is nnfast._cuda
+
+
+def test_empty_gpu_call_is_a_no_op():
+    # empty arrays have no device to run on: validation alone, then nothing to launch
+    nnfast.sgd_step(FakeGpuArray(), FakeGpuArray(), lr=0.1)
+    nnfast.adam_step([FakeGpuArray()], [FakeGpuArray()], [FakeGpuArray()], [FakeGpuArray()],
+                     step=1, lr=1e-3)
+    out = FakeGpuArray()
+    assert nnfast.relu(FakeGpuArray(), out=out) is out
+
+
+def test_host_array_in_a_gpu_call_is_a_value_error():
+    with pytest.raises(ValueError, match=r"grads\[0\]: a host array \(ndarray\) in a call on GPU"):
+        nnfast.sgd_step(FakeGpuArray(), np.zeros(0, np.float32), lr=0.1)
+
+
+def test_gpu_array_in_a_host_call_is_a_value_error():
+    p = np.ones(4, np.float32)
+    with pytest.raises(ValueError, match=r"grads\[1\]: a GPU array \(FakeGpuArray\)"):
+        nnfast.sgd_step([p, p.copy()], [np.ones(4, np.float32), FakeGpuArray((4,))], lr=0.1)
+    assert (p == 1).all(), "nothing may be written"
+
+
+@pytest.mark.parametrize("typestr", ["<i4", "<f2", "<c8", ">f4x"])
+def test_gpu_dtype_is_a_type_error(typestr):
+    with pytest.raises(TypeError, match=r"params\[0\]: dtype .* is not supported; expected float32"):
+        nnfast.sgd_step(FakeGpuArray(typestr=typestr), FakeGpuArray(), lr=0.1)
+
+
+def test_gpu_mixed_dtypes_are_a_type_error():
+    with pytest.raises(TypeError, match=r"grads\[0\]: dtype float64 differs from params"):
+        nnfast.sgd_step(FakeGpuArray(), FakeGpuArray(typestr="<f8"), lr=0.1)
+
+
+def test_gpu_non_contiguous_is_a_value_error():
+    with pytest.raises(ValueError, match="x: must be C-contiguous"):
+        nnfast.sigmoid(FakeGpuArray((0, 3), strides=(4, 8)))  # empty: strides still checked
+    # strides of a C-contiguous array, and of size-1 dimensions, are accepted
+    nnfast.relu(FakeGpuArray((0, 3), strides=(12, 4)), out=FakeGpuArray((0, 3)))
+
+
+def test_gpu_read_only_output_is_a_value_error():
+    with pytest.raises(ValueError, match=r"params\[0\]: array is read-only"):
+        nnfast.sgd_step([FakeGpuArray(readonly=True)], [FakeGpuArray()], lr=0.1)
+
+
+def test_gpu_masked_array_is_a_value_error():
+    with pytest.raises(ValueError, match="masked arrays are not supported"):
+        nnfast.relu(FakeGpuArray(mask=FakeGpuArray()))
+
+
+def test_gpu_shape_mismatch_is_a_value_error():
+    with pytest.raises(ValueError, match=r"grads\[0\]: shape \(0, 2\) differs"):
+        nnfast.sgd_step(FakeGpuArray((0,)), FakeGpuArray((0, 2)), lr=0.1)
+
+
+def test_gpu_class_ids_must_be_int32_or_int64():
+    logits = FakeGpuArray((0, 3))
+    with pytest.raises(TypeError, match="class ids on the GPU must be int32 or int64"):
+        nnfast.softmax_cross_entropy(logits, FakeGpuArray((0,), "<u1"), grad_out=FakeGpuArray((0, 3)))
+    with pytest.raises(ValueError, match=r"class ids must have shape \(0,\)"):
+        nnfast.softmax_cross_entropy(logits, FakeGpuArray((2,), "<i8"), grad_out=FakeGpuArray((0, 3)))
+
+
+def test_gpu_output_of_an_unknown_library_needs_out():
+    with pytest.raises(TypeError, match="cannot allocate an output like a FakeGpuArray"):
+        nnfast.sigmoid(FakeGpuArray())
+
+
+def test_pointer_that_is_not_cuda_memory_is_a_value_error():
+    host = np.zeros(4, np.float32)
+    with pytest.raises(ValueError, match="x: its (pointer is not CUDA memory|__cuda_array_interface__ points to host)"):
+        nnfast.relu(FakeGpuArray((4,), pointer=host.ctypes.data), out=FakeGpuArray((4,)))
+
+
+# --------------------------------------------------------------------------- on a GPU
+
+
+def _libraries():
+    """(name, to_gpu, to_host) for each installed library that sees a GPU."""
+    found, why = [], []
+    try:
+        import torch
+        if torch.cuda.is_available():
+            found.append(("torch", lambda a: torch.from_numpy(np.ascontiguousarray(a)).cuda(),
+                          lambda t: t.cpu().numpy()))
+        else:
+            why.append("torch sees no GPU")
+    except ImportError:
+        why.append("torch is not installed")
+    try:
+        import cupy
+        if cupy.cuda.runtime.getDeviceCount() > 0:
+            found.append(("cupy", cupy.asarray, cupy.asnumpy))
+    except ImportError:
+        why.append("cupy is not installed")
+    except Exception as e:  # noqa: BLE001  (cupy without a driver raises its own runtime error)
+        why.append(f"cupy sees no GPU ({type(e).__name__})")
+    if not nnfast.cuda.is_available():
+        why.insert(0, "no CUDA device or driver")
+        found = []
+    return found, "; ".join(why)
+
+
+LIBRARIES, WHY_NO_GPU = _libraries()
+needs_gpu = pytest.mark.skipif(not LIBRARIES, reason=f"GPU tests: {WHY_NO_GPU}")
+
+
+@pytest.fixture(params=[name for name, _, _ in LIBRARIES] or ["none"])
+def lib(request):
+    if not LIBRARIES:
+        pytest.skip(f"GPU tests: {WHY_NO_GPU}")
+    return next(entry for entry in LIBRARIES if entry[0] == request.param)
+
+
+def _gpu(lib, arrays):
+    return [lib[1](a) for a in arrays]
+
+
+def _host(lib, arrays):
+    return [lib[2](a) for a in arrays]
+
+
+# sizes: empty, one, under a vector, odd, several 65536-element chunks with a tail
+OPTIMIZER_SIZES = [0, 1, 3, 4097, 2 * 65536 + 5, 300_001]
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", FLOATS, ids=DTYPE_IDS)
+@pytest.mark.parametrize("case", OPTIMIZER_CASES, ids=CASE_IDS)
+def test_optimizer_steps(rng, lib, case, dtype):
+    kind, hp = case
+    problems = [random_problem(rng, kind, hp, (n,), dtype) for n in OPTIMIZER_SIZES]
+    params = [p for p, _, _ in problems]
+    grads = [g for _, g, _ in problems]
+    states = {n: [s[n] for _, _, s in problems] for n in problems[0][2]}
+    expected = expected_step(kind, params, grads, states, hp)
+    cpu = ([p.copy() for p in params], {n: [a.copy() for a in v] for n, v in states.items()})
+    call_step(nnfast, kind, cpu[0], grads, cpu[1], hp)
+
+    gpu_params, gpu_grads = _gpu(lib, params), _gpu(lib, grads)
+    gpu_states = {n: _gpu(lib, v) for n, v in states.items()}
+    assert call_step(nnfast, kind, gpu_params, gpu_grads, gpu_states, hp) is None
+    got_params = _host(lib, gpu_params)
+    got_states = {n: _host(lib, v) for n, v in gpu_states.items()}
+    compare_step(kind, hp, got_params, got_states, expected, f"on {lib[0]}")
+    # the same formula, the same roundings (no contraction on either side): the same bits
+    for i, (g, c) in enumerate(zip(got_params, cpu[0])):
+        assert_same_bits(g, c, f"{kind} params[{i}] GPU vs CPU")
+    for n in got_states:
+        for i, (g, c) in enumerate(zip(got_states[n], cpu[1][n])):
+            assert_same_bits(g, c, f"{kind} {n}[{i}] GPU vs CPU")
+
+
+@needs_gpu
+@pytest.mark.parametrize("offset", [1, 2, 3])
+def test_unaligned_tensors_take_the_scalar_path(rng, lib, offset):
+    # views that start off a 16-byte boundary: no vector loads, same results
+    n = 65536 + 77
+    p, g, states = random_problem(rng, "adam", {"amsgrad": True}, (n + offset,), np.float32)
+    hp = dict(lr=1e-2, step=3, amsgrad=True)
+    host = [p[offset:].copy(), {k: v[offset:].copy() for k, v in states.items()}]
+    call_step(nnfast, "adam", host[0], g[offset:], host[1], hp)
+    gp, gg = lib[1](p), lib[1](g)
+    gs = {k: lib[1](v) for k, v in states.items()}
+    call_step(nnfast, "adam", gp[offset:], gg[offset:], {k: v[offset:] for k, v in gs.items()}, hp)
+    assert_same_bits(lib[2](gp)[offset:], host[0], "unaligned params")
+    assert_same_bits(lib[2](gp)[:offset], p[:offset], "elements before the view untouched")
+    for k in states:
+        assert_same_bits(lib[2](gs[k])[offset:], host[1][k], f"unaligned {k}")
+
+
+@needs_gpu
+def test_a_thousand_tensors_in_one_call(rng, lib):
+    # more tensors than one launch's kernel arguments hold: several launches, one call
+    sizes = rng.integers(1, 3000, 1000)
+    sizes[::97] = 65536 * 2 + 1  # some tensors span chunks, and a launch boundary
+    params = [randn(rng, (int(n),), np.float32) for n in sizes]
+    grads = [randn(rng, (int(n),), np.float32) for n in sizes]
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    gpu = [_gpu(lib, x) for x in (params, grads, m, v)]
+    nnfast.adam_step(*gpu, step=1, lr=1e-3, weight_decay=0.01, decoupled_weight_decay=True)
+    nnfast.adam_step(params, grads, m, v, step=1, lr=1e-3, weight_decay=0.01,
+                     decoupled_weight_decay=True)
+    for i, got in enumerate(_host(lib, gpu[0])):
+        assert_same_bits(got, params[i], f"params[{i}]")
+
+
+@needs_gpu
+def test_tensor_past_2_31_elements(lib):
+    # 64-bit indexing: the elements past 2^31 are updated too
+    n = 2**31 + 4099
+    if lib[0] == "torch":
+        import torch
+        free = torch.cuda.mem_get_info()[0]
+    else:
+        import cupy
+        free = cupy.cuda.runtime.memGetInfo()[0]
+    if free < 2 * 4 * n + (1 << 30):
+        pytest.skip(f"needs {2 * 4 * n / 2**30:.0f} GiB of free GPU memory")
+    ones = np.ones(1, np.float32)
+    if lib[0] == "torch":
+        import torch
+        p = torch.ones(n, dtype=torch.float32, device="cuda")
+        g = torch.full((n,), 0.5, dtype=torch.float32, device="cuda")
+        tail = lambda a: a[-5000:].cpu().numpy()  # noqa: E731
+    else:
+        import cupy
+        p = cupy.ones(n, dtype=cupy.float32)
+        g = cupy.full((n,), 0.5, dtype=cupy.float32)
+        tail = lambda a: cupy.asnumpy(a[-5000:])  # noqa: E731
+    nnfast.sgd_step(p, g, lr=0.25)
+    assert (tail(p) == ones * np.float32(0.875)).all()
+    del p, g
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", FLOATS, ids=DTYPE_IDS)
+@pytest.mark.parametrize("name", FORWARD)
+def test_activation_forward(rng, lib, name, dtype):
+    x = np.concatenate([randn(rng, (300_001,), dtype, 4.0), np.array(SPECIAL, dtype)])
+    alpha = 0.2
+    args = {"alpha": alpha} if name == "leaky_relu" else {}
+    got = getattr(nnfast, name)(lib[1](x), **args)
+    assert type(got).__module__.partition(".")[0] == lib[0], "the input's own kind comes back"
+    got = lib[2](got)
+    assert_forward(name, x, got, alpha)
+    fma = nnfast.info()["simd"] in ("avx2", "avx512")  # the polynomials round as on the GPU
+    if fma or name in ("relu", "leaky_relu"):
+        assert_same_bits(got, getattr(nnfast, name)(x, **args), f"{name} GPU vs CPU")
+    out = lib[1](np.full_like(x, np.nan))  # poisoned: every element must be written
+    assert getattr(nnfast, name)(lib[1](x), out=out, **args) is out
+    assert_same_bits(lib[2](out), got, f"{name} out=")
+    inplace = lib[1](x)
+    getattr(nnfast, name)(inplace, out=inplace, **args)
+    assert_same_bits(lib[2](inplace), got, f"{name} in place")
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", FLOATS, ids=DTYPE_IDS)
+@pytest.mark.parametrize("name", BACKWARD)
+def test_activation_backward(rng, lib, name, dtype):
+    a, dy = backward_inputs(rng, name, (100_003,), dtype)
+    args = {"alpha": 0.3} if name == "leaky_relu_backward" else {}
+    out = lib[1](np.full_like(a, np.nan))
+    got = getattr(nnfast, name)(lib[1](a), lib[1](dy), out=out, **args)
+    assert got is out
+    assert_backward(name, a, dy, lib[2](got), **args)
+    assert_same_bits(lib[2](got), getattr(nnfast, name)(a, dy, **args), f"{name} GPU vs CPU")
+
+
+def _loss_on_gpu(lib, fn, *arrays, **kwargs):
+    """(loss, grad) of fn on GPU copies, brought back to the host."""
+    loss, grad = fn(*_gpu(lib, arrays), **kwargs)
+    loss = lib[2](loss) if not isinstance(loss, float) else loss
+    return loss, lib[2](grad)
+
+
+REDUCTIONS = ["mean", "sum", "none"]
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", FLOATS, ids=DTYPE_IDS)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_mse_loss(rng, lib, reduction, dtype):
+    pred, target = randn(rng, (200_003,), dtype), randn(rng, (200_003,), dtype)
+    result = _loss_on_gpu(lib, nnfast.mse_loss, pred, target, reduction=reduction)
+    check_loss(result, expected_mse(pred, target, reduction), np.dtype(dtype), reduction,
+               f"mse {reduction} on {lib[0]}")
+
+
+@needs_gpu
+@pytest.mark.parametrize("shape", [(7, 5), (1000, 10), (3, 5000), (0, 4)], ids=str)
+@pytest.mark.parametrize("dtype", FLOATS, ids=DTYPE_IDS)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_cross_entropy(rng, lib, reduction, dtype, shape):
+    probs = rng.dirichlet(np.ones(shape[1]), shape[0]).astype(dtype)
+    target = rng.dirichlet(np.ones(shape[1]), shape[0]).astype(dtype)
+    result = _loss_on_gpu(lib, nnfast.cross_entropy, probs, target, reduction=reduction)
+    check_loss(result, expected_cross_entropy(probs, target, reduction), np.dtype(dtype),
+               reduction, f"cross_entropy {reduction} {shape} on {lib[0]}")
+
+
+SCE_SHAPES = [(1, 1), (5, 3), (64, 10), (300, 1000), (3, 1025), (40, 32000), (0, 5)]
+
+
+@needs_gpu
+@pytest.mark.parametrize("ids", ["int64", "int32"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("shape", SCE_SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", FLOATS, ids=DTYPE_IDS)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_softmax_cross_entropy_class_ids(rng, lib, reduction, dtype, shape, smoothing, ids):
+    logits = randn(rng, shape, dtype, 4.0)
+    labels = rng.integers(0, shape[1], shape[0]).astype(ids)
+    if shape[0] > 2:
+        labels[1] = -100  # an ignored row
+    kwargs = dict(reduction=reduction, ignore_index=-100, label_smoothing=smoothing)
+    result = _loss_on_gpu(lib, nnfast.softmax_cross_entropy, logits, labels, **kwargs)
+    check_loss(result, expected_softmax_cross_entropy(logits, labels.astype(np.int64), **kwargs),
+               np.dtype(dtype), reduction, f"sce {reduction} {shape} on {lib[0]}")
+
+
+@needs_gpu
+@pytest.mark.parametrize("shape", [(5, 3), (64, 10), (20, 4000)], ids=str)
+@pytest.mark.parametrize("dtype", FLOATS, ids=DTYPE_IDS)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_softmax_cross_entropy_probability_targets(rng, lib, reduction, dtype, shape):
+    logits = randn(rng, shape, dtype, 3.0)
+    target = rng.dirichlet(np.ones(shape[1]), shape[0]).astype(dtype)
+    kwargs = dict(reduction=reduction, label_smoothing=0.2)
+    result = _loss_on_gpu(lib, nnfast.softmax_cross_entropy, logits, target, **kwargs)
+    check_loss(result, expected_softmax_cross_entropy(logits, target, **kwargs), np.dtype(dtype),
+               reduction, f"sce probabilities {reduction} {shape} on {lib[0]}")
+
+
+@needs_gpu
+def test_softmax_cross_entropy_gradient_in_place(rng, lib):
+    logits = randn(rng, (64, 2000), np.float32, 4.0)
+    labels = rng.integers(0, 2000, 64)
+    expected = nnfast.softmax_cross_entropy(logits, labels)
+    x = lib[1](logits)
+    loss, grad = nnfast.softmax_cross_entropy(x, lib[1](labels), grad_out=x)
+    assert grad is x
+    assert loss == pytest.approx(expected[0], rel=1e-12)
+    assert_close(lib[2](grad), expected[1], 4 * np.finfo(np.float32).eps * np.abs(expected[1]) + 1e-12)
+
+
+@needs_gpu
+def test_bad_class_id_writes_nothing(lib):
+    logits = np.zeros((4, 3), np.float32)
+    x, grad = lib[1](logits), lib[1](np.full((4, 3), 7.0, np.float32))
+    with pytest.raises(ValueError, match=r"target\[2\] = 3 is outside \[0, 3\)"):
+        nnfast.softmax_cross_entropy(x, lib[1](np.array([0, 1, 3, 5])), grad_out=grad)
+    assert (lib[2](grad) == 7).all()
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", FLOATS, ids=DTYPE_IDS)
+def test_l1_l2_loss(rng, lib, dtype):
+    w = [randn(rng, (n,), dtype) for n in (0, 1, 4097, 300_001)]
+    for fn, ref in ((nnfast.l1_loss, reference.l1_loss), (nnfast.l2_loss, reference.l2_loss)):
+        got = fn(_gpu(lib, w))
+        assert isinstance(got, float)
+        assert got == pytest.approx(ref([a.astype(np.float64) for a in w]), rel=sum_rtol(300_001))
+
+
+@needs_gpu
+def test_reductions_are_deterministic(rng, lib):
+    pred, target = _gpu(lib, [randn(rng, (3_000_001,), np.float32) for _ in range(2)])
+    logits, labels = lib[1](randn(rng, (512, 3000), np.float32)), lib[1](rng.integers(0, 3000, 512))
+    first = (nnfast.mse_loss(pred, target)[0], nnfast.softmax_cross_entropy(logits, labels)[0],
+             nnfast.l2_loss(pred))
+    for _ in range(3):
+        again = (nnfast.mse_loss(pred, target)[0], nnfast.softmax_cross_entropy(logits, labels)[0],
+                 nnfast.l2_loss(pred))
+        assert again == first
+
+
+@needs_gpu
+def test_host_and_gpu_arrays_mixed_write_nothing(rng, lib):
+    p = lib[1](np.ones(10, np.float32))
+    with pytest.raises(ValueError, match=r"grads\[0\]: a host array"):
+        nnfast.sgd_step(p, np.ones(10, np.float32), lr=0.1)
+    assert (lib[2](p) == 1).all()
+
+
+@needs_gpu
+def test_work_follows_the_torch_stream(rng):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch sees no GPU")
+    x = randn(rng, (1_000_003,), np.float32)
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        t = torch.from_numpy(x).cuda(non_blocking=False)
+        y = nnfast.sigmoid(t)
+        z = nnfast.tanh(y)  # queued behind sigmoid on the same (side) stream
+    side.synchronize()
+    assert_same_bits(z.cpu().numpy(), nnfast.tanh(nnfast.sigmoid(x)), "side-stream chain")
