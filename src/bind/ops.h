@@ -166,19 +166,34 @@ T* data_or_null(const Array* a) {
   return a ? a->ptr<T>() : nullptr;
 }
 
+// The arrays of an elementwise loss: an input, a target of its dtype and shape,
+// and the gradient (grad_out, or new), which may be the input itself.
+struct LossArrays {
+  Array input, target, grad;
+};
+
+template <class B>
+LossArrays check_loss_arrays(const py::object& input_obj, const char* input_name,
+                             const py::object& target_obj, const py::object& grad_out) {
+  LossArrays a;
+  a.input = B::check(input_obj, input_name, Access::read);
+  a.target = B::check(target_obj, "target", Access::read);
+  check_same_dtype(a.target, a.input.dtype, "target", input_name);
+  check_shape(a.target, a.input.shape, "target", input_name);
+  a.grad = output_for<B>(grad_out, "grad_out", a.input, input_name, a.input.shape);
+  check_overlap(a.grad, "grad_out", a.input, input_name);
+  check_overlap(a.grad, "grad_out", a.target, "target");
+  return a;
+}
+
 template <class B>
 void bind_losses(py::module_& m) {
   m.def("mse_loss", [](py::object pred_obj, py::object target_obj, py::handle reduction,
                        py::object grad_out) {
     const Reduction r = reduction_arg(reduction);
     typename B::Call call;
-    const Array pred = B::check(pred_obj, "pred", Access::read);
-    const Array target = B::check(target_obj, "target", Access::read);
-    check_same_dtype(target, pred.dtype, "target", "pred");
-    check_shape(target, pred.shape, "target", "pred");
-    const Array grad = output_for<B>(grad_out, "grad_out", pred, "pred", pred.shape);
-    check_overlap(grad, "grad_out", pred, "pred");
-    check_overlap(grad, "grad_out", target, "target");
+    const LossArrays a = check_loss_arrays<B>(pred_obj, "pred", target_obj, grad_out);
+    const Array &pred = a.input, &target = a.target, &grad = a.grad;
     const Array losses = r == Reduction::none ? B::empty(pred, pred.shape) : Array{};
     const Array* l = r == Reduction::none ? &losses : nullptr;
     const double value = dispatch(pred.dtype, [&](auto tag) {
@@ -195,18 +210,13 @@ void bind_losses(py::module_& m) {
                             py::object grad_out) {
     const Reduction r = reduction_arg(reduction);
     typename B::Call call;
-    const Array probs = B::check(probs_obj, "probs", Access::read);
-    const Array target = B::check(target_obj, "target", Access::read);
-    check_same_dtype(target, probs.dtype, "target", "probs");
-    check_shape(target, probs.shape, "target", "probs");
+    const LossArrays a = check_loss_arrays<B>(probs_obj, "probs", target_obj, grad_out);
+    const Array &probs = a.input, &target = a.target, &grad = a.grad;
     if (probs.shape.empty())
       throw py::value_error("probs: expected at least 1 dimension (the classes), got a 0-d array");
     const int64_t classes = probs.shape.back();
     const Shape row_shape(probs.shape.begin(), probs.shape.size() - 1);
     const int64_t rows = element_count(row_shape);
-    const Array grad = output_for<B>(grad_out, "grad_out", probs, "probs", probs.shape);
-    check_overlap(grad, "grad_out", probs, "probs");
-    check_overlap(grad, "grad_out", target, "target");
     const Array losses = r == Reduction::none ? B::empty(probs, row_shape) : Array{};
     const Array* l = r == Reduction::none ? &losses : nullptr;
     const double value = dispatch(probs.dtype, [&](auto tag) {

@@ -338,10 +338,9 @@ double softmax_cross_entropy_lanes(const T* x, const int64_t* labels, T* g, T* r
     ignored[j] = o.has_ignore_index && labels[j] == o.ignore_index;
     x_label[j] = ignored[j] ? T(0) : x[j * classes + labels[j]];
   }
-  V e[lanes];  // the columns of x, then exp(x - max)
-  for (int64_t c = 0; c < classes; ++c) e[c] = column(x + c);
-  V max = e[0];
-  for (int64_t c = 1; c < classes; ++c) max = ops::max_nan_(max, e[c]);
+  V e[lanes];  // the columns of x (classes >= 1 of them), then exp(x - max)
+  V max = e[0] = column(x);
+  for (int64_t c = 1; c < classes; ++c) max = ops::max_nan_(max, e[c] = column(x + c));
   LaneSums<T> sum_e, sum_x;
   for (int64_t c = 0; c < classes; ++c) {
     if (o.label_smoothing != 0.0) sum_x.add(e[c]);
