@@ -59,6 +59,23 @@ def _check_params(params):
     return params
 
 
+def _pick(seq, positions):
+    return [seq[k] for k in positions]
+
+
+def _gather(states, positions, name):
+    return [states[k][name] for k in positions]
+
+
+def _by_step(states):
+    """Group positions in ``states`` by their step count: {step: [positions]}, so that
+    each kernel call gets one bias correction or learning-rate decay."""
+    groups = {}
+    for k, st in enumerate(states):
+        groups.setdefault(st["step"], []).append(k)
+    return groups
+
+
 # --------------------------------------------------------------------------- base class
 
 
@@ -68,7 +85,10 @@ class _Optimizer:
     Subclasses define ``_check_hyperparameters(hp)`` (beyond lr, weight_decay and l1, which
     every optimizer has), ``_state_names(hp)`` (the state arrays
     a parameter holds, besides "step"), optionally ``_initial_state(p)`` (default zeros), and
-    ``_update(indices, grads, lr)``.
+    ``_apply(ops, hp, params, grads, states, lr)``: the kernel calls of one update, given the
+    parameters that have a gradient and their state dicts (step count already advanced).
+    ``_apply`` and ``_validate`` use nothing of the instance, so ``nnfast.torch`` runs the
+    same arithmetic over tensor memory.
     """
 
     _ops = _kernels
@@ -80,25 +100,20 @@ class _Optimizer:
         self.state = {}
         self.steps_taken = 0
 
-    def _validate(self, hp):
+    @classmethod
+    def _validate(cls, hp):
         """The hyperparameters every optimizer has, then the subclass's own."""
         _check_lr(hp["lr"])
         _core.check_nonnegative(hp["weight_decay"], "weight_decay")
         _core.check_nonnegative(hp["l1"], "l1")
-        self._check_hyperparameters(hp)
+        cls._check_hyperparameters(hp)
 
     def _initial_state(self, p):
         return np.zeros_like(p)
 
-    def _gather(self, indices, name):
-        return [self.state[i][name] for i in indices]
-
-    def _by_step(self, indices):
-        """Group parameter indices by their step count: {step: [indices]}."""
-        groups = {}
-        for i in indices:
-            groups.setdefault(self.state[i]["step"], []).append(i)
-        return groups
+    def _update(self, indices, grads, lr):
+        self._apply(self._ops, self.hyperparameters, [self.params[i] for i in indices], grads,
+                    [self.state[i] for i in indices], lr)
 
     # -- public API
 
@@ -265,26 +280,23 @@ class SGD(_Optimizer):
     def _state_names(hp):
         return ["momentum_buffer"] if hp["momentum"] != 0 else []
 
-    def _update(self, indices, grads, lr):
-        hp = self.hyperparameters
+    @staticmethod
+    def _apply(ops, hp, params, grads, states, lr):
         common = dict(weight_decay=hp["weight_decay"], l1=hp["l1"], maximize=hp["maximize"])
-        params = [self.params[i] for i in indices]
         if hp["momentum"] == 0:
-            self._ops.sgd_step(params, grads, lr=lr, **common)
+            ops.sgd_step(params, grads, lr=lr, **common)
             return
         momentum = dict(lr=lr, momentum=hp["momentum"], nesterov=hp["nesterov"], **common)
         # torch: a parameter's first momentum step sets b = g'; later ones b = mu*b + (1-damp)*g'
-        first = [k for k, i in enumerate(indices) if self.state[i]["step"] == 1]
-        later = [k for k, i in enumerate(indices) if self.state[i]["step"] > 1]
+        first = [k for k, st in enumerate(states) if st["step"] == 1]
+        later = [k for k, st in enumerate(states) if st["step"] > 1]
         if first:
-            self._ops._sgdm_first_step(
-                [params[k] for k in first], [grads[k] for k in first],
-                self._gather([indices[k] for k in first], "momentum_buffer"), **momentum)
+            ops._sgdm_first_step(_pick(params, first), _pick(grads, first),
+                                 _gather(states, first, "momentum_buffer"), **momentum)
         if later:
-            self._ops.sgdm_step(
-                [params[k] for k in later], [grads[k] for k in later],
-                self._gather([indices[k] for k in later], "momentum_buffer"),
-                dampening=hp["dampening"], **momentum)
+            ops.sgdm_step(_pick(params, later), _pick(grads, later),
+                          _gather(states, later, "momentum_buffer"),
+                          dampening=hp["dampening"], **momentum)
 
 
 class Adagrad(_Optimizer):
@@ -330,17 +342,15 @@ class Adagrad(_Optimizer):
     def _initial_state(self, p):
         return np.full_like(p, self.hyperparameters["initial_accumulator_value"])
 
-    def _update(self, indices, grads, lr):
-        hp = self.hyperparameters
-        position = {i: k for k, i in enumerate(indices)}
-        for step, group in self._by_step(indices).items():
+    @staticmethod
+    def _apply(ops, hp, params, grads, states, lr):
+        for step, group in _by_step(states).items():
             # torch: clr = lr / (1 + (step - 1) * lr_decay)
             clr = lr / (1 + (step - 1) * hp["lr_decay"])
-            self._ops.adagrad_step([self.params[i] for i in group],
-                                   [grads[position[i]] for i in group],
-                                   self._gather(group, "sum"), lr=clr, eps=hp["eps"],
-                                   weight_decay=hp["weight_decay"], l1=hp["l1"],
-                                   maximize=hp["maximize"])
+            ops.adagrad_step(_pick(params, group), _pick(grads, group),
+                             _gather(states, group, "sum"), lr=clr, eps=hp["eps"],
+                             weight_decay=hp["weight_decay"], l1=hp["l1"],
+                             maximize=hp["maximize"])
 
 
 class RMSprop(_Optimizer):
@@ -386,16 +396,17 @@ class RMSprop(_Optimizer):
         return (["square_avg"] + (["momentum_buffer"] if hp["momentum"] > 0 else [])
                 + (["grad_avg"] if hp["centered"] else []))
 
-    def _update(self, indices, grads, lr):
-        hp = self.hyperparameters
-        self._ops.rmsprop_step(
-            [self.params[i] for i in indices], grads, self._gather(indices, "square_avg"),
+    @staticmethod
+    def _apply(ops, hp, params, grads, states, lr):
+        every = range(len(states))
+        ops.rmsprop_step(
+            params, grads, _gather(states, every, "square_avg"),
             lr=lr, alpha=hp["alpha"], eps=hp["eps"], weight_decay=hp["weight_decay"],
             l1=hp["l1"], maximize=hp["maximize"], momentum=hp["momentum"],
-            momentum_buffers=(self._gather(indices, "momentum_buffer")
+            momentum_buffers=(_gather(states, every, "momentum_buffer")
                               if hp["momentum"] > 0 else None),
             centered=hp["centered"],
-            grad_avgs=self._gather(indices, "grad_avg") if hp["centered"] else None)
+            grad_avgs=_gather(states, every, "grad_avg") if hp["centered"] else None)
 
 
 class Adam(_Optimizer):
@@ -448,18 +459,17 @@ class Adam(_Optimizer):
     def _state_names(hp):
         return ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if hp["amsgrad"] else [])
 
-    def _update(self, indices, grads, lr):
-        hp = self.hyperparameters
+    @staticmethod
+    def _apply(ops, hp, params, grads, states, lr):
         beta1, beta2 = hp["betas"]
-        position = {i: k for k, i in enumerate(indices)}
-        for step, group in self._by_step(indices).items():
-            self._ops.adam_step(
-                [self.params[i] for i in group], [grads[position[i]] for i in group],
-                self._gather(group, "exp_avg"), self._gather(group, "exp_avg_sq"),
+        for step, group in _by_step(states).items():
+            ops.adam_step(
+                _pick(params, group), _pick(grads, group),
+                _gather(states, group, "exp_avg"), _gather(states, group, "exp_avg_sq"),
                 step=step, lr=lr, beta1=beta1, beta2=beta2, eps=hp["eps"],
                 weight_decay=hp["weight_decay"], l1=hp["l1"],
                 decoupled_weight_decay=hp["decoupled_weight_decay"], amsgrad=hp["amsgrad"],
-                max_exp_avg_sqs=(self._gather(group, "max_exp_avg_sq")
+                max_exp_avg_sqs=(_gather(states, group, "max_exp_avg_sq")
                                  if hp["amsgrad"] else None),
                 maximize=hp["maximize"])
 
