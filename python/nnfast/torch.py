@@ -1,0 +1,496 @@
+r"""``torch.optim`` optimizers whose step runs nnfast's kernels on the tensors' own memory.
+
+``SGD``, ``Adagrad``, ``RMSprop``, ``Adam`` and ``AdamW`` here are subclasses of
+``torch.optim.Optimizer`` with torch's constructor arguments and defaults, ``param_groups``
+with per-group hyperparameters, ``add_param_group``, ``zero_grad``, ``step(closure=None)``
+and torch's own ``state_dict()`` format (the same state keys, and ``step`` as torch stores
+it), so switching is one line::
+
+    optimizer = nnfast.torch.Adam(model.parameters(), lr=1e-3)   # was torch.optim.Adam
+
+LR schedulers (``torch.optim.lr_scheduler``) work unchanged; a checkpoint saved from
+``torch.optim.Adam`` loads into ``nnfast.torch.Adam`` and continues, and the reverse; each
+works as the ``optimizer_class`` of ``torch.distributed.optim.ZeroRedundancyOptimizer``.
+
+How a step runs. For each param group, the parameters that have a ``.grad`` (others are
+skipped, as torch skips them) are updated by the fused multi-tensor kernels of
+:mod:`nnfast.optimizers` in one call per group: more only when a group mixes devices or
+dtypes, or holds parameters at different step counts (Adam's bias correction and Adagrad's lr
+decay differ; SGD's first momentum step differs). The kernels work on the tensors' memory in
+place, with no copy: a CPU tensor is passed as the NumPy view ``tensor.numpy()`` that shares
+its memory, a CUDA tensor as itself (``nnfast.optimizers`` takes GPU arrays, on torch's
+current stream), a complex tensor as its real view, as torch updates it. They use nnfast's
+threads (``nnfast.set_num_threads``), not torch's. The arithmetic is that of ``nnfast.optim``,
+whose classes' docstrings give each update as math: torch's formulas and defaults, float32
+computed in float32 with the hyperparameters rounded to float32. torch orders some roundings
+differently (Adam's first moment through ``lerp``, the division through ``addcdiv``), so the
+results agree with ``torch.optim`` to a few units in the last place per step, not bit for bit.
+
+torch's implementation switches: ``foreach`` and ``fused`` choose among torch's own
+implementations; nnfast has one (fused, multi-tensor), so they are accepted and kept in
+``param_groups`` (a checkpoint keeps them for torch) and change nothing here.
+``capturable=True`` (CUDA graph capture) and ``differentiable=True`` (autograd through the
+step) cannot be honoured by kernels that run outside autograd and read the step count on the
+host: they raise ``ValueError``. A tensor ``lr`` (or betas, weight decay) is read as its
+Python number at each step.
+
+Every step is checked whole before anything is written: each group's hyperparameters, and
+each parameter, gradient and state tensor. Errors name the group and parameter:
+    TypeError: a sparse gradient (no nnfast kernel takes one; torch's ``SparseAdam`` does);
+        a parameter whose dtype is not float32/float64 (or complex64/complex128); a gradient
+        or state tensor whose dtype differs from its parameter's; a parameter not on the CPU
+        or a CUDA device.
+    ValueError: a hyperparameter out of range (negative ``lr``, a beta outside [0, 1), ...);
+        a gradient or state tensor whose shape or device differs from its parameter's; a
+        state tensor missing (e.g. ``amsgrad`` switched on after the first step); a parameter
+        or state tensor that is not contiguous (its memory is updated in place);
+        ``capturable`` or ``differentiable``.
+A gradient that is not contiguous is read through a contiguous copy (it is only read).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import optim as _numpy_optim
+from . import optimizers as _kernels
+
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
+
+_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
+_FLAGS = ("nesterov", "maximize", "centered", "amsgrad", "decoupled_weight_decay")
+#: The numeric hyperparameters, which torch lets be one-element tensors (a group may hold other
+#: keys of the user's, such as a name, left as they are).
+_NUMBERS = ("lr", "momentum", "dampening", "weight_decay", "lr_decay",
+            "initial_accumulator_value", "eps", "alpha")
+
+
+def _memory(tensor):
+    """What the kernels update in place: the tensor's own memory, never a copy (a NumPy view
+    of a CPU tensor; a CUDA tensor itself; a complex tensor as its real view)."""
+    tensor = tensor.detach()
+    if tensor.is_complex():
+        tensor = torch.view_as_real(tensor)
+    return tensor if tensor.is_cuda else tensor.numpy()
+
+
+def _number(value, name):
+    """A hyperparameter as a Python number: a one-element tensor is read (torch allows them)."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"{name}: a tensor hyperparameter must have one element, "
+                             f"got shape {tuple(value.shape)}")
+        return value.item()
+    return value
+
+
+def _step_tensor(p, group, value=0.0):
+    """The step count as torch keeps it: a float32 scalar on the parameter's device when
+    fused (or capturable), else a CPU scalar of torch's default scalar dtype."""
+    if group.get("fused") or group.get("capturable"):
+        return torch.tensor(float(value), dtype=torch.float32, device=p.device)
+    dtype = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+    return torch.tensor(float(value), dtype=dtype)
+
+
+def _like(t, p):
+    """Whether tensor ``t`` can go beside parameter ``p`` into one kernel call."""
+    return (t.shape == p.shape and t.dtype == p.dtype and t.device == p.device
+            and t.is_contiguous())
+
+
+def _unlike(t, p, what):
+    """The error that says how ``t`` differs from parameter ``p`` (``_like`` was False)."""
+    if not isinstance(t, torch.Tensor):
+        return TypeError(f"{what} must be a tensor, got {type(t).__name__}")
+    if t.dtype != p.dtype:
+        return TypeError(f"{what} has dtype {t.dtype}, its parameter {p.dtype}")
+    if t.shape != p.shape:
+        return ValueError(f"{what} has shape {tuple(t.shape)}, its parameter {tuple(p.shape)}")
+    if t.device != p.device:
+        return ValueError(f"{what} is on {t.device}, its parameter on {p.device}")
+    return ValueError(f"{what} is not contiguous")
+
+
+class _KernelOptimizer(torch.optim.Optimizer):
+    """The machinery the five optimizers share (see the module docstring).
+
+    A subclass sets ``_arithmetic``, the ``nnfast.optim`` class whose ``_validate`` checks the
+    hyperparameters and whose ``_apply`` makes the kernel calls, and ``_fallbacks``, the group
+    keys an older checkpoint may lack with the values torch then assumes. ``_has_step`` is
+    False where torch keeps no step count (SGD).
+    """
+
+    _arithmetic = None
+    _fallbacks = {}
+    _has_step = True
+
+    def __init__(self, params, defaults):
+        self._check_group(defaults, "")
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state):
+        # Called by load_state_dict (and unpickling): fill what an older checkpoint lacks,
+        # and turn a plain-number step into the tensor torch keeps, as torch's own do.
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key, value in self._fallbacks.items():
+                group.setdefault(key, value)
+            for p in group["params"]:
+                st = self.state.get(p)
+                if st and "step" in st and not torch.is_tensor(st["step"]):
+                    st["step"] = _step_tensor(p, group, st["step"])
+
+    def add_param_group(self, param_group):
+        """Add a param group (torch's ``add_param_group``), checked as :meth:`step` checks it.
+
+        Raises:
+            TypeError, ValueError: as :meth:`step` would; the group is then not added.
+        """
+        super().add_param_group(param_group)
+        index = len(self.param_groups) - 1
+        try:
+            group = self.param_groups[index]
+            self._check_group(group, f"param_groups[{index}]")
+            for j, p in enumerate(group["params"]):
+                self._check_param(p, f"param_groups[{index}]['params'][{j}]")
+        except (TypeError, ValueError):
+            self.param_groups.pop()
+            raise
+
+    # -- checks
+
+    def _check_group(self, group, where):
+        """The group's hyperparameters as nnfast.optim takes them (plain numbers, l1 = 0),
+        checked by nnfast.optim's own validation; errors start with ``where``."""
+        prefix = f"{where}: " if where else ""
+        for option in ("capturable", "differentiable"):
+            if group.get(option):
+                raise ValueError(f"{prefix}{option}=True is not supported by nnfast.torch "
+                                 f"(its kernels run outside autograd and CUDA graphs); use "
+                                 f"torch.optim for it")
+        hp = {key: value for key, value in group.items() if key != "params"}
+        for key in _NUMBERS:
+            if key in hp:
+                hp[key] = _number(hp[key], prefix + key)
+        if "betas" in hp:
+            hp["betas"] = tuple(_number(b, prefix + "betas") for b in hp["betas"])
+        for flag in _FLAGS:
+            if flag in hp:
+                hp[flag] = bool(hp[flag])
+        hp["l1"] = 0.0
+        try:
+            self._arithmetic._validate(hp)
+        except (TypeError, ValueError) as error:
+            raise type(error)(prefix + str(error)) from None
+        return hp
+
+    @staticmethod
+    def _check_param(p, where):
+        if p.dtype in _DTYPES and (p.is_cpu or p.is_cuda) and p.is_contiguous():
+            return
+        if p.dtype not in _DTYPES:
+            raise TypeError(f"{where}: nnfast's kernels update float32 and float64 tensors "
+                            f"(complex ones through their real view), got {p.dtype}")
+        if not (p.is_cpu or p.is_cuda):
+            raise TypeError(f"{where}: nnfast.torch updates CPU and CUDA tensors, got one on "
+                            f"{p.device}")
+        raise ValueError(f"{where} is not contiguous: the kernels update a parameter's "
+                         f"memory in place and need it contiguous")
+
+    def _plan(self, index, group):
+        """Check one group whole and return (hyperparameters, [(param, grad)]) for the
+        parameters that have a gradient; nothing is created or written."""
+        where = f"param_groups[{index}]"
+        hp = self._check_group(group, where)
+        names = self._arithmetic._state_names(hp)
+        required = names + ["step"] if self._has_step else names
+        work = []
+        for j, p in enumerate(group["params"]):
+            g = p.grad
+            if g is None:
+                continue
+            self._check_param(p, f"{where}['params'][{j}]")
+            if g.layout != torch.strided:
+                raise TypeError(f"{where}['params'][{j}].grad is sparse ({g.layout}): nnfast's "
+                                f"kernels take dense gradients (torch.optim.SparseAdam takes "
+                                f"sparse ones)")
+            if not (g.shape == p.shape and g.dtype == p.dtype and g.device == p.device):
+                raise _unlike(g, p, f"{where}['params'][{j}].grad")
+            st = self.state.get(p)
+            if st:  # a state from an earlier step or a loaded checkpoint
+                for name in required:
+                    if name not in st:
+                        raise ValueError(f"the state of {where}['params'][{j}] has no {name!r} "
+                                         f"(was the group's configuration changed after its "
+                                         f"first step?)")
+                for name in names:
+                    t = st[name]
+                    if not (isinstance(t, torch.Tensor) and _like(t, p)):
+                        raise _unlike(t, p, f"the state {name!r} of {where}['params'][{j}]")
+            work.append((p, g if g.is_contiguous() else g.contiguous()))
+        return hp, work
+
+    # -- state, torch's format
+
+    def _initial_state(self, p, name):
+        return torch.zeros_like(p, memory_format=torch.preserve_format)
+
+    def _advance(self, p, group, names):
+        """Create the parameter's state on its first step, as torch does, count the step,
+        and return {"step": count, name: memory} for nnfast.optim's ``_apply``."""
+        if not names and not self._has_step:
+            return {"step": 1}  # torch keeps no state at all here (SGD without momentum)
+        st = self.state[p]
+        fresh = not st
+        if fresh:
+            if self._has_step:
+                st["step"] = _step_tensor(p, group)
+            for name in names:
+                st[name] = self._initial_state(p, name)
+        if self._has_step:
+            # torch's `step += 1`; fill_ costs a third of an in-place add on a scalar tensor
+            step = int(st["step"].item()) + 1
+            st["step"].fill_(step)
+        else:
+            step = 1 if fresh else 2  # SGD: only whether this is the buffer's first step
+        return {"step": step, **{name: _memory(st[name]) for name in names}}
+
+    # -- the step
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One update of every parameter that has a ``.grad``; see the module docstring.
+
+        Args:
+            closure: optional callable that re-evaluates the model and returns the loss; it
+                runs first, with gradients enabled.
+
+        Returns:
+            the closure's loss, or None.
+
+        Raises:
+            TypeError, ValueError: see the module docstring; nothing is written then.
+        """
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        plans = [self._plan(i, group) for i, group in enumerate(self.param_groups)]
+        for group, (hp, work) in zip(self.param_groups, plans):
+            names = self._arithmetic._state_names(hp)
+            parts = {}
+            for p, g in work:  # one kernel call per (device, dtype): the usual whole group
+                parts.setdefault((p.device, p.dtype), []).append((p, g))
+            for part in parts.values():
+                states = [self._advance(p, group, names) for p, _ in part]
+                self._arithmetic._apply(_kernels, hp, [_memory(p) for p, _ in part],
+                                        [_memory(g) for _, g in part], states, hp["lr"])
+                for p, _ in part:
+                    # Written behind autograd's back: bump the version counter as an
+                    # in-place torch op would, so autograd still detects stale saved values.
+                    torch.autograd.graph.increment_version(p)
+        return loss
+
+
+class SGD(_KernelOptimizer):
+    r"""``torch.optim.SGD`` on nnfast's kernels: SGD, momentum, Nesterov.
+
+    .. math::
+
+        b_1 = g'_1, \quad b_t = \mu b_{t-1} + (1 - \tau) g'_t, \qquad
+        p_t = p_{t-1} - \eta\,(g'_t + \mu b_t) \ \text{(nesterov)}, \quad
+        p_t = p_{t-1} - \eta\,b_t \ \text{(otherwise)}
+
+    and :math:`p_t = p_{t-1} - \eta g'_t` without momentum, :math:`g'` the gradient negated
+    when ``maximize``, plus :math:`\lambda p` (``weight_decay``); details in
+    :class:`nnfast.optim.SGD`. State: ``momentum_buffer`` (when ``momentum != 0``).
+
+    Args:
+        params: tensors or param-group dicts, as torch takes them.
+        lr (:math:`\eta`), momentum (:math:`\mu`), dampening (:math:`\tau`), weight_decay
+        (:math:`\lambda`), nesterov, maximize: torch's, with its defaults.
+        foreach, fused: accepted and kept; nnfast's kernel is used either way.
+        differentiable: must be False.
+
+    Raises:
+        ValueError: negative ``lr``, ``momentum`` or ``weight_decay``; ``nesterov`` without
+            momentum or with dampening; ``differentiable=True``. At :meth:`step`: see the
+            module docstring.
+    """
+
+    _arithmetic = _numpy_optim.SGD
+    _fallbacks = {"nesterov": False, "maximize": False, "foreach": None,
+                  "differentiable": False, "fused": False}
+    _has_step = False
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
+                 nesterov=False, *, maximize=False, foreach=None, differentiable=False,
+                 fused=None):
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov,
+                                      maximize=maximize, foreach=foreach,
+                                      differentiable=differentiable, fused=fused))
+
+    def _initial_state(self, p, name):
+        # The first momentum step writes b = g' without reading b (nnfast.optim.SGD).
+        return torch.empty_like(p, memory_format=torch.preserve_format)
+
+
+class Adagrad(_KernelOptimizer):
+    r"""``torch.optim.Adagrad`` on nnfast's kernels.
+
+    .. math::
+
+        s_t = s_{t-1} + g'^2_t, \qquad
+        p_t = p_{t-1} - \frac{\eta}{1 + (t - 1)\gamma}\,\frac{g'_t}{\sqrt{s_t} + \epsilon}
+
+    from :math:`s_0` = ``initial_accumulator_value``; details in :class:`nnfast.optim.Adagrad`.
+    State: ``step``, ``sum``, created for every parameter when the optimizer is built (and for
+    a group added later on its first step, from the constructor's
+    ``initial_accumulator_value``), as torch does.
+
+    Args:
+        params: tensors or param-group dicts, as torch takes them.
+        lr (:math:`\eta`), lr_decay (:math:`\gamma`), weight_decay (:math:`\lambda`),
+        initial_accumulator_value, eps (:math:`\epsilon`), maximize: torch's, with its
+        defaults.
+        foreach, fused: accepted and kept; nnfast's kernel is used either way.
+        differentiable: must be False.
+
+    Raises:
+        ValueError: a negative hyperparameter; ``differentiable=True``. At :meth:`step`:
+            see the module docstring.
+    """
+
+    _arithmetic = _numpy_optim.Adagrad
+    _fallbacks = {"foreach": None, "maximize": False, "differentiable": False, "fused": None}
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0,
+                 initial_accumulator_value=0, eps=1e-10, foreach=None, *, maximize=False,
+                 differentiable=False, fused=None):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, eps=eps,
+                                      weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value,
+                                      foreach=foreach, maximize=maximize,
+                                      differentiable=differentiable, fused=fused))
+        # torch builds Adagrad's state up front (so state_dict() has it before any step).
+        for group in self.param_groups:
+            for p in group["params"]:
+                self.state[p].update(step=_step_tensor(p, group),
+                                     sum=self._initial_state(p, "sum"))
+
+    def _initial_state(self, p, name):
+        value = self.defaults["initial_accumulator_value"]
+        if p.is_complex():  # torch: both parts of a complex sum start at the value
+            value = complex(value, value)
+        return torch.full_like(p, value, memory_format=torch.preserve_format)
+
+
+class RMSprop(_KernelOptimizer):
+    r"""``torch.optim.RMSprop`` on nnfast's kernels, plain, centered and with momentum.
+
+    .. math::
+
+        v_t = \alpha v_{t-1} + (1 - \alpha) g'^2_t, \quad
+        a_t = \sqrt{v_t - c_t^2} + \epsilon \ \text{(centered, } c_t = \alpha c_{t-1} +
+        (1-\alpha) g'_t\text{)}, \quad a_t = \sqrt{v_t} + \epsilon \ \text{(otherwise)} \\
+        b_t = \mu b_{t-1} + g'_t / a_t, \ p_t = p_{t-1} - \eta b_t \ (\mu > 0); \qquad
+        p_t = p_{t-1} - \eta g'_t / a_t \ (\mu = 0)
+
+    details in :class:`nnfast.optim.RMSprop`. State: ``step``, ``square_avg``,
+    ``momentum_buffer`` (momentum > 0), ``grad_avg`` (centered).
+
+    Args:
+        params: tensors or param-group dicts, as torch takes them.
+        lr (:math:`\eta`), alpha (:math:`\alpha`), eps (:math:`\epsilon`), weight_decay
+        (:math:`\lambda`), momentum (:math:`\mu`), centered, maximize: torch's, with its
+        defaults.
+        foreach: accepted and kept; nnfast's kernel is used either way.
+        capturable, differentiable: must be False.
+
+    Raises:
+        ValueError: a negative hyperparameter, ``alpha`` outside [0, 1]; ``capturable`` or
+            ``differentiable``. At :meth:`step`: see the module docstring.
+    """
+
+    _arithmetic = _numpy_optim.RMSprop
+    _fallbacks = {"momentum": 0, "centered": False, "foreach": None, "maximize": False,
+                  "differentiable": False, "capturable": False}
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
+                 centered=False, capturable=False, foreach=None, maximize=False,
+                 differentiable=False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps,
+                                      centered=centered, weight_decay=weight_decay,
+                                      capturable=capturable, foreach=foreach,
+                                      maximize=maximize, differentiable=differentiable))
+
+
+class Adam(_KernelOptimizer):
+    r"""``torch.optim.Adam`` on nnfast's kernels: Adam, AMSGrad, and AdamW's decoupled decay.
+
+    .. math::
+
+        m_t = \beta_1 m_{t-1} + (1 - \beta_1) g'_t, \quad
+        v_t = \beta_2 v_{t-1} + (1 - \beta_2) g'^2_t, \quad
+        \hat v_t = \max(\hat v_{t-1}, v_t) \ \text{(amsgrad)} \\
+        p_t = p_{t-1} - \frac{\eta}{1 - \beta_1^t}
+              \frac{m_t}{\sqrt{\hat v_t} / \sqrt{1 - \beta_2^t} + \epsilon}
+
+    with :math:`\lambda p` in :math:`g'` or, with ``decoupled_weight_decay``,
+    :math:`p \leftarrow p(1 - \eta\lambda)` first; details in :class:`nnfast.optim.Adam`.
+    State: ``step``, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq`` (amsgrad).
+
+    Args:
+        params: tensors or param-group dicts, as torch takes them.
+        lr (:math:`\eta`), betas (:math:`\beta_1, \beta_2`), eps (:math:`\epsilon`),
+        weight_decay (:math:`\lambda`), amsgrad, maximize, decoupled_weight_decay: torch's,
+        with its defaults.
+        foreach, fused: accepted and kept; nnfast's kernel is used either way.
+        capturable, differentiable: must be False.
+
+    Raises:
+        ValueError: negative ``lr``, ``eps`` or ``weight_decay``; a beta outside [0, 1);
+            ``capturable`` or ``differentiable``. At :meth:`step`: see the module docstring.
+    """
+
+    _arithmetic = _numpy_optim.Adam
+    _fallbacks = {"amsgrad": False, "maximize": False, "foreach": None, "capturable": False,
+                  "differentiable": False, "decoupled_weight_decay": False, "fused": None}
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 amsgrad=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False, fused=None, decoupled_weight_decay=False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize, foreach=foreach,
+                                      capturable=capturable, differentiable=differentiable,
+                                      fused=fused,
+                                      decoupled_weight_decay=decoupled_weight_decay))
+
+
+class AdamW(Adam):
+    r"""``torch.optim.AdamW`` on nnfast's kernels: :class:`Adam` with decoupled weight decay.
+
+    .. math::
+
+        p_{t-1} \leftarrow p_{t-1} (1 - \eta\lambda), \text{ then the Adam update}
+
+    ``weight_decay`` defaults to 1e-2; every group keeps ``decoupled_weight_decay=True``,
+    also after ``load_state_dict``, as torch's AdamW does. Arguments and errors as
+    :class:`Adam`.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False, foreach=None, capturable=False,
+                 differentiable=False, fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
+                         maximize=maximize, capturable=capturable,
+                         differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group["decoupled_weight_decay"] = True
