@@ -7,8 +7,8 @@
 // the 32 KiB of kernel-argument space that CUDA 12.1+ gives on Volta and newer,
 // so a list of tensors costs few launches. Indices are 64-bit, so tensors past
 // 2^31 elements work. Where every operand of a tensor is 16-byte aligned, each
-// thread moves 16 bytes per operand and access (float4, double2); otherwise, and
-// for the tail of a chunk, one element.
+// thread moves 16 bytes per operand and access (float4, double2); otherwise one
+// element at a time, in the same order.
 //
 // An Op holds the scalars of the update and, per element, runs the ops/ formula
 // on x[0..Depth), the values of the operands in TensorList order: operands in
@@ -79,29 +79,41 @@ apply_kernel(const __grid_constant__ ChunkTable<Depth> table, const __grid_const
     a[k] = static_cast<T*>(table.operands[k][tensor]);
     if ((Op::kRead | Op::kWrite) >> k & 1u) aligned &= reinterpret_cast<uintptr_t>(a[k]) % 16 == 0;
   }
+  // Each thread takes groups of `lanes` consecutive elements, loaded as one
+  // 16-byte vector per operand where aligned, else element by element: the same
+  // elements in the same order either way, so a reduction's bits do not depend
+  // on the arrays' alignment.
+  using Vec = typename Vector16<T>::type;
+  constexpr int lanes = Vector16<T>::lanes;
+  const int64_t groups = (end - begin) / lanes;
   double sum = 0.0;
   T x[Depth];
-  int64_t scalar_from = begin;
-  if (aligned) {
-    using Vec = typename Vector16<T>::type;
-    constexpr int lanes = Vector16<T>::lanes;
-    const int64_t vectors = (end - begin) / lanes;
-    for (int64_t v = threadIdx.x; v < vectors; v += blockDim.x) {
-      const int64_t i = begin + v * lanes;
-      T lane[Depth][lanes];
-      for (int k = 0; k < Depth; ++k)
-        if (Op::kRead >> k & 1u) *reinterpret_cast<Vec*>(lane[k]) = *reinterpret_cast<const Vec*>(a[k] + i);
-      for (int j = 0; j < lanes; ++j) {
-        for (int k = 0; k < Depth; ++k) x[k] = lane[k][j];
-        sum += apply_one<T, Depth>(op, x);
-        for (int k = 0; k < Depth; ++k) lane[k][j] = x[k];
+  for (int64_t v = threadIdx.x; v < groups; v += blockDim.x) {
+    const int64_t i = begin + v * lanes;
+    alignas(16) T lane[Depth][lanes];
+    for (int k = 0; k < Depth; ++k) {
+      if (!(Op::kRead >> k & 1u)) continue;
+      if (aligned) {
+        *reinterpret_cast<Vec*>(lane[k]) = *reinterpret_cast<const Vec*>(a[k] + i);
+      } else {
+        for (int j = 0; j < lanes; ++j) lane[k][j] = a[k][i + j];
       }
-      for (int k = 0; k < Depth; ++k)
-        if (Op::kWrite >> k & 1u) *reinterpret_cast<Vec*>(a[k] + i) = *reinterpret_cast<const Vec*>(lane[k]);
     }
-    scalar_from = begin + vectors * lanes;
+    for (int j = 0; j < lanes; ++j) {
+      for (int k = 0; k < Depth; ++k) x[k] = lane[k][j];
+      sum += apply_one<T, Depth>(op, x);
+      for (int k = 0; k < Depth; ++k) lane[k][j] = x[k];
+    }
+    for (int k = 0; k < Depth; ++k) {
+      if (!(Op::kWrite >> k & 1u)) continue;
+      if (aligned) {
+        *reinterpret_cast<Vec*>(a[k] + i) = *reinterpret_cast<const Vec*>(lane[k]);
+      } else {
+        for (int j = 0; j < lanes; ++j) a[k][i + j] = lane[k][j];
+      }
+    }
   }
-  for (int64_t i = scalar_from + threadIdx.x; i < end; i += blockDim.x) {
+  for (int64_t i = begin + groups * lanes + threadIdx.x; i < end; i += blockDim.x) {
     for (int k = 0; k < Depth; ++k)
       if (Op::kRead >> k & 1u) x[k] = a[k][i];
     sum += apply_one<T, Depth>(op, x);

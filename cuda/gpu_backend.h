@@ -27,6 +27,7 @@ struct GpuArrayDescription {
   bool readonly = false;
   int device = -1;
   bool device_from_pointer = false;  // the CUDA array interface names no device: ask the driver
+  intptr_t producer_stream = 0;      // the stream a v3 interface names (0: none)
   py::object keep_alive;
   std::string dtype_text;  // for messages
 };

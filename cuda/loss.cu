@@ -162,6 +162,9 @@ softmax_cross_entropy_rows(const T* logits, const T* target_probs, T* grad, T* r
     const double lse = static_cast<double>(max) + static_cast<double>(ops::log_(T(sum_e)));
     const T inv_sum = T(1.0 / sum_e);
     const T target_mass = p ? T(mass) : T(1);
+    // Every lane has read x[0] and x[label] before any lane writes g (which may be x):
+    // shuffles order no memory, a warp barrier does (a block's barriers already have).
+    if constexpr (Warp) __syncwarp();
     for (int64_t c = G::lane(); c < classes; c += G::size()) {
       const T e = ops::exp_nonpositive_(x[c] - max);
       const T t = p ? keep * p[c] + smooth : (c == label ? keep + smooth : smooth);

@@ -91,8 +91,7 @@ void wait_for_stream(intptr_t producer) {
   cudaEventDestroy(event);
 }
 
-GpuArrayDescription from_cuda_array_interface(py::handle obj, const ArgName& name) {
-  const py::dict cai = obj.attr("__cuda_array_interface__");
+GpuArrayDescription from_cuda_array_interface(const py::dict& cai, const ArgName& name) {
   GpuArrayDescription d;
   const std::string typestr = py::cast<std::string>(cai["typestr"]);
   d.dtype_text = typestr;
@@ -114,8 +113,11 @@ GpuArrayDescription from_cuda_array_interface(py::handle obj, const ArgName& nam
   if (cai.contains("mask") && !cai["mask"].is_none())
     throw py::value_error(name.str() + ": masked arrays are not supported");
   d.device_from_pointer = true;
-  if (cai.contains("stream") && !cai["stream"].is_none())
-    wait_for_stream(py::cast<intptr_t>(cai["stream"]));
+  if (cai.contains("stream") && !cai["stream"].is_none()) {
+    d.producer_stream = py::cast<intptr_t>(cai["stream"]);
+    if (d.producer_stream == 0)
+      throw py::value_error(name.str() + ": __cuda_array_interface__ stream 0 is disallowed by the interface");
+  }
   return d;
 }
 
@@ -147,6 +149,7 @@ GpuArrayDescription from_dlpack(py::handle obj, const ArgName& name) {
 }
 
 // All arrays of a call on one device; the first array's device is the call's.
+// Then the call's stream waits for the array's producer stream, if it named one.
 // (Checked after everything else about an array, as it may ask the driver.)
 void use_device(const GpuArrayDescription& d, const ArgName& name) {
   if (element_count(d.shape) == 0) return;  // an empty array has no device to disagree with
@@ -160,6 +163,7 @@ void use_device(const GpuArrayDescription& d, const ArgName& name) {
                           ", but the call's other arrays are on cuda:" +
                           std::to_string(launch.device) + " (all arrays of one call on one device)");
   }
+  if (d.producer_stream != 0) wait_for_stream(d.producer_stream);
 }
 
 }  // namespace
@@ -177,11 +181,17 @@ GpuBackend::Call::~Call() {
 }
 
 bool GpuBackend::is_array(py::handle obj) {
-  return py::hasattr(obj, "__cuda_array_interface__") || py::hasattr(obj, "__dlpack__");
+  // The type first: an instance's interface may be a property that builds a dict.
+  const py::handle type = py::type::of(obj);
+  return py::hasattr(type, "__cuda_array_interface__") || py::hasattr(type, "__dlpack__") ||
+         py::hasattr(obj, "__cuda_array_interface__");
 }
 
 GpuArrayDescription GpuBackend::describe(py::handle obj, const ArgName& name) {
-  if (py::hasattr(obj, "__cuda_array_interface__")) return from_cuda_array_interface(obj, name);
+  // Read once: some libraries build the interface anew on every access (PyTorch, in Python).
+  if (PyObject* cai = PyObject_GetAttrString(obj.ptr(), "__cuda_array_interface__"))
+    return from_cuda_array_interface(py::reinterpret_steal<py::dict>(cai), name);
+  PyErr_Clear();  // none, or refused (torch, for a tensor that requires grad): try DLPack
   if (py::hasattr(obj, "__dlpack_device__") && py::hasattr(obj, "__dlpack__")) return from_dlpack(obj, name);
   if (is_host_array(obj)) reject_host_array(obj, name);
   throw py::type_error(name.str() + ": expected " + kArrayKind + ", got " + type_name(obj));
@@ -229,6 +239,8 @@ py::object GpuBackend::class_ids(py::handle obj, int64_t rows, int64_t classes,
   if (d.kind != 'i' || (d.itemsize != 4 && d.itemsize != 8))
     throw py::type_error("target: class ids on the GPU must be int32 or int64, got " + d.dtype_text);
   if (!d.contiguous) throw py::value_error("target: must be C-contiguous");
+  if (reinterpret_cast<uintptr_t>(d.data) % d.itemsize != 0)
+    throw py::value_error("target: must be aligned to its element size");
   use_device(d, "target");
   // A private int64 copy in stream-ordered memory, freed (after the kernels that
   // read it, in stream order) when the returned owner is released.

@@ -56,10 +56,10 @@ class FakeGpuArray:
     """A stand-in that speaks the CUDA array interface v3 (no memory behind it)."""
 
     def __init__(self, shape=(0,), typestr="<f4", pointer=0, readonly=False, strides=None,
-                 mask=None):
+                 mask=None, stream=None):
         self.__cuda_array_interface__ = {
             "shape": shape, "typestr": typestr, "data": (pointer, readonly),
-            "version": 3, "strides": strides, "stream": None, "mask": mask}
+            "version": 3, "strides": strides, "stream": stream, "mask": mask}
 
 
 def test_cuda_facts_agree():
@@ -130,6 +130,12 @@ def test_gpu_read_only_output_is_a_value_error():
 def test_gpu_masked_array_is_a_value_error():
     with pytest.raises(ValueError, match="masked arrays are not supported"):
         nnfast.relu(FakeGpuArray(mask=FakeGpuArray()))
+
+
+def test_gpu_stream_0_is_a_value_error():
+    # the interface reserves 0 (ambiguous between the legacy and per-thread default streams)
+    with pytest.raises(ValueError, match="stream 0 is disallowed"):
+        nnfast.relu(FakeGpuArray(stream=0), out=FakeGpuArray())
 
 
 def test_gpu_shape_mismatch_is_a_value_error():
@@ -461,4 +467,5 @@ def test_work_follows_the_torch_stream(rng):
         y = nnfast.sigmoid(t)
         z = nnfast.tanh(y)  # queued behind sigmoid on the same (side) stream
     side.synchronize()
-    assert_same_bits(z.cpu().numpy(), nnfast.tanh(nnfast.sigmoid(x)), "side-stream chain")
+    expected = nnfast.tanh(nnfast.sigmoid(torch.from_numpy(x).cuda())).cpu().numpy()
+    assert_same_bits(z.cpu().numpy(), expected, "side-stream chain")

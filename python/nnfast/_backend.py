@@ -52,7 +52,8 @@ def stream_of(a):
     if library == "cupy":
         import cupy
 
-        return cupy.cuda.get_current_stream().ptr or _LEGACY_DEFAULT_STREAM
+        with a.device:  # the current stream of the array's own device
+            return cupy.cuda.get_current_stream().ptr or _LEGACY_DEFAULT_STREAM
     interface = getattr(a, "__cuda_array_interface__", None)
     if interface is not None and interface.get("stream"):
         return interface["stream"]
