@@ -166,6 +166,44 @@ void use_device(const GpuArrayDescription& d, const ArgName& name) {
   if (d.producer_stream != 0) wait_for_stream(d.producer_stream);
 }
 
+// PyTorch tensors, read through their own methods: the same facts as their CUDA
+// array interface (which PyTorch builds in Python, ~4 us a tensor: 16 ms for the
+// 4,000 arrays of a 1,000-tensor Adam step) at a fraction of the cost. Nothing of
+// PyTorch is linked or imported: only a tensor's own type, when one is passed.
+struct TorchTypes {
+  py::object tensor, float32, float64, int32, int64;
+};
+
+const TorchTypes* torch_types(py::handle obj) {
+  static TorchTypes* types = nullptr;  // set once torch is loaded; never freed (lives as long as torch)
+  if (!types) {
+    const py::dict modules = py::module_::import("sys").attr("modules");
+    if (!modules.contains("torch")) return nullptr;
+    const py::object torch = modules["torch"];
+    types = new TorchTypes{torch.attr("Tensor"), torch.attr("float32"), torch.attr("float64"),
+                           torch.attr("int32"), torch.attr("int64")};
+  }
+  return PyObject_IsInstance(obj.ptr(), types->tensor.ptr()) == 1 ? types : nullptr;
+}
+
+GpuArrayDescription from_torch_tensor(py::handle obj, const TorchTypes& t, const ArgName& name) {
+  if (!py::cast<bool>(obj.attr("is_cuda"))) reject_host_array(obj, name);
+  GpuArrayDescription d;
+  const py::object dtype = obj.attr("dtype");
+  const struct { const py::object& type; char kind; int size; } known[] = {
+      {t.float32, 'f', 4}, {t.float64, 'f', 8}, {t.int32, 'i', 4}, {t.int64, 'i', 8}};
+  for (const auto& k : known)
+    if (dtype.is(k.type)) d.kind = k.kind, d.itemsize = k.size;
+  d.dtype_text = std::string(py::str(dtype));
+  std::vector<int64_t> dims;
+  for (py::handle n : py::tuple(obj.attr("shape"))) dims.push_back(py::cast<int64_t>(n));
+  d.shape.assign(dims.data(), dims.size());
+  d.contiguous = py::cast<bool>(obj.attr("is_contiguous")());
+  d.data = reinterpret_cast<void*>(py::cast<uintptr_t>(obj.attr("data_ptr")()));
+  d.device = py::cast<int>(obj.attr("get_device")());
+  return d;
+}
+
 }  // namespace
 
 GpuBackend::Call::Call() {
@@ -188,6 +226,7 @@ bool GpuBackend::is_array(py::handle obj) {
 }
 
 GpuArrayDescription GpuBackend::describe(py::handle obj, const ArgName& name) {
+  if (const TorchTypes* torch = torch_types(obj)) return from_torch_tensor(obj, *torch, name);
   // Read once: some libraries build the interface anew on every access (PyTorch, in Python).
   if (PyObject* cai = PyObject_GetAttrString(obj.ptr(), "__cuda_array_interface__"))
     return from_cuda_array_interface(py::reinterpret_steal<py::dict>(cai), name);

@@ -104,6 +104,12 @@ def test_gpu_array_in_a_host_call_is_a_value_error():
     assert (p == 1).all(), "nothing may be written"
 
 
+def test_torch_cpu_tensor_in_a_gpu_call_is_a_value_error():
+    torch = pytest.importorskip("torch", reason="the torch fast path needs torch")
+    with pytest.raises(ValueError, match=r"grads\[0\]: a host array \(Tensor\) in a call on GPU"):
+        nnfast.sgd_step(FakeGpuArray(), torch.zeros(0), lr=0.1)
+
+
 @pytest.mark.parametrize("typestr", ["<i4", "<f2", "<c8", ">f4x"])
 def test_gpu_dtype_is_a_type_error(typestr):
     with pytest.raises(TypeError, match=r"params\[0\]: dtype .* is not supported; expected float32"):
