@@ -67,7 +67,7 @@ def main(argv=None):
     print(f"nnfast {info['versions']['nnfast']} | {info['nnfast']['simd']} | "
           f"{info['nnfast']['threads']} threads | {info['cpu']}")
     print("medians of interleaved samples; % roofline = time of a same-traffic trivial kernel / time;"
-          " x numpy, x torch = their time / nnfast's\n")
+          " x numpy, x torch (its fastest path), x torch default = their time / nnfast's\n")
     print(table(results))
     print("\n" + overhead_line(overhead))
     if args.json:

@@ -6,6 +6,9 @@ place, arrays written): the bytes any implementation must move at least
 builds equal but separate inputs for each implementation: ``nnfast``, ``numpy``
 (nnfast.reference, what a user would write with NumPy) and ``torch``
 (PyTorch's fastest CPU path for the same result, when torch is importable).
+The model-shaped case ``adam_gpt2small`` compares ``nnfast.torch.Adam`` with
+``torch.optim.Adam`` fused (``torch``) and default (``torch_default``) instead,
+and appears only when torch is importable.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from nnfast import reference
 try:
     import torch
     import torch.nn.functional as F
+
+    import nnfast.torch
 except ImportError:  # the torch column is left empty
     torch = None
 
@@ -45,6 +50,13 @@ class Case:
 
 def _randn(rng, n, dtype, scale=1.0):
     return (rng.standard_normal(n) * scale).astype(dtype)
+
+
+def tiled_randn(rng, n, dtype, scale=1.0):
+    """n normal values, a block of at most 2**20 drawn and repeated: drawing 10**8 values
+    takes seconds, and an elementwise kernel's speed does not depend on their order."""
+    block = _randn(rng, min(n, 1 << 20), dtype, scale)
+    return np.resize(block, n)
 
 
 def _implementations(build):
@@ -234,6 +246,42 @@ def _torch_cross_entropy_on_probs(p, t):
     return -(t * torch.log(p)).sum(-1).mean()
 
 
+# ---------------------------------------------------------------- a model's parameter list
+
+def _gpt2_small_sizes():
+    """Element counts of GPT-2 small's 148 parameter tensors, 124,439,808 in all (token and
+    position embeddings, 12 blocks of layer norms, attention and MLP weights and biases, the
+    final layer norm; the output layer shares the token embedding)."""
+    d, vocab, context, layers = 768, 50257, 1024, 12
+    block = [d, d, d * 3 * d, 3 * d, d * d, d, d, d, d * 4 * d, 4 * d, 4 * d * d, d]
+    return [vocab * d, context * d] + block * layers + [d, d]
+
+
+_GPT2_SMALL = _gpt2_small_sizes()
+
+
+def _model_adam(n, dtype, rng):
+    """One optimizer step over GPT-2 small's parameter list with every tensor scaled by
+    n / 124,439,808 (n = 124,439,808 is the model itself): ``nnfast.torch.Adam`` against
+    ``torch.optim.Adam`` fused and default (on the CPU, torch's default is its per-tensor
+    loop). Each optimizer updates its own copy of the parameters; the gradients, only read,
+    are shared."""
+    total = sum(_GPT2_SMALL)
+    sizes = [max(1, round(s * n / total)) for s in _GPT2_SMALL]
+    params = [tiled_randn(rng, s, dtype) for s in sizes]
+    grads = [torch.from_numpy(tiled_randn(rng, s, dtype)) for s in sizes]
+    optimizers = {"nnfast": nnfast.torch.Adam,
+                  "torch": lambda ts: torch.optim.Adam(ts, fused=True),
+                  "torch_default": torch.optim.Adam}
+
+    def build(impl):
+        tensors = [torch.from_numpy(p.copy()) for p in params]
+        for t, g in zip(tensors, grads):
+            t.grad = g
+        return optimizers[impl](tensors).step
+    return sum(sizes), {impl: build(impl) for impl in optimizers}
+
+
 # ---------------------------------------------------------------- the table
 
 _ADAM = _optimizer("adam_step", step=10)
@@ -277,5 +325,7 @@ CASES = [
     Case("l2_loss", Traffic(1, 0, 0),
          _regularizer("l2_loss", lambda t: torch.linalg.vector_norm(t).square() / 2)),
 ]
+if torch is not None:
+    CASES.append(Case("adam_gpt2small", Traffic(1, 3, 0), _model_adam, (sum(_GPT2_SMALL),)))
 
 BY_NAME = {case.name: case for case in CASES}

@@ -13,7 +13,7 @@ import numpy as np
 
 from nnfast import _core, adam_step
 
-from .cases import Case
+from .cases import Case, tiled_randn
 
 MIN_SAMPLE_SECONDS = 2e-3  # a sample repeats a fast call until it lasts this long
 
@@ -66,7 +66,7 @@ def interleaved(calls, repeat):
 
 def _roofline_call(case, elements, dtype, rng):
     t = case.traffic
-    arrays = [(rng.standard_normal(elements) * 1e-3).astype(dtype)
+    arrays = [tiled_randn(rng, elements, dtype, 1e-3)
               for _ in range(t.reads + t.updates + t.writes)]
     reads = arrays[:t.reads]
     updates = arrays[t.reads:t.reads + t.updates]

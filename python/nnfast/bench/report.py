@@ -6,29 +6,34 @@ import json
 
 HEADER = ("kernel", "elements", "dtype", "nnfast ms", "GB/s", "roofline GB/s", "% roofline",
           "x numpy", "x torch", "torch % roofline")
+#: Shown only when a case measured torch's default path beside its fastest (adam_gpt2small).
+DEFAULT_COLUMN = "x torch default"
 
 
 def _ratio(x):
     return "-" if x is None else f"{x:.2f}x"
 
 
-def _row(m):
+def _row(m, with_default):
     torch_fraction = (f"{100 * m.roofline_fraction('torch'):.0f}%" if "torch" in m.seconds
                       else "-")
-    return (m.kernel, f"{m.elements:.3g}", m.dtype, f"{m.median('nnfast') * 1e3:.4g}",
-            f"{m.gigabytes_per_second('nnfast'):.1f}", f"{m.gigabytes_per_second('roofline'):.1f}",
-            f"{100 * m.roofline_fraction():.0f}%", _ratio(m.speedup("numpy")),
-            _ratio(m.speedup("torch")), torch_fraction)
+    row = (m.kernel, f"{m.elements:.3g}", m.dtype, f"{m.median('nnfast') * 1e3:.4g}",
+           f"{m.gigabytes_per_second('nnfast'):.1f}", f"{m.gigabytes_per_second('roofline'):.1f}",
+           f"{100 * m.roofline_fraction():.0f}%", _ratio(m.speedup("numpy")),
+           _ratio(m.speedup("torch")), torch_fraction)
+    return row + (_ratio(m.speedup("torch_default")),) if with_default else row
 
 
 def table(measurements):
-    body = [_row(m) for m in measurements]
-    widths = [max(len(str(r[i])) for r in [HEADER, *body]) for i in range(len(HEADER))]
+    with_default = any("torch_default" in m.seconds for m in measurements)
+    header = HEADER + (DEFAULT_COLUMN,) if with_default else HEADER
+    body = [_row(m, with_default) for m in measurements]
+    widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(len(header))]
 
     def line(cells):
         return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
                          for i, (c, w) in enumerate(zip(cells, widths)))
-    return "\n".join([line(HEADER), line(["-" * w for w in widths]), *map(line, body)])
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, body)])
 
 
 def overhead_line(medians):
