@@ -68,7 +68,8 @@ _NUMBERS = ("lr", "momentum", "dampening", "weight_decay", "lr_decay",
 def _memory(tensor):
     """What the kernels update in place: the tensor's own memory, never a copy (a NumPy view
     of a CPU tensor; a CUDA tensor itself; a complex tensor as its real view)."""
-    tensor = tensor.detach()
+    if tensor.requires_grad:  # only then: detach() costs as much as the view itself
+        tensor = tensor.detach()
     if tensor.is_complex():
         tensor = torch.view_as_real(tensor)
     return tensor if tensor.is_cuda else tensor.numpy()
@@ -93,14 +94,9 @@ def _step_tensor(p, group, value=0.0):
     return torch.tensor(float(value), dtype=dtype)
 
 
-def _like(t, p):
-    """Whether tensor ``t`` can go beside parameter ``p`` into one kernel call."""
-    return (t.shape == p.shape and t.dtype == p.dtype and t.device == p.device
-            and t.is_contiguous())
-
-
 def _unlike(t, p, what):
-    """The error that says how ``t`` differs from parameter ``p`` (``_like`` was False)."""
+    """The error that says how ``t`` differs from parameter ``p``, which it must match in
+    dtype, shape and device, and be contiguous."""
     if not isinstance(t, torch.Tensor):
         return TypeError(f"{what} must be a tensor, got {type(t).__name__}")
     if t.dtype != p.dtype:
@@ -206,6 +202,7 @@ class _KernelOptimizer(torch.optim.Optimizer):
         names = self._arithmetic._state_names(hp)
         required = names + ["step"] if self._has_step else names
         work = []
+        state = self.state
         for j, p in enumerate(group["params"]):
             g = p.grad
             if g is None:
@@ -215,9 +212,10 @@ class _KernelOptimizer(torch.optim.Optimizer):
                 raise TypeError(f"{where}['params'][{j}].grad is sparse ({g.layout}): nnfast's "
                                 f"kernels take dense gradients (torch.optim.SparseAdam takes "
                                 f"sparse ones)")
-            if not (g.shape == p.shape and g.dtype == p.dtype and g.device == p.device):
+            shape, dtype, device = p.shape, p.dtype, p.device
+            if not (g.shape == shape and g.dtype == dtype and g.device == device):
                 raise _unlike(g, p, f"{where}['params'][{j}].grad")
-            st = self.state.get(p)
+            st = state.get(p)
             if st:  # a state from an earlier step or a loaded checkpoint
                 for name in required:
                     if name not in st:
@@ -226,7 +224,8 @@ class _KernelOptimizer(torch.optim.Optimizer):
                                          f"first step?)")
                 for name in names:
                     t = st[name]
-                    if not (isinstance(t, torch.Tensor) and _like(t, p)):
+                    if not (isinstance(t, torch.Tensor) and t.shape == shape and t.dtype == dtype
+                            and t.device == device and t.is_contiguous()):
                         raise _unlike(t, p, f"the state {name!r} of {where}['params'][{j}]")
             work.append((p, g if g.is_contiguous() else g.contiguous()))
         return hp, work
@@ -250,11 +249,14 @@ class _KernelOptimizer(torch.optim.Optimizer):
                 st[name] = self._initial_state(p, name)
         if self._has_step:
             # torch's `step += 1`; fill_ costs a third of an in-place add on a scalar tensor
-            step = int(st["step"].item()) + 1
-            st["step"].fill_(step)
+            count = st["step"]
+            step = int(count.item()) + 1
+            count.fill_(step)
         else:
             step = 1 if fresh else 2  # SGD: only whether this is the buffer's first step
-        return {"step": step, **{name: _memory(st[name]) for name in names}}
+        memory = {name: _memory(st[name]) for name in names}
+        memory["step"] = step
+        return memory
 
     # -- the step
 
