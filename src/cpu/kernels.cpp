@@ -256,21 +256,48 @@ T row_max(const T* x, int64_t n) {
   return best;
 }
 
-// One row of softmax cross-entropy: lse = max + log(sum_c e_c), e_c = exp(x_c - max),
-// then the row loss of ops/loss.h and the gradient of each logit. e_c is parked in g between the passes, so x is read from memory once and g
-// may alias x (x_c is consumed before g_c is written).
+// A running maximum (NaN-propagating) of vector lanes and scalar tails; max is
+// exact, so the order of the comparisons does not matter.
 template <class T>
-double softmax_cross_entropy_row(const T* x, int64_t label, const T* probs, T* g, int64_t classes,
-                                 double eps, T grad_scale) {
+struct LaneMax {
+  Vec<T> lanes;
+  T tail;
+
+  explicit LaneMax(T first) : lanes(first), tail(first) {}
+  template <class X>
+  void add(X x) {
+    if constexpr (lane_count<X>() == 1) tail = ops::max_nan_(tail, x);
+    else lanes = ops::max_nan_(lanes, x);
+  }
+  T total() const {
+    T best = tail;
+    simd::for_each_lane(lanes, [&](T v) { best = ops::max_nan_(best, v); });
+    return best;
+  }
+};
+
+// One row of softmax cross-entropy, given its max: lse = max + log(sum_c e_c),
+// e_c = exp(x_c - max), then the row loss of ops/loss.h and the gradient of each
+// logit. e_c is parked in g between the passes, so x is read from memory once and g
+// may alias x (x_c is consumed before g_c is written). With next_x (the next row),
+// the max of the next row is taken during the exp pass and stored in *next_max:
+// the next row's first (memory-bound) read then overlaps this row's exps
+// (compute-bound) instead of following them.
+template <class T>
+double softmax_cross_entropy_row(const T* x, T max, int64_t label, const T* probs, T* g,
+                                 int64_t classes, double eps, T grad_scale, const T* next_x,
+                                 T* next_max) {
   const T smooth = T(eps / static_cast<double>(classes));
   const T keep = T(1.0 - eps);
   const double x_label = probs ? 0.0 : static_cast<double>(x[label]);
-  const T max = row_max(x, classes);
   const bool smoothing = eps != 0.0;  // sum_c x_c is needed only then
   LaneSums<T> sum_e, sum_x, sum_tx, mass;
-  T* const a[kMaxOperands] = {const_cast<T*>(x), const_cast<T*>(probs), g, nullptr, nullptr};
+  LaneMax<T> following(next_x ? next_x[0] : T(0));
+  T* const a[kMaxOperands] = {const_cast<T*>(x), const_cast<T*>(probs), g, const_cast<T*>(next_x),
+                              nullptr};
   const auto parked = [&](auto* v) {
     using V = ValueOf<decltype(v)>;
+    if (next_x) following.add(v[3]);
     if (probs) {
       const V t = V(keep) * v[1] + V(smooth);
       mass.add(t);
@@ -281,8 +308,12 @@ double softmax_cross_entropy_row(const T* x, int64_t label, const T* probs, T* g
     v[2] = exp_nonpositive_(v[0] - V(max));
     sum_e.add(v[2]);
   };
-  if (probs) apply<k0 | k1, k2>(a, 0, classes, parked);
-  else apply<k0, k2>(a, 0, classes, parked);
+  if (probs) {
+    next_x ? apply<k0 | k1 | k3, k2>(a, 0, classes, parked) : apply<k0 | k1, k2>(a, 0, classes, parked);
+  } else {
+    next_x ? apply<k0 | k3, k2>(a, 0, classes, parked) : apply<k0, k2>(a, 0, classes, parked);
+  }
+  if (next_x) *next_max = following.total();
 
   const double sum = sum_e.total();
   // ln in T, as softmax_cross_entropy_lanes takes it, so that a row's loss does not
@@ -389,15 +420,29 @@ double softmax_cross_entropy_rows(const T* logits, const T* target_probs, T* gra
                                              grad_scale);
     }
   }
-  for (; r < first_row + rows; ++r) {
+  const int64_t end = first_row + rows;
+  const auto ignored = [&](int64_t row) {
+    return o.labels && o.has_ignore_index && o.labels[row] == o.ignore_index;
+  };
+  bool have_max = false;  // the max of row r, taken with row r - 1
+  T max = T(0);
+  for (; r < end; ++r) {
     T* g = grad + r * classes;
     double loss = 0.0;
-    if (o.labels && o.has_ignore_index && o.labels[r] == o.ignore_index) {
+    if (ignored(r)) {
       for (int64_t c = 0; c < classes; ++c) g[c] = T(0);
+      have_max = false;
     } else {
-      loss = softmax_cross_entropy_row(logits + r * classes, o.labels ? o.labels[r] : 0,
+      const T* x = logits + r * classes;
+      if (!have_max) max = row_max(x, classes);
+      // (the next row's logits are read before this row's gradient is written:
+      // g may alias x, but only within one row)
+      const bool next = r + 1 < end && !ignored(r + 1);
+      loss = softmax_cross_entropy_row(x, max, o.labels ? o.labels[r] : 0,
                                        target_probs ? target_probs + r * classes : nullptr, g,
-                                       classes, o.label_smoothing, grad_scale);
+                                       classes, o.label_smoothing, grad_scale,
+                                       next ? x + classes : nullptr, &max);
+      have_max = next;
     }
     if (row_losses) row_losses[r] = T(loss);
     total += loss;
