@@ -68,11 +68,13 @@ _NUMBERS = ("lr", "momentum", "dampening", "weight_decay", "lr_decay",
 def _memory(tensor):
     """What the kernels update in place: the tensor's own memory, never a copy (a NumPy view
     of a CPU tensor; a CUDA tensor itself; a complex tensor as its real view)."""
-    if tensor.requires_grad:  # only then: detach() costs as much as the view itself
-        tensor = tensor.detach()
     if tensor.is_complex():
         tensor = torch.view_as_real(tensor)
-    return tensor if tensor.is_cuda else tensor.numpy()
+    if tensor.is_cuda:  # nnfast._cuda reads a tensor's pointer itself, requires_grad or not
+        return tensor
+    if tensor.requires_grad:  # only then: detach() costs as much as the view itself
+        tensor = tensor.detach()
+    return tensor.numpy()
 
 
 def _number(value, name):
@@ -288,10 +290,9 @@ class _KernelOptimizer(torch.optim.Optimizer):
                 states = [self._advance(p, group, names) for p, _ in part]
                 self._arithmetic._apply(_kernels, hp, [_memory(p) for p, _ in part],
                                         [_memory(g) for _, g in part], states, hp["lr"])
-                for p, _ in part:
-                    # Written behind autograd's back: bump the version counter as an
-                    # in-place torch op would, so autograd still detects stale saved values.
-                    torch.autograd.graph.increment_version(p)
+                # Written behind autograd's back: bump the version counters as an in-place
+                # torch op would, so autograd still detects stale saved values.
+                torch.autograd.graph.increment_version([p for p, _ in part])
         return loss
 
 
