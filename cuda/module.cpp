@@ -46,11 +46,12 @@ struct DLManagedTensor {
 
 constexpr int kDLCUDA = 2, kDLCUDAManaged = 13;
 
+// Strides (in units of itemsize_unit) that lay the array out in C order; any for an
+// empty array (libraries report all sorts for those) and for dimensions of size 1.
 bool c_contiguous(const Shape& shape, const int64_t* strides, int64_t itemsize_unit) {
-  if (!strides) return true;
+  if (!strides || element_count(shape) == 0) return true;
   int64_t expected = itemsize_unit;
   for (size_t d = shape.size(); d-- > 0;) {
-    if (shape[d] == 0) return true;
     if (shape[d] != 1 && strides[d] != expected) return false;
     expected *= shape[d];
   }

@@ -62,6 +62,37 @@ class FakeGpuArray:
             "version": 3, "strides": strides, "stream": stream, "mask": mask}
 
 
+class FakeDlpackGpuArray:
+    """A stand-in that offers only DLPack and claims a CUDA device; its capsule is a NumPy
+    array's (host memory, so only validation and empty calls may use it)."""
+
+    def __init__(self, array):
+        self.array = array
+
+    def __dlpack_device__(self):
+        return (2, 0)  # kDLCUDA, device 0
+
+    def __dlpack__(self, stream=None):
+        assert stream == 1, "the call's stream (legacy default) is passed to the producer"
+        return self.array.__dlpack__()
+
+
+def test_dlpack_gpu_arrays_are_read():
+    empty = FakeDlpackGpuArray(np.zeros(0, np.float32))
+    assert _backend.is_gpu_array(empty)
+    nnfast.sgd_step(empty, FakeDlpackGpuArray(np.zeros(0, np.float32)), lr=0.1)
+    out = FakeDlpackGpuArray(np.zeros((0, 3), np.float64))
+    assert nnfast.tanh(FakeDlpackGpuArray(np.zeros((0, 3), np.float64)), out=out) is out
+
+
+def test_dlpack_dtype_and_layout_are_checked():
+    with pytest.raises(TypeError, match=r"x: dtype DLPack code 0, 32 bits is not supported"):
+        nnfast.relu(FakeDlpackGpuArray(np.zeros(0, np.int32)))
+    strided = np.zeros((4, 6), np.float32)[:, ::2]
+    with pytest.raises(ValueError, match="x: must be C-contiguous"):
+        nnfast.relu(FakeDlpackGpuArray(strided), out=FakeDlpackGpuArray(np.zeros((4, 3), np.float32)))
+
+
 def test_cuda_facts_agree():
     facts = nnfast.info()["cuda"]
     assert facts["built"] is True
@@ -122,10 +153,12 @@ def test_gpu_mixed_dtypes_are_a_type_error():
 
 
 def test_gpu_non_contiguous_is_a_value_error():
+    # (checked before the pointer, so a stand-in with no memory behind it gets this far)
     with pytest.raises(ValueError, match="x: must be C-contiguous"):
-        nnfast.sigmoid(FakeGpuArray((0, 3), strides=(4, 8)))  # empty: strides still checked
-    # strides of a C-contiguous array, and of size-1 dimensions, are accepted
-    nnfast.relu(FakeGpuArray((0, 3), strides=(12, 4)), out=FakeGpuArray((0, 3)))
+        nnfast.sigmoid(FakeGpuArray((2, 3), strides=(4, 8)), out=FakeGpuArray((2, 3)))
+    # any strides of an empty array are accepted, as are those of size-1 dimensions
+    nnfast.relu(FakeGpuArray((0, 3), strides=(4, 8)), out=FakeGpuArray((0, 3)))
+    nnfast.relu(FakeGpuArray((1, 0), strides=(0, 4)), out=FakeGpuArray((1, 0)))
 
 
 def test_gpu_read_only_output_is_a_value_error():
