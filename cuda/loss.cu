@@ -73,9 +73,9 @@ struct RowGroup {
   }
 };
 
-struct MaxNan {
+struct Max {
   template <class V>
-  __device__ V operator()(V a, V b) const { return ops::max_nan_(a, b); }
+  __device__ V operator()(V a, V b) const { return ops::max_(a, b); }
 };
 
 template <bool Warp>
@@ -137,8 +137,8 @@ softmax_cross_entropy_rows(const T* logits, const T* target_probs, T* grad, T* r
     }
     const double x_label = o.labels ? static_cast<double>(x[label]) : 0.0;
     T max = x[0];
-    for (int64_t c = G::lane(); c < classes; c += G::size()) max = ops::max_nan_(max, x[c]);
-    max = G::reduce(max, max, scratch_t, MaxNan{});
+    for (int64_t c = G::lane(); c < classes; c += G::size()) max = ops::max_(max, x[c]);
+    max = G::reduce(max, max, scratch_t, Max{});
     double sum_e = 0.0, sum_x = 0.0, sum_tx = 0.0, mass = 0.0;
     for (int64_t c = G::lane(); c < classes; c += G::size()) {
       const T xc = x[c];

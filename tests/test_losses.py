@@ -11,6 +11,7 @@ import pytest
 import nnfast
 from _helpers import (
     FLOATS,
+    assert_close,
     LARGE,
     SHAPE_IDS,
     SHAPES,
@@ -203,6 +204,26 @@ def test_softmax_cross_entropy_label_dtypes_agree(rng, int_dtype):
     assert_same_bits(got[0], base[0])
     assert_same_bits(got[1], base[1])
     check_sce(logits, labels.astype(int_dtype), "mean", f"labels {int_dtype.__name__}")
+
+
+@pytest.mark.parametrize("classes", [3, 40, 1000])
+@pytest.mark.parametrize("dtype", FLOATS, ids=DTYPE_IDS)
+def test_softmax_cross_entropy_nan_or_inf_logit_stays_in_its_row(rng, dtype, classes):
+    # the row max passes NaN over (ops::max_); NaN must still reach its row through the exps
+    logits = randn(rng, (33, classes), dtype)
+    logits[3, classes // 2] = np.nan
+    logits[7, 0] = np.nan
+    logits[9, -1] = np.inf
+    labels = _labels(rng, 33, classes)
+    losses, grad = nnfast.softmax_cross_entropy(logits, labels, "none")
+    bad = [3, 7, 9]
+    good = [r for r in range(33) if r not in bad]
+    assert np.isnan(losses[bad]).all() and np.isnan(grad[bad]).all()
+    assert np.isfinite(losses[good]).all() and np.isfinite(grad[good]).all()
+    with quiet():
+        ref_losses, _ = reference.softmax_cross_entropy(logits[good].astype(np.float64),
+                                                        labels[good], "none")
+    assert_close(losses[good], ref_losses, 1e-5 * np.abs(ref_losses) + 1e-5, "finite rows")
 
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=DTYPE_IDS)

@@ -230,8 +230,10 @@ double cross_entropy_rows(const T* probs, const T* target, T* grad, T* row_losse
   return total;
 }
 
-// max over x[0..n), propagating NaN. Four running maxima break the dependency
-// chain of compare-and-select (max is exact, so their order does not matter).
+// max over x[0..n) for the softmax shift (ops::max_: a NaN is passed over, and
+// reaches the row's result through its exp). Four running maxima break the
+// dependency chain of compare-and-select (max is exact, so their order does not
+// matter, but for the sign of a zero maximum, which no result depends on).
 template <class T>
 T row_max(const T* x, int64_t n) {
   using V = Vec<T>;
@@ -243,21 +245,20 @@ T row_max(const T* x, int64_t n) {
       V m0 = load_as<V>(x), m1 = load_as<V>(x + lanes), m2 = load_as<V>(x + 2 * lanes),
         m3 = load_as<V>(x + 3 * lanes);
       for (i = 4 * lanes; i + 4 * lanes <= n; i += 4 * lanes) {
-        m0 = ops::max_nan_(m0, load_as<V>(x + i));
-        m1 = ops::max_nan_(m1, load_as<V>(x + i + lanes));
-        m2 = ops::max_nan_(m2, load_as<V>(x + i + 2 * lanes));
-        m3 = ops::max_nan_(m3, load_as<V>(x + i + 3 * lanes));
+        m0 = ops::max_(m0, load_as<V>(x + i));
+        m1 = ops::max_(m1, load_as<V>(x + i + lanes));
+        m2 = ops::max_(m2, load_as<V>(x + i + 2 * lanes));
+        m3 = ops::max_(m3, load_as<V>(x + i + 3 * lanes));
       }
-      const V m = ops::max_nan_(ops::max_nan_(m0, m1), ops::max_nan_(m2, m3));
-      simd::for_each_lane(m, [&](T v) { best = ops::max_nan_(best, v); });
+      const V m = ops::max_(ops::max_(m0, m1), ops::max_(m2, m3));
+      simd::for_each_lane(m, [&](T v) { best = ops::max_(best, v); });
     }
   }
-  for (; i < n; ++i) best = ops::max_nan_(best, x[i]);
+  for (; i < n; ++i) best = ops::max_(best, x[i]);
   return best;
 }
 
-// A running maximum (NaN-propagating) of vector lanes and scalar tails; max is
-// exact, so the order of the comparisons does not matter.
+// A running maximum (ops::max_, as row_max) of vector lanes and scalar tails.
 template <class T>
 struct LaneMax {
   Vec<T> lanes;
@@ -266,12 +267,12 @@ struct LaneMax {
   explicit LaneMax(T first) : lanes(first), tail(first) {}
   template <class X>
   void add(X x) {
-    if constexpr (lane_count<X>() == 1) tail = ops::max_nan_(tail, x);
-    else lanes = ops::max_nan_(lanes, x);
+    if constexpr (lane_count<X>() == 1) tail = ops::max_(tail, x);
+    else lanes = ops::max_(lanes, x);
   }
   T total() const {
     T best = tail;
-    simd::for_each_lane(lanes, [&](T v) { best = ops::max_nan_(best, v); });
+    simd::for_each_lane(lanes, [&](T v) { best = ops::max_(best, v); });
     return best;
   }
 };
@@ -371,7 +372,7 @@ double softmax_cross_entropy_lanes(const T* x, const int64_t* labels, T* g, T* r
   }
   V e[lanes];  // the columns of x (classes >= 1 of them), then exp(x - max)
   V max = e[0] = column(x);
-  for (int64_t c = 1; c < classes; ++c) max = ops::max_nan_(max, e[c] = column(x + c));
+  for (int64_t c = 1; c < classes; ++c) max = ops::max_(max, e[c] = column(x + c));
   LaneSums<T> sum_e, sum_x;
   for (int64_t c = 0; c < classes; ++c) {
     if (o.label_smoothing != 0.0) sum_x.add(e[c]);

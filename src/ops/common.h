@@ -293,6 +293,14 @@ NNFAST_HD V sign_(V x) {
   return select(x > V(0), V(1), select(x < V(0), V(-1), x));
 }
 
+// max(a, b) for ordered inputs: b where b > a, else a, so a NaN b is passed over
+// (and a NaN a kept). Half the work of max_nan_: the softmax shift uses it, where
+// a NaN logit reaches the result through its own exp and the row's sum anyway.
+template <class V>
+NNFAST_HD V max_(V a, V b) {
+  return select(b > a, b, a);
+}
+
 // max(a, b) that propagates NaN from either side (np.maximum, torch.maximum).
 template <class V>
 NNFAST_HD V max_nan_(V a, V b) {
