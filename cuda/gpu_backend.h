@@ -25,6 +25,7 @@ struct GpuArrayDescription {
   Shape shape;
   bool contiguous = true;
   bool readonly = false;
+  bool requires_grad = false;  // a PyTorch tensor that autograd tracks
   int device = -1;
   bool device_from_pointer = false;  // the CUDA array interface names no device: ask the driver
   intptr_t producer_stream = 0;      // the stream a v3 interface names (0: none)

@@ -9,6 +9,8 @@
 
 #include <cstring>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "bind/ops.h"
 #include "gpu_backend.h"
@@ -172,29 +174,56 @@ void use_device(const GpuArrayDescription& d, const ArgName& name) {
 // 4,000 arrays of a 1,000-tensor Adam step) at a fraction of the cost. Nothing of
 // PyTorch is linked or imported: only a tensor's own type, when one is passed.
 struct TorchTypes {
-  py::object tensor, float32, float64, int32, int64;
+  py::object tensor, strided;
+  struct Known {
+    py::object dtype;
+    char kind;
+    int size;
+  };
+  std::vector<Known> dtypes;
 };
 
+// torch's types, once torch is fully imported (never freed: they live as long as torch).
+const TorchTypes* loaded_torch_types() {
+  static const TorchTypes* types = nullptr;
+  if (types) return types;
+  const py::dict modules = py::module_::import("sys").attr("modules");
+  if (!modules.contains("torch")) return nullptr;
+  const py::object torch = modules["torch"];
+  // blocked (None) or still importing: not usable yet, and not cached
+  if (torch.is_none() || !py::hasattr(torch, "Tensor") || !py::hasattr(torch, "float64"))
+    return nullptr;
+  auto* t = new TorchTypes{torch.attr("Tensor"), torch.attr("strided"), {}};
+  for (const auto& [name, kind, size] :
+       {std::make_tuple("float32", 'f', 4), std::make_tuple("float64", 'f', 8),
+        std::make_tuple("int32", 'i', 4), std::make_tuple("int64", 'i', 8),
+        std::make_tuple("int16", 'i', 2), std::make_tuple("int8", 'i', 1),
+        std::make_tuple("uint8", 'u', 1)})
+    t->dtypes.push_back({torch.attr(name), kind, size});
+  types = t;
+  return types;
+}
+
 const TorchTypes* torch_types(py::handle obj) {
-  static TorchTypes* types = nullptr;  // set once torch is loaded; never freed (lives as long as torch)
-  if (!types) {
-    const py::dict modules = py::module_::import("sys").attr("modules");
-    if (!modules.contains("torch")) return nullptr;
-    const py::object torch = modules["torch"];
-    types = new TorchTypes{torch.attr("Tensor"), torch.attr("float32"), torch.attr("float64"),
-                           torch.attr("int32"), torch.attr("int64")};
-  }
-  return PyObject_IsInstance(obj.ptr(), types->tensor.ptr()) == 1 ? types : nullptr;
+  const TorchTypes* types = loaded_torch_types();
+  if (!types) return nullptr;
+  const int is_tensor = PyObject_IsInstance(obj.ptr(), types->tensor.ptr());
+  if (is_tensor < 0) throw py::error_already_set();
+  return is_tensor ? types : nullptr;
 }
 
 GpuArrayDescription from_torch_tensor(py::handle obj, const TorchTypes& t, const ArgName& name) {
   if (!py::cast<bool>(obj.attr("is_cuda"))) reject_host_array(obj, name);
+  const py::object layout = obj.attr("layout");
+  if (!layout.is(t.strided))
+    throw py::value_error(name.str() + ": a " + std::string(py::str(layout)) +
+                          " tensor; the kernels take dense (strided) tensors");
+  if (py::cast<bool>(obj.attr("is_neg")()))
+    throw py::value_error(name.str() + ": a lazily negated view; call .resolve_neg() first");
   GpuArrayDescription d;
   const py::object dtype = obj.attr("dtype");
-  const struct { const py::object& type; char kind; int size; } known[] = {
-      {t.float32, 'f', 4}, {t.float64, 'f', 8}, {t.int32, 'i', 4}, {t.int64, 'i', 8}};
-  for (const auto& k : known)
-    if (dtype.is(k.type)) d.kind = k.kind, d.itemsize = k.size;
+  for (const auto& k : t.dtypes)
+    if (dtype.is(k.dtype)) d.kind = k.kind, d.itemsize = k.size;
   d.dtype_text = std::string(py::str(dtype));
   std::vector<int64_t> dims;
   for (py::handle n : py::tuple(obj.attr("shape"))) dims.push_back(py::cast<int64_t>(n));
@@ -202,6 +231,9 @@ GpuArrayDescription from_torch_tensor(py::handle obj, const TorchTypes& t, const
   d.contiguous = py::cast<bool>(obj.attr("is_contiguous")());
   d.data = reinterpret_cast<void*>(py::cast<uintptr_t>(obj.attr("data_ptr")()));
   d.device = py::cast<int>(obj.attr("get_device")());
+  // Written behind autograd's back, a tensor that requires grad would leave stale
+  // saved values unnoticed (the CPU path refuses these too: .numpy() does).
+  d.requires_grad = py::cast<bool>(obj.attr("requires_grad"));
   return d;
 }
 
@@ -228,10 +260,15 @@ bool GpuBackend::is_array(py::handle obj) {
 
 GpuArrayDescription GpuBackend::describe(py::handle obj, const ArgName& name) {
   if (const TorchTypes* torch = torch_types(obj)) return from_torch_tensor(obj, *torch, name);
-  // Read once: some libraries build the interface anew on every access (PyTorch, in Python).
-  if (PyObject* cai = PyObject_GetAttrString(obj.ptr(), "__cuda_array_interface__"))
-    return from_cuda_array_interface(py::reinterpret_steal<py::dict>(cai), name);
-  PyErr_Clear();  // none, or refused (torch, for a tensor that requires grad): try DLPack
+  // Read once: some libraries build the interface anew on every access.
+  if (PyObject* cai = PyObject_GetAttrString(obj.ptr(), "__cuda_array_interface__")) {
+    const py::object interface = py::reinterpret_steal<py::object>(cai);
+    if (!PyDict_Check(cai))
+      throw py::type_error(name.str() + ": its __cuda_array_interface__ is not a dict");
+    return from_cuda_array_interface(py::reinterpret_borrow<py::dict>(interface), name);
+  }
+  if (!PyErr_ExceptionMatches(PyExc_AttributeError)) throw py::error_already_set();
+  PyErr_Clear();  // no interface: DLPack, perhaps
   if (py::hasattr(obj, "__dlpack_device__") && py::hasattr(obj, "__dlpack__")) return from_dlpack(obj, name);
   if (is_host_array(obj)) reject_host_array(obj, name);
   throw py::type_error(name.str() + ": expected " + kArrayKind + ", got " + type_name(obj));
@@ -246,6 +283,9 @@ Array GpuBackend::check(py::handle obj, const ArgName& name, Access access) {
   if (reinterpret_cast<uintptr_t>(d.data) % d.itemsize != 0)
     throw py::value_error(name.str() + ": must be aligned to its element size");
   if (access == Access::write && d.readonly) throw py::value_error(name.str() + ": array is read-only");
+  if (access == Access::write && d.requires_grad)
+    throw py::value_error(name.str() + ": a tensor that requires grad cannot be written outside "
+                          "autograd; pass tensor.detach() (and bump its version if autograd saved it)");
   use_device(d, name);
   Array a;
   a.owner = py::reinterpret_borrow<py::object>(obj);

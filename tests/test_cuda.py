@@ -508,3 +508,18 @@ def test_work_follows_the_torch_stream(rng):
     side.synchronize()
     expected = nnfast.tanh(nnfast.sigmoid(torch.from_numpy(x).cuda())).cpu().numpy()
     assert_same_bits(z.cpu().numpy(), expected, "side-stream chain")
+
+
+@needs_gpu
+def test_torch_tensors_autograd_tracks_are_read_not_written():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch sees no GPU")
+    p = torch.ones(10, device="cuda", requires_grad=True)
+    g = torch.ones(10, device="cuda", requires_grad=True)
+    with pytest.raises(ValueError, match=r"params\[0\]: a tensor that requires grad"):
+        nnfast.sgd_step(p, g.detach(), lr=0.1)
+    nnfast.sgd_step(p.detach(), g, lr=0.5)  # read-only use of a tracked tensor is fine
+    assert (p.detach().cpu().numpy() == 0.5).all()
+    with pytest.raises(ValueError, match="x: a torch.sparse_coo tensor"):
+        nnfast.relu(torch.eye(3, device="cuda").to_sparse())

@@ -10,6 +10,8 @@ else the legacy default stream.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from . import _core
@@ -39,6 +41,11 @@ def is_gpu_array(a):
 
 
 def _library(a):
+    """"torch" for any torch.Tensor (subclasses from other packages too), else the root
+    of the module that defines a's type ("cupy", ...)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(a, torch.Tensor):
+        return "torch"
     return type(a).__module__.partition(".")[0]
 
 

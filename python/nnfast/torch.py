@@ -68,13 +68,24 @@ _NUMBERS = ("lr", "momentum", "dampening", "weight_decay", "lr_decay",
 def _memory(tensor):
     """What the kernels update in place: the tensor's own memory, never a copy (a NumPy view
     of a CPU tensor; a CUDA tensor itself; a complex tensor as its real view)."""
+    if tensor.requires_grad:  # only then: detach() costs as much as the view itself
+        tensor = tensor.detach()  # (the kernels refuse to write a tensor autograd tracks)
     if tensor.is_complex():
         tensor = torch.view_as_real(tensor)
-    if tensor.is_cuda:  # nnfast._cuda reads a tensor's pointer itself, requires_grad or not
-        return tensor
-    if tensor.requires_grad:  # only then: detach() costs as much as the view itself
-        tensor = tensor.detach()
-    return tensor.numpy()
+    return tensor if tensor.is_cuda else tensor.numpy()
+
+
+def _increment_versions(tensors):
+    """autograd's version bump of each tensor: one call for the list from torch 2.5
+    (pytorch#132652), one per tensor before."""
+    if _VERSIONS_AS_LIST:
+        torch.autograd.graph.increment_version(tensors)
+    else:
+        for t in tensors:
+            torch.autograd.graph.increment_version(t)
+
+
+_VERSIONS_AS_LIST = torch.__version__ >= (2, 5)
 
 
 def _number(value, name):
@@ -292,7 +303,7 @@ class _KernelOptimizer(torch.optim.Optimizer):
                                         [_memory(g) for _, g in part], states, hp["lr"])
                 # Written behind autograd's back: bump the version counters as an in-place
                 # torch op would, so autograd still detects stale saved values.
-                torch.autograd.graph.increment_version([p for p, _ in part])
+                _increment_versions([p for p, _ in part])
         return loss
 
 

@@ -233,7 +233,10 @@ double cross_entropy_rows(const T* probs, const T* target, T* grad, T* row_losse
 // max over x[0..n) for the softmax shift (ops::max_: a NaN is passed over, and
 // reaches the row's result through its exp). Four running maxima break the
 // dependency chain of compare-and-select (max is exact, so their order does not
-// matter, but for the sign of a zero maximum, which no result depends on).
+// matter, but for the sign of a zero maximum, which no result depends on). Every
+// maximum starts from x[0] and takes each loaded value as max_'s second operand,
+// so a NaN in x is passed over and never stops a maximum from growing: every
+// non-NaN x_c - max is then <= 0, as exp_nonpositive_ requires.
 template <class T>
 T row_max(const T* x, int64_t n) {
   using V = Vec<T>;
@@ -242,9 +245,8 @@ T row_max(const T* x, int64_t n) {
   int64_t i = 0;
   if constexpr (lanes > 1) {
     if (n >= 4 * lanes) {
-      V m0 = load_as<V>(x), m1 = load_as<V>(x + lanes), m2 = load_as<V>(x + 2 * lanes),
-        m3 = load_as<V>(x + 3 * lanes);
-      for (i = 4 * lanes; i + 4 * lanes <= n; i += 4 * lanes) {
+      V m0(best), m1(best), m2(best), m3(best);
+      for (; i + 4 * lanes <= n; i += 4 * lanes) {
         m0 = ops::max_(m0, load_as<V>(x + i));
         m1 = ops::max_(m1, load_as<V>(x + i + lanes));
         m2 = ops::max_(m2, load_as<V>(x + i + 2 * lanes));
