@@ -8,6 +8,9 @@ others, with no framework as a dependency. Rules:
 - All arrays of one call are on one device; a host array or a second device in
   the same call is a ValueError, with nothing written.
 - GPU arrays must be C-contiguous (ValueError otherwise; nothing is copied).
+- A PyTorch tensor that requires grad may be read but not written (ValueError: writing
+  it behind autograd's back could leave stale saved values unnoticed); pass
+  ``tensor.detach()``, as ``nnfast.torch`` does (it bumps the version counters itself).
 - Work is queued on the producer's stream (PyTorch's or CuPy's current stream,
   or the stream a v3 interface names) and the call returns without waiting for
   the GPU, except where a value must come back to Python: the losses with
