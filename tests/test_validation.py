@@ -553,3 +553,14 @@ def test_misaligned_arrays_are_copied_when_read_and_refused_when_written():
     np.testing.assert_array_equal(nnfast.relu(misaligned), np.maximum(misaligned, 0))
     with pytest.raises(ValueError, match="aligned"):
         nnfast.relu(np.ones(9), out=misaligned)
+
+
+@pytest.mark.skipif(nnfast.cuda.is_built(),
+                    reason="the CUDA module is built here: tests/test_cuda.py covers GPU arrays")
+def test_gpu_array_without_the_cuda_module_is_a_clear_error():
+    class GpuArray:
+        __cuda_array_interface__ = {"shape": (3,), "typestr": "<f4", "data": (0, False),
+                                    "version": 3}
+
+    with pytest.raises(RuntimeError, match=r"built without CUDA .*NNFAST_CUDA=ON"):
+        nnfast.relu(GpuArray())
