@@ -10,15 +10,11 @@
 #include "apply.cuh"
 #include "drivers.h"
 #include "ops/loss.h"
+#include "ops/loss_scalars.h"
 
 namespace nnfast::cuda {
 
 namespace {
-
-double reduce(double total, int64_t count, Reduction reduction) {
-  if (reduction == Reduction::mean) return total / static_cast<double>(count);
-  return reduction == Reduction::sum ? total : 0.0;
-}
 
 // Operands: pred, target, grad, losses (written when WriteLosses).
 template <class T, bool WriteLosses>
@@ -115,12 +111,11 @@ template <class T, bool Warp>
 __global__ void __launch_bounds__(1024)
 softmax_cross_entropy_rows(const T* logits, const T* target_probs, T* grad, T* row_losses,
                            double* partials, T grad_scale, int64_t rows, int64_t classes,
-                           SoftmaxCrossEntropyRows o) {
+                           SoftmaxCrossEntropyRows o, ops::LabelSmoothing<T> eps) {
   using G = RowGroup<Warp>;
   __shared__ double scratch[32];
   __shared__ T scratch_t[32];
-  const T smooth = T(o.label_smoothing / static_cast<double>(classes));
-  const T keep = T(1.0 - o.label_smoothing);
+  const T smooth = eps.smooth, keep = eps.keep;
   const bool smoothing = o.label_smoothing != 0.0;
   for (int64_t r = G::first_row(); r < rows; r += G::row_stride()) {
     const T* x = logits + r * classes;
@@ -185,12 +180,12 @@ softmax_cross_entropy_rows(const T* logits, const T* target_probs, T* grad, T* r
 template <class T, class Launcher>
 double run_rows(int64_t rows, int64_t classes, Reduction reduction, int64_t divisor,
                 const Launcher& launcher) {
-  if (rows == 0) return reduce(0.0, divisor, reduction);
+  if (rows == 0) return ops::reduce_loss(0.0, divisor, reduction);
   DeviceBuffer<double> partials(rows);
   if (classes <= kWarpRowClasses) launcher(std::true_type{}, partials.get());
   else launcher(std::false_type{}, partials.get());
   if (reduction == Reduction::none) return 0.0;
-  return reduce(sum_on_device(partials.get(), rows), divisor, reduction);
+  return ops::reduce_loss(sum_on_device(partials.get(), rows), divisor, reduction);
 }
 
 template <class Index>
@@ -211,19 +206,19 @@ __global__ void class_id_check(const Index* labels, int64_t* ids, int64_t rows, 
 
 template <class T>
 double Drivers::mse_loss(const T* pred, const T* target, T* grad, T* losses, int64_t n, Reduction r) {
-  const T grad_scale = r == Reduction::mean ? T(2.0 / static_cast<double>(n)) : T(2);
+  const T grad_scale = ops::grad_scale<T>(r, n, 2.0);
   TensorList<T> t;
   t.operands.push_back({const_cast<T*>(pred), const_cast<T*>(target), grad, losses, nullptr});
   t.sizes.push_back(n);
   const double total = losses ? sum_over<4>(t, MseOp<T, true>{grad_scale})
                               : sum_over<4>(t, MseOp<T, false>{grad_scale});
-  return reduce(total, n, r);
+  return ops::reduce_loss(total, n, r);
 }
 
 template <class T>
 double Drivers::cross_entropy(const T* probs, const T* target, T* grad, T* row_losses, int64_t rows,
                               int64_t classes, Reduction r) {
-  const T grad_scale = r == Reduction::mean ? T(1.0 / static_cast<double>(rows)) : T(1);
+  const T grad_scale = ops::grad_scale<T>(r, rows);
   return run_rows<T>(rows, classes, r, rows, [&](auto warp, double* partials) {
     constexpr bool W = decltype(warp)::value;
     cross_entropy_rows<T, W><<<row_blocks<W>(rows), row_threads<W>(), 0, current_stream()>>>(
@@ -236,12 +231,13 @@ template <class T>
 double Drivers::softmax_cross_entropy(const T* logits, const T* target_probs, T* grad,
                                       T* row_losses, int64_t rows, int64_t classes,
                                       const SoftmaxCrossEntropyOptions& o) {
-  const int64_t divisor = o.rows.labels ? o.counted_rows : rows;
-  const T grad_scale = o.reduction == Reduction::mean ? T(1.0 / static_cast<double>(divisor)) : T(1);
+  const int64_t divisor = ops::mean_divisor(o, rows);
+  const T grad_scale = ops::grad_scale<T>(o.reduction, divisor);
   return run_rows<T>(rows, classes, o.reduction, divisor, [&](auto warp, double* partials) {
     constexpr bool W = decltype(warp)::value;
     softmax_cross_entropy_rows<T, W><<<row_blocks<W>(rows), row_threads<W>(), 0, current_stream()>>>(
-        logits, target_probs, grad, row_losses, partials, grad_scale, rows, classes, o.rows);
+        logits, target_probs, grad, row_losses, partials, grad_scale, rows, classes, o.rows,
+        ops::label_smoothing<T>(o.rows.label_smoothing, classes));
     check_launch("softmax_cross_entropy_rows");
   });
 }

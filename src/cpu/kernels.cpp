@@ -8,6 +8,7 @@
 #include "cpu/kernels.h"
 #include "ops/activation.h"
 #include "ops/loss.h"
+#include "ops/loss_scalars.h"
 #include "ops/optim.h"
 #include "simd/vec.h"
 
@@ -290,8 +291,8 @@ template <class T>
 double softmax_cross_entropy_row(const T* x, T max, int64_t label, const T* probs, T* g,
                                  int64_t classes, double eps, T grad_scale, const T* next_x,
                                  T* next_max) {
-  const T smooth = T(eps / static_cast<double>(classes));
-  const T keep = T(1.0 - eps);
+  const ops::LabelSmoothing<T> smoothing_of = ops::label_smoothing<T>(eps, classes);
+  const T keep = smoothing_of.keep, smooth = smoothing_of.smooth;
   const double x_label = probs ? 0.0 : static_cast<double>(x[label]);
   const bool smoothing = eps != 0.0;  // sum_c x_c is needed only then
   LaneSums<T> sum_e, sum_x, sum_tx, mass;
@@ -364,8 +365,8 @@ double softmax_cross_entropy_lanes(const T* x, const int64_t* labels, T* g, T* r
     for (int j = 0; j < lanes; ++j) buffer[j] = value_of_lane(j);
     return load_as<V>(buffer);
   };
-  const T smooth = T(o.label_smoothing / static_cast<double>(classes));
-  const T keep = T(1.0 - o.label_smoothing);
+  const ops::LabelSmoothing<T> smoothing_of = ops::label_smoothing<T>(o.label_smoothing, classes);
+  const T keep = smoothing_of.keep, smooth = smoothing_of.smooth;
   bool ignored[lanes];
   T x_label[lanes];
   for (int j = 0; j < lanes; ++j) {

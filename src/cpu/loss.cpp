@@ -5,6 +5,7 @@
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
 #include "ops/loss.h"
+#include "ops/loss_scalars.h"
 
 namespace nnfast::cpu {
 
@@ -15,29 +16,23 @@ std::vector<Chunk> row_chunks(int64_t rows, int64_t classes) {
   return make_chunks({rows}, std::max<int64_t>(1, kChunkElements / std::max<int64_t>(1, classes)));
 }
 
-double reduce(double total, int64_t count, Reduction reduction) {
-  if (reduction == Reduction::mean) return total / static_cast<double>(count);
-  return reduction == Reduction::sum ? total : 0.0;
-}
-
 }  // namespace
 
 template <class T>
 double mse_loss(const T* pred, const T* target, T* grad, T* losses, int64_t n, Reduction reduction) {
-  // d/dpred of the reduced loss: 2 (pred - target), over N for "mean".
-  const T grad_scale = reduction == Reduction::mean ? T(2.0 / static_cast<double>(n)) : T(2);
+  const T grad_scale = ops::grad_scale<T>(reduction, n, 2.0);
   const auto& k = kernels().get<T>();
   const double total = deterministic_sum(make_chunks({n}), n, [&](const Chunk& c) {
     return k.mse(pred + c.begin, target + c.begin, grad + c.begin, losses ? losses + c.begin : nullptr,
                  grad_scale, c.end - c.begin);
   });
-  return reduce(total, n, reduction);
+  return ops::reduce_loss(total, n, reduction);
 }
 
 template <class T>
 double cross_entropy(const T* probs, const T* target, T* grad, T* row_losses, int64_t rows,
                      int64_t classes, Reduction reduction) {
-  const T grad_scale = reduction == Reduction::mean ? T(1.0 / static_cast<double>(rows)) : T(1);
+  const T grad_scale = ops::grad_scale<T>(reduction, rows);
   const auto& k = kernels().get<T>();
   const double total = deterministic_sum(row_chunks(rows, classes), rows * classes, [&](const Chunk& c) {
     const int64_t offset = c.begin * classes;
@@ -45,20 +40,20 @@ double cross_entropy(const T* probs, const T* target, T* grad, T* row_losses, in
                                 row_losses ? row_losses + c.begin : nullptr, grad_scale, classes,
                                 c.end - c.begin);
   });
-  return reduce(total, rows, reduction);
+  return ops::reduce_loss(total, rows, reduction);
 }
 
 template <class T>
 double softmax_cross_entropy(const T* logits, const T* target_probs, T* grad, T* row_losses,
                              int64_t rows, int64_t classes, const SoftmaxCrossEntropyOptions& o) {
-  const int64_t divisor = o.rows.labels ? o.counted_rows : rows;
-  const T grad_scale = o.reduction == Reduction::mean ? T(1.0 / static_cast<double>(divisor)) : T(1);
+  const int64_t divisor = ops::mean_divisor(o, rows);
+  const T grad_scale = ops::grad_scale<T>(o.reduction, divisor);
   const auto& k = kernels().get<T>();
   const double total = deterministic_sum(row_chunks(rows, classes), rows * classes, [&](const Chunk& c) {
     return k.softmax_cross_entropy_rows(logits, target_probs, grad, row_losses, grad_scale, classes,
                                         c.begin, c.end - c.begin, o.rows);
   });
-  return reduce(total, divisor, o.reduction);
+  return ops::reduce_loss(total, divisor, o.reduction);
 }
 
 template <class T>
