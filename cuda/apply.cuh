@@ -10,17 +10,19 @@
 // thread moves 16 bytes per operand and access (float4, double2); otherwise one
 // element at a time, in the same order.
 //
-// An Op holds the scalars of the update and, per element, runs the ops/ formula
-// on x[0..Depth), the values of the operands in TensorList order: operands in
-// Op::kRead are loaded first, those in Op::kWrite stored after. An Op whose call
-// returns double is a reduction: the block's terms are summed, in a fixed order,
-// into partials[the chunk's index in the call].
+// An Op is a functor of src/ops/functors.h (the CPU loop runs the same ones): it
+// holds the call's scalars and runs the ops/ formula on x[0..], the operands of
+// one element in TensorList order, those in Op::kRead loaded first and those in
+// Op::kWrite stored after. An Op that returns a value is a reduction: the block's
+// terms are summed in double, in a fixed order, into partials[the chunk's index
+// in the call].
 #pragma once
 
 #include <algorithm>
 #include <type_traits>
 
 #include "calls.h"
+#include "ops/functors.h"
 #include "runtime.cuh"
 
 namespace nnfast::cuda {
@@ -55,12 +57,13 @@ struct Vector16<double> {
 };
 
 template <class Op, class T>
-constexpr bool kIsReduction = std::is_same_v<decltype(std::declval<const Op&>()(std::declval<T*>())), double>;
+constexpr bool kIsReduction = !std::is_void_v<decltype(std::declval<const Op&>()(std::declval<T*>()))>;
 
-template <class T, int Depth, class Op>
+template <class T, class Op>
 __device__ __forceinline__ double apply_one(const Op& op, T* x) {
-  if constexpr (kIsReduction<Op, T>) return op(x);
-  else {
+  if constexpr (kIsReduction<Op, T>) {
+    return static_cast<double>(op(x));
+  } else {
     op(x);
     return 0.0;
   }
@@ -101,7 +104,7 @@ apply_kernel(const __grid_constant__ ChunkTable<Depth> table, const __grid_const
     }
     for (int j = 0; j < lanes; ++j) {
       for (int k = 0; k < Depth; ++k) x[k] = lane[k][j];
-      sum += apply_one<T, Depth>(op, x);
+      sum += apply_one<T>(op, x);
       for (int k = 0; k < Depth; ++k) lane[k][j] = x[k];
     }
     for (int k = 0; k < Depth; ++k) {
@@ -116,7 +119,7 @@ apply_kernel(const __grid_constant__ ChunkTable<Depth> table, const __grid_const
   for (int64_t i = begin + groups * lanes + threadIdx.x; i < end; i += blockDim.x) {
     for (int k = 0; k < Depth; ++k)
       if (Op::kRead >> k & 1u) x[k] = a[k][i];
-    sum += apply_one<T, Depth>(op, x);
+    sum += apply_one<T>(op, x);
     for (int k = 0; k < Depth; ++k)
       if (Op::kWrite >> k & 1u) a[k][i] = x[k];
   }
@@ -135,10 +138,11 @@ int64_t chunk_count(const TensorList<T>& list) {
   return chunks;
 }
 
-// Runs op over every element of the first Depth operands of every tensor, on the
-// current launch's stream; partials (chunk_count entries) for a reduction.
-template <int Depth, class T, class Op>
+// Runs op over every element of every tensor, on the current launch's stream;
+// partials (chunk_count entries) for a reduction.
+template <class T, class Op>
 void apply(const TensorList<T>& list, const Op& op, double* partials = nullptr) {
+  constexpr int Depth = ops::operand_count(Op::kRead | Op::kWrite);
   const cudaStream_t stream = current_stream();
   // Built on the host, passed by value as the kernel's argument at each launch.
   static thread_local ChunkTable<Depth> table;

@@ -16,30 +16,20 @@ namespace nnfast::cuda {
 
 namespace {
 
-// Operands: pred, target, grad, losses (written when WriteLosses).
-template <class T, bool WriteLosses>
-struct MseOp {
-  static constexpr unsigned kRead = 1 | 2, kWrite = 4 | (WriteLosses ? 8 : 0);
-  T grad_scale;
-  __device__ double operator()(T* x) const {
-    x[3] = ops::mse_term(x[0], x[1], grad_scale, x[2]);
-    return static_cast<double>(x[3]);
-  }
-};
-
+// The l1/l2 term of w, formed in double (as the CPU forms it).
 template <class T, bool L2>
 struct NormOp {
-  static constexpr unsigned kRead = 1, kWrite = 0;
+  static constexpr unsigned kRead = ops::kOp0, kWrite = 0;
   __device__ double operator()(T* x) const {
     const double w = static_cast<double>(x[0]);
     return L2 ? ops::l2_term(w) : ops::l1_term(w);
   }
 };
 
-template <int Depth, class T, class Op>
+template <class T, class Op>
 double sum_over(const TensorList<T>& t, const Op& op) {
   DeviceBuffer<double> partials(chunk_count(t));
-  apply<Depth>(t, op, partials.get());
+  apply(t, op, partials.get());
   return sum_on_device(partials.get(), chunk_count(t));
 }
 
@@ -210,8 +200,8 @@ double Drivers::mse_loss(const T* pred, const T* target, T* grad, T* losses, int
   TensorList<T> t;
   t.operands.push_back({const_cast<T*>(pred), const_cast<T*>(target), grad, losses, nullptr});
   t.sizes.push_back(n);
-  const double total = losses ? sum_over<4>(t, MseOp<T, true>{grad_scale})
-                              : sum_over<4>(t, MseOp<T, false>{grad_scale});
+  const double total = losses ? sum_over(t, ops::MseOp<T, true>{grad_scale})
+                              : sum_over(t, ops::MseOp<T, false>{grad_scale});
   return ops::reduce_loss(total, n, r);
 }
 
@@ -244,12 +234,12 @@ double Drivers::softmax_cross_entropy(const T* logits, const T* target_probs, T*
 
 template <class T>
 double Drivers::l1_loss(const TensorList<T>& t) {
-  return sum_over<1>(t, NormOp<T, false>{});
+  return sum_over(t, NormOp<T, false>{});
 }
 
 template <class T>
 double Drivers::l2_loss(const TensorList<T>& t) {
-  return ops::kL2LossFactor * sum_over<1>(t, NormOp<T, true>{});
+  return ops::kL2LossFactor * sum_over(t, NormOp<T, true>{});
 }
 
 template <class Index>

@@ -6,10 +6,8 @@
 #include <type_traits>
 
 #include "cpu/kernels.h"
-#include "ops/activation.h"
-#include "ops/loss.h"
+#include "ops/functors.h"
 #include "ops/loss_scalars.h"
-#include "ops/optim.h"
 #include "simd/vec.h"
 
 namespace nnfast::cpu {
@@ -22,7 +20,10 @@ using simd::store_as;
 using simd::Vec;
 using ops::exp_nonpositive_;  // scalars; vector overloads are found by argument-dependent lookup
 using ops::log_;
-
+using ops::kOp0;
+using ops::kOp1;
+using ops::kOp2;
+using ops::kOp3;
 
 template <class X>
 using ValueOf = std::remove_reference_t<decltype(std::declval<X>()[0])>;
@@ -53,102 +54,54 @@ void apply(T* const* operands, int64_t begin, int64_t end, const Update& update)
   for (; i < end; ++i) block<T, Read, Write>(a, i, update);
 }
 
-// Operand bits.
-constexpr unsigned k0 = 1, k1 = 2, k2 = 4, k3 = 8, k4 = 16;
+// Runs op (an ops/functors.h functor) over elements [begin, end) of operands a.
+template <class Op, class T>
+void run(const Op& op, T* const* a, int64_t begin, int64_t end) {
+  apply<Op::kRead, Op::kWrite>(a, begin, end, op);
+}
 
 // ---------------------------------------------------------------- optimizers
 
 template <class T>
 void sgd(const ops::SgdScalars<T>& s, T* const* a, int64_t begin, int64_t end) {
-  apply<k0 | k1, k0>(a, begin, end, [&s](auto* x) { ops::sgd_update(x[0], x[1], s); });
+  run(ops::SgdOp<T>{s}, a, begin, end);
 }
 
 template <class T>
 void sgdm(const ops::SgdmScalars<T>& s, T* const* a, int64_t begin, int64_t end) {
-  apply<k0 | k1 | k2, k0 | k2>(a, begin, end,
-                               [&s](auto* x) { ops::sgdm_update(x[0], x[1], x[2], s); });
+  run(ops::SgdmOp<T>{s}, a, begin, end);
 }
 
 template <class T>
 void adagrad(const ops::AdagradScalars<T>& s, T* const* a, int64_t begin, int64_t end) {
-  apply<k0 | k1 | k2, k0 | k2>(a, begin, end,
-                               [&s](auto* x) { ops::adagrad_update(x[0], x[1], x[2], s); });
-}
-
-template <bool Centered, bool Momentum, class T>
-void rmsprop_variant(const ops::RmspropScalars<T>& s, T* const* a, int64_t begin, int64_t end) {
-  constexpr unsigned states = (Centered ? k3 : 0u) | (Momentum ? k4 : 0u);
-  apply<k0 | k1 | k2 | states, k0 | k2 | states>(a, begin, end, [&s](auto* x) {
-    ops::rmsprop_update<Centered, Momentum>(x[0], x[1], x[2], Centered ? &x[3] : nullptr,
-                                            Momentum ? &x[4] : nullptr, s);
-  });
+  run(ops::AdagradOp<T>{s}, a, begin, end);
 }
 
 template <class T>
 void rmsprop(const ops::RmspropScalars<T>& s, bool centered, bool momentum, T* const* a,
              int64_t begin, int64_t end) {
-  if (centered) {
-    momentum ? rmsprop_variant<true, true>(s, a, begin, end)
-             : rmsprop_variant<true, false>(s, a, begin, end);
-  } else {
-    momentum ? rmsprop_variant<false, true>(s, a, begin, end)
-             : rmsprop_variant<false, false>(s, a, begin, end);
-  }
-}
-
-template <bool Amsgrad, class T>
-void adam_variant(const ops::AdamScalars<T>& s, T* const* a, int64_t begin, int64_t end) {
-  constexpr unsigned vmax = Amsgrad ? k4 : 0u;
-  apply<k0 | k1 | k2 | k3 | vmax, k0 | k2 | k3 | vmax>(a, begin, end, [&s](auto* x) {
-    ops::adam_update<Amsgrad>(x[0], x[1], x[2], x[3], Amsgrad ? &x[4] : nullptr, s);
-  });
+  ops::with_rmsprop_op(s, centered, momentum, [&](const auto& op) { run(op, a, begin, end); });
 }
 
 template <class T>
 void adam(const ops::AdamScalars<T>& s, bool amsgrad, T* const* a, int64_t begin, int64_t end) {
-  amsgrad ? adam_variant<true>(s, a, begin, end) : adam_variant<false>(s, a, begin, end);
+  ops::with_adam_op(s, amsgrad, [&](const auto& op) { run(op, a, begin, end); });
 }
 
 // ---------------------------------------------------------------- activations
 
-// Operands: out, x.
 template <class T>
 void activation_forward(Activation kind, T alpha, T* out, const T* x, int64_t n) {
   T* const a[kMaxOperands] = {out, const_cast<T*>(x), nullptr, nullptr, nullptr};
-  constexpr unsigned read = k1, write = k0;
-  switch (kind) {
-    case Activation::sigmoid:
-      return apply<read, write>(a, 0, n, [](auto* v) { v[0] = ops::sigmoid_forward(v[1]); });
-    case Activation::tanh:
-      return apply<read, write>(a, 0, n, [](auto* v) { v[0] = ops::tanh_forward(v[1]); });
-    case Activation::relu:
-      return apply<read, write>(a, 0, n, [](auto* v) { v[0] = ops::relu_forward(v[1]); });
-    case Activation::leaky_relu:
-      return apply<read, write>(a, 0, n, [alpha](auto* v) {
-        using V = ValueOf<decltype(v)>;
-        v[0] = ops::leaky_relu_forward(v[1], V(alpha));
-      });
-  }
+  ops::with_activation_op<ops::ActivationForwardOp>(kind, alpha,
+                                                    [&](const auto& op) { run(op, a, 0, n); });
 }
 
-// Operands: out, a (the forward output or input), dy.
 template <class T>
 void activation_backward(Activation kind, T alpha, T* out, const T* fwd, const T* dy, int64_t n) {
   T* const a[kMaxOperands] = {out, const_cast<T*>(fwd), const_cast<T*>(dy), nullptr, nullptr};
-  constexpr unsigned read = k1 | k2, write = k0;
-  switch (kind) {
-    case Activation::sigmoid:
-      return apply<read, write>(a, 0, n, [](auto* v) { v[0] = ops::sigmoid_backward(v[1], v[2]); });
-    case Activation::tanh:
-      return apply<read, write>(a, 0, n, [](auto* v) { v[0] = ops::tanh_backward(v[1], v[2]); });
-    case Activation::relu:
-      return apply<read, write>(a, 0, n, [](auto* v) { v[0] = ops::relu_backward(v[1], v[2]); });
-    case Activation::leaky_relu:
-      return apply<read, write>(a, 0, n, [alpha](auto* v) {
-        using V = ValueOf<decltype(v)>;
-        v[0] = ops::leaky_relu_backward(v[1], v[2], V(alpha));
-      });
-  }
+  ops::with_activation_op<ops::ActivationBackwardOp>(kind, alpha,
+                                                     [&](const auto& op) { run(op, a, 0, n); });
 }
 
 // ---------------------------------------------------------------- losses
@@ -195,18 +148,19 @@ struct LaneSums {
   }
 };
 
+// Runs op, a functor that returns a loss term, adding the terms to sums.
+template <class Op, class T>
+void run_summed(const Op& op, T* const* a, int64_t begin, int64_t end, LaneSums<T>& sums) {
+  apply<Op::kRead, Op::kWrite>(a, begin, end, [&](auto* x) { sums.add(op(x)); });
+}
+
 // Operands: pred, target, grad, losses (optional).
 template <class T>
 double mse(const T* pred, const T* target, T* grad, T* losses, T grad_scale, int64_t n) {
   T* const a[kMaxOperands] = {const_cast<T*>(pred), const_cast<T*>(target), grad, losses, nullptr};
   LaneSums<T> sums;
-  const auto update = [&](auto* x) {
-    using V = ValueOf<decltype(x)>;
-    x[3] = ops::mse_term(x[0], x[1], V(grad_scale), x[2]);
-    sums.add(x[3]);
-  };
-  if (losses) apply<k0 | k1, k2 | k3>(a, 0, n, update);
-  else apply<k0 | k1, k2>(a, 0, n, update);
+  if (losses) run_summed(ops::MseOp<T, true>{grad_scale}, a, 0, n, sums);
+  else run_summed(ops::MseOp<T, false>{grad_scale}, a, 0, n, sums);
   return sums.total();
 }
 
@@ -220,7 +174,7 @@ double cross_entropy_rows(const T* probs, const T* target, T* grad, T* row_losse
     T* const a[kMaxOperands] = {const_cast<T*>(probs + offset), const_cast<T*>(target + offset),
                              grad + offset, nullptr, nullptr};
     LaneSums<T> row;
-    apply<k0 | k1, k2>(a, 0, classes, [&](auto* x) {
+    apply<kOp0 | kOp1, kOp2>(a, 0, classes, [&](auto* x) {
       using V = ValueOf<decltype(x)>;
       row.add(ops::cross_entropy_term(x[0], x[1], V(grad_scale), x[2]));
     });
@@ -313,9 +267,9 @@ double softmax_cross_entropy_row(const T* x, T max, int64_t label, const T* prob
     sum_e.add(v[2]);
   };
   if (probs) {
-    next_x ? apply<k0 | k1 | k3, k2>(a, 0, classes, parked) : apply<k0 | k1, k2>(a, 0, classes, parked);
+    next_x ? apply<kOp0 | kOp1 | kOp3, kOp2>(a, 0, classes, parked) : apply<kOp0 | kOp1, kOp2>(a, 0, classes, parked);
   } else {
-    next_x ? apply<k0 | k3, k2>(a, 0, classes, parked) : apply<k0, k2>(a, 0, classes, parked);
+    next_x ? apply<kOp0 | kOp3, kOp2>(a, 0, classes, parked) : apply<kOp0, kOp2>(a, 0, classes, parked);
   }
   if (next_x) *next_max = following.total();
 
@@ -331,13 +285,13 @@ double softmax_cross_entropy_row(const T* x, T max, int64_t label, const T* prob
                                            V(keep) * v[1] + V(smooth), V(grad_scale));
   };
   if (probs) {
-    apply<k1 | k2, k2>(a, 0, classes, gradient);
+    apply<kOp1 | kOp2, kOp2>(a, 0, classes, gradient);
     return ops::softmax_cross_entropy_soft_loss(lse, target_mass, sum_tx.total());
   }
   // Class ids: the target is eps / C everywhere, plus 1 - eps at the label.
   const T e_label = g[label];
   T* const parked_e[kMaxOperands] = {nullptr, nullptr, g, nullptr, nullptr};
-  apply<k2, k2>(parked_e, 0, classes, [&](auto* v) {
+  apply<kOp2, kOp2>(parked_e, 0, classes, [&](auto* v) {
     using V = ValueOf<decltype(v)>;
     v[2] = ops::softmax_cross_entropy_grad(v[2], V(inv_sum), V(T(1)), V(smooth), V(grad_scale));
   });
@@ -458,7 +412,7 @@ template <class T, class Term>
 double sum_terms(const T* w, int64_t n, const Term& term) {
   T* const a[kMaxOperands] = {const_cast<T*>(w), nullptr, nullptr, nullptr, nullptr};
   LaneSums<T> sums;
-  apply<k0, 0u>(a, 0, n, [&](auto* x) { sums.add(x[0], term); });
+  apply<kOp0, 0u>(a, 0, n, [&](auto* x) { sums.add(x[0], term); });
   return sums.total();
 }
 
