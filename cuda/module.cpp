@@ -60,6 +60,14 @@ bool c_contiguous(const Shape& shape, const int64_t* strides, int64_t itemsize_u
   return true;
 }
 
+// A tuple of Python ints (a shape or strides) as int64s.
+std::vector<int64_t> int64_tuple(const py::handle& tuple) {
+  std::vector<int64_t> values;
+  for (py::handle n : py::tuple(py::reinterpret_borrow<py::object>(tuple)))
+    values.push_back(py::cast<int64_t>(n));
+  return values;
+}
+
 [[noreturn]] void reject_host_array(py::handle obj, const ArgName& name) {
   throw py::value_error(name.str() + ": a host array (" + type_name(obj) +
                         ") in a call on GPU arrays; all arrays of one call must be on one device");
@@ -102,15 +110,13 @@ GpuArrayDescription from_cuda_array_interface(const py::dict& cai, const ArgName
     d.kind = typestr[1];
     d.itemsize = std::stoi(typestr.substr(2));
   }
-  std::vector<int64_t> dims;
-  for (py::handle n : py::tuple(cai["shape"])) dims.push_back(py::cast<int64_t>(n));
+  const std::vector<int64_t> dims = int64_tuple(cai["shape"]);
   d.shape.assign(dims.data(), dims.size());
   const py::tuple data = cai["data"];
   d.data = reinterpret_cast<void*>(py::cast<uintptr_t>(data[0]));
   d.readonly = py::cast<bool>(data[1]);
   if (cai.contains("strides") && !cai["strides"].is_none()) {
-    std::vector<int64_t> strides;
-    for (py::handle s : py::tuple(cai["strides"])) strides.push_back(py::cast<int64_t>(s));
+    const std::vector<int64_t> strides = int64_tuple(cai["strides"]);
     d.contiguous = c_contiguous(d.shape, strides.data(), d.itemsize);
   }
   if (cai.contains("mask") && !cai["mask"].is_none())
@@ -225,8 +231,7 @@ GpuArrayDescription from_torch_tensor(py::handle obj, const TorchTypes& t, const
   for (const auto& k : t.dtypes)
     if (dtype.is(k.dtype)) d.kind = k.kind, d.itemsize = k.size;
   d.dtype_text = std::string(py::str(dtype));
-  std::vector<int64_t> dims;
-  for (py::handle n : py::tuple(obj.attr("shape"))) dims.push_back(py::cast<int64_t>(n));
+  const std::vector<int64_t> dims = int64_tuple(obj.attr("shape"));
   d.shape.assign(dims.data(), dims.size());
   d.contiguous = py::cast<bool>(obj.attr("is_contiguous")());
   d.data = reinterpret_cast<void*>(py::cast<uintptr_t>(obj.attr("data_ptr")()));
