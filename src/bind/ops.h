@@ -155,15 +155,21 @@ void bind_activations(py::module_& m) {
   }
 }
 
-// (loss, grad): loss is a float for "sum"/"mean", the losses array for "none".
-inline py::tuple loss_result(double value, const Array* losses, const Array& grad) {
-  if (losses) return py::make_tuple(losses->owner, grad.owner);
+// Runs a loss's driver on validated arrays and returns (loss, grad): loss is a
+// float for "sum"/"mean", or for "none" a new array of losses_shape (one loss per
+// element or row), which driver(T tag, T* losses) writes. like gives the dtype,
+// kind and size of the call.
+template <class B, class Driver>
+py::tuple run_loss(Reduction r, const Array& like, const Shape& losses_shape, const Array& grad,
+                   const Driver& driver) {
+  const Array losses = r == Reduction::none ? B::empty(like, losses_shape) : Array{};
+  const double value = dispatch(like.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* per_item = r == Reduction::none ? losses.ptr<T>() : nullptr;
+    return without_gil_if_large(like.size, [&] { return driver(tag, per_item); });
+  });
+  if (r == Reduction::none) return py::make_tuple(losses.owner, grad.owner);
   return py::make_tuple(value, grad.owner);
-}
-
-template <class T>
-T* data_or_null(const Array* a) {
-  return a ? a->ptr<T>() : nullptr;
 }
 
 // The arrays of an elementwise loss: an input, a target of its dtype and shape,
@@ -193,17 +199,11 @@ void bind_losses(py::module_& m) {
     const Reduction r = reduction_arg(reduction);
     typename B::Call call;
     const LossArrays a = check_loss_arrays<B>(pred_obj, "pred", target_obj, grad_out);
-    const Array &pred = a.input, &target = a.target, &grad = a.grad;
-    const Array losses = r == Reduction::none ? B::empty(pred, pred.shape) : Array{};
-    const Array* l = r == Reduction::none ? &losses : nullptr;
-    const double value = dispatch(pred.dtype, [&](auto tag) {
+    return run_loss<B>(r, a.input, a.input.shape, a.grad, [&](auto tag, auto* losses) {
       using T = decltype(tag);
-      return without_gil_if_large(pred.size, [&] {
-        return B::mse_loss(pred.ptr<T>(), target.ptr<T>(), grad.ptr<T>(), data_or_null<T>(l),
-                           pred.size, r);
-      });
+      return B::mse_loss(a.input.ptr<T>(), a.target.ptr<T>(), a.grad.ptr<T>(), losses,
+                         a.input.size, r);
     });
-    return loss_result(value, l, grad);
   });
 
   m.def("cross_entropy", [](py::object probs_obj, py::object target_obj, py::handle reduction,
@@ -211,22 +211,16 @@ void bind_losses(py::module_& m) {
     const Reduction r = reduction_arg(reduction);
     typename B::Call call;
     const LossArrays a = check_loss_arrays<B>(probs_obj, "probs", target_obj, grad_out);
-    const Array &probs = a.input, &target = a.target, &grad = a.grad;
-    if (probs.shape.empty())
+    if (a.input.shape.empty())
       throw py::value_error("probs: expected at least 1 dimension (the classes), got a 0-d array");
-    const int64_t classes = probs.shape.back();
-    const Shape row_shape(probs.shape.begin(), probs.shape.size() - 1);
+    const int64_t classes = a.input.shape.back();
+    const Shape row_shape(a.input.shape.begin(), a.input.shape.size() - 1);
     const int64_t rows = element_count(row_shape);
-    const Array losses = r == Reduction::none ? B::empty(probs, row_shape) : Array{};
-    const Array* l = r == Reduction::none ? &losses : nullptr;
-    const double value = dispatch(probs.dtype, [&](auto tag) {
+    return run_loss<B>(r, a.input, row_shape, a.grad, [&](auto tag, auto* losses) {
       using T = decltype(tag);
-      return without_gil_if_large(probs.size, [&] {
-        return B::cross_entropy(probs.ptr<T>(), target.ptr<T>(), grad.ptr<T>(), data_or_null<T>(l),
-                                rows, classes, r);
-      });
+      return B::cross_entropy(a.input.ptr<T>(), a.target.ptr<T>(), a.grad.ptr<T>(), losses, rows,
+                              classes, r);
     });
-    return loss_result(value, l, grad);
   });
 
   m.def("softmax_cross_entropy", [](py::object logits_obj, py::object target_obj,
@@ -265,16 +259,11 @@ void bind_losses(py::module_& m) {
     const Array grad = output_for<B>(grad_out, "grad_out", logits, "logits", logits.shape);
     check_overlap(grad, "grad_out", logits, "logits");
     if (probs.data) check_overlap(grad, "grad_out", probs, "target", /*allow_same=*/false);
-    const Array losses = r == Reduction::none ? B::empty(logits, {rows}) : Array{};
-    const Array* l = r == Reduction::none ? &losses : nullptr;
-    const double value = dispatch(logits.dtype, [&](auto tag) {
+    return run_loss<B>(r, logits, {rows}, grad, [&](auto tag, auto* losses) {
       using T = decltype(tag);
-      return without_gil_if_large(logits.size, [&] {
-        return B::softmax_cross_entropy(logits.ptr<T>(), probs.ptr<T>(), grad.ptr<T>(),
-                                        data_or_null<T>(l), rows, classes, o);
-      });
+      return B::softmax_cross_entropy(logits.ptr<T>(), probs.ptr<T>(), grad.ptr<T>(), losses, rows,
+                                      classes, o);
     });
-    return loss_result(value, l, grad);
   });
 
   for (const bool l2 : {false, true}) {
