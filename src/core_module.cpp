@@ -76,6 +76,7 @@ PYBIND11_MODULE(_core, m) {
     return names;
   });
   m.def("use_simd", &cpu::use_kernels);
+  m.def("is_gpu_array", [](py::handle obj) { return is_gpu_array(obj); });
   m.def("get_num_threads", &cpu::max_threads);
   m.def("build_info", []() {
     py::dict d;

@@ -23,21 +23,10 @@ except ImportError:  # built without a CUDA compiler
 
 _ndarray = np.ndarray
 _LEGACY_DEFAULT_STREAM = 1  # the array protocols' number for it
-_DLPACK_GPU_DEVICES = (2, 13)  # kDLCUDA, kDLCUDAManaged
 
 
-def is_gpu_array(a):
-    """True for an object a library placed in GPU memory (DLPack or CUDA array interface)."""
-    device = getattr(type(a), "__dlpack_device__", None)
-    if device is not None:
-        try:
-            return device(a)[0] in _DLPACK_GPU_DEVICES
-        except Exception:  # noqa: BLE001  (a library's own refusal: not a GPU array to us)
-            return False
-    try:
-        return hasattr(a, "__cuda_array_interface__")
-    except Exception:  # noqa: BLE001
-        return False
+#: True for an object a library placed in GPU memory (DLPack or CUDA array interface).
+is_gpu_array = _core.is_gpu_array
 
 
 def _library(a):

@@ -19,13 +19,21 @@ inline bool native_order(char order) {
   return order == '=' || order == '|' || order == (little ? '<' : '>');
 }
 
-// An object another library placed in GPU memory (CUDA array interface, or
-// DLPack naming a CUDA device).
+// An object another library placed in GPU memory: DLPack naming a CUDA device,
+// or a CUDA array interface. The one definition: Python routes calls by it
+// (nnfast._backend) and the CPU module names such arrays by it. DLPack is asked
+// first: a PyTorch tensor builds its array interface in Python, at some cost. A
+// library that refuses to say (raises) has no GPU array to offer.
 inline bool is_gpu_array(py::handle obj) {
-  if (py::hasattr(obj, "__cuda_array_interface__")) return true;
-  if (!py::hasattr(obj, "__dlpack_device__")) return false;
-  const int device_type = py::cast<int>(obj.attr("__dlpack_device__")()[py::int_(0)]);
-  return device_type == 2 || device_type == 13;  // kDLCUDA, kDLCUDAManaged
+  if (py::hasattr(py::type::of(obj), "__dlpack_device__")) {
+    try {
+      const int device_type = py::cast<int>(obj.attr("__dlpack_device__")()[py::int_(0)]);
+      return device_type == 2 || device_type == 13;  // kDLCUDA, kDLCUDAManaged
+    } catch (const py::error_already_set&) {
+      return false;
+    }
+  }
+  return py::hasattr(obj, "__cuda_array_interface__");
 }
 
 struct NumpyBackend {
