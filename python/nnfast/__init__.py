@@ -7,7 +7,7 @@ they update state, and as CUDA kernels on GPU arrays of any library
 the oracle the kernels are tested against.
 """
 
-from . import _core
+from . import _core, _threads
 from .activations import (
     leaky_relu,
     leaky_relu_backward,
@@ -34,7 +34,7 @@ __version__ = _core.build_info()["version"]
 
 
 def info():
-    """Build and runtime facts: version, OpenMP, SIMD level, compiler, thread count, CUDA.
+    """Build and runtime facts: version, SIMD level, compiler, thread count, CUDA.
 
     ``simd`` names the kernel set chosen at import: the widest the CPU supports of
     ``avx512``, ``avx2`` and ``sse2`` on x86-64 (``generic`` elsewhere), or a lower
@@ -42,7 +42,7 @@ def info():
 
     Returns:
         dict with keys ``version``, ``commit`` (the git commit built, if known),
-        ``openmp``, ``simd``, ``compiler``, ``threads``, and ``cuda``: whether the CUDA
+        ``simd``, ``compiler``, ``threads``, and ``cuda``: whether the CUDA
         module was built (``built``), its runtime version and architectures, and the
         number of usable devices (``devices``, 0 without a GPU or driver).
     """
@@ -54,21 +54,29 @@ def info():
 
 
 def set_num_threads(n):
-    """Use ``n`` threads (>= 1) for kernels large enough to profit from them.
+    """Use ``n`` threads for kernels large enough to profit from them (the caller's
+    thread is one of them).
+
+    nnfast runs its own thread pool (not OpenMP, and not torch's): it starts on the
+    first threaded call, and a process forked after one gets a fresh pool of its own.
+    The count at import is ``NNFAST_NUM_THREADS``, else ``OMP_NUM_THREADS``, else the
+    cores available to the process (its affinity mask and cgroup CPU quota).
+
+    Args:
+        n: an integer with 1 <= n <= 1024.
 
     Raises:
-        TypeError: n is not an integer. ValueError: n < 1.
+        TypeError: n is not an integer. ValueError: n is outside [1, 1024].
     """
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n: expected an integer, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"n: must be >= 1, got {n}")
     _core.set_num_threads(n)
 
 
 def get_num_threads():
-    """The number of threads kernels use (OpenMP's default unless set)."""
+    """The number of threads kernels use (see :func:`set_num_threads`)."""
     return _core.get_num_threads()
+
+
+_core.set_num_threads(_threads.default_thread_count())
 
 
 __all__ = [
