@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nnfast
+from _helpers import FakeCudaArray, FakeDLPack
 
 #: Examples per test; NNFAST_FUZZ_EXAMPLES=20000 digs deeper (minutes).
 FUZZ = settings(max_examples=int(os.environ.get("NNFAST_FUZZ_EXAMPLES", "300")), deadline=None,
@@ -107,24 +108,6 @@ def loss_call(draw):
 
 
 # ----------------------------------------------------------------- spoiling
-
-
-class FakeCudaArray:
-    """Speaks the CUDA array interface with whatever dict (or non-dict) it is given."""
-
-    def __init__(self, interface):
-        self.__cuda_array_interface__ = interface
-
-
-class FakeDLPack:
-    def __init__(self, device):
-        self.device = device
-
-    def __dlpack_device__(self):
-        return self.device
-
-    def __dlpack__(self, stream=None):
-        raise TypeError("no capsule")
 
 
 JUNK_OBJECTS = [None, 3, 2.5, "x", b"x", object(), [1.0, 2.0], [[1.0]], {}, np.float32(1.0),
