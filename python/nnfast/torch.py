@@ -34,6 +34,16 @@ step) cannot be honoured by kernels that run outside autograd and read the step 
 host: they raise ``ValueError``. A tensor ``lr`` (or betas, weight decay) is read as its
 Python number at each step.
 
+What torch's constructors refuse, these refuse with the same exception type, so that no
+configuration that fails under ``torch.optim`` runs here (the tests check every error input of
+torch's own optimizer test database, ``optim_db``): ``params`` given as one tensor
+(TypeError), a parameter in two groups (ValueError); a tensor ``lr`` or tensor betas with
+``foreach=True`` and ``capturable=False`` for Adam and AdamW, and betas that are not both
+floats or both tensors (ValueError); ``fused=True`` with ``differentiable=True`` or
+``foreach=True`` (RuntimeError). Like torch, a step with ``fused=True`` refuses complex
+parameters (RuntimeError). nnfast refuses more where its kernels cannot honour an input:
+``capturable`` and ``differentiable`` (above).
+
 Every step is checked whole before anything is written: each group's hyperparameters, and
 each parameter, gradient and state tensor. Errors name the group and parameter:
     TypeError: a sparse gradient (no nnfast kernel takes one; torch's ``SparseAdam`` does);
@@ -45,6 +55,7 @@ each parameter, gradient and state tensor. Errors name the group and parameter:
         state tensor missing (e.g. ``amsgrad`` switched on after the first step); a parameter
         or state tensor that is not contiguous (its memory is updated in place);
         ``capturable`` or ``differentiable``.
+    RuntimeError: a complex parameter in a group with ``fused=True`` (as torch).
 A gradient that is not contiguous is read through a contiguous copy (it is only read).
 """
 
@@ -135,8 +146,23 @@ class _KernelOptimizer(torch.optim.Optimizer):
     _has_step = True
 
     def __init__(self, params, defaults):
-        self._check_group(defaults, "")
+        # torch's order: the hyperparameters, its constructor-only rules, then the params
+        # (torch.optim.Optimizer), whose groups add_param_group checks whole.
+        self._hyperparameters(defaults, "")
+        self._check_constructor_rules(defaults)
         super().__init__(params, defaults)
+
+    @classmethod
+    def _check_constructor_rules(cls, defaults):
+        """What torch's constructor refuses beyond value ranges (it applies these to its own
+        arguments, not to param groups): ``fused`` with ``differentiable`` or ``foreach``."""
+        if defaults.get("fused"):
+            if defaults.get("differentiable"):
+                raise RuntimeError(f"`fused` does not support `differentiable` (as in "
+                                   f"torch.optim.{cls.__name__})")
+            if defaults.get("foreach"):
+                raise RuntimeError(f"`fused` and `foreach` cannot be `True` together (as in "
+                                   f"torch.optim.{cls.__name__})")
 
     def __setstate__(self, state):
         # Called by load_state_dict (and unpickling): fill what an older checkpoint lacks,
@@ -160,9 +186,10 @@ class _KernelOptimizer(torch.optim.Optimizer):
         index = len(self.param_groups) - 1
         try:
             group = self.param_groups[index]
-            self._check_group(group, f"param_groups[{index}]")
+            where = f"param_groups[{index}]"
+            self._check_group(group, where)
             for j, p in enumerate(group["params"]):
-                self._check_param(p, f"param_groups[{index}]['params'][{j}]")
+                self._check_param(p, f"{where}['params'][{j}]")
         except (TypeError, ValueError):
             self.param_groups.pop()
             raise
@@ -170,14 +197,19 @@ class _KernelOptimizer(torch.optim.Optimizer):
     # -- checks
 
     def _check_group(self, group, where):
+        """The group's hyperparameters as :meth:`_hyperparameters` gives them, after
+        refusing ``capturable`` and ``differentiable``; errors start with ``where``."""
+        for option in ("capturable", "differentiable"):
+            if group.get(option):
+                raise ValueError(f"{where}: {option}=True is not supported by nnfast.torch "
+                                 f"(its kernels run outside autograd and CUDA graphs); use "
+                                 f"torch.optim for it")
+        return self._hyperparameters(group, where)
+
+    def _hyperparameters(self, group, where):
         """The group's hyperparameters as nnfast.optim takes them (plain numbers, l1 = 0),
         checked by nnfast.optim's own validation; errors start with ``where``."""
         prefix = f"{where}: " if where else ""
-        for option in ("capturable", "differentiable"):
-            if group.get(option):
-                raise ValueError(f"{prefix}{option}=True is not supported by nnfast.torch "
-                                 f"(its kernels run outside autograd and CUDA graphs); use "
-                                 f"torch.optim for it")
         hp = {key: value for key, value in group.items() if key != "params"}
         for key in _NUMBERS:
             if key in hp:
@@ -221,6 +253,10 @@ class _KernelOptimizer(torch.optim.Optimizer):
             if g is None:
                 continue
             self._check_param(p, f"{where}['params'][{j}]")
+            if group.get("fused") and p.is_complex():
+                raise RuntimeError(f"{where}['params'][{j}] is complex ({p.dtype}): "
+                                   f"`fused=True` takes real floating-point parameters, as in "
+                                   f"torch.optim.{type(self).__name__}")
             if g.layout != torch.strided:
                 raise TypeError(f"{where}['params'][{j}].grad is sparse ({g.layout}): nnfast's "
                                 f"kernels take dense gradients (torch.optim.SparseAdam takes "
@@ -285,7 +321,8 @@ class _KernelOptimizer(torch.optim.Optimizer):
             the closure's loss, or None.
 
         Raises:
-            TypeError, ValueError: see the module docstring; nothing is written then.
+            TypeError, ValueError, RuntimeError: see the module docstring; nothing is
+                written then.
         """
         loss = None
         if closure is not None:
@@ -329,8 +366,9 @@ class SGD(_KernelOptimizer):
 
     Raises:
         ValueError: negative ``lr``, ``momentum`` or ``weight_decay``; ``nesterov`` without
-            momentum or with dampening; ``differentiable=True``. At :meth:`step`: see the
-            module docstring.
+            momentum or with dampening; ``differentiable=True``.
+        RuntimeError: ``fused=True`` with ``foreach=True`` or ``differentiable=True``.
+        At :meth:`step`: see the module docstring.
     """
 
     _arithmetic = _numpy_optim.SGD
@@ -373,8 +411,9 @@ class Adagrad(_KernelOptimizer):
         differentiable: must be False.
 
     Raises:
-        ValueError: a negative hyperparameter; ``differentiable=True``. At :meth:`step`:
-            see the module docstring.
+        ValueError: a negative hyperparameter; ``differentiable=True``.
+        RuntimeError: ``fused=True`` with ``foreach=True`` or ``differentiable=True``.
+        At :meth:`step`: see the module docstring.
     """
 
     _arithmetic = _numpy_optim.Adagrad
@@ -466,7 +505,10 @@ class Adam(_KernelOptimizer):
 
     Raises:
         ValueError: negative ``lr``, ``eps`` or ``weight_decay``; a beta outside [0, 1);
-            ``capturable`` or ``differentiable``. At :meth:`step`: see the module docstring.
+            betas not both floats or both tensors; a tensor ``lr`` or beta with
+            ``foreach=True`` (and ``capturable=False``); ``capturable`` or ``differentiable``.
+        RuntimeError: ``fused=True`` with ``foreach=True`` or ``differentiable=True``.
+        At :meth:`step`: see the module docstring.
     """
 
     _arithmetic = _numpy_optim.Adam
@@ -482,6 +524,26 @@ class Adam(_KernelOptimizer):
                                       capturable=capturable, differentiable=differentiable,
                                       fused=fused,
                                       decoupled_weight_decay=decoupled_weight_decay))
+
+    @classmethod
+    def _check_constructor_rules(cls, defaults):
+        """torch.optim.Adam's and AdamW's, besides the ``fused`` ones: betas are both
+        floats or both tensors, and a tensor ``lr`` or beta needs ``foreach`` off or
+        ``capturable`` on (torch's foreach implementation does not take them)."""
+        betas = defaults["betas"]
+        if not (all(isinstance(b, float) for b in betas)
+                or all(isinstance(b, torch.Tensor) for b in betas)):
+            kinds = ", ".join(type(b).__name__ for b in betas)
+            raise ValueError(f"betas must be either both floats or both Tensors (as in "
+                             f"torch.optim.{cls.__name__}), got ({kinds})")
+        if defaults["foreach"] and not defaults["capturable"]:
+            for name, value in (("lr", defaults["lr"]), ("betas[0]", betas[0]),
+                                ("betas[1]", betas[1])):
+                if isinstance(value, torch.Tensor):
+                    raise ValueError(f"{name} as a Tensor is not supported for "
+                                     f"capturable=False and foreach=True (as in "
+                                     f"torch.optim.{cls.__name__})")
+        super()._check_constructor_rules(defaults)
 
 
 class AdamW(Adam):
