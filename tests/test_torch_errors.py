@@ -1,5 +1,5 @@
-"""nnfast.torch refuses what torch.optim refuses, with the same exception type (skipped where
-torch is not installed).
+"""nnfast.torch refuses what torch.optim refuses, with the same exception type, and a refused
+step changes nothing (skipped where torch is not installed).
 
 The main inputs are torch's own: the error inputs of its optimizer test database
 (``optim_db`` in ``torch.testing._internal.common_optimizers``), read when the tests are
@@ -168,3 +168,106 @@ def test_tensor_hyperparameters_torch_accepts_run(name, kwargs):
     getattr(torch.optim, name)([p], **kwargs).step()
     getattr(nt, name)([q], **kwargs).step()
     torch.testing.assert_close(q, p)
+
+
+# --------------------------------------------------------------------------- refused steps
+
+
+def _snapshot(optimizer):
+    """Every parameter and state tensor of ``optimizer``, copied, and its state's keys."""
+    params = [p.detach().clone() for group in optimizer.param_groups for p in group["params"]]
+    state = {id(p): {key: value.clone() for key, value in st.items()}
+             for p, st in optimizer.state.items()}
+    return params, state
+
+
+def _assert_unchanged(optimizer, snapshot):
+    params, state = snapshot
+    now = [p.detach() for group in optimizer.param_groups for p in group["params"]]
+    assert len(now) == len(params)
+    assert all(torch.equal(a, b) for a, b in zip(params, now))
+    assert {id(p) for p in optimizer.state} == set(state)
+    for p, st in optimizer.state.items():
+        assert set(st) == set(state[id(p)])
+        assert all(torch.equal(value, state[id(p)][key]) for key, value in st.items())
+
+
+# One hyperparameter of each optimizer (lr everywhere) that overflows float32: 1e39 is
+# finite in float64 and rounds to infinity in float32.
+OVERFLOWING = [
+    ("SGD", dict(momentum=0.9), "lr"),
+    ("SGD", dict(momentum=0.9), "momentum"),
+    ("SGD", dict(momentum=0.9), "dampening"),
+    ("Adagrad", dict(), "lr"),
+    ("Adagrad", dict(), "lr_decay"),
+    ("RMSprop", dict(), "eps"),
+    ("RMSprop", dict(), "weight_decay"),
+    ("Adam", dict(), "lr"),
+    ("Adam", dict(), "eps"),
+    ("AdamW", dict(), "weight_decay"),
+]
+
+
+@pytest.mark.parametrize("name, kwargs, key", OVERFLOWING)
+def test_hyperparameter_overflowing_float32_refuses_the_step_and_changes_nothing(
+        name, kwargs, key):
+    """A hyperparameter finite in float64 but not in float32 is refused for float32
+    parameters before anything is written: also the float64 parameters of the same group,
+    and those of an earlier group, keep their values, states and step counts."""
+    earlier, wide, narrow = (_parameter(torch.float64), _parameter(torch.float64),
+                             _parameter(torch.float32))
+    optimizer = getattr(nt, name)([{"params": [earlier]}, {"params": [wide, narrow]}],
+                                  **kwargs)
+    optimizer.step()
+    optimizer.param_groups[1][key] = 1e39
+    snapshot = _snapshot(optimizer)
+    with pytest.raises(ValueError, match=rf"param_groups\[1\]: {key} = 1e\+39 overflows "
+                                         rf"float32"):
+        optimizer.step()
+    _assert_unchanged(optimizer, snapshot)
+
+
+def test_the_same_value_runs_for_float64_parameters():
+    p, q = _parameter(torch.float64), _parameter(torch.float64)
+    torch.optim.Adam([p], eps=1e39).step()
+    nt.Adam([q], eps=1e39).step()
+    torch.testing.assert_close(q, p)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("value", [float("inf"), -float("inf")])
+def test_infinite_hyperparameter_is_refused(dtype, value):
+    optimizer = nt.SGD([_parameter(dtype)], lr=0.1, momentum=0.9)
+    optimizer.param_groups[0]["dampening"] = value
+    with pytest.raises(ValueError, match=r"dampening = -?inf is not finite"):
+        optimizer.step()
+    assert len(optimizer.state) == 0
+
+
+def test_overflowing_hyperparameter_is_refused_when_the_group_is_added():
+    with pytest.raises(ValueError, match=r"param_groups\[0\]: lr = 1e\+39 overflows float32"):
+        nt.Adam([_parameter(torch.float32)], lr=1e39)
+    optimizer = nt.Adam([_parameter(torch.float64)], lr=1e39)
+    with pytest.raises(ValueError, match=r"param_groups\[1\]: lr = 1e\+39 overflows float32"):
+        optimizer.add_param_group({"params": [_parameter(torch.complex64)]})
+    assert len(optimizer.param_groups) == 1
+
+
+@pytest.mark.parametrize("steps_before", [0, 1])
+def test_a_step_the_kernels_refuse_stores_no_state_and_no_count(monkeypatch, steps_before):
+    """A refusal from the kernels themselves (they validate a call whole before writing)
+    leaves the parameter's state and step count as they were: a first step stores no state,
+    a later one does not advance the count."""
+    p = _parameter()
+    optimizer = nt.Adam([p])
+    for _ in range(steps_before):
+        optimizer.step()
+    snapshot = _snapshot(optimizer)
+
+    def refuse(*args, **kwargs):
+        raise ValueError("lr: refused by the kernel")
+
+    monkeypatch.setattr(nt._kernels, "adam_step", refuse)
+    with pytest.raises(ValueError, match="refused by the kernel"):
+        optimizer.step()
+    _assert_unchanged(optimizer, snapshot)

@@ -42,24 +42,29 @@ torch's own optimizer test database, ``optim_db``): ``params`` given as one tens
 floats or both tensors (ValueError); ``fused=True`` with ``differentiable=True`` or
 ``foreach=True`` (RuntimeError). Like torch, a step with ``fused=True`` refuses complex
 parameters (RuntimeError). nnfast refuses more where its kernels cannot honour an input:
-``capturable`` and ``differentiable`` (above).
+``capturable``, ``differentiable``, and hyperparameters that are not finite (below).
 
-Every step is checked whole before anything is written: each group's hyperparameters, and
-each parameter, gradient and state tensor. Errors name the group and parameter:
+Every step is checked whole before anything is written (parameters, states, step counts):
+each group's hyperparameters, and each parameter, gradient and state tensor. Errors name the
+group and parameter:
     TypeError: a sparse gradient (no nnfast kernel takes one; torch's ``SparseAdam`` does);
         a parameter whose dtype is not float32/float64 (or complex64/complex128); a gradient
         or state tensor whose dtype differs from its parameter's; a parameter not on the CPU
         or a CUDA device.
-    ValueError: a hyperparameter out of range (negative ``lr``, a beta outside [0, 1), ...);
-        a gradient or state tensor whose shape or device differs from its parameter's; a
-        state tensor missing (e.g. ``amsgrad`` switched on after the first step); a parameter
-        or state tensor that is not contiguous (its memory is updated in place);
-        ``capturable`` or ``differentiable``.
+    ValueError: a hyperparameter out of range (negative ``lr``, a beta outside [0, 1), ...)
+        or not finite in the dtype its parameters are computed in (``inf``; ``1e39`` for
+        float32 and complex64 parameters, computed in float32); a gradient or state tensor
+        whose shape or device differs from its parameter's; a state tensor missing (e.g.
+        ``amsgrad`` switched on after the first step); a parameter or state tensor that is
+        not contiguous (its memory is updated in place); ``capturable`` or
+        ``differentiable``.
     RuntimeError: a complex parameter in a group with ``fused=True`` (as torch).
 A gradient that is not contiguous is read through a contiguous copy (it is only read).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -74,6 +79,10 @@ _FLAGS = ("nesterov", "maximize", "centered", "amsgrad", "decoupled_weight_decay
 #: keys of the user's, such as a name, left as they are).
 _NUMBERS = ("lr", "momentum", "dampening", "weight_decay", "lr_decay",
             "initial_accumulator_value", "eps", "alpha")
+#: The smallest magnitude that rounds to infinity in float32: halfway between the largest
+#: float32, (2 - 2**-23) * 2**127, and 2**128 (a tie rounds to the even neighbour, 2**128).
+_FLOAT32_OVERFLOW = 2.0**128 - 2.0**103
+_COMPUTED_IN_FLOAT32 = (torch.float32, torch.complex64)
 
 
 def _memory(tensor):
@@ -107,6 +116,21 @@ def _number(value, name):
                              f"got shape {tuple(value.shape)}")
         return value.item()
     return value
+
+
+def _check_finite(hp, dtypes, where):
+    """Raise ValueError unless every numeric hyperparameter in ``hp`` stays finite when
+    rounded to each dtype the kernels compute in for parameters of ``dtypes`` (float32 for
+    float32 and complex64, else float64): the kernels refuse one that does not."""
+    in_float32 = any(dtype in _COMPUTED_IN_FLOAT32 for dtype in dtypes)
+    named = [(key, hp[key]) for key in _NUMBERS if key in hp]
+    named += [(f"betas[{i}]", beta) for i, beta in enumerate(hp.get("betas", ()))]
+    for name, value in named:
+        if not math.isfinite(value):
+            raise ValueError(f"{where}: {name} = {value!r} is not finite")
+        if in_float32 and abs(value) >= _FLOAT32_OVERFLOW:
+            raise ValueError(f"{where}: {name} = {value!r} overflows float32, the dtype its "
+                             f"float32 (or complex64) parameters are computed in")
 
 
 def _step_tensor(p, group, value=0.0):
@@ -180,16 +204,18 @@ class _KernelOptimizer(torch.optim.Optimizer):
         """Add a param group (torch's ``add_param_group``), checked as :meth:`step` checks it.
 
         Raises:
-            TypeError, ValueError: as :meth:`step` would; the group is then not added.
+            TypeError, ValueError: as :meth:`step` would (a hyperparameter is checked for
+                the dtypes of all the group's parameters); the group is then not added.
         """
         super().add_param_group(param_group)
         index = len(self.param_groups) - 1
         try:
             group = self.param_groups[index]
             where = f"param_groups[{index}]"
-            self._check_group(group, where)
+            hp = self._check_group(group, where)
             for j, p in enumerate(group["params"]):
                 self._check_param(p, f"{where}['params'][{j}]")
+            _check_finite(hp, {p.dtype for p in group["params"]}, where)
         except (TypeError, ValueError):
             self.param_groups.pop()
             raise
@@ -277,6 +303,7 @@ class _KernelOptimizer(torch.optim.Optimizer):
                             and t.device == device and t.is_contiguous()):
                         raise _unlike(t, p, f"the state {name!r} of {where}['params'][{j}]")
             work.append((p, g if g.is_contiguous() else g.contiguous()))
+        _check_finite(hp, {p.dtype for p, _ in work}, where)
         return hp, work
 
     # -- state, torch's format
@@ -284,28 +311,32 @@ class _KernelOptimizer(torch.optim.Optimizer):
     def _initial_state(self, p, name):
         return torch.zeros_like(p, memory_format=torch.preserve_format)
 
-    def _advance(self, p, group, names):
-        """Create the parameter's state on its first step, as torch does, count the step,
-        and return {"step": count, name: memory} for nnfast.optim's ``_apply``."""
-        if not names and not self._has_step:
-            return {"step": 1}  # torch keeps no state at all here (SGD without momentum)
-        st = self.state[p]
-        fresh = not st
-        if fresh:
+    def _pending_state(self, p, names):
+        """What this step updates of ``p``'s state, nothing stored yet: (tensors, step, new).
+
+        ``tensors`` maps each state name to its tensor: the stored one, or on ``p``'s first
+        step a new one holding torch's initial value; ``step`` is this step's count (SGD,
+        which keeps none: 1 on the momentum buffer's first step, else 2); ``new`` is True
+        when :meth:`_store_state` must store the state (torch keeps none for SGD without
+        momentum)."""
+        st = self.state.get(p)
+        if st:  # from an earlier step, a loaded checkpoint, or Adagrad's constructor
+            step = int(st["step"].item()) + 1 if self._has_step else 2
+            return {name: st[name] for name in names}, step, False
+        tensors = {name: self._initial_state(p, name) for name in names}
+        return tensors, 1, bool(names) or self._has_step
+
+    def _store_state(self, p, group, tensors, step, new):
+        """Store what :meth:`_pending_state` gave once the kernels have run: a new state in
+        torch's key order, or the step count (torch's ``step += 1``; ``fill_`` costs a third
+        of an in-place add on a scalar tensor)."""
+        if new:
+            st = self.state[p]
             if self._has_step:
-                st["step"] = _step_tensor(p, group)
-            for name in names:
-                st[name] = self._initial_state(p, name)
-        if self._has_step:
-            # torch's `step += 1`; fill_ costs a third of an in-place add on a scalar tensor
-            count = st["step"]
-            step = int(count.item()) + 1
-            count.fill_(step)
-        else:
-            step = 1 if fresh else 2  # SGD: only whether this is the buffer's first step
-        memory = {name: _memory(st[name]) for name in names}
-        memory["step"] = step
-        return memory
+                st["step"] = _step_tensor(p, group, step)
+            st.update(tensors)
+        elif self._has_step:
+            self.state[p]["step"].fill_(step)
 
     # -- the step
 
@@ -335,9 +366,15 @@ class _KernelOptimizer(torch.optim.Optimizer):
             for p, g in work:  # one kernel call per (device, dtype): the usual whole group
                 parts.setdefault((p.device, p.dtype), []).append((p, g))
             for part in parts.values():
-                states = [self._advance(p, group, names) for p, _ in part]
+                pending = [self._pending_state(p, names) for p, _ in part]
+                states = [dict({name: _memory(t) for name, t in tensors.items()}, step=step)
+                          for tensors, step, _ in pending]
                 self._arithmetic._apply(_kernels, hp, [_memory(p) for p, _ in part],
                                         [_memory(g) for _, g in part], states, hp["lr"])
+                # Stored only once the kernels have run: a part they refuse keeps its states
+                # and step counts.
+                for (p, _), (tensors, step, new) in zip(part, pending):
+                    self._store_state(p, group, tensors, step, new)
                 # Written behind autograd's back: bump the version counters as an in-place
                 # torch op would, so autograd still detects stale saved values.
                 _increment_versions([p for p, _ in part])
