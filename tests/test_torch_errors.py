@@ -182,16 +182,14 @@ def test_tensor_hyperparameters_torch_accepts_run(name, kwargs):
 # --------------------------------------------------------------------------- refused steps
 
 
-def _snapshot(optimizer):
-    """Every parameter and state tensor of ``optimizer``, copied, and its state's keys."""
+def _assert_step_refused(optimizer, match):
+    """``optimizer.step()`` raises ValueError matching ``match`` and changes no parameter,
+    state tensor or step count, and adds no state."""
     params = [p.detach().clone() for group in optimizer.param_groups for p in group["params"]]
     state = {id(p): {key: value.clone() for key, value in st.items()}
              for p, st in optimizer.state.items()}
-    return params, state
-
-
-def _assert_unchanged(optimizer, snapshot):
-    params, state = snapshot
+    with pytest.raises(ValueError, match=match):
+        optimizer.step()
     now = [p.detach() for group in optimizer.param_groups for p in group["params"]]
     assert len(now) == len(params)
     assert all(torch.equal(a, b) for a, b in zip(params, now))
@@ -201,8 +199,8 @@ def _assert_unchanged(optimizer, snapshot):
         assert all(torch.equal(value, state[id(p)][key]) for key, value in st.items())
 
 
-# One hyperparameter of each optimizer (lr everywhere) that overflows float32: 1e39 is
-# finite in float64 and rounds to infinity in float32.
+# Hyperparameters of each optimizer set to 1e39, which is finite in float64 and rounds to
+# infinity in float32.
 OVERFLOWING = [
     ("SGD", dict(momentum=0.9), "lr"),
     ("SGD", dict(momentum=0.9), "momentum"),
@@ -229,11 +227,7 @@ def test_hyperparameter_overflowing_float32_refuses_the_step_and_changes_nothing
                                   **kwargs)
     optimizer.step()
     optimizer.param_groups[1][key] = 1e39
-    snapshot = _snapshot(optimizer)
-    with pytest.raises(ValueError, match=rf"param_groups\[1\]: {key} = 1e\+39 overflows "
-                                         rf"float32"):
-        optimizer.step()
-    _assert_unchanged(optimizer, snapshot)
+    _assert_step_refused(optimizer, rf"param_groups\[1\]: {key} = 1e\+39 overflows float32")
 
 
 def test_the_same_value_runs_for_float64_parameters():
@@ -248,9 +242,7 @@ def test_the_same_value_runs_for_float64_parameters():
 def test_infinite_hyperparameter_is_refused(dtype, value):
     optimizer = nt.SGD([_parameter(dtype)], lr=0.1, momentum=0.9)
     optimizer.param_groups[0]["dampening"] = value
-    with pytest.raises(ValueError, match=r"dampening = -?inf is not finite"):
-        optimizer.step()
-    assert len(optimizer.state) == 0
+    _assert_step_refused(optimizer, r"dampening = -?inf is not finite")
 
 
 def test_overflowing_hyperparameter_is_refused_when_the_group_is_added():
@@ -271,12 +263,28 @@ def test_a_step_the_kernels_refuse_stores_no_state_and_no_count(monkeypatch, ste
     optimizer = nt.Adam([p])
     for _ in range(steps_before):
         optimizer.step()
-    snapshot = _snapshot(optimizer)
 
     def refuse(*args, **kwargs):
         raise ValueError("lr: refused by the kernel")
 
     monkeypatch.setattr(nt._kernels, "adam_step", refuse)
-    with pytest.raises(ValueError, match="refused by the kernel"):
-        optimizer.step()
-    _assert_unchanged(optimizer, snapshot)
+    _assert_step_refused(optimizer, "refused by the kernel")
+
+
+def test_a_parameter_twice_in_a_group_is_refused_before_anything_is_written():
+    """torch warns of the duplicate (optim_db's entry) and updates it twice; the kernels
+    update each memory once per call, so the step refuses it, before the group ahead of it
+    is updated."""
+    earlier, p = _parameter(torch.float64), _parameter(torch.float32)
+    with pytest.warns(UserWarning, match="duplicate parameters"):
+        optimizer = nt.Adam([{"params": [earlier]}, {"params": [p, p]}])
+    _assert_step_refused(optimizer, r"param_groups\[1\]\['params'\]\[1\] is the memory of "
+                                    r"param_groups\[1\]\['params'\]\[0\] again")
+
+
+def test_a_gradient_that_is_its_parameter_is_refused_before_anything_is_written():
+    earlier, p = _parameter(torch.float64), _parameter(torch.float32)
+    p.grad = p.detach()
+    optimizer = nt.SGD([{"params": [earlier]}, {"params": [p]}], lr=0.1, momentum=0.9)
+    _assert_step_refused(optimizer, r"param_groups\[1\]\['params'\]\[0\]\.grad shares memory "
+                                    r"with param_groups\[1\]\['params'\]\[0\]")

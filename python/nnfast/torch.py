@@ -56,8 +56,9 @@ group and parameter:
         float32 and complex64 parameters, computed in float32); a gradient or state tensor
         whose shape or device differs from its parameter's; a state tensor missing (e.g.
         ``amsgrad`` switched on after the first step); a parameter or state tensor that is
-        not contiguous (its memory is updated in place); ``capturable`` or
-        ``differentiable``.
+        not contiguous (its memory is updated in place); a parameter twice in one group, or
+        a gradient that is a parameter's memory (the kernels update each parameter once,
+        apart from the tensors they read); ``capturable`` or ``differentiable``.
     RuntimeError: a complex parameter in a group with ``fused=True`` (as torch).
 A gradient that is not contiguous is read through a contiguous copy (it is only read).
 """
@@ -272,13 +273,23 @@ class _KernelOptimizer(torch.optim.Optimizer):
         hp = self._check_group(group, where)
         names = self._arithmetic._state_names(hp)
         required = names + ["step"] if self._has_step else names
-        work = []
+        work, positions = [], []
+        # A kernel call updates each memory once and refuses a call that names it twice:
+        # (device, dtype, address) of each parameter updated -> its position in the group.
+        updated = {}
         state = self.state
         for j, p in enumerate(group["params"]):
             g = p.grad
             if g is None:
                 continue
             self._check_param(p, f"{where}['params'][{j}]")
+            address = (p.device, p.dtype, p.data_ptr())
+            if p.numel() and address in updated:
+                raise ValueError(f"{where}['params'][{j}] is the memory of "
+                                 f"{where}['params'][{updated[address]}] again: nnfast's "
+                                 f"kernels update each parameter once per step (torch warns "
+                                 f"of duplicate parameters and updates them twice)")
+            updated[address] = j
             if group.get("fused") and p.is_complex():
                 raise RuntimeError(f"{where}['params'][{j}] is complex ({p.dtype}): "
                                    f"`fused=True` takes real floating-point parameters, as in "
@@ -303,6 +314,12 @@ class _KernelOptimizer(torch.optim.Optimizer):
                             and t.device == device and t.is_contiguous()):
                         raise _unlike(t, p, f"the state {name!r} of {where}['params'][{j}]")
             work.append((p, g if g.is_contiguous() else g.contiguous()))
+            positions.append(j)
+        for j, (p, g) in zip(positions, work):
+            k = updated.get((g.device, g.dtype, g.data_ptr()))
+            if g.numel() and k is not None:
+                raise ValueError(f"{where}['params'][{j}].grad shares memory with "
+                                 f"{where}['params'][{k}], which the step updates in place")
         _check_finite(hp, {p.dtype for p, _ in work}, where)
         return hp, work
 
