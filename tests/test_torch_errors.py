@@ -190,13 +190,12 @@ def _assert_step_refused(optimizer, match):
              for p, st in optimizer.state.items()}
     with pytest.raises(ValueError, match=match):
         optimizer.step()
-    now = [p.detach() for group in optimizer.param_groups for p in group["params"]]
-    assert len(now) == len(params)
-    assert all(torch.equal(a, b) for a, b in zip(params, now))
-    assert {id(p) for p in optimizer.state} == set(state)
-    for p, st in optimizer.state.items():
-        assert set(st) == set(state[id(p)])
-        assert all(torch.equal(value, state[id(p)][key]) for key, value in st.items())
+    exactly = dict(rtol=0, atol=0, equal_nan=True)  # a stored count may be NaN (refused)
+    torch.testing.assert_close(
+        [p.detach() for group in optimizer.param_groups for p in group["params"]], params,
+        **exactly)
+    torch.testing.assert_close({id(p): st for p, st in optimizer.state.items()}, state,
+                               **exactly)
 
 
 # Hyperparameters of each optimizer set to 1e39, which is finite in float64 and rounds to
@@ -288,3 +287,14 @@ def test_a_gradient_that_is_its_parameter_is_refused_before_anything_is_written(
     optimizer = nt.SGD([{"params": [earlier]}, {"params": [p]}], lr=0.1, momentum=0.9)
     _assert_step_refused(optimizer, r"param_groups\[1\]\['params'\]\[0\]\.grad shares memory "
                                     r"with param_groups\[1\]\['params'\]\[0\]")
+
+
+@pytest.mark.parametrize("count", [torch.tensor(-1.0), torch.tensor(1.5),
+                                   torch.tensor(float("nan")), torch.tensor([1.0, 2.0])])
+def test_a_stored_step_count_that_is_not_a_count_is_refused_before_anything_is_written(count):
+    earlier, p = _parameter(torch.float64), _parameter(torch.float32)
+    optimizer = nt.Adam([{"params": [earlier]}, {"params": [p]}])
+    optimizer.step()
+    optimizer.state[p]["step"] = count
+    _assert_step_refused(optimizer, r"the state 'step' of param_groups\[1\]\['params'\]\[0\] "
+                                    r"must be a one-element tensor holding an integer >= 0")

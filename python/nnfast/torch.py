@@ -55,7 +55,8 @@ group and parameter:
         or not finite in the dtype its parameters are computed in (``inf``; ``1e39`` for
         float32 and complex64 parameters, computed in float32); a gradient or state tensor
         whose shape or device differs from its parameter's; a state tensor missing (e.g.
-        ``amsgrad`` switched on after the first step); a parameter or state tensor that is
+        ``amsgrad`` switched on after the first step), or a stored ``step`` that is not a
+        one-element tensor holding an integer >= 0; a parameter or state tensor that is
         not contiguous (its memory is updated in place); a parameter twice in one group, or
         a gradient that is a parameter's memory (the kernels update each parameter once,
         apart from the tensors they read); ``capturable`` or ``differentiable``.
@@ -132,6 +133,17 @@ def _check_finite(hp, dtypes, where):
         if in_float32 and abs(value) >= _FLOAT32_OVERFLOW:
             raise ValueError(f"{where}: {name} = {value!r} overflows float32, the dtype its "
                              f"float32 (or complex64) parameters are computed in")
+
+
+def _stored_count(count, what):
+    """The number of steps a state's ``step`` holds: a one-element tensor with an integer
+    value >= 0 (ValueError naming ``what`` otherwise)."""
+    if isinstance(count, torch.Tensor) and count.numel() == 1:
+        value = count.item()
+        if value >= 0 and float(value).is_integer():
+            return int(value)
+    raise ValueError(f"{what} must be a one-element tensor holding an integer >= 0, got "
+                     f"{count!r}")
 
 
 def _step_tensor(p, group, value=0.0):
@@ -267,8 +279,10 @@ class _KernelOptimizer(torch.optim.Optimizer):
                          f"memory in place and need it contiguous")
 
     def _plan(self, index, group):
-        """Check one group whole and return (hyperparameters, [(param, grad)]) for the
-        parameters that have a gradient; nothing is created or written."""
+        """Check one group whole and return (hyperparameters, [(param, grad, step)]) for the
+        parameters that have a gradient, ``step`` this step's count (for SGD, which keeps
+        none: 1 on the momentum buffer's first step, else 2); nothing is created or
+        written."""
         where = f"param_groups[{index}]"
         hp = self._check_group(group, where)
         names = self._arithmetic._state_names(hp)
@@ -313,14 +327,18 @@ class _KernelOptimizer(torch.optim.Optimizer):
                     if not (isinstance(t, torch.Tensor) and t.shape == shape and t.dtype == dtype
                             and t.device == device and t.is_contiguous()):
                         raise _unlike(t, p, f"the state {name!r} of {where}['params'][{j}]")
-            work.append((p, g if g.is_contiguous() else g.contiguous()))
+                step = (_stored_count(st["step"], f"the state 'step' of {where}['params'][{j}]")
+                        + 1 if self._has_step else 2)
+            else:
+                step = 1
+            work.append((p, g if g.is_contiguous() else g.contiguous(), step))
             positions.append(j)
-        for j, (p, g) in zip(positions, work):
+        for j, (p, g, _) in zip(positions, work):
             k = updated.get((g.device, g.dtype, g.data_ptr()))
             if g.numel() and k is not None:
                 raise ValueError(f"{where}['params'][{j}].grad shares memory with "
                                  f"{where}['params'][{k}], which the step updates in place")
-        _check_finite(hp, {p.dtype for p, _ in work}, where)
+        _check_finite(hp, {p.dtype for p, _, _ in work}, where)
         return hp, work
 
     # -- state, torch's format
@@ -329,19 +347,17 @@ class _KernelOptimizer(torch.optim.Optimizer):
         return torch.zeros_like(p, memory_format=torch.preserve_format)
 
     def _pending_state(self, p, names):
-        """What this step updates of ``p``'s state, nothing stored yet: (tensors, step, new).
+        """What this step updates of ``p``'s state, nothing stored yet: (tensors, new).
 
         ``tensors`` maps each state name to its tensor: the stored one, or on ``p``'s first
-        step a new one holding torch's initial value; ``step`` is this step's count (SGD,
-        which keeps none: 1 on the momentum buffer's first step, else 2); ``new`` is True
-        when :meth:`_store_state` must store the state (torch keeps none for SGD without
+        step a new one holding torch's initial value; ``new`` is True when
+        :meth:`_store_state` must store the state (torch keeps none for SGD without
         momentum)."""
         st = self.state.get(p)
         if st:  # from an earlier step, a loaded checkpoint, or Adagrad's constructor
-            step = int(st["step"].item()) + 1 if self._has_step else 2
-            return {name: st[name] for name in names}, step, False
+            return {name: st[name] for name in names}, False
         tensors = {name: self._initial_state(p, name) for name in names}
-        return tensors, 1, bool(names) or self._has_step
+        return tensors, bool(names) or self._has_step
 
     def _store_state(self, p, group, tensors, step, new):
         """Store what :meth:`_pending_state` gave once the kernels have run: a new state in
@@ -380,21 +396,21 @@ class _KernelOptimizer(torch.optim.Optimizer):
         for group, (hp, work) in zip(self.param_groups, plans):
             names = self._arithmetic._state_names(hp)
             parts = {}
-            for p, g in work:  # one kernel call per (device, dtype): the usual whole group
-                parts.setdefault((p.device, p.dtype), []).append((p, g))
+            for p, g, step in work:  # one kernel call per (device, dtype): usually the group
+                parts.setdefault((p.device, p.dtype), []).append((p, g, step))
             for part in parts.values():
-                pending = [self._pending_state(p, names) for p, _ in part]
+                pending = [self._pending_state(p, names) for p, _, _ in part]
                 states = [dict({name: _memory(t) for name, t in tensors.items()}, step=step)
-                          for tensors, step, _ in pending]
-                self._arithmetic._apply(_kernels, hp, [_memory(p) for p, _ in part],
-                                        [_memory(g) for _, g in part], states, hp["lr"])
+                          for (_, _, step), (tensors, _) in zip(part, pending)]
+                self._arithmetic._apply(_kernels, hp, [_memory(p) for p, _, _ in part],
+                                        [_memory(g) for _, g, _ in part], states, hp["lr"])
                 # Stored only once the kernels have run: a part they refuse keeps its states
                 # and step counts.
-                for (p, _), (tensors, step, new) in zip(part, pending):
+                for (p, _, step), (tensors, new) in zip(part, pending):
                     self._store_state(p, group, tensors, step, new)
                 # Written behind autograd's back: bump the version counters as an in-place
                 # torch op would, so autograd still detects stale saved values.
-                _increment_versions([p for p, _ in part])
+                _increment_versions([p for p, _, _ in part])
         return loss
 
 
