@@ -287,24 +287,19 @@ class _KernelOptimizer(torch.optim.Optimizer):
         hp = self._check_group(group, where)
         names = self._arithmetic._state_names(hp)
         required = names + ["step"] if self._has_step else names
-        work, positions = [], []
-        # A kernel call updates each memory once and refuses a call that names it twice:
-        # (device, dtype, address) of each parameter updated -> its position in the group.
-        updated = {}
+        work = []
+        # A kernel call updates each memory once and refuses a call that names it twice, or
+        # reads what it updates: (device, dtype, address) of each parameter updated -> its
+        # position in the group, and each gradient's (position, parameter, address).
+        updated, read = {}, []
+        fused = group.get("fused")
         state = self.state
         for j, p in enumerate(group["params"]):
             g = p.grad
             if g is None:
                 continue
             self._check_param(p, f"{where}['params'][{j}]")
-            address = (p.device, p.dtype, p.data_ptr())
-            if p.numel() and address in updated:
-                raise ValueError(f"{where}['params'][{j}] is the memory of "
-                                 f"{where}['params'][{updated[address]}] again: nnfast's "
-                                 f"kernels update each parameter once per step (torch warns "
-                                 f"of duplicate parameters and updates them twice)")
-            updated[address] = j
-            if group.get("fused") and p.is_complex():
+            if fused and p.is_complex():
                 raise RuntimeError(f"{where}['params'][{j}] is complex ({p.dtype}): "
                                    f"`fused=True` takes real floating-point parameters, as in "
                                    f"torch.optim.{type(self).__name__}")
@@ -315,6 +310,13 @@ class _KernelOptimizer(torch.optim.Optimizer):
             shape, dtype, device = p.shape, p.dtype, p.device
             if not (g.shape == shape and g.dtype == dtype and g.device == device):
                 raise _unlike(g, p, f"{where}['params'][{j}].grad")
+            address = (device, dtype, p.data_ptr())
+            if address in updated and p.numel():  # (empty tensors may share an address)
+                raise ValueError(f"{where}['params'][{j}] is the memory of "
+                                 f"{where}['params'][{updated[address]}] again: nnfast's "
+                                 f"kernels update each parameter once per step (torch warns "
+                                 f"of duplicate parameters and updates them twice)")
+            updated[address] = j
             st = state.get(p)
             if st:  # a state from an earlier step or a loaded checkpoint
                 for name in required:
@@ -331,11 +333,12 @@ class _KernelOptimizer(torch.optim.Optimizer):
                         + 1 if self._has_step else 2)
             else:
                 step = 1
-            work.append((p, g if g.is_contiguous() else g.contiguous(), step))
-            positions.append(j)
-        for j, (p, g, _) in zip(positions, work):
-            k = updated.get((g.device, g.dtype, g.data_ptr()))
-            if g.numel() and k is not None:
+            g = g if g.is_contiguous() else g.contiguous()
+            work.append((p, g, step))
+            read.append((j, p, (device, dtype, g.data_ptr())))
+        for j, p, address in read:
+            k = updated.get(address)
+            if k is not None and p.numel():
                 raise ValueError(f"{where}['params'][{j}].grad shares memory with "
                                  f"{where}['params'][{k}], which the step updates in place")
         _check_finite(hp, {p.dtype for p, _, _ in work}, where)
