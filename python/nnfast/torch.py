@@ -61,7 +61,10 @@ group and parameter:
         a gradient that is a parameter's memory (the kernels update each parameter once,
         apart from the tensors they read); ``capturable`` or ``differentiable``.
     RuntimeError: a complex parameter in a group with ``fused=True`` (as torch).
-A gradient that is not contiguous is read through a contiguous copy (it is only read).
+These checks include the kernels' own, made for the whole step before its first kernel call
+(the kernels check each call whole too; the states and step counts of a call they refused
+would be left as they were). A gradient that is not contiguous is read through a contiguous
+copy (it is only read).
 """
 
 from __future__ import annotations
