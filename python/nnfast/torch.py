@@ -34,21 +34,42 @@ step) cannot be honoured by kernels that run outside autograd and read the step 
 host: they raise ``ValueError``. A tensor ``lr`` (or betas, weight decay) is read as its
 Python number at each step.
 
-Every step is checked whole before anything is written: each group's hyperparameters, and
-each parameter, gradient and state tensor. Errors name the group and parameter:
+What torch's constructors refuse, these refuse with the same exception type, so that no
+configuration that fails under ``torch.optim`` runs here (the tests check every error input of
+torch's own optimizer test database, ``optim_db``): ``params`` given as one tensor
+(TypeError), a parameter in two groups (ValueError); a tensor ``lr`` or tensor betas with
+``foreach=True`` and ``capturable=False`` for Adam and AdamW, and betas that are not both
+floats or both tensors (ValueError); ``fused=True`` with ``differentiable=True`` or
+``foreach=True`` (RuntimeError). Like torch, a step with ``fused=True`` refuses complex
+parameters (RuntimeError). nnfast refuses more where its kernels cannot honour an input:
+``capturable``, ``differentiable``, and hyperparameters that are not finite (below).
+
+Every step is checked whole before anything is written (parameters, states, step counts):
+each group's hyperparameters, and each parameter, gradient and state tensor. Errors name the
+group and parameter:
     TypeError: a sparse gradient (no nnfast kernel takes one; torch's ``SparseAdam`` does);
         a parameter whose dtype is not float32/float64 (or complex64/complex128); a gradient
         or state tensor whose dtype differs from its parameter's; a parameter not on the CPU
         or a CUDA device.
-    ValueError: a hyperparameter out of range (negative ``lr``, a beta outside [0, 1), ...);
-        a gradient or state tensor whose shape or device differs from its parameter's; a
-        state tensor missing (e.g. ``amsgrad`` switched on after the first step); a parameter
-        or state tensor that is not contiguous (its memory is updated in place);
-        ``capturable`` or ``differentiable``.
-A gradient that is not contiguous is read through a contiguous copy (it is only read).
+    ValueError: a hyperparameter out of range (negative ``lr``, a beta outside [0, 1), ...)
+        or not finite in the dtype its parameters are computed in (``inf``; ``1e39`` for
+        float32 and complex64 parameters, computed in float32); a gradient or state tensor
+        whose shape or device differs from its parameter's; a state tensor missing (e.g.
+        ``amsgrad`` switched on after the first step), or a stored ``step`` that is not a
+        one-element tensor holding an integer >= 0; a parameter or state tensor that is
+        not contiguous (its memory is updated in place); a parameter twice in one group, or
+        a gradient that is a parameter's memory (the kernels update each parameter once,
+        apart from the tensors they read); ``capturable`` or ``differentiable``.
+    RuntimeError: a complex parameter in a group with ``fused=True`` (as torch).
+These checks include the kernels' own, made for the whole step before its first kernel call
+(the kernels check each call whole too; the states and step counts of a call they refused
+would be left as they were). A gradient that is not contiguous is read through a contiguous
+copy (it is only read).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -63,6 +84,10 @@ _FLAGS = ("nesterov", "maximize", "centered", "amsgrad", "decoupled_weight_decay
 #: keys of the user's, such as a name, left as they are).
 _NUMBERS = ("lr", "momentum", "dampening", "weight_decay", "lr_decay",
             "initial_accumulator_value", "eps", "alpha")
+#: The smallest magnitude that rounds to infinity in float32: halfway between the largest
+#: float32, (2 - 2**-23) * 2**127, and 2**128 (a tie rounds to the even neighbour, 2**128).
+_FLOAT32_OVERFLOW = 2.0**128 - 2.0**103
+_COMPUTED_IN_FLOAT32 = (torch.float32, torch.complex64)
 
 
 def _memory(tensor):
@@ -96,6 +121,32 @@ def _number(value, name):
                              f"got shape {tuple(value.shape)}")
         return value.item()
     return value
+
+
+def _check_finite(hp, dtypes, where):
+    """Raise ValueError unless every numeric hyperparameter in ``hp`` stays finite when
+    rounded to each dtype the kernels compute in for parameters of ``dtypes`` (float32 for
+    float32 and complex64, else float64): the kernels refuse one that does not."""
+    in_float32 = any(dtype in _COMPUTED_IN_FLOAT32 for dtype in dtypes)
+    named = [(key, hp[key]) for key in _NUMBERS if key in hp]
+    named += [(f"betas[{i}]", beta) for i, beta in enumerate(hp.get("betas", ()))]
+    for name, value in named:
+        if not math.isfinite(value):
+            raise ValueError(f"{where}: {name} = {value!r} is not finite")
+        if in_float32 and abs(value) >= _FLOAT32_OVERFLOW:
+            raise ValueError(f"{where}: {name} = {value!r} overflows float32, the dtype its "
+                             f"float32 (or complex64) parameters are computed in")
+
+
+def _stored_count(count, what):
+    """The number of steps a state's ``step`` holds: a one-element tensor with an integer
+    value >= 0 (ValueError naming ``what`` otherwise)."""
+    if isinstance(count, torch.Tensor) and count.numel() == 1:
+        value = count.item()
+        if value >= 0 and float(value).is_integer():
+            return int(value)
+    raise ValueError(f"{what} must be a one-element tensor holding an integer >= 0, got "
+                     f"{count!r}")
 
 
 def _step_tensor(p, group, value=0.0):
@@ -135,8 +186,23 @@ class _KernelOptimizer(torch.optim.Optimizer):
     _has_step = True
 
     def __init__(self, params, defaults):
-        self._check_group(defaults, "")
+        # torch's order: the hyperparameters, its constructor-only rules, then the params
+        # (torch.optim.Optimizer), whose groups add_param_group checks whole.
+        self._hyperparameters(defaults, "")
+        self._check_constructor_rules(defaults)
         super().__init__(params, defaults)
+
+    @classmethod
+    def _check_constructor_rules(cls, defaults):
+        """What torch's constructor refuses beyond value ranges (it applies these to its own
+        arguments, not to param groups): ``fused`` with ``differentiable`` or ``foreach``."""
+        if defaults.get("fused"):
+            if defaults.get("differentiable"):
+                raise RuntimeError(f"`fused` does not support `differentiable` (as in "
+                                   f"torch.optim.{cls.__name__})")
+            if defaults.get("foreach"):
+                raise RuntimeError(f"`fused` and `foreach` cannot be `True` together (as in "
+                                   f"torch.optim.{cls.__name__})")
 
     def __setstate__(self, state):
         # Called by load_state_dict (and unpickling): fill what an older checkpoint lacks,
@@ -154,15 +220,18 @@ class _KernelOptimizer(torch.optim.Optimizer):
         """Add a param group (torch's ``add_param_group``), checked as :meth:`step` checks it.
 
         Raises:
-            TypeError, ValueError: as :meth:`step` would; the group is then not added.
+            TypeError, ValueError: as :meth:`step` would (a hyperparameter is checked for
+                the dtypes of all the group's parameters); the group is then not added.
         """
         super().add_param_group(param_group)
         index = len(self.param_groups) - 1
         try:
             group = self.param_groups[index]
-            self._check_group(group, f"param_groups[{index}]")
+            where = f"param_groups[{index}]"
+            hp = self._check_group(group, where)
             for j, p in enumerate(group["params"]):
-                self._check_param(p, f"param_groups[{index}]['params'][{j}]")
+                self._check_param(p, f"{where}['params'][{j}]")
+            _check_finite(hp, {p.dtype for p in group["params"]}, where)
         except (TypeError, ValueError):
             self.param_groups.pop()
             raise
@@ -170,14 +239,19 @@ class _KernelOptimizer(torch.optim.Optimizer):
     # -- checks
 
     def _check_group(self, group, where):
+        """The group's hyperparameters as :meth:`_hyperparameters` gives them, after
+        refusing ``capturable`` and ``differentiable``; errors start with ``where``."""
+        for option in ("capturable", "differentiable"):
+            if group.get(option):
+                raise ValueError(f"{where}: {option}=True is not supported by nnfast.torch "
+                                 f"(its kernels run outside autograd and CUDA graphs); use "
+                                 f"torch.optim for it")
+        return self._hyperparameters(group, where)
+
+    def _hyperparameters(self, group, where):
         """The group's hyperparameters as nnfast.optim takes them (plain numbers, l1 = 0),
         checked by nnfast.optim's own validation; errors start with ``where``."""
         prefix = f"{where}: " if where else ""
-        for option in ("capturable", "differentiable"):
-            if group.get(option):
-                raise ValueError(f"{prefix}{option}=True is not supported by nnfast.torch "
-                                 f"(its kernels run outside autograd and CUDA graphs); use "
-                                 f"torch.optim for it")
         hp = {key: value for key, value in group.items() if key != "params"}
         for key in _NUMBERS:
             if key in hp:
@@ -208,19 +282,30 @@ class _KernelOptimizer(torch.optim.Optimizer):
                          f"memory in place and need it contiguous")
 
     def _plan(self, index, group):
-        """Check one group whole and return (hyperparameters, [(param, grad)]) for the
-        parameters that have a gradient; nothing is created or written."""
+        """Check one group whole and return (hyperparameters, [(param, grad, step)]) for the
+        parameters that have a gradient, ``step`` this step's count (for SGD, which keeps
+        none: 1 on the momentum buffer's first step, else 2); nothing is created or
+        written."""
         where = f"param_groups[{index}]"
         hp = self._check_group(group, where)
         names = self._arithmetic._state_names(hp)
         required = names + ["step"] if self._has_step else names
         work = []
+        # A kernel call updates each memory once and refuses a call that names it twice, or
+        # reads what it updates: (device, dtype, address) of each parameter updated -> its
+        # position in the group, and each gradient's (position, parameter, address).
+        updated, read = {}, []
+        fused = group.get("fused")
         state = self.state
         for j, p in enumerate(group["params"]):
             g = p.grad
             if g is None:
                 continue
             self._check_param(p, f"{where}['params'][{j}]")
+            if fused and p.is_complex():
+                raise RuntimeError(f"{where}['params'][{j}] is complex ({p.dtype}): "
+                                   f"`fused=True` takes real floating-point parameters, as in "
+                                   f"torch.optim.{type(self).__name__}")
             if g.layout != torch.strided:
                 raise TypeError(f"{where}['params'][{j}].grad is sparse ({g.layout}): nnfast's "
                                 f"kernels take dense gradients (torch.optim.SparseAdam takes "
@@ -228,6 +313,13 @@ class _KernelOptimizer(torch.optim.Optimizer):
             shape, dtype, device = p.shape, p.dtype, p.device
             if not (g.shape == shape and g.dtype == dtype and g.device == device):
                 raise _unlike(g, p, f"{where}['params'][{j}].grad")
+            address = (device, dtype, p.data_ptr())
+            if address in updated and p.numel():  # (empty tensors may share an address)
+                raise ValueError(f"{where}['params'][{j}] is the memory of "
+                                 f"{where}['params'][{updated[address]}] again: nnfast's "
+                                 f"kernels update each parameter once per step (torch warns "
+                                 f"of duplicate parameters and updates them twice)")
+            updated[address] = j
             st = state.get(p)
             if st:  # a state from an earlier step or a loaded checkpoint
                 for name in required:
@@ -240,7 +332,19 @@ class _KernelOptimizer(torch.optim.Optimizer):
                     if not (isinstance(t, torch.Tensor) and t.shape == shape and t.dtype == dtype
                             and t.device == device and t.is_contiguous()):
                         raise _unlike(t, p, f"the state {name!r} of {where}['params'][{j}]")
-            work.append((p, g if g.is_contiguous() else g.contiguous()))
+                step = (_stored_count(st["step"], f"the state 'step' of {where}['params'][{j}]")
+                        + 1 if self._has_step else 2)
+            else:
+                step = 1
+            g = g if g.is_contiguous() else g.contiguous()
+            work.append((p, g, step))
+            read.append((j, p, (device, dtype, g.data_ptr())))
+        for j, p, address in read:
+            k = updated.get(address)
+            if k is not None and p.numel():
+                raise ValueError(f"{where}['params'][{j}].grad shares memory with "
+                                 f"{where}['params'][{k}], which the step updates in place")
+        _check_finite(hp, {p.dtype for p, _, _ in work}, where)
         return hp, work
 
     # -- state, torch's format
@@ -248,28 +352,30 @@ class _KernelOptimizer(torch.optim.Optimizer):
     def _initial_state(self, p, name):
         return torch.zeros_like(p, memory_format=torch.preserve_format)
 
-    def _advance(self, p, group, names):
-        """Create the parameter's state on its first step, as torch does, count the step,
-        and return {"step": count, name: memory} for nnfast.optim's ``_apply``."""
-        if not names and not self._has_step:
-            return {"step": 1}  # torch keeps no state at all here (SGD without momentum)
-        st = self.state[p]
-        fresh = not st
-        if fresh:
+    def _pending_state(self, p, names):
+        """What this step updates of ``p``'s state, nothing stored yet: (tensors, new).
+
+        ``tensors`` maps each state name to its tensor: the stored one, or on ``p``'s first
+        step a new one holding torch's initial value; ``new`` is True when
+        :meth:`_store_state` must store the state (torch keeps none for SGD without
+        momentum)."""
+        st = self.state.get(p)
+        if st:  # from an earlier step, a loaded checkpoint, or Adagrad's constructor
+            return {name: st[name] for name in names}, False
+        tensors = {name: self._initial_state(p, name) for name in names}
+        return tensors, bool(names) or self._has_step
+
+    def _store_state(self, p, group, tensors, step, new):
+        """Store what :meth:`_pending_state` gave once the kernels have run: a new state in
+        torch's key order, or the step count (torch's ``step += 1``; ``fill_`` costs a third
+        of an in-place add on a scalar tensor)."""
+        if new:
+            st = self.state[p]
             if self._has_step:
-                st["step"] = _step_tensor(p, group)
-            for name in names:
-                st[name] = self._initial_state(p, name)
-        if self._has_step:
-            # torch's `step += 1`; fill_ costs a third of an in-place add on a scalar tensor
-            count = st["step"]
-            step = int(count.item()) + 1
-            count.fill_(step)
-        else:
-            step = 1 if fresh else 2  # SGD: only whether this is the buffer's first step
-        memory = {name: _memory(st[name]) for name in names}
-        memory["step"] = step
-        return memory
+                st["step"] = _step_tensor(p, group, step)
+            st.update(tensors)
+        elif self._has_step:
+            self.state[p]["step"].fill_(step)
 
     # -- the step
 
@@ -285,7 +391,8 @@ class _KernelOptimizer(torch.optim.Optimizer):
             the closure's loss, or None.
 
         Raises:
-            TypeError, ValueError: see the module docstring; nothing is written then.
+            TypeError, ValueError, RuntimeError: see the module docstring; nothing is
+                written then.
         """
         loss = None
         if closure is not None:
@@ -295,15 +402,21 @@ class _KernelOptimizer(torch.optim.Optimizer):
         for group, (hp, work) in zip(self.param_groups, plans):
             names = self._arithmetic._state_names(hp)
             parts = {}
-            for p, g in work:  # one kernel call per (device, dtype): the usual whole group
-                parts.setdefault((p.device, p.dtype), []).append((p, g))
+            for p, g, step in work:  # one kernel call per (device, dtype): usually the group
+                parts.setdefault((p.device, p.dtype), []).append((p, g, step))
             for part in parts.values():
-                states = [self._advance(p, group, names) for p, _ in part]
-                self._arithmetic._apply(_kernels, hp, [_memory(p) for p, _ in part],
-                                        [_memory(g) for _, g in part], states, hp["lr"])
+                pending = [self._pending_state(p, names) for p, _, _ in part]
+                states = [dict({name: _memory(t) for name, t in tensors.items()}, step=step)
+                          for (_, _, step), (tensors, _) in zip(part, pending)]
+                self._arithmetic._apply(_kernels, hp, [_memory(p) for p, _, _ in part],
+                                        [_memory(g) for _, g, _ in part], states, hp["lr"])
+                # Stored only once the kernels have run: a part they refuse keeps its states
+                # and step counts.
+                for (p, _, step), (tensors, new) in zip(part, pending):
+                    self._store_state(p, group, tensors, step, new)
                 # Written behind autograd's back: bump the version counters as an in-place
                 # torch op would, so autograd still detects stale saved values.
-                _increment_versions([p for p, _ in part])
+                _increment_versions([p for p, _, _ in part])
         return loss
 
 
@@ -329,8 +442,9 @@ class SGD(_KernelOptimizer):
 
     Raises:
         ValueError: negative ``lr``, ``momentum`` or ``weight_decay``; ``nesterov`` without
-            momentum or with dampening; ``differentiable=True``. At :meth:`step`: see the
-            module docstring.
+            momentum or with dampening; ``differentiable=True``.
+        RuntimeError: ``fused=True`` with ``foreach=True`` or ``differentiable=True``.
+        At :meth:`step`: see the module docstring.
     """
 
     _arithmetic = _numpy_optim.SGD
@@ -373,8 +487,9 @@ class Adagrad(_KernelOptimizer):
         differentiable: must be False.
 
     Raises:
-        ValueError: a negative hyperparameter; ``differentiable=True``. At :meth:`step`:
-            see the module docstring.
+        ValueError: a negative hyperparameter; ``differentiable=True``.
+        RuntimeError: ``fused=True`` with ``foreach=True`` or ``differentiable=True``.
+        At :meth:`step`: see the module docstring.
     """
 
     _arithmetic = _numpy_optim.Adagrad
@@ -466,7 +581,10 @@ class Adam(_KernelOptimizer):
 
     Raises:
         ValueError: negative ``lr``, ``eps`` or ``weight_decay``; a beta outside [0, 1);
-            ``capturable`` or ``differentiable``. At :meth:`step`: see the module docstring.
+            betas not both floats or both tensors; a tensor ``lr`` or beta with
+            ``foreach=True`` (and ``capturable=False``); ``capturable`` or ``differentiable``.
+        RuntimeError: ``fused=True`` with ``foreach=True`` or ``differentiable=True``.
+        At :meth:`step`: see the module docstring.
     """
 
     _arithmetic = _numpy_optim.Adam
@@ -482,6 +600,26 @@ class Adam(_KernelOptimizer):
                                       capturable=capturable, differentiable=differentiable,
                                       fused=fused,
                                       decoupled_weight_decay=decoupled_weight_decay))
+
+    @classmethod
+    def _check_constructor_rules(cls, defaults):
+        """torch.optim.Adam's and AdamW's, besides the ``fused`` ones: betas are both
+        floats or both tensors, and a tensor ``lr`` or beta needs ``foreach`` off or
+        ``capturable`` on (torch's foreach implementation does not take them)."""
+        betas = defaults["betas"]
+        if not (all(isinstance(b, float) for b in betas)
+                or all(isinstance(b, torch.Tensor) for b in betas)):
+            kinds = ", ".join(type(b).__name__ for b in betas)
+            raise ValueError(f"betas must be either both floats or both Tensors (as in "
+                             f"torch.optim.{cls.__name__}), got ({kinds})")
+        if defaults["foreach"] and not defaults["capturable"]:
+            for name, value in (("lr", defaults["lr"]), ("betas[0]", betas[0]),
+                                ("betas[1]", betas[1])):
+                if isinstance(value, torch.Tensor):
+                    raise ValueError(f"{name} as a Tensor is not supported for "
+                                     f"capturable=False and foreach=True (as in "
+                                     f"torch.optim.{cls.__name__})")
+        super()._check_constructor_rules(defaults)
 
 
 class AdamW(Adam):
