@@ -15,6 +15,7 @@
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
 #include "cpu/traffic.h"
+#include "ops/narrow.h"
 
 namespace py = pybind11;
 using namespace nnfast;
@@ -65,8 +66,13 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", [](py::handle n) {
     cpu::set_num_threads(static_cast<int>(integer_arg(n, "n", 1, cpu::kMaxThreads)));
   }, py::arg("n"));
-  // The scalar checks of the kernels, for Python-level objects (nnfast.optim).
+  // The scalar checks of the kernels, for Python-level objects (nnfast.optim, nnfast.torch).
   m.def("check_real", [](py::handle value, const char* name) { return real_arg(value, name); },
+        py::arg("value"), py::arg("name"));
+  m.def("check_real_float32",
+        [](py::handle value, const char* name) {
+          return ops::narrow<float>(real_arg(value, name), name);
+        },
         py::arg("value"), py::arg("name"));
   m.def("check_nonnegative",
         [](py::handle value, const char* name) { return nonnegative_arg(value, name); },

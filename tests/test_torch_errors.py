@@ -226,7 +226,7 @@ def test_hyperparameter_overflowing_float32_refuses_the_step_and_changes_nothing
                                   **kwargs)
     optimizer.step()
     optimizer.param_groups[1][key] = 1e39
-    _assert_step_refused(optimizer, rf"param_groups\[1\]: {key} = 1e\+39 overflows float32")
+    _assert_step_refused(optimizer, rf"param_groups\[1\]: {key}: 1e\+39 rounds to infinity in float32")
 
 
 def test_the_same_value_runs_for_float64_parameters():
@@ -241,14 +241,14 @@ def test_the_same_value_runs_for_float64_parameters():
 def test_infinite_hyperparameter_is_refused(dtype, value):
     optimizer = nt.SGD([_parameter(dtype)], lr=0.1, momentum=0.9)
     optimizer.param_groups[0]["dampening"] = value
-    _assert_step_refused(optimizer, r"dampening = -?inf is not finite")
+    _assert_step_refused(optimizer, r"param_groups\[0\]: dampening: must be finite, got -?inf")
 
 
 def test_overflowing_hyperparameter_is_refused_when_the_group_is_added():
-    with pytest.raises(ValueError, match=r"param_groups\[0\]: lr = 1e\+39 overflows float32"):
+    with pytest.raises(ValueError, match=r"param_groups\[0\]: lr: 1e\+39 rounds to infinity in float32"):
         nt.Adam([_parameter(torch.float32)], lr=1e39)
     optimizer = nt.Adam([_parameter(torch.float64)], lr=1e39)
-    with pytest.raises(ValueError, match=r"param_groups\[1\]: lr = 1e\+39 overflows float32"):
+    with pytest.raises(ValueError, match=r"param_groups\[1\]: lr: 1e\+39 rounds to infinity in float32"):
         optimizer.add_param_group({"params": [_parameter(torch.complex64)]})
     assert len(optimizer.param_groups) == 1
 

@@ -69,10 +69,10 @@ copy (it is only read).
 
 from __future__ import annotations
 
-import math
 
 import torch
 
+from . import _core
 from . import optim as _numpy_optim
 from . import optimizers as _kernels
 
@@ -84,9 +84,6 @@ _FLAGS = ("nesterov", "maximize", "centered", "amsgrad", "decoupled_weight_decay
 #: keys of the user's, such as a name, left as they are).
 _NUMBERS = ("lr", "momentum", "dampening", "weight_decay", "lr_decay",
             "initial_accumulator_value", "eps", "alpha")
-#: The smallest magnitude that rounds to infinity in float32: halfway between the largest
-#: float32, (2 - 2**-23) * 2**127, and 2**128 (a tie rounds to the even neighbour, 2**128).
-_FLOAT32_OVERFLOW = 2.0**128 - 2.0**103
 _COMPUTED_IN_FLOAT32 = (torch.float32, torch.complex64)
 
 
@@ -124,18 +121,19 @@ def _number(value, name):
 
 
 def _check_finite(hp, dtypes, where):
-    """Raise ValueError unless every numeric hyperparameter in ``hp`` stays finite when
-    rounded to each dtype the kernels compute in for parameters of ``dtypes`` (float32 for
-    float32 and complex64, else float64): the kernels refuse one that does not."""
-    in_float32 = any(dtype in _COMPUTED_IN_FLOAT32 for dtype in dtypes)
+    """Raise ValueError unless every numeric hyperparameter in ``hp`` is finite, and stays
+    finite rounded to each dtype the kernels compute in for parameters of ``dtypes``
+    (float32 for float32 and complex64, else float64): the kernels' own rule, asked of them
+    before any group is updated."""
+    check = (_core.check_real_float32 if any(d in _COMPUTED_IN_FLOAT32 for d in dtypes)
+             else _core.check_real)
     named = [(key, hp[key]) for key in _NUMBERS if key in hp]
     named += [(f"betas[{i}]", beta) for i, beta in enumerate(hp.get("betas", ()))]
     for name, value in named:
-        if not math.isfinite(value):
-            raise ValueError(f"{where}: {name} = {value!r} is not finite")
-        if in_float32 and abs(value) >= _FLOAT32_OVERFLOW:
-            raise ValueError(f"{where}: {name} = {value!r} overflows float32, the dtype its "
-                             f"float32 (or complex64) parameters are computed in")
+        try:
+            check(value, name)
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
 
 
 def _stored_count(count, what):
