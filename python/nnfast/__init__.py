@@ -7,6 +7,8 @@ they update state, and as CUDA kernels on GPU arrays of any library
 the oracle the kernels are tested against.
 """
 
+from typing import Any
+
 from . import _core
 from .activations import (
     leaky_relu,
@@ -30,10 +32,10 @@ from .optimizers import (
 )
 from . import cuda, optim, reference, schedules  # noqa: E402  (after the kernels they wrap)
 
-__version__ = _core.build_info()["version"]
+__version__: str = _core.build_info()["version"]
 
 
-def info():
+def info() -> dict[str, Any]:
     """Build and runtime facts: version, OpenMP, SIMD level, compiler, thread count, CUDA.
 
     ``simd`` names the kernel set chosen at import: the widest the CPU supports of
@@ -53,11 +55,20 @@ def info():
     return facts
 
 
-def set_num_threads(n):
-    """Use ``n`` threads (>= 1) for kernels large enough to profit from them.
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads for kernels large enough to profit from them.
+
+    The setting is process-wide and lasts until the next call.
+
+    Args:
+        n: the thread count, an integer >= 1.
+
+    Returns:
+        None.
 
     Raises:
-        TypeError: n is not an integer. ValueError: n < 1.
+        TypeError: ``n`` is not an integer.
+        ValueError: ``n`` < 1.
     """
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"n: expected an integer, got {type(n).__name__}")
@@ -66,8 +77,12 @@ def set_num_threads(n):
     _core.set_num_threads(n)
 
 
-def get_num_threads():
-    """The number of threads kernels use (OpenMP's default unless set)."""
+def get_num_threads() -> int:
+    """The number of threads kernels use.
+
+    Returns:
+        The count set by :func:`set_num_threads`, else OpenMP's default (1 without OpenMP).
+    """
     return _core.get_num_threads()
 
 
