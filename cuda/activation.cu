@@ -2,6 +2,7 @@
 // chunked apply loop (one tensor; operands out, x or out, a, dy).
 #include "apply.cuh"
 #include "drivers.h"
+#include "ops/narrow.h"
 
 namespace nnfast::cuda {
 
@@ -20,7 +21,7 @@ TensorList<T> one_tensor(int64_t n, T* a, const T* b, const T* c = nullptr) {
 template <class T>
 void Drivers::activation_forward(Activation kind, const T* x, T* out, int64_t n, double alpha) {
   const TensorList<T> t = one_tensor(n, out, x);
-  ops::with_activation_op<ops::ActivationForwardOp>(kind, T(alpha),
+  ops::with_activation_op<ops::ActivationForwardOp>(kind, ops::narrow<T>(alpha, "alpha"),
                                                     [&](const auto& op) { apply(t, op); });
 }
 
@@ -28,7 +29,7 @@ template <class T>
 void Drivers::activation_backward(Activation kind, const T* a, const T* dy, T* out, int64_t n,
                                   double alpha) {
   const TensorList<T> t = one_tensor(n, out, a, dy);
-  ops::with_activation_op<ops::ActivationBackwardOp>(kind, T(alpha),
+  ops::with_activation_op<ops::ActivationBackwardOp>(kind, ops::narrow<T>(alpha, "alpha"),
                                                      [&](const auto& op) { apply(t, op); });
 }
 

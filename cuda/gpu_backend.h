@@ -50,6 +50,7 @@ struct GpuBackend : cuda::Drivers {
   static GpuArrayDescription describe(py::handle obj, const ArgName& name);
   static Array check(py::handle obj, const ArgName& name, Access access);
   static Array empty(const Array& like, const Shape& shape);
+  static Array zeros(const Array& like, const Shape& shape);
   static bool holds_integers(py::handle obj);
   static py::object class_ids(py::handle obj, int64_t rows, int64_t classes,
                               SoftmaxCrossEntropyOptions& o);

@@ -242,6 +242,22 @@ GpuArrayDescription from_torch_tensor(py::handle obj, const TorchTypes& t, const
   return d;
 }
 
+GpuArrayDescription describe_protocol(py::handle obj, const ArgName& name) {
+  if (const TorchTypes* torch = torch_types(obj)) return from_torch_tensor(obj, *torch, name);
+  // Read once: some libraries build the interface anew on every access.
+  if (PyObject* cai = PyObject_GetAttrString(obj.ptr(), "__cuda_array_interface__")) {
+    const py::object interface = py::reinterpret_steal<py::object>(cai);
+    if (!PyDict_Check(cai))
+      throw py::type_error(name.str() + ": its __cuda_array_interface__ is not a dict");
+    return from_cuda_array_interface(py::reinterpret_borrow<py::dict>(interface), name);
+  }
+  if (!PyErr_ExceptionMatches(PyExc_AttributeError)) throw py::error_already_set();
+  PyErr_Clear();  // no interface: DLPack, perhaps
+  if (py::hasattr(obj, "__dlpack_device__") && py::hasattr(obj, "__dlpack__")) return from_dlpack(obj, name);
+  if (is_host_array(obj)) reject_host_array(obj, name);
+  throw py::type_error(name.str() + ": expected " + GpuBackend::kArrayKind + ", got " + type_name(obj));
+}
+
 }  // namespace
 
 GpuBackend::Call::Call() {
@@ -263,20 +279,22 @@ bool GpuBackend::is_array(py::handle obj) {
          py::hasattr(obj, "__cuda_array_interface__");
 }
 
+// A protocol value of the wrong type (a shape of strings, a float device type...)
+// is a TypeError naming the argument.
 GpuArrayDescription GpuBackend::describe(py::handle obj, const ArgName& name) {
-  if (const TorchTypes* torch = torch_types(obj)) return from_torch_tensor(obj, *torch, name);
-  // Read once: some libraries build the interface anew on every access.
-  if (PyObject* cai = PyObject_GetAttrString(obj.ptr(), "__cuda_array_interface__")) {
-    const py::object interface = py::reinterpret_steal<py::object>(cai);
-    if (!PyDict_Check(cai))
-      throw py::type_error(name.str() + ": its __cuda_array_interface__ is not a dict");
-    return from_cuda_array_interface(py::reinterpret_borrow<py::dict>(interface), name);
+  try {
+    return describe_protocol(obj, name);
+  } catch (const py::cast_error& e) {
+    throw py::type_error(name.str() + ": its array protocol holds a value of the wrong type (" +
+                         e.what() + ")");
+  } catch (const std::logic_error& e) {  // a typestr's item size that is not a number
+    throw py::type_error(name.str() + ": its array protocol holds a malformed value (" +
+                         e.what() + ")");
+  } catch (py::error_already_set& e) {
+    if (!e.matches(PyExc_TypeError)) throw;
+    throw py::type_error(name.str() + ": its array protocol holds a value of the wrong type (" +
+                         std::string(py::str(e.value())) + ")");
   }
-  if (!PyErr_ExceptionMatches(PyExc_AttributeError)) throw py::error_already_set();
-  PyErr_Clear();  // no interface: DLPack, perhaps
-  if (py::hasattr(obj, "__dlpack_device__") && py::hasattr(obj, "__dlpack__")) return from_dlpack(obj, name);
-  if (is_host_array(obj)) reject_host_array(obj, name);
-  throw py::type_error(name.str() + ": expected " + kArrayKind + ", got " + type_name(obj));
 }
 
 Array GpuBackend::check(py::handle obj, const ArgName& name, Access access) {
@@ -302,12 +320,21 @@ Array GpuBackend::check(py::handle obj, const ArgName& name, Access access) {
   return a;
 }
 
-Array GpuBackend::empty(const Array& like, const Shape& shape) {
+namespace {
+
+// A new array of like's library, dtype and device: kind "empty" or "zeros".
+Array new_like(const Array& like, const Shape& shape, const char* kind) {
   py::tuple dims(shape.size());
   for (size_t i = 0; i < shape.size(); ++i) dims[i] = py::int_(shape[i]);
-  const py::object out = py::module_::import("nnfast.cuda").attr("_empty_like")(like.owner, dims);
-  return check(out, "a new output", Access::write);
+  const py::object out = py::module_::import("nnfast.cuda").attr("_new_like")(like.owner, dims, kind);
+  return GpuBackend::check(out, "a new output", Access::write);
 }
+
+}  // namespace
+
+Array GpuBackend::empty(const Array& like, const Shape& shape) { return new_like(like, shape, "empty"); }
+
+Array GpuBackend::zeros(const Array& like, const Shape& shape) { return new_like(like, shape, "zeros"); }
 
 bool GpuBackend::holds_integers(py::handle obj) {
   if (!is_array(obj)) return false;

@@ -53,7 +53,7 @@ void bind_benchmark(py::module_& m) {
       without_gil_if_large(n, [&] { cpu::memory_traffic(r, u, o, n); });
       return 0;
     });
-  });
+  }, py::arg("reads"), py::arg("updates"), py::arg("outs"));
 }
 
 }  // namespace
@@ -62,27 +62,30 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "nnfast's C++ kernels (private; use the nnfast package)";
   bind_ops<NumpyBackend>(m);
   bind_benchmark(m);
-  m.def("set_num_threads", &cpu::set_num_threads);
+  m.def("set_num_threads", [](py::handle n) {
+    cpu::set_num_threads(static_cast<int>(integer_arg(n, "n", 1, cpu::kMaxThreads)));
+  }, py::arg("n"));
   // The scalar checks of the kernels, for Python-level objects (nnfast.optim).
-  m.def("check_real", [](py::handle value, const char* name) { return real_arg(value, name); });
+  m.def("check_real", [](py::handle value, const char* name) { return real_arg(value, name); },
+        py::arg("value"), py::arg("name"));
   m.def("check_nonnegative",
-        [](py::handle value, const char* name) { return nonnegative_arg(value, name); });
+        [](py::handle value, const char* name) { return nonnegative_arg(value, name); },
+        py::arg("value"), py::arg("name"));
   m.def("check_unit_interval", [](py::handle value, const char* name, bool include_one) {
     return unit_interval_arg(value, name, include_one);
-  });
+  }, py::arg("value"), py::arg("name"), py::arg("include_one"));
   m.def("supported_simd", []() {
     std::vector<std::string> names;
     for (const cpu::KernelTable* t : cpu::supported_kernels()) names.emplace_back(t->isa);
     return names;
   });
-  m.def("use_simd", &cpu::use_kernels);
-  m.def("is_gpu_array", [](py::handle obj) { return is_gpu_array(obj); });
+  m.def("use_simd", &cpu::use_kernels, py::arg("isa"));
+  m.def("is_gpu_array", [](py::handle obj) { return is_gpu_array(obj); }, py::arg("obj"));
   m.def("get_num_threads", &cpu::max_threads);
   m.def("build_info", []() {
     py::dict d;
     d["version"] = NNFAST_VERSION;
     d["commit"] = NNFAST_COMMIT;
-    d["openmp"] = cpu::openmp_enabled();
     d["simd"] = cpu::kernels().isa;
     d["compiler"] = __VERSION__;
     return d;

@@ -533,7 +533,7 @@ def test_first_momentum_step_ignores_what_the_buffer_held():
 
 def test_integers_too_large_for_64_bits_name_the_argument():
     p, g, m, v = (np.ones(3, np.float32) for _ in range(4))
-    with pytest.raises(ValueError, match="step: .* does not fit in 64 bits"):
+    with pytest.raises(ValueError, match="step: must be <= 9223372036854775807, got 1180591620717411303424"):
         nnfast.adam_step(p, g, m, v, step=2**70)
     with pytest.raises(ValueError, match="ignore_index: .* does not fit in 64 bits"):
         nnfast.softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 1]), ignore_index=2**70)

@@ -9,7 +9,7 @@ the oracle the kernels are tested against.
 
 from typing import Any
 
-from . import _core
+from . import _core, _threads
 from .activations import (
     leaky_relu,
     leaky_relu_backward,
@@ -36,7 +36,7 @@ __version__: str = _core.build_info()["version"]
 
 
 def info() -> dict[str, Any]:
-    """Build and runtime facts: version, OpenMP, SIMD level, compiler, thread count, CUDA.
+    """Build and runtime facts: version, SIMD level, compiler, thread count, CUDA.
 
     ``simd`` names the kernel set chosen at import: the widest the CPU supports of
     ``avx512``, ``avx2`` and ``sse2`` on x86-64 (``generic`` elsewhere), or a lower
@@ -44,7 +44,7 @@ def info() -> dict[str, Any]:
 
     Returns:
         dict with keys ``version``, ``commit`` (the git commit built, if known),
-        ``openmp``, ``simd``, ``compiler``, ``threads``, and ``cuda``: whether the CUDA
+        ``simd``, ``compiler``, ``threads``, and ``cuda``: whether the CUDA
         module was built (``built``), its runtime version and architectures, and the
         number of usable devices (``devices``, 0 without a GPU or driver).
     """
@@ -56,24 +56,25 @@ def info() -> dict[str, Any]:
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads for kernels large enough to profit from them.
+    """Use ``n`` threads for kernels large enough to profit from them (the caller's
+    thread is one of them).
 
-    The setting is process-wide and lasts until the next call.
+    nnfast runs its own thread pool (not OpenMP, and not torch's): it starts on the
+    first threaded call, and a process forked after one gets a fresh pool of its own.
+    The count at import is ``NNFAST_NUM_THREADS``, else ``OMP_NUM_THREADS``, else the
+    cores available to the process (its affinity mask and cgroup CPU quota). The setting
+    is process-wide and lasts until the next call.
 
     Args:
-        n: the thread count, an integer >= 1.
+        n: the thread count, an integer with 1 <= n <= 1024.
 
     Returns:
         None.
 
     Raises:
         TypeError: ``n`` is not an integer.
-        ValueError: ``n`` < 1.
+        ValueError: ``n`` is outside [1, 1024].
     """
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n: expected an integer, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"n: must be >= 1, got {n}")
     _core.set_num_threads(n)
 
 
@@ -81,9 +82,12 @@ def get_num_threads() -> int:
     """The number of threads kernels use.
 
     Returns:
-        The count set by :func:`set_num_threads`, else OpenMP's default (1 without OpenMP).
+        The count set by :func:`set_num_threads`, else the default it describes.
     """
     return _core.get_num_threads()
+
+
+_core.set_num_threads(_threads.default_thread_count())
 
 
 __all__ = [

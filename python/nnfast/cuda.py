@@ -70,21 +70,22 @@ def build_info() -> dict[str, Any] | None:
     return dict(_backend._cuda.build_info()) if is_built() else None
 
 
-def _empty_like(array: Any, shape: tuple[int, ...]) -> Any:
-    """A new uninitialized array of ``array``'s library, dtype and device (used by the kernels)."""
+def _new_like(array: Any, shape: tuple[int, ...], kind: str) -> Any:
+    """A new array of ``array``'s library, dtype and device (used by the kernels): ``kind``
+    is ``"empty"`` (uninitialized) or ``"zeros"``."""
     library = _backend._library(array)
     if library == "torch":
         import torch
 
-        return torch.empty(shape, dtype=array.dtype, device=array.device)
+        return getattr(torch, kind)(shape, dtype=array.dtype, device=array.device)
     if library == "cupy":
         import cupy
 
         with cupy.cuda.Device(array.device.id):
-            return cupy.empty(shape, dtype=array.dtype)
+            return getattr(cupy, kind)(shape, dtype=array.dtype)
     namespace = getattr(array, "__array_namespace__", None)
     if namespace is not None:
-        return namespace().empty(shape, dtype=array.dtype, device=array.device)
+        return getattr(namespace(), kind)(shape, dtype=array.dtype, device=array.device)
     raise TypeError(
         f"cannot allocate an output like a {type(array).__name__}: its library is neither "
         "PyTorch, CuPy nor an array-API namespace; pass out= or grad_out=")

@@ -42,7 +42,9 @@ inline bool is_numpy_instance(py::handle obj, const char* numpy_type) {
   return py::isinstance(obj, py::module_::import("numpy").attr(numpy_type));
 }
 
-// A real number (Python or NumPy int/float, not bool) as double; NaN is a ValueError.
+// A real number (Python or NumPy int/float, not bool) as a finite double:
+// ValueError for NaN, an infinity, or an integer beyond float64's range. (Each
+// kernel then refuses a value its dtype cannot hold: ops/narrow.h.)
 inline double real_arg(py::handle obj, const char* name) {
   PyObject* o = obj.ptr();
   const bool numeric = PyFloat_Check(o) || (PyLong_Check(o) && !PyBool_Check(o)) ||
@@ -50,8 +52,15 @@ inline double real_arg(py::handle obj, const char* name) {
   if (!numeric)
     throw py::type_error(std::string(name) + ": expected a real number, got " + type_name(obj));
   const double value = PyFloat_AsDouble(o);
-  if (value == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+  if (value == -1.0 && PyErr_Occurred()) {
+    if (!PyErr_ExceptionMatches(PyExc_OverflowError)) throw py::error_already_set();
+    PyErr_Clear();
+    throw py::value_error(std::string(name) +
+                          ": an integer beyond the float64 range (magnitude must be below 1.8e308)");
+  }
   if (value != value) throw py::value_error(std::string(name) + ": must not be NaN");
+  if (value - value != 0.0)
+    throw py::value_error(std::string(name) + ": must be finite, got " + (value > 0 ? "inf" : "-inf"));
   return value;
 }
 
@@ -89,16 +98,33 @@ inline int64_t int64_arg(py::handle obj, const char* name) {
   return static_cast<int64_t>(v);
 }
 
-// A 1-based step count: an integer >= 1.
-inline int64_t step_arg(py::handle obj) {
+// A Python or NumPy integer (not a bool) in [low, high]: TypeError naming it if
+// it is not an integer, ValueError if it lies outside; what_low says why low.
+inline int64_t integer_arg(py::handle obj, const char* name, int64_t low, int64_t high,
+                           const char* what_low = "") {
   PyObject* o = obj.ptr();
   if (PyBool_Check(o) || !(PyLong_Check(o) || is_numpy_instance(obj, "integer")))
-    throw py::type_error("step: expected an integer, got " + type_name(obj));
-  const int64_t step = int64_arg(obj, "step");
-  if (step < 1)
-    throw py::value_error("step: must be >= 1 (the count including this update), got " +
-                          std::to_string(step));
-  return step;
+    throw py::type_error(std::string(name) + ": expected an integer, got " + type_name(obj));
+  const py::int_ integer(py::reinterpret_borrow<py::object>(obj));
+  int overflow = 0;
+  const long long value = PyLong_AsLongLongAndOverflow(integer.ptr(), &overflow);
+  if (value == -1 && PyErr_Occurred()) throw py::error_already_set();
+  if (overflow != 0)
+    throw py::value_error(std::string(name) + ": must be " +
+                          (overflow < 0 ? ">= " + std::to_string(low) : "<= " + std::to_string(high)) +
+                          ", got " + std::string(py::str(integer)));
+  if (value < low)
+    throw py::value_error(std::string(name) + ": must be >= " + std::to_string(low) + what_low +
+                          ", got " + std::to_string(value));
+  if (value > high)
+    throw py::value_error(std::string(name) + ": must be <= " + std::to_string(high) + ", got " +
+                          std::to_string(value));
+  return value;
+}
+
+// A 1-based step count: an integer >= 1.
+inline int64_t step_arg(py::handle obj) {
+  return integer_arg(obj, "step", 1, INT64_MAX, " (the count including this update)");
 }
 
 // An optional state list that must be given exactly when `needed`.

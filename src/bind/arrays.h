@@ -117,24 +117,31 @@ inline void check_overlap(const Array& out, const char* out_name, const Array& i
                                     : " (must be separate memory)"));
 }
 
-// One array or a list/tuple of them, viewed as a sequence without copying: a
-// single array is a sequence of one.
+// One array or a list/tuple of them, as a sequence: a single array is a sequence
+// of one, and a list is snapshotted into a tuple (holding references to its items)
+// before anything is checked, so that nothing outside (another thread while NumPy
+// copies an input with the GIL released, or an item's own Python code) can change
+// what is validated and run.
 struct ArraySequence {
-  py::object items;  // a list or tuple, or the single array itself
+  py::object items;  // a tuple, or the single array itself
   bool single = false;
 
   size_t size() const {
-    return single ? 1 : static_cast<size_t>(PySequence_Fast_GET_SIZE(items.ptr()));
+    return single ? 1 : static_cast<size_t>(PyTuple_GET_SIZE(items.ptr()));
   }
   py::handle operator[](size_t i) const {
-    return single ? py::handle(items) : py::handle(PySequence_Fast_GET_ITEM(items.ptr(), i));
+    return single ? py::handle(items) : py::handle(PyTuple_GET_ITEM(items.ptr(), i));
   }
 };
 
 template <class Backend>
 ArraySequence array_sequence(py::handle obj, const char* name) {
-  if (PyList_Check(obj.ptr()) || PyTuple_Check(obj.ptr()))
-    return {py::reinterpret_borrow<py::object>(obj), false};
+  if (PyTuple_Check(obj.ptr())) return {py::reinterpret_borrow<py::object>(obj), false};
+  if (PyList_Check(obj.ptr())) {
+    PyObject* snapshot = PyList_AsTuple(obj.ptr());
+    if (!snapshot) throw py::error_already_set();
+    return {py::reinterpret_steal<py::object>(snapshot), false};
+  }
   if (Backend::is_array(obj)) return {py::reinterpret_borrow<py::object>(obj), true};
   throw py::type_error(std::string(name) + ": expected " + Backend::kArrayKind +
                        " or a list of them, got " + type_name(obj));

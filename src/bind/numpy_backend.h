@@ -19,19 +19,41 @@ inline bool native_order(char order) {
   return order == '=' || order == '|' || order == (little ? '<' : '>');
 }
 
+// The device type an object's __dlpack_device__() names (kDLCUDA is 2), or -1 if
+// it raises (a library that refuses to say has no GPU array to offer). An answer
+// that is not a (device_type, device_id) pair of ints is a TypeError naming the
+// argument, or -1 where no name is given.
+inline int dlpack_device_type(py::handle obj, const ArgName* name) {
+  py::object device;
+  try {
+    device = obj.attr("__dlpack_device__")();
+  } catch (const py::error_already_set&) {
+    return -1;
+  }
+  const bool pair = PyTuple_Check(device.ptr()) && PyTuple_GET_SIZE(device.ptr()) == 2 &&
+                    PyLong_Check(PyTuple_GET_ITEM(device.ptr(), 0)) &&
+                    PyLong_Check(PyTuple_GET_ITEM(device.ptr(), 1));
+  if (!pair) {
+    if (!name) return -1;
+    throw py::type_error(name->str() + ": its __dlpack_device__() returned " +
+                         std::string(py::repr(device)) +
+                         ", not a (device_type, device_id) tuple of ints");
+  }
+  const long type = PyLong_AsLong(PyTuple_GET_ITEM(device.ptr(), 0));
+  if (type == -1 && PyErr_Occurred()) PyErr_Clear();  // beyond long: no device type of DLPack
+  return static_cast<int>(type == static_cast<int>(type) ? type : -1);
+}
+
 // An object another library placed in GPU memory: DLPack naming a CUDA device,
 // or a CUDA array interface. The one definition: Python routes calls by it
 // (nnfast._backend) and the CPU module names such arrays by it. DLPack is asked
 // first: a PyTorch tensor builds its array interface in Python, at some cost. A
-// library that refuses to say (raises) has no GPU array to offer.
-inline bool is_gpu_array(py::handle obj) {
+// malformed DLPack answer is no GPU array for routing (the module that gets the
+// call then refuses it, naming the argument: name given).
+inline bool is_gpu_array(py::handle obj, const ArgName* name = nullptr) {
   if (py::hasattr(py::type::of(obj), "__dlpack_device__")) {
-    try {
-      const int device_type = py::cast<int>(obj.attr("__dlpack_device__")()[py::int_(0)]);
-      return device_type == 2 || device_type == 13;  // kDLCUDA, kDLCUDAManaged
-    } catch (const py::error_already_set&) {
-      return false;
-    }
+    const int device_type = dlpack_device_type(obj, name);
+    return device_type == 2 || device_type == 13;  // kDLCUDA, kDLCUDAManaged
   }
   return py::hasattr(obj, "__cuda_array_interface__");
 }
@@ -49,7 +71,7 @@ struct NumpyBackend {
 
   static py::array require_ndarray(py::handle obj, const ArgName& name) {
     if (py::isinstance<py::array>(obj)) return py::reinterpret_borrow<py::array>(obj);
-    if (is_gpu_array(obj))
+    if (is_gpu_array(obj, &name))
       throw py::value_error(name.str() + ": a GPU array (" + type_name(obj) +
                             ") in a call on host arrays; all arrays of one call must be on one device");
     throw py::type_error(name.str() + ": expected a numpy.ndarray, got " + type_name(obj));
@@ -96,12 +118,23 @@ struct NumpyBackend {
 
   static Array empty(const Array& like, const Shape& shape) {
     const std::vector<py::ssize_t> dims(shape.begin(), shape.end());
-    py::array a = like.dtype == DType::float32 ? py::array(py::dtype::of<float>(), dims)
-                                               : py::array(py::dtype::of<double>(), dims);
+    return wrap(like.dtype == DType::float32 ? py::array(py::dtype::of<float>(), dims)
+                                             : py::array(py::dtype::of<double>(), dims));
+  }
+
+  // (numpy.zeros: zero pages from the OS, so a large one costs nothing until touched.)
+  static Array zeros(const Array& like, const Shape& shape) {
+    py::tuple dims(shape.size());
+    for (size_t i = 0; i < shape.size(); ++i) dims[i] = py::int_(shape[i]);
+    return wrap(py::module_::import("numpy").attr("zeros")(dims, dtype_name(like.dtype)));
+  }
+
+  // A new float32/float64 array, as an Array.
+  static Array wrap(py::array a) {
     Array out;
-    out.dtype = like.dtype;
+    out.dtype = a.itemsize() == 4 ? DType::float32 : DType::float64;
     out.data = a.mutable_data();
-    out.shape = shape;
+    out.shape.assign(reinterpret_cast<const int64_t*>(a.shape()), static_cast<size_t>(a.ndim()));
     out.size = a.size();
     out.owner = std::move(a);
     return out;

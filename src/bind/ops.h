@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bind/arrays.h"
+#include "ops/loss_scalars.h"
 
 namespace nnfast::bind {
 
@@ -23,9 +24,11 @@ void bind_optimizers(py::module_& m) {
     typename B::Call call;
     const auto c = check_operands<B>({{"params", params, Access::write}, {"grads", grads, Access::read}});
     run_list(c, [&](const auto& t) { B::sgd_step(t, h); });
-  });
+  },
+      py::arg("params"), py::arg("grads"), py::arg("lr"), py::arg("weight_decay"), py::arg("l1"),
+      py::arg("maximize"));
 
-  m.def("sgdm_step", [](py::handle params, py::handle grads, py::handle buffers, py::handle lr,
+  m.def("sgdm_step", [](py::handle params, py::handle grads, py::handle momentum_buffers, py::handle lr,
                         py::handle momentum, py::handle dampening, py::handle nesterov,
                         py::handle weight_decay, py::handle l1, py::handle maximize,
                         bool first_step) {
@@ -37,9 +40,12 @@ void bind_optimizers(py::module_& m) {
     typename B::Call call;
     const auto c = check_operands<B>({{"params", params, Access::write},
                                       {"grads", grads, Access::read},
-                                      {"momentum_buffers", buffers, Access::write}});
+                                      {"momentum_buffers", momentum_buffers, Access::write}});
     run_list(c, [&](const auto& t) { B::sgdm_step(t, h); });
-  });
+  },
+      py::arg("params"), py::arg("grads"), py::arg("momentum_buffers"), py::arg("lr"),
+      py::arg("momentum"), py::arg("dampening"), py::arg("nesterov"), py::arg("weight_decay"),
+      py::arg("l1"), py::arg("maximize"), py::arg("first_step"));
 
   m.def("adagrad_step", [](py::handle params, py::handle grads, py::handle sums, py::handle lr,
                            py::handle eps, py::handle weight_decay, py::handle l1,
@@ -51,7 +57,9 @@ void bind_optimizers(py::module_& m) {
                                       {"grads", grads, Access::read},
                                       {"sums", sums, Access::write}});
     run_list(c, [&](const auto& t) { B::adagrad_step(t, h); });
-  });
+  },
+      py::arg("params"), py::arg("grads"), py::arg("sums"), py::arg("lr"), py::arg("eps"),
+      py::arg("weight_decay"), py::arg("l1"), py::arg("maximize"));
 
   m.def("rmsprop_step", [](py::handle params, py::handle grads, py::handle square_avgs,
                            py::handle lr, py::handle alpha, py::handle eps,
@@ -70,7 +78,10 @@ void bind_optimizers(py::module_& m) {
                                       {"grad_avgs", grad_avgs, Access::write, true},
                                       {"momentum_buffers", momentum_buffers, Access::write, true}});
     run_list(c, [&](const auto& t) { B::rmsprop_step(t, h); });
-  });
+  },
+      py::arg("params"), py::arg("grads"), py::arg("square_avgs"), py::arg("lr"), py::arg("alpha"),
+      py::arg("eps"), py::arg("weight_decay"), py::arg("l1"), py::arg("maximize"),
+      py::arg("momentum"), py::arg("momentum_buffers"), py::arg("centered"), py::arg("grad_avgs"));
 
   m.def("adam_step", [](py::handle params, py::handle grads, py::handle exp_avgs,
                         py::handle exp_avg_sqs, py::handle step, py::handle lr, py::handle beta1,
@@ -95,7 +106,11 @@ void bind_optimizers(py::module_& m) {
                                       {"exp_avg_sqs", exp_avg_sqs, Access::write},
                                       {"max_exp_avg_sqs", max_exp_avg_sqs, Access::write, true}});
     run_list(c, [&](const auto& t) { B::adam_step(t, h); });
-  });
+  },
+      py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"),
+      py::arg("step"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
+      py::arg("weight_decay"), py::arg("l1"), py::arg("decoupled_weight_decay"), py::arg("amsgrad"),
+      py::arg("max_exp_avg_sqs"), py::arg("maximize"));
 }
 
 struct ActivationBinding {
@@ -129,7 +144,7 @@ void bind_activations(py::module_& m) {
         return 0;
       });
       return out.owner;
-    });
+    }, py::arg("x"), py::arg("out"), py::arg("alpha"));
     const char* a_name = b.backward_input;
     m.def((std::string(b.name) + "_backward").c_str(),
           [kind, a_name](py::object a_obj, py::object dy_obj, py::object out_obj,
@@ -151,17 +166,24 @@ void bind_activations(py::module_& m) {
               return 0;
             });
             return out.owner;
-          });
+          }, py::arg(a_name), py::arg("dy"), py::arg("out"), py::arg("alpha"));
   }
 }
 
 // Runs a loss's driver on validated arrays and returns (loss, grad): loss is a
 // float for "sum"/"mean", or for "none" a new array of losses_shape (one loss per
 // element or row), which driver(T tag, T* losses) writes. like gives the dtype,
-// kind and size of the call.
+// kind and size of the call. A call with no values (like.size == 0: no rows, or
+// rows of no classes) runs nothing: every loss term is 0, so the result is 0, or
+// NaN for "mean" over mean_count = 0 terms, and "none" gives zeros (whose pages
+// the OS provides untouched: O(1) for any number of rows).
 template <class B, class Driver>
 py::tuple run_loss(Reduction r, const Array& like, const Shape& losses_shape, const Array& grad,
-                   const Driver& driver) {
+                   int64_t mean_count, const Driver& driver) {
+  if (like.size == 0) {
+    if (r == Reduction::none) return py::make_tuple(B::zeros(like, losses_shape).owner, grad.owner);
+    return py::make_tuple(ops::reduce_loss(0.0, mean_count, r), grad.owner);
+  }
   const Array losses = r == Reduction::none ? B::empty(like, losses_shape) : Array{};
   const double value = dispatch(like.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -199,12 +221,12 @@ void bind_losses(py::module_& m) {
     const Reduction r = reduction_arg(reduction);
     typename B::Call call;
     const LossArrays a = check_loss_arrays<B>(pred_obj, "pred", target_obj, grad_out);
-    return run_loss<B>(r, a.input, a.input.shape, a.grad, [&](auto tag, auto* losses) {
+    return run_loss<B>(r, a.input, a.input.shape, a.grad, a.input.size, [&](auto tag, auto* losses) {
       using T = decltype(tag);
       return B::mse_loss(a.input.ptr<T>(), a.target.ptr<T>(), a.grad.ptr<T>(), losses,
                          a.input.size, r);
     });
-  });
+  }, py::arg("pred"), py::arg("target"), py::arg("reduction"), py::arg("grad_out"));
 
   m.def("cross_entropy", [](py::object probs_obj, py::object target_obj, py::handle reduction,
                             py::object grad_out) {
@@ -216,12 +238,12 @@ void bind_losses(py::module_& m) {
     const int64_t classes = a.input.shape.back();
     const Shape row_shape(a.input.shape.begin(), a.input.shape.size() - 1);
     const int64_t rows = element_count(row_shape);
-    return run_loss<B>(r, a.input, row_shape, a.grad, [&](auto tag, auto* losses) {
+    return run_loss<B>(r, a.input, row_shape, a.grad, rows, [&](auto tag, auto* losses) {
       using T = decltype(tag);
       return B::cross_entropy(a.input.ptr<T>(), a.target.ptr<T>(), a.grad.ptr<T>(), losses, rows,
                               classes, r);
     });
-  });
+  }, py::arg("probs"), py::arg("target"), py::arg("reduction"), py::arg("grad_out"));
 
   m.def("softmax_cross_entropy", [](py::object logits_obj, py::object target_obj,
                                     py::handle reduction, py::object ignore_index,
@@ -250,6 +272,11 @@ void bind_losses(py::module_& m) {
       labels = B::class_ids(target_obj, rows, classes, o);
     } else {
       probs = B::check(target_obj, "target", Access::read);
+      if (probs.shape.size() == 1 && logits.shape.size() == 2)
+        throw py::type_error("target: class ids must be integers, got " +
+                             std::string(dtype_name(probs.dtype)) +
+                             " (probability targets have the logits' shape " +
+                             describe_shape(logits.shape) + ")");
       check_same_dtype(probs, logits.dtype, "target", "logits");
       check_shape(probs, logits.shape, "target", "logits");
       if (o.rows.has_ignore_index)
@@ -259,12 +286,14 @@ void bind_losses(py::module_& m) {
     const Array grad = output_for<B>(grad_out, "grad_out", logits, "logits", logits.shape);
     check_overlap(grad, "grad_out", logits, "logits");
     if (probs.data) check_overlap(grad, "grad_out", probs, "target", /*allow_same=*/false);
-    return run_loss<B>(r, logits, {rows}, grad, [&](auto tag, auto* losses) {
+    return run_loss<B>(r, logits, {rows}, grad, ops::mean_divisor(o, rows), [&](auto tag, auto* losses) {
       using T = decltype(tag);
       return B::softmax_cross_entropy(logits.ptr<T>(), probs.ptr<T>(), grad.ptr<T>(), losses, rows,
                                       classes, o);
     });
-  });
+  },
+      py::arg("logits"), py::arg("target"), py::arg("reduction"), py::arg("ignore_index"),
+      py::arg("label_smoothing"), py::arg("grad_out"));
 
   for (const bool l2 : {false, true}) {
     m.def(l2 ? "l2_loss" : "l1_loss", [l2](py::object w) {
@@ -275,7 +304,7 @@ void bind_losses(py::module_& m) {
         const TensorList<T> t = c.template tensors<T>();
         return without_gil_if_large(t.total(), [&] { return l2 ? B::l2_loss(t) : B::l1_loss(t); });
       });
-    });
+    }, py::arg("w"));
   }
 }
 

@@ -11,9 +11,10 @@ namespace nnfast::cpu {
 
 namespace {
 
-// Rows grouped so that a chunk holds about kChunkElements values.
+// Rows grouped so that a chunk holds about chunk_elements_for(rows * classes) values.
 std::vector<Chunk> row_chunks(int64_t rows, int64_t classes) {
-  return make_chunks({rows}, std::max<int64_t>(1, kChunkElements / std::max<int64_t>(1, classes)));
+  const int64_t values = chunk_elements_for(rows * classes);
+  return make_chunks({rows}, std::max<int64_t>(1, values / std::max<int64_t>(1, classes)));
 }
 
 }  // namespace

@@ -1,18 +1,12 @@
 #include "cpu/parallel.h"
 
-#include <algorithm>
 #include <atomic>
-
-#if defined(NNFAST_OPENMP)
-#include <omp.h>
-#endif
 
 namespace nnfast::cpu {
 
 namespace {
-// 0: OpenMP's default (OMP_NUM_THREADS or the core count). Atomic: kernels read it
-// without the GIL while another Python thread may set it.
-std::atomic<int> g_num_threads{0};
+// Atomic: kernels read it without the GIL while another Python thread may set it.
+std::atomic<int> g_num_threads{1};
 }
 
 std::vector<Chunk> make_chunks(const std::vector<int64_t>& sizes, int64_t chunk_elements) {
@@ -25,23 +19,14 @@ std::vector<Chunk> make_chunks(const std::vector<int64_t>& sizes, int64_t chunk_
   return chunks;
 }
 
-int max_threads() {
-#if defined(NNFAST_OPENMP)
-  const int n = g_num_threads.load(std::memory_order_relaxed);
-  return n > 0 ? n : omp_get_max_threads();
-#else
-  return 1;
-#endif
+std::vector<Chunk> make_chunks(const std::vector<int64_t>& sizes) {
+  int64_t total = 0;
+  for (int64_t n : sizes) total += n;
+  return make_chunks(sizes, chunk_elements_for(total));
 }
+
+int max_threads() { return g_num_threads.load(std::memory_order_relaxed); }
 
 void set_num_threads(int n) { g_num_threads.store(n, std::memory_order_relaxed); }
-
-bool openmp_enabled() {
-#if defined(NNFAST_OPENMP)
-  return true;
-#else
-  return false;
-#endif
-}
 
 }  // namespace nnfast::cpu

@@ -1,22 +1,39 @@
 // Threads and work division for the CPU drivers.
 //
-// Work is cut into fixed chunks of kChunkElements elements (per tensor, so a chunk
-// never spans two tensors) before threads are involved. Chunk boundaries depend
-// only on the tensor sizes, never on the thread count, so reductions summed per
-// chunk and combined in chunk order give the same bits for any number of threads.
+// Work is cut into chunks (per tensor, so a chunk never spans two tensors) before
+// threads are involved. Chunk boundaries depend only on the tensor sizes, never on
+// the thread count, so reductions summed per chunk and combined in chunk order
+// give the same bits for any number of threads. The chunks of a call are the
+// tasks of nnfast's thread pool (thread_pool.h).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
+#include "cpu/thread_pool.h"
+
 namespace nnfast::cpu {
 
-// 16384 elements: 64 KiB of float32, a multiple of every cache line and SIMD width,
-// large enough that scheduling costs nothing next to the memory traffic.
+// The largest chunk, 16,384 elements: 64 KiB of float32, a multiple of every cache
+// line and SIMD width, large enough that claiming it costs nothing next to its
+// memory traffic.
 constexpr int64_t kChunkElements = 16384;
+// The smallest, for small calls: 2,048 elements (a few hundred nanoseconds of
+// work) still amortize a claim (one contended compare-and-swap, ~50-100 ns).
+constexpr int64_t kMinChunkElements = 2048;
+// A call is cut into at least this many chunks where the sizes allow, so that
+// two threads split even a 100,000-element call evenly.
+constexpr int64_t kMinChunksPerCall = 32;
 
 // Below this many elements in a whole call, threads cost more than they save.
-constexpr int64_t kParallelThreshold = 1 << 17;
+constexpr int64_t kParallelThreshold = 1 << 15;
+
+// The chunk length for a call of `total` elements (a multiple of 64 elements).
+inline int64_t chunk_elements_for(int64_t total) {
+  const int64_t even_share = (total / kMinChunksPerCall + 63) / 64 * 64;
+  return std::clamp(even_share, kMinChunkElements, kChunkElements);
+}
 
 struct Chunk {
   int64_t tensor;
@@ -25,30 +42,25 @@ struct Chunk {
 };
 
 // Chunks of at most chunk_elements covering every tensor in order.
-std::vector<Chunk> make_chunks(const std::vector<int64_t>& sizes,
-                               int64_t chunk_elements = kChunkElements);
+std::vector<Chunk> make_chunks(const std::vector<int64_t>& sizes, int64_t chunk_elements);
 
+// Chunks of chunk_elements_for(the sizes' total) elements.
+std::vector<Chunk> make_chunks(const std::vector<int64_t>& sizes);
+
+// The threads a parallel call uses (set_num_threads; 1 until nnfast's import sets
+// the default).
 int max_threads();
+// n in [1, kMaxThreads].
 void set_num_threads(int n);
-bool openmp_enabled();
 
-// Runs body(chunk_index) for every index in [0, count), in parallel when
-// total_elements reaches kParallelThreshold.
-// (A serial call never enters an OpenMP region: even an if(false) region costs
-// about a microsecond, the whole budget of a small call.)
+// Runs body(chunk_index) for every index in [0, count), on max_threads() threads
+// when total_elements reaches kParallelThreshold.
 template <class Body>
 void parallel_for(int64_t count, int64_t total_elements, const Body& body) {
-#if defined(NNFAST_OPENMP)
-  const int threads = max_threads();
-  if (total_elements >= kParallelThreshold && count > 1 && threads > 1) {
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t i = 0; i < count; ++i) body(i);
-    return;
-  }
-#else
-  (void)total_elements;
-#endif
-  for (int64_t i = 0; i < count; ++i) body(i);
+  const int threads = total_elements >= kParallelThreshold ? max_threads() : 1;
+  run_tasks(count, threads,
+            [](void* context, int64_t i) { (*static_cast<const Body*>(context))(i); },
+            const_cast<Body*>(&body));
 }
 
 // Sum of chunk_sum(chunk) over chunks, each partial summed by the caller in

@@ -1,11 +1,14 @@
 // Scalars of the optimizer steps: the hyperparameters as the Python API passes
 // them (double), and the per-kernel scalars derived from them on the host, once
-// per call, then rounded to the kernel's value type S. Plain data shared by the
+// per call, then rounded to the kernel's value type S (narrow.h: a value beyond
+// S's range is refused, naming the argument). Plain data shared by the
 // generic drivers and every ISA's kernels (so not in an ISA namespace).
 #pragma once
 
 #include <cmath>
 #include <cstdint>
+
+#include "ops/narrow.h"
 
 namespace nnfast::ops {
 
@@ -72,7 +75,7 @@ struct GradHyper {
 
 template <class S>
 GradScalars<S> grad_scalars(const GradHyper& h) {
-  return {S(h.weight_decay), S(h.l1), h.maximize};
+  return {narrow<S>(h.weight_decay, "weight_decay"), narrow<S>(h.l1, "l1"), h.maximize};
 }
 
 struct SgdHyper {
@@ -82,7 +85,7 @@ struct SgdHyper {
 
 template <class S>
 SgdScalars<S> sgd_scalars(const SgdHyper& h) {
-  return {grad_scalars<S>(h.grad), S(h.lr)};
+  return {grad_scalars<S>(h.grad), narrow<S>(h.lr, "lr")};
 }
 
 struct SgdmHyper {
@@ -97,9 +100,9 @@ struct SgdmHyper {
 template <class S>
 SgdmScalars<S> sgdm_scalars(const SgdmHyper& h) {
   return {grad_scalars<S>(h.grad),
-          S(h.lr),
-          S(h.momentum),
-          S(1.0 - h.dampening),
+          narrow<S>(h.lr, "lr"),
+          narrow<S>(h.momentum, "momentum"),
+          narrow<S>(1.0 - h.dampening, "dampening", "1 - dampening"),
           h.nesterov,
           h.first_step};
 }
@@ -112,7 +115,7 @@ struct AdagradHyper {
 
 template <class S>
 AdagradScalars<S> adagrad_scalars(const AdagradHyper& h) {
-  return {grad_scalars<S>(h.grad), S(h.lr), S(h.eps)};
+  return {grad_scalars<S>(h.grad), narrow<S>(h.lr, "lr"), narrow<S>(h.eps, "eps")};
 }
 
 struct RmspropHyper {
@@ -126,7 +129,9 @@ struct RmspropHyper {
 
 template <class S>
 RmspropScalars<S> rmsprop_scalars(const RmspropHyper& h) {
-  return {grad_scalars<S>(h.grad), S(h.lr), S(h.alpha), S(1.0 - h.alpha), S(h.eps), S(h.momentum)};
+  return {grad_scalars<S>(h.grad),   narrow<S>(h.lr, "lr"),
+          narrow<S>(h.alpha, "alpha"), narrow<S>(1.0 - h.alpha, "alpha", "1 - alpha"),
+          narrow<S>(h.eps, "eps"),     narrow<S>(h.momentum, "momentum")};
 }
 
 struct AdamHyper {
@@ -145,15 +150,20 @@ AdamScalars<S> adam_scalars(const AdamHyper& h) {
   const double t = static_cast<double>(h.step);
   const double bias_correction1 = 1.0 - std::pow(h.beta1, t);
   const double bias_correction2 = 1.0 - std::pow(h.beta2, t);
+  // (Only lr and weight_decay can make a derived scalar overflow: both bias
+  // corrections lie in (0, 1]. AdamW's weight_decay is used only through
+  // 1 - lr * weight_decay, but is held to the same range as every hyperparameter.)
+  narrow<S>(h.lr, "lr");
+  narrow<S>(h.decoupled_weight_decay, "weight_decay");
   return {grad_scalars<S>(h.grad),
-          S(h.beta1),
-          S(1.0 - h.beta1),
-          S(h.beta2),
-          S(1.0 - h.beta2),
-          S(h.eps),
-          S(h.lr / bias_correction1),
-          S(std::sqrt(bias_correction2)),
-          S(1.0 - h.lr * h.decoupled_weight_decay),
+          narrow<S>(h.beta1, "beta1"),
+          narrow<S>(1.0 - h.beta1, "beta1", "1 - beta1"),
+          narrow<S>(h.beta2, "beta2"),
+          narrow<S>(1.0 - h.beta2, "beta2", "1 - beta2"),
+          narrow<S>(h.eps, "eps"),
+          narrow<S>(h.lr / bias_correction1, "lr", "lr / (1 - beta1**step)"),
+          narrow<S>(std::sqrt(bias_correction2), "beta2", "sqrt(1 - beta2**step)"),
+          narrow<S>(1.0 - h.lr * h.decoupled_weight_decay, "weight_decay", "1 - lr * weight_decay"),
           h.decoupled_weight_decay != 0.0};
 }
 
