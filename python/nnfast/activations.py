@@ -18,7 +18,8 @@ Every function raises:
     TypeError: an array argument is not an array nnfast accepts; a dtype other than float32
         or float64, or dtypes that differ; ``alpha`` not a real number.
     ValueError: shapes that differ; an ``out`` that is not C-contiguous, is read-only or
-        overlaps an input partially; arrays on different devices; ``alpha`` NaN.
+        overlaps an input partially; arrays on different devices; ``alpha`` not finite (or
+        too large for float32 in a float32 call).
     RuntimeError: a GPU array, where nnfast was built without CUDA.
 """
 

@@ -28,8 +28,9 @@ Every step raises, besides the errors it lists itself:
         is not an integer.
     ValueError: list lengths or shapes differ; an array that is written is not C-contiguous,
         is read-only, or shares memory with another array of the call; the arrays of one
-        call are on different devices; a hyperparameter is NaN or out of its range; a state
-        list is given that the options do not use, or is missing where they use it.
+        call are on different devices; a hyperparameter is not finite or out of its range,
+        or (in a float32 call) is, or makes a derived scalar, too large for float32; a
+        state list is given that the options do not use, or is missing where they use it.
     RuntimeError: GPU arrays, where nnfast was built without CUDA.
 The whole call is validated (in C++, once) before anything is written. The GIL is released
 while the kernel runs, for calls of 16,384 elements or more (below that, releasing it would
