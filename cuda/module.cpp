@@ -103,6 +103,9 @@ void wait_for_stream(intptr_t producer) {
 }
 
 GpuArrayDescription from_cuda_array_interface(const py::dict& cai, const ArgName& name) {
+  for (const char* key : {"shape", "typestr", "data"})
+    if (!cai.contains(key))
+      throw py::type_error(name.str() + ": its __cuda_array_interface__ has no '" + key + "'");
   GpuArrayDescription d;
   const std::string typestr = py::cast<std::string>(cai["typestr"]);
   d.dtype_text = typestr;

@@ -777,3 +777,26 @@ def check_loss(result, expected, dtype, reduction, what):
         assert_close(np.float64(loss), ref_loss, loss_tol, f"{what} loss")
 
 
+
+
+# --------------------------------------------------------------------------- protocol stand-ins
+
+
+class FakeCudaArray:
+    """Speaks the CUDA array interface with whatever dict (or non-dict) it is given."""
+
+    def __init__(self, interface):
+        self.__cuda_array_interface__ = interface
+
+
+class FakeDLPack:
+    """Claims DLPack with the given __dlpack_device__() answer, and has no capsule."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def __dlpack_device__(self):
+        return self.device
+
+    def __dlpack__(self, stream=None):
+        raise TypeError("no capsule")

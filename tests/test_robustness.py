@@ -18,7 +18,7 @@ import pytest
 
 import nnfast
 from nnfast import _threads
-from _helpers import assert_same_bits, num_threads
+from _helpers import FakeDLPack, assert_same_bits, num_threads
 
 
 def run_python(code, timeout=120, env=None):
@@ -232,28 +232,15 @@ def test_list_changed_by_another_thread():
 # --------------------------------------------------------------------------- protocols
 
 
-class DLPackDevice:
-    """Claims DLPack with the given __dlpack_device__() answer."""
-
-    def __init__(self, answer):
-        self.answer = answer
-
-    def __dlpack_device__(self):
-        return self.answer
-
-    def __dlpack__(self, stream=None):
-        raise AssertionError("never asked for")
-
-
 @pytest.mark.parametrize("answer", [1.5, (1.5, 0), ("cuda", 0), (2,), None])
 def test_malformed_dlpack_device_is_a_type_error_naming_the_argument(answer):
     """A float used to surface as RuntimeError("Unable to cast Python instance...")."""
     x = np.ones(4, np.float32)
     with pytest.raises(TypeError, match=r"^x: its __dlpack_device__\(\) returned"):
-        nnfast.relu(DLPackDevice(answer))
+        nnfast.relu(FakeDLPack(answer))
     p = np.ones(4, np.float32)
     with pytest.raises(TypeError, match=r"^grads\[1\]: its __dlpack_device__\(\) returned"):
-        nnfast.sgd_step([p, p.copy()], [x, DLPackDevice(answer)], lr=1.0)
+        nnfast.sgd_step([p, p.copy()], [x, FakeDLPack(answer)], lr=1.0)
     assert np.all(p == 1)
 
 

@@ -61,8 +61,9 @@ def stream_of(a: Any) -> int:
         with a.device:  # the current stream of the array's own device
             return cupy.cuda.get_current_stream().ptr or _LEGACY_DEFAULT_STREAM
     interface = getattr(a, "__cuda_array_interface__", None)
-    if interface is not None and interface.get("stream"):
-        return interface["stream"]
+    stream = interface.get("stream") if isinstance(interface, dict) else None
+    if type(stream) is int and stream:  # a malformed interface: _cuda names the fault
+        return stream
     return _LEGACY_DEFAULT_STREAM
 
 
