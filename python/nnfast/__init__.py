@@ -7,6 +7,8 @@ they update state, and as CUDA kernels on GPU arrays of any library
 the oracle the kernels are tested against.
 """
 
+from typing import Any
+
 from . import _core, _threads
 from .activations import (
     leaky_relu,
@@ -30,10 +32,10 @@ from .optimizers import (
 )
 from . import cuda, optim, reference, schedules  # noqa: E402  (after the kernels they wrap)
 
-__version__ = _core.build_info()["version"]
+__version__: str = _core.build_info()["version"]
 
 
-def info():
+def info() -> dict[str, Any]:
     """Build and runtime facts: version, SIMD level, compiler, thread count, CUDA.
 
     ``simd`` names the kernel set chosen at import: the widest the CPU supports of
@@ -53,26 +55,35 @@ def info():
     return facts
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """Use ``n`` threads for kernels large enough to profit from them (the caller's
     thread is one of them).
 
     nnfast runs its own thread pool (not OpenMP, and not torch's): it starts on the
     first threaded call, and a process forked after one gets a fresh pool of its own.
     The count at import is ``NNFAST_NUM_THREADS``, else ``OMP_NUM_THREADS``, else the
-    cores available to the process (its affinity mask and cgroup CPU quota).
+    cores available to the process (its affinity mask and cgroup CPU quota). The setting
+    is process-wide and lasts until the next call.
 
     Args:
-        n: an integer with 1 <= n <= 1024.
+        n: the thread count, an integer with 1 <= n <= 1024.
+
+    Returns:
+        None.
 
     Raises:
-        TypeError: n is not an integer. ValueError: n is outside [1, 1024].
+        TypeError: ``n`` is not an integer.
+        ValueError: ``n`` is outside [1, 1024].
     """
     _core.set_num_threads(n)
 
 
-def get_num_threads():
-    """The number of threads kernels use (see :func:`set_num_threads`)."""
+def get_num_threads() -> int:
+    """The number of threads kernels use.
+
+    Returns:
+        The count set by :func:`set_num_threads`, else the default it describes.
+    """
     return _core.get_num_threads()
 
 

@@ -11,6 +11,8 @@ else the legacy default stream.
 from __future__ import annotations
 
 import sys
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +21,7 @@ from . import _core
 try:
     from . import _cuda
 except ImportError:  # built without a CUDA compiler
-    _cuda = None
+    _cuda = None  # type: ignore[assignment]  # mypy sees only the module of the stub
 
 _ndarray = np.ndarray
 _LEGACY_DEFAULT_STREAM = 1  # the array protocols' number for it
@@ -29,7 +31,7 @@ _LEGACY_DEFAULT_STREAM = 1  # the array protocols' number for it
 is_gpu_array = _core.is_gpu_array
 
 
-def _library(a):
+def _library(a: object) -> str:
     """"torch" for any torch.Tensor (subclasses from other packages too), else the root
     of the module that defines a's type ("cupy", ...)."""
     torch = sys.modules.get("torch")
@@ -38,8 +40,16 @@ def _library(a):
     return type(a).__module__.partition(".")[0]
 
 
-def stream_of(a):
-    """The stream, as the array protocols number it, that a call on ``a`` is queued on."""
+def stream_of(a: Any) -> int:
+    """The stream, as the array protocols number it, that a call on ``a`` is queued on.
+
+    Args:
+        a: a GPU array.
+
+    Returns:
+        The current stream of ``a``'s library on ``a``'s device (PyTorch, CuPy), else the
+        stream its CUDA array interface names, else 1 (the legacy default stream).
+    """
     library = _library(a)
     if library == "torch":
         import torch
@@ -57,8 +67,21 @@ def stream_of(a):
     return _LEGACY_DEFAULT_STREAM
 
 
-def module_for(first):
-    """The module that runs a call whose first array argument (or list of them) is ``first``."""
+def module_for(first: Any) -> ModuleType:
+    """The module that runs a call whose first array argument (or list of them) is ``first``.
+
+    For a GPU array it also selects the stream the call is queued on (:func:`stream_of`).
+
+    Args:
+        first: the call's first array argument, or list or tuple of them.
+
+    Returns:
+        ``nnfast._cuda`` for a GPU array, else ``nnfast._core`` (which raises the TypeError
+        for anything that is not an array).
+
+    Raises:
+        RuntimeError: a GPU array, where nnfast was built without CUDA.
+    """
     if type(first) is _ndarray:  # the common case first: this runs on every call
         return _core
     a = first[0] if type(first) in (list, tuple) and first else first

@@ -1,62 +1,180 @@
 r"""Activations and their gradients, elementwise over arrays of any shape.
 
-Forward functions return a new array, or write into ``out`` (C-contiguous,
-writeable, same shape and dtype as the input; it may be the input itself, but
-may not overlap an input partially) and return it. Backward functions take the upstream gradient ``dy`` and return
-``dL/dx``: sigmoid and tanh from the forward OUTPUT ``y``, relu and leaky_relu
-from the INPUT ``x``.
+Arrays: NumPy arrays on the host, or GPU arrays of any library through the CUDA array
+interface or DLPack (see :mod:`nnfast.cuda`), all of one call on one device, of one dtype,
+float32 or float64. Forward functions return a new array of the input's library, dtype and
+shape, or write into ``out`` (C-contiguous, writeable, the input's shape and dtype; it may be
+the input itself, but may not overlap an input partially) and return it. Backward functions
+take the upstream gradient ``dy`` and return :math:`\partial L/\partial x = dy \cdot
+f'(x)`: sigmoid and tanh from the forward OUTPUT ``y``, relu and leaky_relu from the INPUT
+``x``. Non-contiguous host inputs are read through a copy.
 
 Accuracy in float32, against float64 (enforced by ``tests/test_activations.py``):
 sigmoid and tanh at most 4 ULP over all finite inputs; the rest are exact up to
 the rounding of their products. NaN propagates; sigmoid saturates to exactly 1
 and to tiny positive values or 0, never NaN.
 
-All raise TypeError for a non-ndarray or a dtype other than float32/float64 (or
-mixed dtypes), ValueError for mismatched shapes or an ``out`` that is not
-C-contiguous or is read-only. Non-contiguous inputs are read through a copy.
+Every function raises:
+    TypeError: an array argument is not an array nnfast accepts; a dtype other than float32
+        or float64, or dtypes that differ; ``alpha`` not a real number.
+    ValueError: shapes that differ; an ``out`` that is not C-contiguous, is read-only or
+        overlaps an input partially; arrays on different devices; ``alpha`` not finite (or
+        too large for float32 in a float32 call).
+    RuntimeError: a GPU array, where nnfast was built without CUDA.
 """
 
 from __future__ import annotations
 
 from ._backend import module_for
+from ._types import Array, ArrayT
 
 
-def sigmoid(x, out=None):
-    r""":math:`\sigma(x) = 1 / (1 + e^{-x})`, computed as :math:`e^x/(1+e^x)` for x < 0."""
+def sigmoid(x: ArrayT, out: ArrayT | None = None) -> ArrayT:
+    r"""The logistic sigmoid, :math:`\sigma(x) = 1 / (1 + e^{-x})`.
+
+    Computed as :math:`e^x/(1+e^x)` for x < 0, so that nothing overflows.
+
+    Args:
+        x: input, any shape.
+        out: optional array for the result (may be ``x``).
+
+    Returns:
+        :math:`\sigma(x)`: ``out``, or a new array like ``x``.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as every activation (module docstring).
+    """
     return module_for(x).sigmoid(x, out, 0.0)
 
 
-def tanh(x, out=None):
-    r""":math:`\tanh(x)`."""
+def tanh(x: ArrayT, out: ArrayT | None = None) -> ArrayT:
+    r"""The hyperbolic tangent, :math:`\tanh(x) = (e^x - e^{-x}) / (e^x + e^{-x})`.
+
+    Args:
+        x: input, any shape.
+        out: optional array for the result (may be ``x``).
+
+    Returns:
+        :math:`\tanh(x)`: ``out``, or a new array like ``x``.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as every activation (module docstring).
+    """
     return module_for(x).tanh(x, out, 0.0)
 
 
-def relu(x, out=None):
-    r""":math:`\max(x, 0)`: 0 where x < 0, else x (as torch.relu: NaN stays NaN, -0 stays -0)."""
+def relu(x: ArrayT, out: ArrayT | None = None) -> ArrayT:
+    r"""The rectified linear unit, :math:`\max(x, 0)`: 0 where x < 0, else x.
+
+    As ``torch.relu``: NaN stays NaN, -0 stays -0.
+
+    Args:
+        x: input, any shape.
+        out: optional array for the result (may be ``x``).
+
+    Returns:
+        :math:`\max(x, 0)`: ``out``, or a new array like ``x``.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as every activation (module docstring).
+    """
     return module_for(x).relu(x, out, 0.0)
 
 
-def leaky_relu(x, alpha=0.01, out=None):
-    r"""x where x > 0, else :math:`\alpha x` (PyTorch's default :math:`\alpha` = 0.01;
-    TensorFlow's is 0.2)."""
+def leaky_relu(x: ArrayT, alpha: float = 0.01, out: ArrayT | None = None) -> ArrayT:
+    r"""Leaky ReLU: x where x > 0, else :math:`\alpha x`.
+
+    PyTorch's default :math:`\alpha` is 0.01; TensorFlow's is 0.2.
+
+    Args:
+        x: input, any shape.
+        alpha: the slope :math:`\alpha` for x <= 0, any real.
+        out: optional array for the result (may be ``x``).
+
+    Returns:
+        The activation: ``out``, or a new array like ``x``.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as every activation (module docstring).
+    """
     return module_for(x).leaky_relu(x, out, alpha)
 
 
-def sigmoid_backward(y, dy, out=None):
-    r""":math:`dy \cdot (1 - y)\,y`, from the forward output :math:`y = \sigma(x)`."""
+def sigmoid_backward(y: ArrayT, dy: Array, out: ArrayT | None = None) -> ArrayT:
+    r"""The sigmoid's gradient from its output: :math:`dx = dy \cdot (1 - y)\,y`.
+
+    Uses :math:`\sigma'(x) = \sigma(x)\,(1 - \sigma(x))`, so only :math:`y = \sigma(x)` is
+    needed.
+
+    Args:
+        y: the forward output :math:`\sigma(x)`.
+        dy: the upstream gradient :math:`\partial L/\partial y`, ``y``'s shape and dtype.
+        out: optional array for the result (may be ``y`` or ``dy``).
+
+    Returns:
+        :math:`dx = \partial L/\partial x`: ``out``, or a new array like ``y``.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as every activation (module docstring).
+    """
     return module_for(y).sigmoid_backward(y, dy, out, 0.0)
 
 
-def tanh_backward(y, dy, out=None):
-    r""":math:`dy \cdot (1 - y^2)`, from the forward output :math:`y = \tanh(x)`."""
+def tanh_backward(y: ArrayT, dy: Array, out: ArrayT | None = None) -> ArrayT:
+    r"""The tanh gradient from its output: :math:`dx = dy \cdot (1 - y^2)`.
+
+    Uses :math:`\tanh'(x) = 1 - \tanh^2(x)`, so only :math:`y = \tanh(x)` is needed.
+
+    Args:
+        y: the forward output :math:`\tanh(x)`.
+        dy: the upstream gradient :math:`\partial L/\partial y`, ``y``'s shape and dtype.
+        out: optional array for the result (may be ``y`` or ``dy``).
+
+    Returns:
+        :math:`dx = \partial L/\partial x`: ``out``, or a new array like ``y``.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as every activation (module docstring).
+    """
     return module_for(y).tanh_backward(y, dy, out, 0.0)
 
 
-def relu_backward(x, dy, out=None):
-    r""":math:`dy` where x > 0, else 0 (PyTorch's choice at x = 0), from the input x."""
+def relu_backward(x: ArrayT, dy: Array, out: ArrayT | None = None) -> ArrayT:
+    r"""The ReLU gradient from its input: :math:`dx = dy` where x > 0, else 0.
+
+    At x = 0 the gradient is 0 (PyTorch's choice).
+
+    Args:
+        x: the forward input.
+        dy: the upstream gradient :math:`\partial L/\partial y`, ``x``'s shape and dtype.
+        out: optional array for the result (may be ``x`` or ``dy``).
+
+    Returns:
+        :math:`dx = \partial L/\partial x`: ``out``, or a new array like ``x``.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as every activation (module docstring).
+    """
     return module_for(x).relu_backward(x, dy, out, 0.0)
 
 
-def leaky_relu_backward(x, dy, alpha=0.01, out=None):
-    r""":math:`dy` where x > 0, else :math:`\alpha\,dy` (also at x = 0, as PyTorch)."""
+def leaky_relu_backward(x: ArrayT, dy: Array, alpha: float = 0.01,
+                        out: ArrayT | None = None) -> ArrayT:
+    r"""The leaky-ReLU gradient from its input: :math:`dx = dy` where x > 0, else
+    :math:`\alpha\,dy`.
+
+    At x = 0 the gradient is :math:`\alpha\,dy` (PyTorch's choice).
+
+    Args:
+        x: the forward input.
+        dy: the upstream gradient :math:`\partial L/\partial y`, ``x``'s shape and dtype.
+        alpha: the forward slope :math:`\alpha` for x <= 0, any real.
+        out: optional array for the result (may be ``x`` or ``dy``).
+
+    Returns:
+        :math:`dx = \partial L/\partial x`: ``out``, or a new array like ``x``.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as every activation (module docstring).
+    """
     return module_for(x).leaky_relu_backward(x, dy, out, alpha)

@@ -1,7 +1,10 @@
 """Size and cost of a dense (fully connected) network, as the lesson counts them."""
 
+from __future__ import annotations
+
 import dataclasses
 import operator
+from typing import Any, Iterable, SupportsIndex
 
 __all__ = ["Complexity", "complexity"]
 
@@ -21,7 +24,7 @@ class Complexity:
     macs: int
 
 
-def complexity(layer_sizes):
+def complexity(layer_sizes: Iterable[SupportsIndex]) -> Complexity:
     """Layers, parameters and multiply-accumulates of a dense network.
 
     For consecutive sizes ``(n_in, n_out)``: ``params += n_in*n_out + n_out`` (weights and
@@ -31,12 +34,15 @@ def complexity(layer_sizes):
     Args:
         layer_sizes: sequence of positive integers, input size first, output size last.
 
+    Returns:
+        The network's :class:`Complexity`.
+
     Raises:
         TypeError: ``layer_sizes`` is not a sequence, or a size is not an integer.
         ValueError: fewer than two sizes, or a size < 1.
     """
     try:
-        sizes = list(layer_sizes)
+        sizes: list[Any] = list(layer_sizes)
     except TypeError:
         raise TypeError(
             f"layer_sizes must be a sequence of integers, got {type(layer_sizes).__name__}"

@@ -27,30 +27,50 @@ additions in double, so the same inputs give the same bits on every run.
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import _backend
 
 
-def is_built():
-    """True when nnfast was built with its CUDA module (nvcc was found at build time)."""
+def is_built() -> bool:
+    """Whether nnfast was built with its CUDA module (nvcc was found at build time).
+
+    Returns:
+        True when ``nnfast._cuda`` exists.
+    """
     return _backend._cuda is not None
 
 
-def device_count():
-    """The number of usable CUDA devices (0 without the CUDA module, a driver or a GPU)."""
+def device_count() -> int:
+    """The number of usable CUDA devices.
+
+    Returns:
+        The count the CUDA runtime reports; 0 without the CUDA module, a driver or a GPU.
+    """
     return _backend._cuda.device_count() if is_built() else 0
 
 
-def is_available():
-    """True when GPU arrays can be used: the CUDA module is built and a GPU and driver are present."""
+def is_available() -> bool:
+    """Whether GPU arrays can be used.
+
+    Returns:
+        True when the CUDA module is built and a GPU and its driver are present.
+    """
     return device_count() > 0
 
 
-def build_info():
-    """The CUDA module's build facts (``cuda_runtime``, ``architectures``), or None if not built."""
+def build_info() -> dict[str, Any] | None:
+    """The CUDA module's build facts.
+
+    Returns:
+        ``{"cuda_runtime": int, "architectures": str}`` (the CUDA runtime version the module
+        was built against, as ``CUDART_VERSION``, and the CUDA architectures compiled), or
+        None without the CUDA module.
+    """
     return dict(_backend._cuda.build_info()) if is_built() else None
 
 
-def _new_like(array, shape, kind):
+def _new_like(array: Any, shape: tuple[int, ...], kind: str) -> Any:
     """A new array of ``array``'s library, dtype and device (used by the kernels): ``kind``
     is ``"empty"`` (uninitialized) or ``"zeros"``."""
     library = _backend._library(array)

@@ -1,50 +1,61 @@
 r"""Stateful optimizers over lists of NumPy arrays, step for step equal to ``torch.optim``.
 
-Each optimizer owns a list of float32/float64 parameter arrays (updated in place) and the
-per-parameter state (momentum buffers, moment estimates, ...), allocated lazily on a
-parameter's first step as zeros like the parameter, as torch does. ``opt.step(grads)``
-takes one gradient per parameter; a ``None`` gradient skips its parameter, whose step
-count then does not advance (torch skips parameters without ``.grad``).
+Each optimizer owns a list of float32/float64 parameter arrays (NumPy arrays, C-contiguous and
+writeable: they are updated in place) and the per-parameter state (momentum buffers, moment
+estimates, ...), allocated lazily on a parameter's first step, as zeros like the parameter
+unless the class says otherwise, as torch does. ``opt.step(grads)`` takes one gradient per
+parameter; a ``None`` gradient skips its parameter, whose step count then does not advance
+(torch skips parameters without ``.grad``). ``opt.state[i]`` holds parameter ``i``'s state:
+``"step"`` (its own count of updates, :math:`t`) and the arrays each class names.
 
-``lr`` is a float or a callable ``lr(steps_taken)`` called before each step with the number
-of steps already taken (0 on the first), so ``nnfast.schedules.ExponentialDecay`` plugs in.
+``lr`` is a float or a callable ``lr(steps_taken)`` called before each step with the number of
+steps the optimizer has already taken (0 on the first), so
+``nnfast.schedules.ExponentialDecay`` plugs in.
 
-Notation used in the docstrings: :math:`\eta` the learning rate, :math:`t` the parameter's
-own step count (1 on its first update), and :math:`g'_t` the effective gradient
-
-.. math::
-
-    g'_t = \sigma g_t + \lambda p_{t-1} + \lambda_1 \operatorname{sign}(p_{t-1}),
-    \qquad \sigma = -1 \text{ if maximize else } 1,
-
-with :math:`\lambda` = ``weight_decay`` (coupled L2) and :math:`\lambda_1` = ``l1``, each term
-present only when its coefficient is nonzero.
+Each class runs one functional step of :mod:`nnfast.optimizers`, whose docstring states the
+update as math, with its symbols mapped to the arguments, and defines the effective gradient
+:math:`g'` (``weight_decay``, ``l1``, ``maximize``). The class docstrings say which step, with
+which arguments, and what differs from calling it directly (first steps, learning-rate decay,
+initial state).
 
 All the arithmetic is done by the functional steps in ``_ops`` (by default the compiled
 kernels in ``nnfast.optimizers``). A subclass with ``_ops = nnfast.reference`` runs the same
 optimizer on the NumPy reference.
 """
 
+from __future__ import annotations
+
 import copy
 import numbers
+from types import ModuleType
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
 
 from nnfast import _core
 from nnfast import optimizers as _kernels
+from nnfast._types import HostArray, LearningRate
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
+
+_Item = TypeVar("_Item")
+
+#: The hyperparameters of an optimizer, by name (the constructor's arguments but params).
+Hyperparameters = dict[str, Any]
+
+#: One parameter's state: {"step": int, state name: array, ...}.
+ParameterState = dict[str, Any]
 
 
 # --------------------------------------------------------------------------- validation
 
 
-def _check_lr(lr):
+def _check_lr(lr: LearningRate) -> None:
     if not callable(lr):
         _core.check_nonnegative(lr, "lr")
 
 
-def _check_params(params):
+def _check_params(params: HostArray | Iterable[HostArray]) -> list[HostArray]:
     if isinstance(params, np.ndarray):
         params = [params]
     params = list(params)
@@ -59,18 +70,18 @@ def _check_params(params):
     return params
 
 
-def _pick(seq, positions):
+def _pick(seq: Sequence[_Item], positions: Iterable[int]) -> list[_Item]:
     return [seq[k] for k in positions]
 
 
-def _gather(states, positions, name):
+def _gather(states: Sequence[ParameterState], positions: Iterable[int], name: str) -> list[Any]:
     return [states[k][name] for k in positions]
 
 
-def _by_step(states):
+def _by_step(states: Sequence[ParameterState]) -> dict[int, list[int]]:
     """Group positions in ``states`` by their step count: {step: [positions]}, so that
     each kernel call gets one bias correction or learning-rate decay."""
-    groups = {}
+    groups: dict[int, list[int]] = {}
     for k, st in enumerate(states):
         groups.setdefault(st["step"], []).append(k)
     return groups
@@ -91,38 +102,50 @@ class _Optimizer:
     same arithmetic over tensor memory.
     """
 
-    _ops = _kernels
+    _ops: ModuleType = _kernels
+    _check_hyperparameters: Callable[[Hyperparameters], None]
+    _state_names: Callable[[Hyperparameters], list[str]]
+    _apply: Callable[[ModuleType, Hyperparameters, list[HostArray], list[HostArray],
+                      list[ParameterState], float], None]
 
-    def __init__(self, params, hyperparameters):
+    def __init__(self, params: HostArray | Iterable[HostArray],
+                 hyperparameters: Hyperparameters) -> None:
         self.params = _check_params(params)
         self._validate(hyperparameters)
         self.hyperparameters = hyperparameters
-        self.state = {}
+        self.state: dict[int, ParameterState] = {}
         self.steps_taken = 0
 
     @classmethod
-    def _validate(cls, hp):
+    def _validate(cls, hp: Hyperparameters) -> None:
         """The hyperparameters every optimizer has, then the subclass's own."""
         _check_lr(hp["lr"])
         _core.check_nonnegative(hp["weight_decay"], "weight_decay")
         _core.check_nonnegative(hp["l1"], "l1")
         cls._check_hyperparameters(hp)
 
-    def _initial_state(self, p):
+    def _initial_state(self, p: HostArray) -> HostArray:
         return np.zeros_like(p)
 
-    def _update(self, indices, grads, lr):
+    def _update(self, indices: list[int], grads: list[Any], lr: float) -> None:
         self._apply(self._ops, self.hyperparameters, [self.params[i] for i in indices], grads,
                     [self.state[i] for i in indices], lr)
 
     # -- public API
 
-    def step(self, grads):
+    def step(self, grads: HostArray | Iterable[HostArray | None]) -> None:
         """Apply one update to every parameter whose gradient is not None.
 
+        Each parameter updated advances its own ``state[i]["step"]``; ``steps_taken``
+        advances once per call.
+
         Args:
-            grads: one gradient per parameter (an array of the parameter's shape and dtype),
-                or None to skip that parameter.
+            grads: one gradient per parameter (a NumPy array of the parameter's shape and
+                dtype), or None to skip that parameter; a single array for a single
+                parameter.
+
+        Returns:
+            None; the parameters and their state hold the result.
 
         Raises:
             ValueError: ``len(grads) != len(params)``, a gradient of the wrong shape, or a
@@ -159,13 +182,14 @@ class _Optimizer:
             self._update(indices, [grads[i] for i in indices], lr)
         self.steps_taken += 1
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """A plain snapshot: copies of every state array, the hyperparameters and the counts.
 
         It pickles whenever ``lr`` does (a float or ``ExponentialDecay`` does; a lambda not).
 
-        Returns ``{"state": {index: {"step": int, name: array, ...}},
-        "hyperparameters": {...}, "steps_taken": int}``.
+        Returns:
+            ``{"state": {index: {"step": int, name: array, ...}}, "hyperparameters": {...},
+            "steps_taken": int}``, sharing no array with the optimizer.
         """
         return {
             "state": {i: {k: v.copy() if isinstance(v, np.ndarray) else v
@@ -175,10 +199,17 @@ class _Optimizer:
             "steps_taken": self.steps_taken,
         }
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a ``state_dict()`` snapshot exactly (arrays are copied in).
 
         The whole snapshot is checked before anything changes.
+
+        Args:
+            state_dict: what :meth:`state_dict` returned, from an optimizer of this class
+                with the same parameter shapes and dtypes.
+
+        Returns:
+            None.
 
         Raises:
             ValueError: missing or unexpected keys, invalid hyperparameters, a parameter
@@ -204,9 +235,10 @@ class _Optimizer:
             raise ValueError(f"state_dict['steps_taken'] must be an integer >= 0, "
                              f"got {steps_taken!r}")
         names = set(self._state_names(hp))
-        state = {}
+        state: dict[int, ParameterState] = {}
         for i, entry in state_dict["state"].items():
-            if not isinstance(i, numbers.Integral) or not 0 <= i < len(self.params):
+            # (typeshed's numbers.Integral has no reflected comparison with an int)
+            if not isinstance(i, numbers.Integral) or not 0 <= i < len(self.params):  # type: ignore[operator]
                 raise ValueError(f"state_dict['state'] has index {i!r}; params has "
                                  f"{len(self.params)} entries")
             if not isinstance(entry, dict) or set(entry) != names | {"step"}:
@@ -229,7 +261,7 @@ class _Optimizer:
         self.state = state
         self.steps_taken = int(steps_taken)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters.items())
         return f"{type(self).__name__}({len(self.params)} params, {args})"
 
@@ -240,48 +272,56 @@ class _Optimizer:
 class SGD(_Optimizer):
     r"""Stochastic gradient descent, optionally with momentum (``torch.optim.SGD``).
 
-    .. math::
+    Each step is :func:`nnfast.sgd_step` (``momentum == 0``) or :func:`nnfast.sgdm_step`
+    (whose docstring has the update), with this optimizer's arguments, except that a
+    parameter's first momentum step sets the buffer to :math:`b = g'` before the update, as
+    torch does. The lesson's SGDM (:math:`m_t = \beta m_{t-1} + (1-\beta) g_t` from
+    :math:`m_0 = 0`) differs on that first step; use ``nnfast.sgdm_step(...,
+    momentum=beta, dampening=beta)`` for it. Keras keeps the learning rate inside the buffer
+    (:math:`v = \mu v - \eta g`), which differs from this when the learning rate changes.
 
-        b_1 &= g'_1, \qquad b_t = \mu b_{t-1} + (1 - \tau) g'_t \\
-        d_t &= \begin{cases} g'_t + \mu b_t & \text{nesterov} \\
-                             b_t & \text{otherwise} \end{cases} \\
-        p_t &= p_{t-1} - \eta d_t
+    Args:
+        params: the parameters, a NumPy array or an iterable of them.
+        lr: learning rate :math:`\eta \ge 0`, or a callable of the steps taken.
+        momentum: :math:`\mu \ge 0`; 0 is plain SGD.
+        dampening: :math:`\tau`.
+        weight_decay: coupled L2 :math:`\lambda_2 \ge 0`.
+        nesterov: Nesterov momentum (needs :math:`\mu > 0`, :math:`\tau = 0`).
+        maximize: ascend.
+        l1: :math:`\lambda_1 \ge 0`.
 
-    and without momentum (:math:`\mu = 0`) simply :math:`p_t = p_{t-1} - \eta g'_t`.
-    Symbols: :math:`\eta` = ``lr``, :math:`\mu` = ``momentum``, :math:`\tau` = ``dampening``,
-    :math:`\lambda` = ``weight_decay``, :math:`\lambda_1` = ``l1``.
-
-    The first momentum step copies :math:`g'_1` into the buffer, as torch does. The lesson's
-    SGDM (:math:`m_t = \beta m_{t-1} + (1-\beta) g_t` from :math:`m_0 = 0`) differs on that
-    first step; use ``nnfast.sgdm_step(..., momentum=beta, dampening=beta)`` for it. Keras
-    keeps the learning rate inside the buffer (:math:`v = \mu v - \eta g`), which differs
-    from this when the learning rate changes.
+    State per parameter: ``"step"``, and ``"momentum_buffer"`` (:math:`b`) when
+    ``momentum != 0``.
 
     Raises:
         ValueError: negative ``lr``, ``momentum``, ``weight_decay`` or ``l1``; ``nesterov``
-            with ``momentum == 0`` or ``dampening != 0``; empty ``params``.
-        TypeError: a parameter that is not a float32/float64 numpy array.
+            with ``momentum == 0`` or ``dampening != 0``; empty ``params``; a parameter that
+            is not C-contiguous or not writeable.
+        TypeError: a parameter that is not a float32/float64 numpy array; a hyperparameter
+            that is not a real number.
     """
 
-    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
-                 nesterov=False, maximize=False, l1=0):
+    def __init__(self, params: HostArray | Iterable[HostArray], lr: LearningRate = 1e-3,
+                 momentum: float = 0, dampening: float = 0, weight_decay: float = 0,
+                 nesterov: bool = False, maximize: bool = False, l1: float = 0) -> None:
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=bool(nesterov),
                                       maximize=bool(maximize), l1=l1))
 
     @staticmethod
-    def _check_hyperparameters(hp):
+    def _check_hyperparameters(hp: Hyperparameters) -> None:
         _core.check_nonnegative(hp["momentum"], "momentum")
         _core.check_real(hp["dampening"], "dampening")
         if hp["nesterov"] and (hp["momentum"] <= 0 or hp["dampening"] != 0):
             raise ValueError("nesterov momentum requires momentum > 0 and dampening == 0")
 
     @staticmethod
-    def _state_names(hp):
+    def _state_names(hp: Hyperparameters) -> list[str]:
         return ["momentum_buffer"] if hp["momentum"] != 0 else []
 
     @staticmethod
-    def _apply(ops, hp, params, grads, states, lr):
+    def _apply(ops: ModuleType, hp: Hyperparameters, params: list[HostArray],
+               grads: list[HostArray], states: list[ParameterState], lr: float) -> None:
         common = dict(weight_decay=hp["weight_decay"], l1=hp["l1"], maximize=hp["maximize"])
         if hp["momentum"] == 0:
             ops.sgd_step(params, grads, lr=lr, **common)
@@ -302,48 +342,63 @@ class SGD(_Optimizer):
 class Adagrad(_Optimizer):
     r"""Adagrad (``torch.optim.Adagrad``).
 
+    Each step is :func:`nnfast.adagrad_step` (whose docstring has the update) with the
+    decayed learning rate
+
     .. math::
 
-        s_0 &= s_{\text{init}}, \qquad s_t = s_{t-1} + g'^2_t \\
-        \eta_t &= \frac{\eta}{1 + (t - 1)\gamma} \\
-        p_t &= p_{t-1} - \eta_t \frac{g'_t}{\sqrt{s_t} + \epsilon}
+        \eta_t = \frac{\eta}{1 + (t - 1)\gamma}
 
-    Symbols: :math:`\eta` = ``lr``, :math:`\gamma` = ``lr_decay``,
-    :math:`s_{\text{init}}` = ``initial_accumulator_value``, :math:`\epsilon` = ``eps``,
-    :math:`\lambda` = ``weight_decay``, :math:`\lambda_1` = ``l1``.
+    (:math:`\eta` = ``lr``, :math:`\gamma` = ``lr_decay``, :math:`t` the parameter's step)
+    and sums starting at ``initial_accumulator_value`` instead of 0. The lesson's Adagrad has
+    :math:`\epsilon = 0`; Keras starts the sums at 0.1 and uses :math:`\epsilon = 10^{-7}`;
+    optax puts :math:`\epsilon` inside the square root. torch allocates the sums when the
+    optimizer is built; here they appear on the first step (same results).
 
-    The lesson's Adagrad has :math:`\epsilon = 0`; Keras starts :math:`s` at 0.1 and uses
-    :math:`\epsilon = 10^{-7}`; optax puts :math:`\epsilon` inside the square root.
-    torch allocates the sums when the optimizer is built; here they appear on the first step
-    (same results).
+    Args:
+        params: the parameters, a NumPy array or an iterable of them.
+        lr: learning rate :math:`\eta \ge 0`, or a callable of the steps taken.
+        lr_decay: :math:`\gamma \ge 0`.
+        weight_decay: coupled L2 :math:`\lambda_2 \ge 0`.
+        initial_accumulator_value: :math:`s_0 \ge 0`.
+        eps: :math:`\epsilon \ge 0`.
+        maximize: ascend.
+        l1: :math:`\lambda_1 \ge 0`.
+
+    State per parameter: ``"step"`` and ``"sum"`` (:math:`s`).
 
     Raises:
         ValueError: negative ``lr``, ``lr_decay``, ``weight_decay``, ``l1``,
-            ``initial_accumulator_value`` or ``eps``; empty ``params``.
-        TypeError: a parameter that is not a float32/float64 numpy array.
+            ``initial_accumulator_value`` or ``eps``; empty ``params``; a parameter that is
+            not C-contiguous or not writeable.
+        TypeError: a parameter that is not a float32/float64 numpy array; a hyperparameter
+            that is not a real number.
     """
 
-    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
-                 eps=1e-10, maximize=False, l1=0):
+    def __init__(self, params: HostArray | Iterable[HostArray], lr: LearningRate = 1e-2,
+                 lr_decay: float = 0, weight_decay: float = 0,
+                 initial_accumulator_value: float = 0, eps: float = 1e-10,
+                 maximize: bool = False, l1: float = 0) -> None:
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,
                                       eps=eps, maximize=bool(maximize), l1=l1))
 
     @staticmethod
-    def _check_hyperparameters(hp):
+    def _check_hyperparameters(hp: Hyperparameters) -> None:
         _core.check_nonnegative(hp["lr_decay"], "lr_decay")
         _core.check_nonnegative(hp["initial_accumulator_value"], "initial_accumulator_value")
         _core.check_nonnegative(hp["eps"], "eps")
 
     @staticmethod
-    def _state_names(hp):
+    def _state_names(hp: Hyperparameters) -> list[str]:
         return ["sum"]
 
-    def _initial_state(self, p):
+    def _initial_state(self, p: HostArray) -> HostArray:
         return np.full_like(p, self.hyperparameters["initial_accumulator_value"])
 
     @staticmethod
-    def _apply(ops, hp, params, grads, states, lr):
+    def _apply(ops: ModuleType, hp: Hyperparameters, params: list[HostArray],
+               grads: list[HostArray], states: list[ParameterState], lr: float) -> None:
         for step, group in _by_step(states).items():
             # torch: clr = lr / (1 + (step - 1) * lr_decay)
             clr = lr / (1 + (step - 1) * hp["lr_decay"])
@@ -356,48 +411,55 @@ class Adagrad(_Optimizer):
 class RMSprop(_Optimizer):
     r"""RMSprop (``torch.optim.RMSprop``).
 
-    .. math::
+    Each step is :func:`nnfast.rmsprop_step` (whose docstring has the update) with this
+    optimizer's arguments, all state starting at zero. The lesson's RMSProp is
+    :math:`\alpha = \beta = 0.9`, :math:`\epsilon = 0`; Keras defaults to rho 0.9 and puts
+    :math:`\epsilon` (1e-7) inside the square root.
 
-        v_t &= \alpha v_{t-1} + (1 - \alpha) g'^2_t \\
-        c_t &= \alpha c_{t-1} + (1 - \alpha) g'_t \quad \text{(centered only)} \\
-        a_t &= \sqrt{v_t - c_t^2} + \epsilon \ \text{(centered)}, \qquad
-               a_t = \sqrt{v_t} + \epsilon \ \text{(otherwise)} \\
-        b_t &= \mu b_{t-1} + g'_t / a_t, \qquad p_t = p_{t-1} - \eta b_t
-               \quad \text{if } \mu > 0 \\
-        p_t &= p_{t-1} - \eta g'_t / a_t \quad \text{if } \mu = 0
+    Args:
+        params: the parameters, a NumPy array or an iterable of them.
+        lr: learning rate :math:`\eta \ge 0`, or a callable of the steps taken.
+        alpha: smoothing constant :math:`\alpha \in [0, 1]`.
+        eps: :math:`\epsilon \ge 0`.
+        weight_decay: coupled L2 :math:`\lambda_2 \ge 0`.
+        momentum: :math:`\mu \ge 0`.
+        centered: subtract the squared mean gradient.
+        maximize: ascend.
+        l1: :math:`\lambda_1 \ge 0`.
 
-    with :math:`v_0 = c_0 = b_0 = 0`. Symbols: :math:`\eta` = ``lr``, :math:`\alpha` =
-    ``alpha``, :math:`\epsilon` = ``eps``, :math:`\mu` = ``momentum``, :math:`\lambda` =
-    ``weight_decay``, :math:`\lambda_1` = ``l1``.
-
-    The lesson's RMSProp is :math:`\alpha = \beta = 0.9`, :math:`\epsilon = 0`; Keras
-    defaults to rho 0.9 and puts :math:`\epsilon` (1e-7) inside the square root.
+    State per parameter: ``"step"``, ``"square_avg"`` (:math:`q`), ``"momentum_buffer"``
+    (:math:`b`) when ``momentum > 0``, ``"grad_avg"`` (:math:`c`) when ``centered``.
 
     Raises:
         ValueError: negative ``lr``, ``eps``, ``momentum``, ``weight_decay`` or ``l1``;
-            ``alpha`` outside [0, 1]; empty ``params``.
-        TypeError: a parameter that is not a float32/float64 numpy array.
+            ``alpha`` outside [0, 1]; empty ``params``; a parameter that is not C-contiguous
+            or not writeable.
+        TypeError: a parameter that is not a float32/float64 numpy array; a hyperparameter
+            that is not a real number.
     """
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
-                 centered=False, maximize=False, l1=0):
+    def __init__(self, params: HostArray | Iterable[HostArray], lr: LearningRate = 1e-2,
+                 alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0,
+                 momentum: float = 0, centered: bool = False, maximize: bool = False,
+                 l1: float = 0) -> None:
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=bool(centered),
                                       maximize=bool(maximize), l1=l1))
 
     @staticmethod
-    def _check_hyperparameters(hp):
+    def _check_hyperparameters(hp: Hyperparameters) -> None:
         _core.check_unit_interval(hp["alpha"], "alpha", True)
         _core.check_nonnegative(hp["eps"], "eps")
         _core.check_nonnegative(hp["momentum"], "momentum")
 
     @staticmethod
-    def _state_names(hp):
+    def _state_names(hp: Hyperparameters) -> list[str]:
         return (["square_avg"] + (["momentum_buffer"] if hp["momentum"] > 0 else [])
                 + (["grad_avg"] if hp["centered"] else []))
 
     @staticmethod
-    def _apply(ops, hp, params, grads, states, lr):
+    def _apply(ops: ModuleType, hp: Hyperparameters, params: list[HostArray],
+               grads: list[HostArray], states: list[ParameterState], lr: float) -> None:
         every = range(len(states))
         ops.rmsprop_step(
             params, grads, _gather(states, every, "square_avg"),
@@ -412,34 +474,39 @@ class RMSprop(_Optimizer):
 class Adam(_Optimizer):
     r"""Adam, AMSGrad and (with ``decoupled_weight_decay``) AdamW (``torch.optim.Adam``).
 
-    .. math::
+    Each step is :func:`nnfast.adam_step` (whose docstring has the update) with
+    ``beta1, beta2 = betas``, ``step`` the parameter's own step count :math:`t` and all
+    state starting at zero. The lesson's Adam has no :math:`\epsilon`. Keras adds its
+    :math:`\hat\epsilon` (1e-7) to :math:`\sqrt{v_t}` before bias correction; optax takes
+    the AMSGrad maximum of the bias-corrected :math:`v`, torch and nnfast of the raw
+    :math:`v`.
 
-        p_{t-1} &\leftarrow p_{t-1} (1 - \eta \lambda)
-            \quad \text{(decoupled only; then } g'_t \text{ has no } \lambda p \text{ term)} \\
-        m_t &= \beta_1 m_{t-1} + (1 - \beta_1) g'_t \\
-        v_t &= \beta_2 v_{t-1} + (1 - \beta_2) g'^2_t \\
-        \hat v_t &= \max(\hat v_{t-1}, v_t) \ \text{(amsgrad)}, \qquad
-            \hat v_t = v_t \ \text{(otherwise)} \\
-        p_t &= p_{t-1} - \frac{\eta}{1 - \beta_1^t}
-               \frac{m_t}{\sqrt{\hat v_t} / \sqrt{1 - \beta_2^t} + \epsilon}
+    Args:
+        params: the parameters, a NumPy array or an iterable of them.
+        lr: learning rate :math:`\eta \ge 0`, or a callable of the steps taken.
+        betas: :math:`(\beta_1, \beta_2)`, each in [0, 1).
+        eps: :math:`\epsilon \ge 0`.
+        weight_decay: :math:`\lambda \ge 0`, coupled L2 unless ``decoupled_weight_decay``.
+        amsgrad: use the running maximum of :math:`v`.
+        maximize: ascend.
+        decoupled_weight_decay: AdamW's decay, :math:`p \leftarrow p (1 - \eta\lambda)`.
+        l1: :math:`\lambda_1 \ge 0` (always coupled).
 
-    with :math:`m_0 = v_0 = \hat v_0 = 0` and :math:`t` the parameter's own step count.
-    Symbols: :math:`\eta` = ``lr``, :math:`(\beta_1, \beta_2)` = ``betas``, :math:`\epsilon`
-    = ``eps``, :math:`\lambda` = ``weight_decay``, :math:`\lambda_1` = ``l1`` (always coupled,
-    in :math:`g'_t`).
-
-    The lesson's Adam has no :math:`\epsilon`. Keras adds its :math:`\hat\epsilon` (1e-7) to
-    :math:`\sqrt{v_t}` before bias correction; optax takes the AMSGrad maximum of the
-    bias-corrected :math:`v`, torch and nnfast of the raw :math:`v`.
+    State per parameter: ``"step"``, ``"exp_avg"`` (:math:`m`), ``"exp_avg_sq"``
+    (:math:`v`), and ``"max_exp_avg_sq"`` (:math:`\hat v`) with ``amsgrad``.
 
     Raises:
         ValueError: negative ``lr``, ``eps``, ``weight_decay`` or ``l1``; a beta outside
-            [0, 1); empty ``params``.
-        TypeError: a parameter that is not a float32/float64 numpy array.
+            [0, 1) or ``betas`` not a pair; empty ``params``; a parameter that is not
+            C-contiguous or not writeable.
+        TypeError: a parameter that is not a float32/float64 numpy array; a hyperparameter
+            that is not a real number.
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
-                 amsgrad=False, maximize=False, decoupled_weight_decay=False, l1=0):
+    def __init__(self, params: HostArray | Iterable[HostArray], lr: LearningRate = 1e-3,
+                 betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, amsgrad: bool = False, maximize: bool = False,
+                 decoupled_weight_decay: bool = False, l1: float = 0) -> None:
         betas = tuple(betas)
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       amsgrad=bool(amsgrad), maximize=bool(maximize),
@@ -447,7 +514,7 @@ class Adam(_Optimizer):
                                       l1=l1))
 
     @staticmethod
-    def _check_hyperparameters(hp):
+    def _check_hyperparameters(hp: Hyperparameters) -> None:
         betas = hp["betas"]
         if not isinstance(betas, tuple) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
@@ -456,11 +523,12 @@ class Adam(_Optimizer):
         _core.check_nonnegative(hp["eps"], "eps")
 
     @staticmethod
-    def _state_names(hp):
+    def _state_names(hp: Hyperparameters) -> list[str]:
         return ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if hp["amsgrad"] else [])
 
     @staticmethod
-    def _apply(ops, hp, params, grads, states, lr):
+    def _apply(ops: ModuleType, hp: Hyperparameters, params: list[HostArray],
+               grads: list[HostArray], states: list[ParameterState], lr: float) -> None:
         beta1, beta2 = hp["betas"]
         for step, group in _by_step(states).items():
             ops.adam_step(
@@ -477,20 +545,16 @@ class Adam(_Optimizer):
 class AdamW(Adam):
     r"""AdamW (``torch.optim.AdamW``): :class:`Adam` with decoupled weight decay, default 1e-2.
 
-    .. math::
-
-        p_{t-1} \leftarrow p_{t-1} (1 - \eta \lambda)
-
-    then the :class:`Adam` update, whose :math:`g'_t` has no :math:`\lambda p` term.
-    The decay multiplies the parameter before the update (torch, optax); bitsandbytes
-    decays after it.
-
-    Raises:
-        ValueError, TypeError: as :class:`Adam`.
+    Each step is :func:`nnfast.adamw_step` (:func:`nnfast.adam_step` with
+    ``decoupled_weight_decay=True``): the decay multiplies the parameter before the Adam
+    update (torch, optax); bitsandbytes decays after it. Arguments, state and errors as
+    :class:`Adam`, without ``decoupled_weight_decay``.
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, maximize=False, l1=0):
+    def __init__(self, params: HostArray | Iterable[HostArray], lr: LearningRate = 1e-3,
+                 betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False,
+                 l1: float = 0) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True,
                          l1=l1)

@@ -1,58 +1,83 @@
 r"""Functional optimizer steps: one fused C++ pass over every parameter of a call.
 
-Each step takes one array or a list/tuple of arrays for ``params``, ``grads`` and
-every state argument (lists of equal length, arrays pairwise of equal shape and
-one dtype, float32 or float64), updates params and states in place, and returns
-None. Float32 arrays are updated in float32 arithmetic with the scalars rounded
-to float32, as PyTorch and TensorFlow do.
+Arrays: ``params``, ``grads`` and every state argument are each one array or a list or tuple
+of arrays, one per parameter: NumPy arrays on the host, or GPU arrays of any library through
+the CUDA array interface or DLPack (PyTorch CUDA tensors, CuPy arrays, ...; see
+:mod:`nnfast.cuda`), all of one call on one device. Lists have equal lengths; the arrays of
+one parameter have equal shapes; all have one dtype, float32 or float64. A step updates
+``params`` and its state arrays in place and returns None. Float32 arrays are updated in
+float32 arithmetic with the scalars rounded to float32, as PyTorch and TensorFlow do.
 
-In every formula :math:`g'` is the effective gradient:
+Every update below uses the effective gradient :math:`g'` in place of the gradient :math:`g`:
 
 .. math::
 
-    g' = \pm g + \lambda_2\,p + \lambda_1 \operatorname{sign}(p)
+    g' = \sigma\,g + \lambda_2\,p + \lambda_1 \operatorname{sign}(p), \qquad
+    \sigma = -1 \text{ if } \texttt{maximize} \text{ else } 1
 
-with the sign negative when ``maximize``, :math:`\lambda_2` = ``weight_decay``
-(coupled L2) and :math:`\lambda_1` = ``l1``; a term is added only when its
-coefficient is nonzero. A NaN in a gradient reaches only its own element.
+where :math:`p` is the parameter, :math:`\lambda_2` = ``weight_decay`` (coupled L2: the
+gradient of :math:`\frac{\lambda_2}{2} p^2`) and :math:`\lambda_1` = ``l1`` (the gradient of
+:math:`\lambda_1 |p|`, with :math:`\operatorname{sign}(0) = 0`); a term is added only when
+its coefficient is nonzero, so a zero coefficient never turns an infinite :math:`p` into NaN.
+A NaN in a gradient reaches only its own element.
 
-All steps raise:
-    TypeError: an argument is not an ndarray (or a list of them), or an array's
-        dtype is not float32/float64, or the dtypes of one call differ.
-    ValueError: list lengths or shapes differ; an array that is written is not
-        C-contiguous or is read-only; a hyperparameter is out of range.
-The whole call is validated (in C++, once) before anything is written. The GIL
-is released while the kernel runs, for calls of 16,384 elements or more (below
-that, releasing it would cost more than the update).
+Every step raises, besides the errors it lists itself:
+    TypeError: an array argument is neither an array nnfast accepts nor a list or tuple of
+        them; a dtype is not float32 or float64, or the dtypes of one call differ; a
+        hyperparameter is not a real number (bool excluded), a flag is not a bool, ``step``
+        is not an integer.
+    ValueError: list lengths or shapes differ; an array that is written is not C-contiguous,
+        is read-only, or shares memory with another array of the call; the arrays of one
+        call are on different devices; a hyperparameter is not finite or out of its range,
+        or (in a float32 call) is, or makes a derived scalar, too large for float32; a
+        state list is given that the options do not use, or is missing where they use it.
+    RuntimeError: GPU arrays, where nnfast was built without CUDA.
+The whole call is validated (in C++, once) before anything is written. The GIL is released
+while the kernel runs, for calls of 16,384 elements or more (below that, releasing it would
+cost more than the update).
 """
 
 from __future__ import annotations
 
 from ._backend import module_for
+from ._types import Arrays
 
 
-def sgd_step(params, grads, *, lr, weight_decay=0.0, l1=0.0, maximize=False):
-    r"""Stochastic gradient descent, :math:`p \leftarrow p - \eta\,g'`.
+def sgd_step(params: Arrays, grads: Arrays, *, lr: float, weight_decay: float = 0.0,
+             l1: float = 0.0, maximize: bool = False) -> None:
+    r"""Stochastic gradient descent.
+
+    .. math::
+
+        p \leftarrow p - \eta\,g'
 
     Args:
         params: parameters :math:`p`, updated in place.
         grads: gradients :math:`g`.
         lr: learning rate :math:`\eta \ge 0`.
-        weight_decay: coupled L2 coefficient :math:`\lambda_2 \ge 0`.
-        l1: L1 coefficient :math:`\lambda_1 \ge 0`.
-        maximize: ascend instead of descend.
+        weight_decay, l1, maximize: :math:`\lambda_2 \ge 0`, :math:`\lambda_1 \ge 0` and
+            :math:`\sigma = -1` (ascent) in :math:`g'` (module docstring).
+
+    Returns:
+        None; ``params`` holds the result.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as every step (module docstring); ValueError
+            for a negative ``lr``, ``weight_decay`` or ``l1``.
     """
     module_for(params).sgd_step(params, grads, lr, weight_decay, l1, maximize)
 
 
-def _sgdm(params, grads, momentum_buffers, lr, momentum, dampening, nesterov,
-          weight_decay, l1, maximize, first_step):
+def _sgdm(params: Arrays, grads: Arrays, momentum_buffers: Arrays, lr: float, momentum: float,
+          dampening: float, nesterov: bool, weight_decay: float, l1: float, maximize: bool,
+          first_step: bool) -> None:
     module_for(params).sgdm_step(params, grads, momentum_buffers, lr, momentum, dampening, nesterov,
                     weight_decay, l1, maximize, first_step)
 
 
-def sgdm_step(params, grads, momentum_buffers, *, lr, momentum=0.9, dampening=0.0,
-              nesterov=False, weight_decay=0.0, l1=0.0, maximize=False):
+def sgdm_step(params: Arrays, grads: Arrays, momentum_buffers: Arrays, *, lr: float,
+              momentum: float = 0.9, dampening: float = 0.0, nesterov: bool = False,
+              weight_decay: float = 0.0, l1: float = 0.0, maximize: bool = False) -> None:
     r"""SGD with momentum (PyTorch's form).
 
     .. math::
@@ -73,23 +98,33 @@ def sgdm_step(params, grads, momentum_buffers, *, lr, momentum=0.9, dampening=0.
         momentum_buffers: buffers :math:`b`, updated in place.
         lr: learning rate :math:`\eta \ge 0`.
         momentum: :math:`\mu \ge 0`.
-        dampening: :math:`\tau`.
+        dampening: :math:`\tau`, any real.
         nesterov: Nesterov momentum (needs :math:`\mu > 0`, :math:`\tau = 0`).
-        weight_decay, l1, maximize: see the module docstring.
+        weight_decay, l1, maximize: :math:`\lambda_2 \ge 0`, :math:`\lambda_1 \ge 0` and
+            :math:`\sigma = -1` (ascent) in :math:`g'` (module docstring).
+
+    Returns:
+        None; ``params`` and ``momentum_buffers`` hold the result.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as every step (module docstring); ValueError
+            for a negative ``lr``, ``momentum``, ``weight_decay`` or ``l1``, and for
+            ``nesterov`` with :math:`\mu = 0` or :math:`\tau \ne 0`.
     """
     _sgdm(params, grads, momentum_buffers, lr, momentum, dampening, nesterov,
           weight_decay, l1, maximize, False)
 
 
-def _sgdm_first_step(params, grads, momentum_buffers, *, lr, momentum, nesterov,
-                     weight_decay, l1, maximize):
+def _sgdm_first_step(params: Arrays, grads: Arrays, momentum_buffers: Arrays, *, lr: float,
+                     momentum: float, nesterov: bool, weight_decay: float, l1: float,
+                     maximize: bool) -> None:
     """PyTorch's first SGD-momentum step: b = g', then the update of sgdm_step."""
     _sgdm(params, grads, momentum_buffers, lr, momentum, 0.0, nesterov,
           weight_decay, l1, maximize, True)
 
 
-def adagrad_step(params, grads, sums, *, lr, eps=1e-10, weight_decay=0.0, l1=0.0,
-                 maximize=False):
+def adagrad_step(params: Arrays, grads: Arrays, sums: Arrays, *, lr: float, eps: float = 1e-10,
+                 weight_decay: float = 0.0, l1: float = 0.0, maximize: bool = False) -> None:
     r"""Adagrad (Duchi et al., 2011; PyTorch's form).
 
     .. math::
@@ -107,14 +142,24 @@ def adagrad_step(params, grads, sums, *, lr, eps=1e-10, weight_decay=0.0, l1=0.0
         sums: accumulated squared gradients :math:`s`, updated in place.
         lr: learning rate :math:`\eta \ge 0`.
         eps: :math:`\epsilon \ge 0`.
-        weight_decay, l1, maximize: see the module docstring.
+        weight_decay, l1, maximize: :math:`\lambda_2 \ge 0`, :math:`\lambda_1 \ge 0` and
+            :math:`\sigma = -1` (ascent) in :math:`g'` (module docstring).
+
+    Returns:
+        None; ``params`` and ``sums`` hold the result.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as every step (module docstring); ValueError
+            for a negative ``lr``, ``eps``, ``weight_decay`` or ``l1``.
     """
     module_for(params).adagrad_step(params, grads, sums, lr, eps, weight_decay, l1, maximize)
 
 
-def rmsprop_step(params, grads, square_avgs, *, lr, alpha=0.99, eps=1e-8, weight_decay=0.0,
-                 l1=0.0, maximize=False, momentum=0.0, momentum_buffers=None, centered=False,
-                 grad_avgs=None):
+def rmsprop_step(params: Arrays, grads: Arrays, square_avgs: Arrays, *, lr: float,
+                 alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+                 l1: float = 0.0, maximize: bool = False, momentum: float = 0.0,
+                 momentum_buffers: Arrays | None = None, centered: bool = False,
+                 grad_avgs: Arrays | None = None) -> None:
     r"""RMSprop (Hinton, 2012; PyTorch's form).
 
     .. math::
@@ -137,17 +182,31 @@ def rmsprop_step(params, grads, square_avgs, *, lr, alpha=0.99, eps=1e-8, weight
         lr: learning rate :math:`\eta \ge 0`.
         alpha: smoothing constant :math:`\alpha \in [0, 1]`.
         eps: :math:`\epsilon \ge 0`.
-        momentum: :math:`\mu \ge 0`; when > 0, ``momentum_buffers`` (:math:`b`) is required.
-        centered: subtract the squared mean gradient; requires ``grad_avgs`` (:math:`c`).
-        weight_decay, l1, maximize: see the module docstring.
+        weight_decay, l1, maximize: :math:`\lambda_2 \ge 0`, :math:`\lambda_1 \ge 0` and
+            :math:`\sigma = -1` (ascent) in :math:`g'` (module docstring).
+        momentum: :math:`\mu \ge 0`.
+        momentum_buffers: :math:`b`, updated in place; given exactly when :math:`\mu > 0`.
+        centered: subtract the squared mean gradient :math:`c^2`.
+        grad_avgs: :math:`c`, updated in place; given exactly when ``centered``.
+
+    Returns:
+        None; ``params`` and the state arrays given hold the result.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as every step (module docstring); ValueError
+            for a negative ``lr``, ``eps``, ``momentum``, ``weight_decay`` or ``l1``,
+            ``alpha`` outside [0, 1], and ``momentum_buffers`` or ``grad_avgs`` missing
+            where used or given where not.
     """
     module_for(params).rmsprop_step(params, grads, square_avgs, lr, alpha, eps, weight_decay, l1, maximize,
                        momentum, momentum_buffers, centered, grad_avgs)
 
 
-def adam_step(params, grads, exp_avgs, exp_avg_sqs, *, step, lr=1e-3, beta1=0.9, beta2=0.999,
-              eps=1e-8, weight_decay=0.0, l1=0.0, decoupled_weight_decay=False, amsgrad=False,
-              max_exp_avg_sqs=None, maximize=False):
+def adam_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, *, step: int,
+              lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+              weight_decay: float = 0.0, l1: float = 0.0, decoupled_weight_decay: bool = False,
+              amsgrad: bool = False, max_exp_avg_sqs: Arrays | None = None,
+              maximize: bool = False) -> None:
     r"""Adam (Kingma & Ba, 2015) as PyTorch computes it; AdamW with decoupled decay.
 
     .. math::
@@ -162,40 +221,68 @@ def adam_step(params, grads, exp_avgs, exp_avg_sqs, *, step, lr=1e-3, beta1=0.9,
 
     With ``decoupled_weight_decay`` the decay :math:`\lambda` = ``weight_decay``
     multiplies :math:`p` before the update (Loshchilov & Hutter, 2019) and is not
-    part of :math:`g'`. Keras adds :math:`\epsilon` before bias correction
-    (:math:`\hat\epsilon`, default 1e-7); optax takes the AMSGrad max of the
-    corrected :math:`v`; the lesson has no :math:`\epsilon`.
+    part of :math:`g'` (which is taken from :math:`p` before the decay); otherwise
+    :math:`\lambda` is the coupled :math:`\lambda_2` of :math:`g'`. Keras adds
+    :math:`\epsilon` before bias correction (:math:`\hat\epsilon`, default 1e-7); optax
+    takes the AMSGrad max of the corrected :math:`v`; the lesson has no :math:`\epsilon`.
 
     Args:
         params: parameters :math:`p`, updated in place.
         grads: gradients :math:`g`.
         exp_avgs: first moments :math:`m`, updated in place.
         exp_avg_sqs: second moments :math:`v`, updated in place.
-        step: :math:`t`, the 1-based count of updates including this one.
+        step: :math:`t \ge 1`, the count of updates including this one.
         lr: learning rate :math:`\eta \ge 0`.
-        beta1, beta2: :math:`\beta_1, \beta_2 \in [0, 1)`.
+        beta1: :math:`\beta_1 \in [0, 1)`.
+        beta2: :math:`\beta_2 \in [0, 1)`.
         eps: :math:`\epsilon \ge 0`.
-        weight_decay: :math:`\lambda \ge 0`, coupled (L2 in :math:`g'`) unless
-            ``decoupled_weight_decay``.
-        amsgrad: keep the running maximum :math:`\hat v` in ``max_exp_avg_sqs``
-            (required then).
-        l1, maximize: see the module docstring.
+        weight_decay: :math:`\lambda \ge 0`: decoupled (above) with
+            ``decoupled_weight_decay``, else the coupled L2 term :math:`\lambda p` of
+            :math:`g'`.
+        l1: :math:`\lambda_1 \ge 0`, the L1 term :math:`\lambda_1 \operatorname{sign}(p)` of
+            :math:`g'` (always coupled).
+        decoupled_weight_decay: AdamW's decay.
+        amsgrad: use the running maximum :math:`\hat v`.
+        max_exp_avg_sqs: :math:`\hat v`, updated in place; given exactly when ``amsgrad``.
+        maximize: ascend: :math:`g'` starts from :math:`-g`.
+
+    Returns:
+        None; ``params`` and the state arrays hold the result.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as every step (module docstring); ValueError
+            for ``step < 1``, a negative ``lr``, ``eps``, ``weight_decay`` or ``l1``, a beta
+            outside [0, 1), and ``max_exp_avg_sqs`` missing with ``amsgrad`` or given
+            without it.
     """
     module_for(params).adam_step(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps,
                     weight_decay, l1, decoupled_weight_decay, amsgrad, max_exp_avg_sqs, maximize)
 
 
-def adamw_step(params, grads, exp_avgs, exp_avg_sqs, *, step, lr=1e-3, beta1=0.9, beta2=0.999,
-               eps=1e-8, weight_decay=1e-2, l1=0.0, amsgrad=False, max_exp_avg_sqs=None,
-               maximize=False):
+def adamw_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, *,
+               step: int, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+               eps: float = 1e-8, weight_decay: float = 1e-2, l1: float = 0.0,
+               amsgrad: bool = False, max_exp_avg_sqs: Arrays | None = None,
+               maximize: bool = False) -> None:
     r"""AdamW: :func:`adam_step` with ``decoupled_weight_decay=True``.
 
     .. math::
 
         p \leftarrow p\,(1 - \eta\lambda), \text{ then the Adam update of } p
 
-    Defaults as ``torch.optim.AdamW`` (``weight_decay=1e-2``). Arguments and
-    errors as :func:`adam_step`.
+    with :math:`\lambda` = ``weight_decay``. Defaults as ``torch.optim.AdamW``
+    (``weight_decay=1e-2``).
+
+    Args:
+        params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps, weight_decay,
+            l1, amsgrad, max_exp_avg_sqs, maximize: as :func:`adam_step` (``weight_decay``
+            decoupled).
+
+    Returns:
+        None; ``params`` and the state arrays hold the result.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as :func:`adam_step`.
     """
     adam_step(params, grads, exp_avgs, exp_avg_sqs, step=step, lr=lr, beta1=beta1, beta2=beta2,
               eps=eps, weight_decay=weight_decay, l1=l1, decoupled_weight_decay=True,

@@ -11,7 +11,10 @@ Scalar-only expressions such as ``1 - beta1**step`` are evaluated in Python (dou
 Loss sums accumulate in float64. Activations write into ``out=`` and losses into
 ``grad_out=`` when given, as the kernels do.
 
-Nothing here validates its arguments beyond what it needs to run.
+Nothing here validates its arguments beyond what it needs to run: a function raises only the
+ValueErrors its docstring lists, and otherwise whatever NumPy raises for arrays it cannot
+combine. Arguments mean what they mean for the kernel of the same name (its docstring has the
+math with the symbols mapped to the arguments).
 
 Notation: ``g'`` is the effective gradient,
 
@@ -21,9 +24,14 @@ where each added term is applied only when its coefficient is nonzero (so ``0 * 
 never turns a parameter's update into NaN).
 """
 
+from __future__ import annotations
+
 import math
+from typing import Any
 
 import numpy as np
+
+from ._types import HostArray, HostArrays, Reduction
 
 __all__ = [
     "sgd_step",
@@ -50,14 +58,15 @@ __all__ = [
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def _as_list(arrays):
+def _as_list(arrays: Any) -> list[Any]:
     """One array, or a list/tuple of arrays, as a list."""
     if isinstance(arrays, (list, tuple)):
         return list(arrays)
     return [arrays]
 
 
-def _effective_grad(p, g, *, maximize, weight_decay, l1):
+def _effective_grad(p: HostArray, g: HostArray, *, maximize: bool, weight_decay: float,
+                    l1: float) -> HostArray:
     """g' = (-g if maximize else g) + weight_decay*p + l1*sign(p), nonzero terms only."""
     if maximize:
         g = -g
@@ -70,7 +79,7 @@ def _effective_grad(p, g, *, maximize, weight_decay, l1):
     return g
 
 
-def _check_reduction(reduction):
+def _check_reduction(reduction: str) -> None:
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
@@ -78,7 +87,8 @@ def _check_reduction(reduction):
 # --------------------------------------------------------------------------- optimizers
 
 
-def sgd_step(params, grads, *, lr, weight_decay=0.0, l1=0.0, maximize=False):
+def sgd_step(params: HostArrays, grads: HostArrays, *, lr: float, weight_decay: float = 0.0,
+             l1: float = 0.0, maximize: bool = False) -> None:
     """Plain stochastic gradient descent, in place.
 
     ``p <- p - lr * g'``
@@ -88,7 +98,11 @@ def sgd_step(params, grads, *, lr, weight_decay=0.0, l1=0.0, maximize=False):
         lr: learning rate.
         weight_decay, l1, maximize: terms of ``g'`` (see the module docstring).
 
-    Returns None.
+    Returns:
+        None; ``params`` holds the result.
+
+    Raises:
+        Nothing of its own (see the module docstring).
     """
     for p, g in zip(_as_list(params), _as_list(grads)):
         g = _effective_grad(p, g, maximize=maximize, weight_decay=weight_decay, l1=l1)
@@ -96,8 +110,9 @@ def sgd_step(params, grads, *, lr, weight_decay=0.0, l1=0.0, maximize=False):
         p[...] = p - lr * g
 
 
-def sgdm_step(params, grads, momentum_buffers, *, lr, momentum=0.9, dampening=0.0,
-              nesterov=False, weight_decay=0.0, l1=0.0, maximize=False):
+def sgdm_step(params: HostArrays, grads: HostArrays, momentum_buffers: HostArrays, *, lr: float,
+              momentum: float = 0.9, dampening: float = 0.0, nesterov: bool = False,
+              weight_decay: float = 0.0, l1: float = 0.0, maximize: bool = False) -> None:
     """SGD with (heavy-ball or Nesterov) momentum, PyTorch's form, in place.
 
     ``b <- momentum*b + (1 - dampening)*g'``;
@@ -114,7 +129,11 @@ def sgdm_step(params, grads, momentum_buffers, *, lr, momentum=0.9, dampening=0.
         lr, momentum, dampening, nesterov: as in the formula.
         weight_decay, l1, maximize: terms of ``g'``.
 
-    Returns None.
+    Returns:
+        None; ``params`` and ``momentum_buffers`` hold the result.
+
+    Raises:
+        Nothing of its own (see the module docstring).
     """
     for p, g, b in zip(_as_list(params), _as_list(grads), _as_list(momentum_buffers)):
         g = _effective_grad(p, g, maximize=maximize, weight_decay=weight_decay, l1=l1)
@@ -126,8 +145,9 @@ def sgdm_step(params, grads, momentum_buffers, *, lr, momentum=0.9, dampening=0.
         p[...] = p - lr * d
 
 
-def _sgdm_first_step(params, grads, momentum_buffers, *, lr, momentum, nesterov,
-                     weight_decay, l1, maximize):
+def _sgdm_first_step(params: HostArrays, grads: HostArrays, momentum_buffers: HostArrays, *,
+                     lr: float, momentum: float, nesterov: bool, weight_decay: float,
+                     l1: float, maximize: bool) -> None:
     """torch.optim.SGD's first momentum step, in place: ``b <- g'``, then as ``sgdm_step``.
 
     ``b <- g'``; ``d = g' + momentum*b`` if ``nesterov`` else ``d = b``; ``p <- p - lr*d``.
@@ -144,8 +164,9 @@ def _sgdm_first_step(params, grads, momentum_buffers, *, lr, momentum, nesterov,
         p[...] = p - lr * d
 
 
-def adagrad_step(params, grads, sums, *, lr, eps=1e-10, weight_decay=0.0, l1=0.0,
-                 maximize=False):
+def adagrad_step(params: HostArrays, grads: HostArrays, sums: HostArrays, *, lr: float,
+                 eps: float = 1e-10, weight_decay: float = 0.0, l1: float = 0.0,
+                 maximize: bool = False) -> None:
     """Adagrad, PyTorch's form, in place.
 
     ``s <- s + g'^2``; ``p <- p - lr * g' / (sqrt(s) + eps)``.
@@ -160,7 +181,11 @@ def adagrad_step(params, grads, sums, *, lr, eps=1e-10, weight_decay=0.0, l1=0.0
         lr, eps: as in the formula.
         weight_decay, l1, maximize: terms of ``g'``.
 
-    Returns None.
+    Returns:
+        None; ``params`` and ``sums`` hold the result.
+
+    Raises:
+        Nothing of its own (see the module docstring).
     """
     for p, g, s in zip(_as_list(params), _as_list(grads), _as_list(sums)):
         g = _effective_grad(p, g, maximize=maximize, weight_decay=weight_decay, l1=l1)
@@ -170,9 +195,11 @@ def adagrad_step(params, grads, sums, *, lr, eps=1e-10, weight_decay=0.0, l1=0.0
         p[...] = p - lr * g / (np.sqrt(s) + eps)
 
 
-def rmsprop_step(params, grads, square_avgs, *, lr, alpha=0.99, eps=1e-8, weight_decay=0.0,
-                 l1=0.0, maximize=False, momentum=0.0, momentum_buffers=None, centered=False,
-                 grad_avgs=None):
+def rmsprop_step(params: HostArrays, grads: HostArrays, square_avgs: HostArrays, *, lr: float,
+                 alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+                 l1: float = 0.0, maximize: bool = False, momentum: float = 0.0,
+                 momentum_buffers: HostArrays | None = None, centered: bool = False,
+                 grad_avgs: HostArrays | None = None) -> None:
     """RMSprop, PyTorch's form, in place.
 
     ``q <- alpha*q + (1 - alpha)*g'^2``;
@@ -191,11 +218,12 @@ def rmsprop_step(params, grads, square_avgs, *, lr, alpha=0.99, eps=1e-8, weight
         weight_decay, l1, maximize: terms of ``g'``.
         Params and every state given are updated in place.
 
+    Returns:
+        None; ``params`` and the state arrays given hold the result.
+
     Raises:
         ValueError: ``momentum > 0`` without ``momentum_buffers``, or ``centered`` without
             ``grad_avgs``.
-
-    Returns None.
     """
     params = _as_list(params)
     if momentum > 0 and momentum_buffers is None:
@@ -227,9 +255,11 @@ def rmsprop_step(params, grads, square_avgs, *, lr, alpha=0.99, eps=1e-8, weight
             p[...] = p - lr * g / avg
 
 
-def adam_step(params, grads, exp_avgs, exp_avg_sqs, *, step, lr=1e-3, beta1=0.9, beta2=0.999,
-              eps=1e-8, weight_decay=0.0, l1=0.0, decoupled_weight_decay=False, amsgrad=False,
-              max_exp_avg_sqs=None, maximize=False):
+def adam_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays,
+              exp_avg_sqs: HostArrays, *, step: int, lr: float = 1e-3, beta1: float = 0.9,
+              beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
+              l1: float = 0.0, decoupled_weight_decay: bool = False, amsgrad: bool = False,
+              max_exp_avg_sqs: HostArrays | None = None, maximize: bool = False) -> None:
     """Adam (and AdamW, AMSGrad), PyTorch's form, in place.
 
     With ``t = step`` (1-based, counting this update)::
@@ -252,10 +282,11 @@ def adam_step(params, grads, exp_avgs, exp_avg_sqs, *, step, lr=1e-3, beta1=0.9,
         weight_decay, l1, maximize: terms of ``g'`` (weight decay: or of the decay above).
         Params and every state given are updated in place.
 
+    Returns:
+        None; ``params`` and the state arrays given hold the result.
+
     Raises:
         ValueError: ``step < 1``, or ``amsgrad`` without ``max_exp_avg_sqs``.
-
-    Returns None.
     """
     if step < 1:
         raise ValueError(f"step must be >= 1, got {step}")
@@ -289,17 +320,24 @@ def adam_step(params, grads, exp_avgs, exp_avg_sqs, *, step, lr=1e-3, beta1=0.9,
         p[...] = p - step_size * m / denom
 
 
-def adamw_step(params, grads, exp_avgs, exp_avg_sqs, *, step, lr=1e-3, beta1=0.9, beta2=0.999,
-               eps=1e-8, weight_decay=1e-2, l1=0.0, amsgrad=False, max_exp_avg_sqs=None,
-               maximize=False):
+def adamw_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays,
+               exp_avg_sqs: HostArrays, *, step: int, lr: float = 1e-3, beta1: float = 0.9,
+               beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 1e-2,
+               l1: float = 0.0, amsgrad: bool = False,
+               max_exp_avg_sqs: HostArrays | None = None, maximize: bool = False) -> None:
     """AdamW: ``adam_step`` with ``decoupled_weight_decay=True`` (default weight_decay 1e-2).
 
     ``p <- p*(1 - lr*weight_decay)``, then the Adam update; see ``adam_step``.
 
+    Args:
+        params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps, weight_decay, l1,
+            amsgrad, max_exp_avg_sqs, maximize: as ``adam_step``.
+
+    Returns:
+        None; ``params`` and the state arrays given hold the result.
+
     Raises:
         ValueError: as ``adam_step``.
-
-    Returns None.
     """
     adam_step(params, grads, exp_avgs, exp_avg_sqs, step=step, lr=lr, beta1=beta1,
               beta2=beta2, eps=eps, weight_decay=weight_decay, l1=l1,
@@ -310,7 +348,7 @@ def adamw_step(params, grads, exp_avgs, exp_avg_sqs, *, step, lr=1e-3, beta1=0.9
 # --------------------------------------------------------------------------- activations
 
 
-def _result(value, out):
+def _result(value: Any, out: HostArray | None) -> HostArray:
     """Return ``value`` as a new array, or write it into ``out`` and return ``out``."""
     if out is None:
         return np.asarray(value)
@@ -318,13 +356,21 @@ def _result(value, out):
     return out
 
 
-def sigmoid(x, out=None):
+def sigmoid(x: HostArray, out: HostArray | None = None) -> HostArray:
     """Logistic sigmoid ``1 / (1 + exp(-x))``, evaluated without overflow.
 
     x >= 0: ``1 / (1 + exp(-x))``; x < 0: ``e / (1 + e)`` with ``e = exp(x)``.
     Both branches use ``exp(-|x|) <= 1``, so nothing overflows; NaN gives NaN.
 
-    Returns a new array, or ``out`` after writing into it.
+    Args:
+        x: input array.
+        out: optional array for the result.
+
+    Returns:
+        A new array, or ``out`` after writing into it.
+
+    Raises:
+        Nothing of its own (see the module docstring).
     """
     x = np.asarray(x)
     # e = exp(-|x|), equal to exp(-x) for x >= 0 and exp(x) for x < 0
@@ -333,67 +379,132 @@ def sigmoid(x, out=None):
     return _result(np.where(x >= 0, 1 / (1 + e), e / (1 + e)), out)
 
 
-def tanh(x, out=None):
+def tanh(x: HostArray, out: HostArray | None = None) -> HostArray:
     """Hyperbolic tangent ``(1 - exp(-2x)) / (1 + exp(-2x))`` (``np.tanh``).
 
-    Returns a new array, or ``out`` after writing into it.
+    Args:
+        x: input array.
+        out: optional array for the result.
+
+    Returns:
+        A new array, or ``out`` after writing into it.
+
+    Raises:
+        Nothing of its own (see the module docstring).
     """
     return _result(np.tanh(np.asarray(x)), out)
 
 
-def relu(x, out=None):
+def relu(x: HostArray, out: HostArray | None = None) -> HostArray:
     """``relu(x) = 0 if x < 0 else x`` (torch.relu), so relu(NaN) = NaN and relu(-0.0) = -0.0.
 
-    Returns a new array, or ``out`` after writing into it.
+    Args:
+        x: input array.
+        out: optional array for the result.
+
+    Returns:
+        A new array, or ``out`` after writing into it.
+
+    Raises:
+        Nothing of its own (see the module docstring).
     """
     x = np.asarray(x)
     return _result(np.where(x < 0, 0, x), out)
 
 
-def leaky_relu(x, alpha=0.01, out=None):
+def leaky_relu(x: HostArray, alpha: float = 0.01, out: HostArray | None = None) -> HostArray:
     """``leaky_relu(x) = x if x > 0 else alpha*x`` (torch's default alpha 0.01; tf's 0.2).
 
-    Returns a new array, or ``out`` after writing into it.
+    Args:
+        x: input array.
+        alpha: the slope for x <= 0.
+        out: optional array for the result.
+
+    Returns:
+        A new array, or ``out`` after writing into it.
+
+    Raises:
+        Nothing of its own (see the module docstring).
     """
     x = np.asarray(x)
     return _result(np.where(x > 0, x, alpha * x), out)
 
 
-def sigmoid_backward(y, dy, out=None):
+def sigmoid_backward(y: HostArray, dy: HostArray, out: HostArray | None = None) -> HostArray:
     """Sigmoid gradient from the forward OUTPUT ``y``: ``dx = dy * (1 - y) * y``.
 
-    Returns a new array, or ``out`` after writing into it.
+    Args:
+        y: the forward output.
+        dy: the upstream gradient.
+        out: optional array for the result.
+
+    Returns:
+        ``dx``: a new array, or ``out`` after writing into it.
+
+    Raises:
+        Nothing of its own (see the module docstring).
     """
     y, dy = np.asarray(y), np.asarray(dy)
     # d/dx sigmoid(x) = sigmoid(x)*(1 - sigmoid(x)) = y*(1 - y)
     return _result(dy * (1 - y) * y, out)
 
 
-def tanh_backward(y, dy, out=None):
+def tanh_backward(y: HostArray, dy: HostArray, out: HostArray | None = None) -> HostArray:
     """Tanh gradient from the forward OUTPUT ``y``: ``dx = dy * (1 - y^2)``.
 
-    Returns a new array, or ``out`` after writing into it.
+    Args:
+        y: the forward output.
+        dy: the upstream gradient.
+        out: optional array for the result.
+
+    Returns:
+        ``dx``: a new array, or ``out`` after writing into it.
+
+    Raises:
+        Nothing of its own (see the module docstring).
     """
     y, dy = np.asarray(y), np.asarray(dy)
     # d/dx tanh(x) = 1 - tanh(x)^2 = 1 - y^2
     return _result(dy * (1 - y * y), out)
 
 
-def relu_backward(x, dy, out=None):
+def relu_backward(x: HostArray, dy: HostArray, out: HostArray | None = None) -> HostArray:
     """ReLU gradient from the forward INPUT ``x``: ``dx = 0 if x <= 0 else dy``.
 
     At x = 0 the gradient is 0 (PyTorch's choice); a NaN ``x`` passes ``dy``.
-    Returns a new array, or ``out`` after writing into it.
+
+    Args:
+        x: the forward input.
+        dy: the upstream gradient.
+        out: optional array for the result.
+
+    Returns:
+        ``dx``: a new array, or ``out`` after writing into it.
+
+    Raises:
+        Nothing of its own (see the module docstring).
     """
     x, dy = np.asarray(x), np.asarray(dy)
     return _result(np.where(x <= 0, 0, dy), out)
 
 
-def leaky_relu_backward(x, dy, alpha=0.01, out=None):
+def leaky_relu_backward(x: HostArray, dy: HostArray, alpha: float = 0.01,
+                        out: HostArray | None = None) -> HostArray:
     """Leaky-ReLU gradient from the forward INPUT ``x``: ``dx = dy if x > 0 else alpha*dy``.
 
     At x = 0 the gradient is ``alpha*dy`` (PyTorch's choice).
-    Returns a new array, or ``out`` after writing into it.
+
+    Args:
+        x: the forward input.
+        dy: the upstream gradient.
+        alpha: the forward slope for x <= 0.
+        out: optional array for the result.
+
+    Returns:
+        ``dx``: a new array, or ``out`` after writing into it.
+
+    Raises:
+        Nothing of its own (see the module docstring).
     """
     x, dy = np.asarray(x), np.asarray(dy)
     return _result(np.where(x > 0, dy, alpha * dy), out)
@@ -402,17 +513,18 @@ def leaky_relu_backward(x, dy, alpha=0.01, out=None):
 # --------------------------------------------------------------------------- losses
 
 
-def _sum64(a):
+def _sum64(a: HostArray) -> float:
     """Sum of all elements, accumulated in float64, as a Python float."""
     return float(np.sum(a, dtype=np.float64))
 
 
-def _mean(total, count):
+def _mean(total: float, count: int) -> float:
     """``total / count``; NaN when ``count`` is 0 (the mean of nothing, as torch)."""
     return total / count if count else float("nan")
 
 
-def mse_loss(pred, target, reduction="mean", *, grad_out=None):
+def mse_loss(pred: HostArray, target: HostArray, reduction: Reduction = "mean", *,
+             grad_out: HostArray | None = None) -> tuple[float | HostArray, HostArray]:
     """Mean squared error and its gradient with respect to ``pred``.
 
     ``d = pred - target``;
@@ -421,7 +533,15 @@ def mse_loss(pred, target, reduction="mean", *, grad_out=None):
     "mean": ``loss = sum(d^2)/N``, ``grad = 2*d/N`` with ``N = pred.size``
     (the lesson's ``tf.reduce_mean(tf.square(y_ - y))``; an empty mean is NaN).
 
-    Returns ``(loss, grad)``: loss a Python float, or an array for "none".
+    Args:
+        pred: predictions.
+        target: targets, ``pred``'s shape.
+        reduction: "mean", "sum" or "none".
+        grad_out: optional array for the gradient.
+
+    Returns:
+        ``(loss, grad)``: loss a Python float, or an array for "none"; grad a new array, or
+        ``grad_out`` after writing into it.
 
     Raises:
         ValueError: an unknown ``reduction``.
@@ -441,7 +561,8 @@ def mse_loss(pred, target, reduction="mean", *, grad_out=None):
     return _mean(_sum64(d * d), n), _result(2 * d / n, grad_out)
 
 
-def cross_entropy(probs, target, reduction="mean", *, grad_out=None):
+def cross_entropy(probs: HostArray, target: HostArray, reduction: Reduction = "mean", *,
+                  grad_out: HostArray | None = None) -> tuple[float | HostArray, HostArray]:
     """Cross-entropy of probabilities, the lesson's ``h(y_, y) = -sum(y_ * ln y)`` per row.
 
     ``probs`` and ``target`` have the same shape; the last axis holds the classes and every
@@ -455,7 +576,15 @@ def cross_entropy(probs, target, reduction="mean", *, grad_out=None):
 
     Example (the lesson): probs [[0.6, 0.4]], target [[1, 0]] gives 0.511 (= -ln 0.6).
 
-    Returns ``(loss, grad)``: loss a Python float, or an array for "none".
+    Args:
+        probs: probabilities, classes on the last axis.
+        target: target distribution, ``probs``'s shape.
+        reduction: "mean", "sum" or "none".
+        grad_out: optional array for the gradient.
+
+    Returns:
+        ``(loss, grad)``: loss a Python float, or an array for "none"; grad a new array, or
+        ``grad_out`` after writing into it.
 
     Raises:
         ValueError: an unknown ``reduction``.
@@ -478,8 +607,10 @@ def cross_entropy(probs, target, reduction="mean", *, grad_out=None):
     return _mean(_sum64(row_losses), rows), _result(grad / rows, grad_out)
 
 
-def softmax_cross_entropy(logits, target, reduction="mean", ignore_index=None,
-                          label_smoothing=0.0, *, grad_out=None):
+def softmax_cross_entropy(logits: HostArray, target: HostArray, reduction: Reduction = "mean",
+                          ignore_index: int | None = None, label_smoothing: float = 0.0, *,
+                          grad_out: HostArray | None = None
+                          ) -> tuple[float | HostArray, HostArray]:
     """Softmax followed by cross-entropy, and its gradient with respect to ``logits``.
 
     Matches ``torch.nn.functional.cross_entropy``. ``logits`` has shape (N, C). With
@@ -503,7 +634,17 @@ def softmax_cross_entropy(logits, target, reduction="mean", ignore_index=None,
     and grad divided by the number of counted rows (non-ignored rows for class ids, N for
     probabilities).
 
-    Returns ``(loss, grad)``: loss a Python float, or an array for "none".
+    Args:
+        logits: shape (N, C).
+        target: integer class ids of shape (N,), or probabilities of shape (N, C).
+        reduction: "mean", "sum" or "none".
+        ignore_index: a class id whose rows are ignored, or None.
+        label_smoothing: ``eps``.
+        grad_out: optional array for the gradient.
+
+    Returns:
+        ``(loss, grad)``: loss a Python float, or an array for "none"; grad a new array, or
+        ``grad_out`` after writing into it.
 
     Raises:
         ValueError: an unknown ``reduction``; ``ignore_index`` with probability targets; a
@@ -561,18 +702,36 @@ def softmax_cross_entropy(logits, target, reduction="mean", ignore_index=None,
     return _mean(_sum64(row_losses), count), _result(grad / count, grad_out)
 
 
-def l1_loss(w):
+def l1_loss(w: HostArrays) -> float:
     """``sum |w|`` over every element of ``w`` (one array or a list), as a Python float.
 
     Accumulates in float64.
+
+    Args:
+        w: one array, or a list or tuple of arrays.
+
+    Returns:
+        The sum, a Python float.
+
+    Raises:
+        Nothing of its own (see the module docstring).
     """
     return sum(_sum64(np.abs(np.asarray(a))) for a in _as_list(w))
 
 
-def l2_loss(w):
+def l2_loss(w: HostArrays) -> float:
     """``sum(w^2) / 2`` over every element of ``w`` (one array or a list) (tf.nn.l2_loss).
 
-    Accumulates in float64. Returns a Python float.
+    Accumulates in float64.
+
+    Args:
+        w: one array, or a list or tuple of arrays.
+
+    Returns:
+        The sum, a Python float.
+
+    Raises:
+        Nothing of its own (see the module docstring).
     """
     total = 0.0
     for a in _as_list(w):

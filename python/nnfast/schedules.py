@@ -4,13 +4,16 @@ A schedule plugs into ``nnfast.optim`` as ``lr``; the optimizer calls it with th
 steps already taken (0 on the first step).
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from typing import Any
 
 __all__ = ["ExponentialDecay"]
 
 
-def _real(name, value):
+def _real(name: str, value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     return value
@@ -46,7 +49,8 @@ class ExponentialDecay:
             ``decay_rate <= 0``.
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
+    def __init__(self, initial_learning_rate: float, decay_steps: float, decay_rate: float,
+                 staircase: bool = False) -> None:
         if not _real("initial_learning_rate", initial_learning_rate) >= 0:
             raise ValueError(
                 f"initial_learning_rate must be >= 0, got {initial_learning_rate}")
@@ -59,8 +63,16 @@ class ExponentialDecay:
         self.decay_rate = decay_rate
         self.staircase = bool(staircase)
 
-    def __call__(self, step):
-        """The learning rate at ``step``: ``lr0 * rate**(step/decay_steps)``, a Python float."""
+    def __call__(self, step: float) -> float:
+        r"""The learning rate at ``step``, :math:`\mathrm{lr}_0 \cdot r^{t/s}` (floored
+        exponent with ``staircase``).
+
+        Args:
+            step: :math:`t`, the number of steps already taken (any real).
+
+        Returns:
+            The rate, a Python float; ``inf`` where :math:`r > 1` makes it overflow.
+        """
         exponent = step / self.decay_steps
         if self.staircase:
             exponent = math.floor(exponent)
@@ -70,18 +82,18 @@ class ExponentialDecay:
             factor = math.inf
         return float(self.initial_learning_rate * factor)
 
-    def _key(self):
+    def _key(self) -> tuple[float, float, float, bool]:
         return (self.initial_learning_rate, self.decay_steps, self.decay_rate, self.staircase)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, ExponentialDecay):
             return NotImplemented
         return self._key() == other._key()
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(self._key())
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"ExponentialDecay(initial_learning_rate={self.initial_learning_rate!r}, "
                 f"decay_steps={self.decay_steps!r}, decay_rate={self.decay_rate!r}, "
                 f"staircase={self.staircase!r})")
