@@ -241,9 +241,14 @@ def _check(fn, args, kwargs):
     try:
         fn(*args, **kwargs)
     except (TypeError, ValueError):
-        for a, data in before:
-            assert a.tobytes() == data, f"{fn.__name__} raised but modified an array"
-    # anything else propagates: the test fails
+        pass
+    except RuntimeError as e:  # a stand-in GPU array where nnfast was built without CUDA
+        if nnfast._backend._cuda is not None or "built without CUDA" not in str(e):
+            raise
+    else:
+        return
+    for a, data in before:
+        assert a.tobytes() == data, f"{fn.__name__} raised but modified an array"
 
 
 @FUZZ
