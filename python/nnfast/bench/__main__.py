@@ -161,7 +161,8 @@ def run(args):
     if args.json:
         save_json(args.json, info, results, overhead_samples)
     if args.plot:
-        save_plot(args.plot, results, machine.headline(info))
+        save_plot(args.plot, results, f"% of roofline (medians of {args.repeat} interleaved "
+                  f"samples)\n{machine.headline(info)}")
     return 0
 
 

@@ -112,6 +112,7 @@ def save_json(path, machine, measurements, overhead):
 #: Bars above this % of roofline are cut at it and labelled with their value, so that
 #: one cache-resident outlier does not flatten the rest.
 PLOT_CLIP_PERCENT = 200
+PLOT_BAR_INCHES = 0.09  # the height of one bar
 _FAMILIES = ("optimizers", "activations", "losses")
 _PLOT_IMPLS = ("nnfast", "torch", "deepspeed", "numpy")
 
@@ -128,9 +129,10 @@ def save_plot(path, measurements, title):
     groups = {f: [m for m in measurements if m.family == f] for f in families}
     impls = [i for i in _PLOT_IMPLS if any(i in m.seconds for m in measurements)]
     rows = [len(groups[f]) for f in families]
+    inches_per_row = PLOT_BAR_INCHES * len(impls) + 0.06
     fig, axes = plt.subplots(len(families), 1, squeeze=False, sharex=True,
-                             figsize=(10, 1.6 + 0.32 * len(impls) * sum(rows) / 2 + 0.6 * len(rows)),
-                             gridspec_kw={"height_ratios": rows})
+                             figsize=(10, 1.2 + 0.5 * len(families) + inches_per_row * sum(rows)),
+                             gridspec_kw={"height_ratios": rows}, constrained_layout=True)
     height = 0.8 / len(impls)
     colors = {"nnfast": "tab:blue", "torch": "tab:orange", "deepspeed": "tab:green",
               "numpy": "tab:gray"}
@@ -155,7 +157,6 @@ def save_plot(path, measurements, title):
     axes[-1, 0].set_xlabel(f"% of roofline (the same-traffic trivial kernel; bars cut at "
                            f"{PLOT_CLIP_PERCENT}%)")
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
