@@ -81,7 +81,9 @@ def main(argv=None):
             base = medians["native C"]
             print(f"\n{size:.3g} elements ({size * BYTES_PER_ELEMENT / 1e6:.0f} MB moved per call)")
             for name, t in medians.items():
-                print(f"  {name:17s} {t * 1e3:8.3f} ms  {size * BYTES_PER_ELEMENT / t / 1e9:6.1f} GB/s"
+                low, high = np.percentile(seconds[name], [25, 75]) * 1e3
+                print(f"  {name:17s} {t * 1e3:8.3f} ms (middle half {low:.3f}-{high:.3f})"
+                      f"  {size * BYTES_PER_ELEMENT / t / 1e9:6.1f} GB/s"
                       f"  {100 * base / t:5.1f}% of native C")
     return 0
 

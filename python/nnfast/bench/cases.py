@@ -24,13 +24,25 @@ import numpy as np
 import nnfast
 from nnfast import reference
 
-try:
-    import torch
-    import torch.nn.functional as F
+# PyTorch, imported by load_torch() when a case first builds its inputs: importing it
+# takes seconds, which `nnfast --help` and the option checks need not wait for.
+torch = F = None
 
-    import nnfast.torch
-except ImportError:  # the torch column is left empty
-    torch = None
+
+def load_torch():
+    """torch (imported on the first call), or None if it cannot be imported (the torch
+    columns are then left empty)."""
+    global torch, F
+    if torch is None and _importable("torch"):
+        try:
+            import torch as torch_module
+            import torch.nn.functional as functional
+
+            import nnfast.torch  # noqa: F401 (the adam_gpt2small case steps nnfast.torch.Adam)
+        except ImportError:
+            return None
+        torch, F = torch_module, functional
+    return torch
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,7 @@ class Case:
 
     def inputs(self, n, dtype, rng):
         """Inputs for n elements: the calls of every implementation importable here."""
+        load_torch()
         if deepspeed_compared(self, dtype):
             return self.make(int(n), dtype, rng, deepspeed=self.deepspeed)
         return self.make(int(n), dtype, rng)
@@ -127,7 +140,7 @@ def deepspeed_optimizers():
 def deepspeed_compared(case, dtype):
     """Whether measuring `case` in `dtype` times a DeepSpeed optimizer beside nnfast
     (float32 only: DeepSpeed's CPU optimizers step float32, float16 and bfloat16)."""
-    return (bool(case.deepspeed) and np.dtype(dtype) == np.float32 and torch is not None
+    return (bool(case.deepspeed) and np.dtype(dtype) == np.float32 and load_torch() is not None
             and deepspeed_optimizers() is not None)
 
 
