@@ -92,6 +92,16 @@ def test_bad_option_is_a_usage_error_before_measuring(argv, option, measured, ca
     assert measured == []
 
 
+def test_standalone_module_checks_the_same_options(measured, capsys):
+    """python -m nnfast.bench: the same options, checked the same way."""
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--sizes", "0"])
+    assert stop.value.code == 2
+    assert "nnfast bench: error: argument --sizes" in capsys.readouterr().err
+    assert bench.main(["--kernels", "sgd", "--sizes", "10"]) == 0
+    assert measured == [("sgd", 10)]
+
+
 @pytest.mark.parametrize("argv, kernels, sizes", [
     (["--kernels", "adam, sgd", "--sizes", "1e3, 2000"], ["adam", "sgd"], [1000, 2000]),
     (["--kernels", "sgd,sgd", "--sizes", "1e6"], ["sgd"], [1000000]),
