@@ -452,6 +452,7 @@ def test_real_deepspeed_column():
     done = run_cli(["--kernels", "adam", "--sizes", "1000", "--repeat", "1"], timeout=900)
     assert done.returncode == 0, done.stderr
     assert "x deepspeed" in done.stdout
+    assert done.stdout.startswith("nnfast ")  # DeepSpeed's log lines went to stderr
 
 
 # ---------------------------------------------------------------- the roofline kernel

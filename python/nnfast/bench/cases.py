@@ -14,8 +14,10 @@ deepspeed is importable). The model-shaped case ``adam_gpt2small`` compares
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
+import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -130,8 +132,11 @@ def deepspeed_optimizers():
     if not _importable("deepspeed"):
         return None
     try:
-        from deepspeed.ops.adagrad import DeepSpeedCPUAdagrad
-        from deepspeed.ops.adam import DeepSpeedCPUAdam
+        # DeepSpeed's logger writes to the stdout of its import: sent to stderr, its
+        # lines join the progress there and stdout keeps only the table.
+        with contextlib.redirect_stdout(sys.stderr):
+            from deepspeed.ops.adagrad import DeepSpeedCPUAdagrad
+            from deepspeed.ops.adam import DeepSpeedCPUAdam
     except ImportError:
         return None
     return {"DeepSpeedCPUAdam": DeepSpeedCPUAdam, "DeepSpeedCPUAdagrad": DeepSpeedCPUAdagrad}
@@ -150,7 +155,8 @@ def build_deepspeed_op(name):
     must not fall inside a timed sample."""
     t = torch.zeros(1)
     t.grad = torch.zeros(1)
-    deepspeed_optimizers()[name]([t]).step()
+    with contextlib.redirect_stdout(sys.stderr):  # the build's messages, as above
+        deepspeed_optimizers()[name]([t]).step()
 
 
 # ---------------------------------------------------------------- optimizers
