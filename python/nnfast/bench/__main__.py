@@ -176,6 +176,7 @@ def parser():
 
 
 def main(argv=None):
+    """``python -m nnfast.bench [options]``: checks the options, runs; returns the exit code."""
     p = parser()
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     return run(check(p, args))

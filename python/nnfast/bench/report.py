@@ -97,12 +97,15 @@ def legend(measurements):
 
 
 def overhead_line(medians):
+    """One line comparing the median time of a 1,000-element adam_step with np.add's."""
     adam, add = medians["adam_step"], medians["np.add"]
     return (f"call overhead: adam_step on 1,000 float32 = {adam * 1e6:.2f} us, "
             f"np.add(a, b, out=c) on 1,000 = {add * 1e6:.2f} us: {adam / add:.2f}x")
 
 
 def save_json(path, machine, measurements, overhead):
+    """Writes the machine description, every measurement (raw per-call seconds, shape,
+    peer paths) and the call-overhead samples to path as JSON."""
     with open(path, "w") as f:
         json.dump({"machine": machine,
                    "results": [vars(m) for m in measurements],
