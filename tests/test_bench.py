@@ -5,7 +5,6 @@ Measurement per case) or tiny real ones whose numbers are not looked at."""
 import importlib.machinery
 import io
 import json
-import os
 import re
 import subprocess
 import sys
@@ -329,7 +328,7 @@ def run_cli(args, block=(), timeout=300):
             "from nnfast.__main__ import main\n"
             f"sys.exit(main(['bench', *{list(args)!r}]))\n")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "NNFAST_NUM_THREADS": "1"})
+                          timeout=timeout)
 
 
 def test_tiny_real_run(tmp_path):

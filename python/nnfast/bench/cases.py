@@ -71,7 +71,7 @@ class Case:
     name: str
     family: str  # "optimizers", "activations" or "losses"
     traffic: Traffic
-    make: Callable  # (n, dtype, rng) -> Inputs
+    make: Callable  # (n, dtype, rng, deepspeed=class name if compared) -> Inputs
     default_sizes: tuple = (1e6, 1e7)
     requires: tuple = ()  # modules the case cannot run without
     deepspeed: str = ""  # the DeepSpeed CPU optimizer it is compared with, if any
