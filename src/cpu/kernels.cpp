@@ -426,6 +426,44 @@ double l2_sum(const T* w, int64_t n) {
   return sum_terms(w, n, [](auto v) { return ops::l2_term(v); });
 }
 
+// The roofline kernel for R arrays only read, U updated in place and W only written,
+// operands in that order: s = the sum of the reads, each update += s, each out = s. The
+// counts are template arguments, so this is the apply() loop of the real kernels with
+// every operand pointer in a register and the operand loops unrolled.
+template <int R, int U, int W, class T>
+void traffic_fixed(T* const* a, int64_t begin, int64_t end) {
+  static_assert(R >= 1 && R + U + W <= kMaxOperands);
+  constexpr unsigned loaded = (1u << (R + U)) - 1u;
+  constexpr unsigned stored = ((1u << (U + W)) - 1u) << R;
+  const auto sum_of_reads = [](auto* x) {
+    auto s = x[0];
+    for (int k = 1; k < R; ++k) s = s + x[k];
+    return s;
+  };
+  if constexpr (U + W == 0) {
+    // Nothing is stored: the reads are summed into a value the compiler must keep,
+    // or it would drop the loads.
+    Vec<T> lanes(T(0));
+    T tail(0);
+    apply<loaded, 0u>(a, begin, end, [&](auto* x) {
+      const auto s = sum_of_reads(x);
+      if constexpr (lane_count<decltype(s)>() == 1) tail = tail + s;
+      else lanes = lanes + s;
+    });
+    simd::for_each_lane(lanes, [&](T v) { tail = tail + v; });
+    volatile T sink = tail;
+    (void)sink;
+  } else {
+    apply<loaded, stored>(a, begin, end, [&](auto* x) {
+      const auto s = sum_of_reads(x);
+      for (int k = R; k < R + U; ++k) x[k] = x[k] + s;
+      for (int k = R + U; k < R + U + W; ++k) x[k] = s;
+    });
+  }
+}
+
+// The same traffic for any counts, the operand loops run per element: for counts
+// without a traffic_fixed instance.
 template <class V, class T>
 inline void traffic_block(const T* const* reads, int n_reads, T* const* updates, int n_updates,
                           T* const* outs, int n_outs, int64_t i) {
@@ -436,8 +474,35 @@ inline void traffic_block(const T* const* reads, int n_reads, T* const* updates,
 }
 
 template <class T>
+struct TrafficInstance {
+  int reads, updates, outs;
+  void (*run)(T* const* a, int64_t begin, int64_t end);
+};
+
+// The counts of the benchmark's cases (bench/cases.py): 1 read and 1-4 updates (the
+// optimizers), 1-2 reads and 1 out (activations, losses), 1 read alone (regularizers).
+template <class T>
+constexpr TrafficInstance<T> kTrafficInstances[] = {
+    {1, 1, 0, traffic_fixed<1, 1, 0, T>}, {1, 2, 0, traffic_fixed<1, 2, 0, T>},
+    {1, 3, 0, traffic_fixed<1, 3, 0, T>}, {1, 4, 0, traffic_fixed<1, 4, 0, T>},
+    {1, 0, 1, traffic_fixed<1, 0, 1, T>}, {2, 0, 1, traffic_fixed<2, 0, 1, T>},
+    {1, 0, 0, traffic_fixed<1, 0, 0, T>},
+};
+
+template <class T>
 void memory_traffic(const T* const* reads, int n_reads, T* const* updates, int n_updates,
                     T* const* outs, int n_outs, int64_t begin, int64_t end) {
+  for (const TrafficInstance<T>& instance : kTrafficInstances<T>) {
+    if (instance.reads == n_reads && instance.updates == n_updates && instance.outs == n_outs) {
+      T* a[kMaxOperands] = {};
+      int k = 0;
+      for (int r = 0; r < n_reads; ++r) a[k++] = const_cast<T*>(reads[r]);
+      for (int u = 0; u < n_updates; ++u) a[k++] = updates[u];
+      for (int o = 0; o < n_outs; ++o) a[k++] = outs[o];
+      instance.run(a, begin, end);
+      return;
+    }
+  }
   using V = Vec<T>;
   constexpr int lanes = lane_count<V>();
   int64_t i = begin;

@@ -4,16 +4,21 @@ A case declares its memory traffic as (arrays only read, arrays updated in
 place, arrays written): the bytes any implementation must move at least
 (design.md), and the shape of the roofline kernel measured beside it. ``make``
 builds equal but separate inputs for each implementation: ``nnfast``, ``numpy``
-(nnfast.reference, what a user would write with NumPy) and ``torch``
-(PyTorch's fastest CPU path for the same result, when torch is importable).
-The model-shaped case ``adam_gpt2small`` compares ``nnfast.torch.Adam`` with
-``torch.optim.Adam`` fused (``torch``) and default (``torch_default``) instead,
-and appears only when torch is importable.
+(nnfast.reference, what a user would write with NumPy), ``torch`` (PyTorch's
+fastest CPU path for the same result, when torch is importable) and, for the
+optimizers DeepSpeed has on the CPU, ``deepspeed`` (its C++ CPU optimizers, when
+deepspeed is importable). The model-shaped case ``adam_gpt2small`` compares
+``nnfast.torch.Adam`` with ``torch.optim.Adam`` fused (``torch``) and default
+(``torch_default``) instead; it needs torch (``Case.requires``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import functools
+import importlib.util
+import sys
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -21,13 +26,25 @@ import numpy as np
 import nnfast
 from nnfast import reference
 
-try:
-    import torch
-    import torch.nn.functional as F
+# PyTorch, imported by load_torch() when a case first builds its inputs: importing it
+# takes seconds, which `nnfast --help` and the option checks need not wait for.
+torch = F = None
 
-    import nnfast.torch
-except ImportError:  # the torch column is left empty
-    torch = None
+
+def load_torch():
+    """torch (imported on the first call), or None if it cannot be imported (the torch
+    columns are then left empty)."""
+    global torch, F
+    if torch is None and _importable("torch"):
+        try:
+            import torch as torch_module
+            import torch.nn.functional as functional
+
+            import nnfast.torch  # noqa: F401 (the adam_gpt2small case steps nnfast.torch.Adam)
+        except ImportError:
+            return None
+        torch, F = torch_module, functional
+    return torch
 
 
 @dataclass(frozen=True)
@@ -40,12 +57,49 @@ class Traffic:
         return (self.reads + 2 * self.updates + self.writes) * itemsize
 
 
+@dataclass
+class Inputs:
+    """What ``Case.make`` builds: the calls to time and how to label them."""
+    elements: int  # elements of the kernel's arrays (the traffic counts bytes of these)
+    shape: str  # the size as a user would state it: "1e6", "4096 x 1000", "200 tensors, 1e7"
+    calls: dict  # implementation -> call
+    paths: dict = field(default_factory=dict)  # peer implementation -> the path it took
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
+    family: str  # "optimizers", "activations" or "losses"
     traffic: Traffic
-    make: Callable  # (n, dtype, rng) -> (elements, {implementation: call})
+    make: Callable  # (n, dtype, rng, deepspeed=class name if compared) -> Inputs
     default_sizes: tuple = (1e6, 1e7)
+    requires: tuple = ()  # modules the case cannot run without
+    deepspeed: str = ""  # the DeepSpeed CPU optimizer it is compared with, if any
+
+    def missing(self):
+        """The modules in ``requires`` that cannot be imported here."""
+        return [name for name in self.requires if not _importable(name)]
+
+    def inputs(self, n, dtype, rng):
+        """Inputs for n elements: the calls of every implementation importable here."""
+        load_torch()
+        if deepspeed_compared(self, dtype):
+            return self.make(int(n), dtype, rng, deepspeed=self.deepspeed)
+        return self.make(int(n), dtype, rng)
+
+
+def _importable(name):
+    return importlib.util.find_spec(name) is not None
+
+
+def format_count(n):
+    """A count as written by hand: 1e6, 6.4e7 for at most two significant digits from
+    10,000 up, else with thousands separators (655,360; 124,439,808)."""
+    n = int(n)
+    mantissa, exponent = f"{n:.1e}".split("e")
+    if n >= 10_000 and float(f"{mantissa}e{exponent}") == n:
+        return f"{float(mantissa):g}e{int(exponent)}"
+    return f"{n:,}"
 
 
 def _randn(rng, n, dtype, scale=1.0):
@@ -59,14 +113,50 @@ def tiled_randn(rng, n, dtype, scale=1.0):
     return np.resize(block, n)
 
 
-def _implementations(build):
-    """{impl: call} from build(module_or_name) for nnfast, numpy and torch (if present)."""
-    calls = {"nnfast": build("nnfast"), "numpy": build("numpy")}
+def _implementations(build, elements, shape, torch_path):
+    """Inputs with build(impl) for nnfast, numpy and torch (if importable; torch_path
+    names the PyTorch path the call takes)."""
+    inputs = Inputs(elements, shape, {"nnfast": build("nnfast"), "numpy": build("numpy")})
     if torch is not None:
         torch_call = build("torch")
         if torch_call is not None:
-            calls["torch"] = torch_call
-    return calls
+            inputs.calls["torch"] = torch_call
+            inputs.paths["torch"] = torch_path
+    return inputs
+
+
+@functools.lru_cache(maxsize=None)
+def deepspeed_optimizers():
+    """{class name: class} of DeepSpeed's CPU optimizers, or None if deepspeed is not
+    importable (the deepspeed column is then absent)."""
+    if not _importable("deepspeed"):
+        return None
+    try:
+        # DeepSpeed's logger writes to the stdout of its import: sent to stderr, its
+        # lines join the progress there and stdout keeps only the table.
+        with contextlib.redirect_stdout(sys.stderr):
+            from deepspeed.ops.adagrad import DeepSpeedCPUAdagrad
+            from deepspeed.ops.adam import DeepSpeedCPUAdam
+    except ImportError:
+        return None
+    return {"DeepSpeedCPUAdam": DeepSpeedCPUAdam, "DeepSpeedCPUAdagrad": DeepSpeedCPUAdagrad}
+
+
+def deepspeed_compared(case, dtype):
+    """Whether measuring `case` in `dtype` times a DeepSpeed optimizer beside nnfast
+    (float32 only: DeepSpeed's CPU optimizers step float32, float16 and bfloat16)."""
+    return (bool(case.deepspeed) and np.dtype(dtype) == np.float32 and load_torch() is not None
+            and deepspeed_optimizers() is not None)
+
+
+def build_deepspeed_op(name):
+    """Steps DeepSpeed's CPU optimizer `name` once on one element: its first construction
+    compiles its C++ op (a JIT build, minutes the first time, cached afterwards), which
+    must not fall inside a timed sample."""
+    t = torch.zeros(1)
+    t.grad = torch.zeros(1)
+    with contextlib.redirect_stdout(sys.stderr):  # the build's messages, as above
+        deepspeed_optimizers()[name]([t]).step()
 
 
 # ---------------------------------------------------------------- optimizers
@@ -79,6 +169,23 @@ _STATES = {
     "adam_step": ("exp_avgs", "exp_avg_sqs"),
     "adamw_step": ("exp_avgs", "exp_avg_sqs"),
 }
+
+
+def _torch_path(step_name):
+    return "foreach" if step_name == "rmsprop_step" else "fused"
+
+
+def _deepspeed_optimizer(class_name, step_name, params, grads, lr):
+    """The step of DeepSpeed's CPU optimizer class_name over torch tensors sharing memory
+    with params and grads; AdamW's decay as nnfast's adamw_step default (1e-2), Adam's none."""
+    tensors = [torch.from_numpy(p) for p in params]
+    for t, g in zip(tensors, grads):
+        t.grad = torch.from_numpy(g)
+    cls = deepspeed_optimizers()[class_name]
+    if step_name == "adagrad_step":
+        return cls(tensors, lr=lr).step
+    adamw = step_name == "adamw_step"
+    return cls(tensors, lr=lr, adamw_mode=adamw, weight_decay=1e-2 if adamw else 0.0).step
 
 
 def _torch_optimizer(step_name, options, params, grads):
@@ -107,12 +214,15 @@ def _optimizer(step_name, extra_states=(), **options):
     """A case for an in-place step over a list of tensors of the given sizes."""
     states = _STATES[step_name] + tuple(extra_states)
 
-    def make_for_sizes(sizes, dtype, rng):
+    def make_for_sizes(sizes, dtype, rng, shape, deepspeed=""):
         def build(impl):
             params = [_randn(rng, n, dtype) for n in sizes]
             grads = [_randn(rng, n, dtype) for n in sizes]
             if impl == "torch":
                 return _torch_optimizer(step_name, options, params, grads)
+            if impl == "deepspeed":
+                return _deepspeed_optimizer(deepspeed, step_name, params, grads,
+                                            options.get("lr", 1e-3))
             # Second moments >= 0, and for centered RMSprop >= grad_avg^2 (grad_avgs start at 0).
             kwargs = dict(options)
             for key in states:
@@ -121,22 +231,29 @@ def _optimizer(step_name, extra_states=(), **options):
             positional = [kwargs.pop(key) for key in _STATES[step_name]]
             step = getattr(nnfast if impl == "nnfast" else reference, step_name)
             return lambda: step(params, grads, *positional, **kwargs)
-        return sum(sizes), _implementations(build)
+        inputs = _implementations(build, sum(sizes), shape, _torch_path(step_name))
+        if deepspeed:
+            inputs.calls["deepspeed"] = build("deepspeed")
+            inputs.paths["deepspeed"] = deepspeed
+        return inputs
 
     return make_for_sizes
 
 
 def _single(make_for_sizes):
-    return lambda n, dtype, rng: make_for_sizes([n], dtype, rng)
+    return lambda n, dtype, rng, **peers: make_for_sizes([n], dtype, rng, format_count(n), **peers)
 
 
 def _tensor_list(make_for_sizes, count=200, largest=1_000_000):
-    """count tensors of log-uniform sizes in [1, largest] totalling n (or close)."""
-    def make(n, dtype, rng):
-        raw = np.exp(rng.uniform(0, np.log(largest), count))
-        sizes = np.clip(np.round(raw / raw.sum() * n), 1, largest).astype(int)
-        sizes[np.argmax(sizes)] += int(n) - int(sizes.sum())  # exact total
-        return make_for_sizes([int(s) for s in sizes], dtype, rng)
+    """count tensors (n if fewer) of sizes proportional to log-uniform draws in
+    [1, largest], each at least 1, totalling n."""
+    def make(n, dtype, rng, **peers):
+        tensors = min(count, n)
+        raw = np.exp(rng.uniform(0, np.log(largest), tensors))
+        sizes = 1 + np.floor(raw / raw.sum() * (n - tensors)).astype(int)
+        sizes[np.argmax(sizes)] += n - int(sizes.sum())  # exact total
+        return make_for_sizes([int(s) for s in sizes], dtype, rng,
+                              f"{tensors} tensors, {format_count(n)}", **peers)
     return make
 
 
@@ -174,7 +291,7 @@ def _activation(name, inputs):
                 return lambda: fn(*t_in, out=t_out)
             f = getattr(nnfast if impl == "nnfast" else reference, name)
             return lambda: f(*arrays, out=out)
-        return n, _implementations(build)
+        return _implementations(build, n, format_count(n), "aten out=")
     return make
 
 
@@ -183,7 +300,7 @@ def _activation(name, inputs):
 def _loss(name, make_inputs, torch_loss):
     """(loss, gradient) in one call; torch: forward and backward through autograd."""
     def make(n, dtype, rng):
-        elements, inputs = make_inputs(n, dtype, rng)
+        elements, shape, inputs = make_inputs(n, dtype, rng)
 
         def build(impl):
             if impl == "torch":
@@ -202,12 +319,12 @@ def _loss(name, make_inputs, torch_loss):
             grad = np.empty_like(inputs[0])
             f = getattr(nnfast if impl == "nnfast" else reference, name)
             return lambda: f(*inputs, grad_out=grad)
-        return elements, _implementations(build)
+        return _implementations(build, elements, shape, "autograd")
     return make
 
 
 def _mse_inputs(n, dtype, rng):
-    return n, [_randn(rng, n, dtype), _randn(rng, n, dtype)]
+    return n, format_count(n), [_randn(rng, n, dtype), _randn(rng, n, dtype)]
 
 
 def _rows(n, classes):
@@ -216,15 +333,16 @@ def _rows(n, classes):
 
 def _probability_inputs(n, dtype, rng, classes=1000):
     rows = _rows(n, classes)
-    return rows * classes, [rng.dirichlet(np.ones(classes), rows).astype(dtype),
-                            rng.dirichlet(np.ones(classes), rows).astype(dtype)]
+    return rows * classes, f"{rows} x {classes}", [
+        rng.dirichlet(np.ones(classes), rows).astype(dtype),
+        rng.dirichlet(np.ones(classes), rows).astype(dtype)]
 
 
 def _logit_inputs(classes):
     def make(n, dtype, rng):
         rows = _rows(n, classes)
-        return rows * classes, [_randn(rng, (rows, classes), dtype, 3.0),
-                                rng.integers(0, classes, rows)]
+        return rows * classes, f"{rows} x {classes}", [_randn(rng, (rows, classes), dtype, 3.0),
+                                                       rng.integers(0, classes, rows)]
     return make
 
 
@@ -238,7 +356,7 @@ def _regularizer(name, torch_norm):
                 return lambda: torch_norm(t).item()
             f = getattr(nnfast if impl == "nnfast" else reference, name)
             return lambda: f(w)
-        return n, _implementations(build)
+        return _implementations(build, n, format_count(n), "vector_norm")
     return make
 
 
@@ -279,53 +397,71 @@ def _model_adam(n, dtype, rng):
         for t, g in zip(tensors, grads):
             t.grad = g
         return optimizers[impl](tensors).step
-    return sum(sizes), {impl: build(impl) for impl in optimizers}
+    return Inputs(sum(sizes), f"{len(sizes)} tensors, {format_count(sum(sizes))}",
+                  {impl: build(impl) for impl in optimizers},
+                  {"torch": "fused", "torch_default": "for-loop"})
 
 
 # ---------------------------------------------------------------- the table
 
 _ADAM = _optimizer("adam_step", step=10)
 
+_ADAM_DS = "DeepSpeedCPUAdam"
+
+
+def _activation_case(name, inputs):
+    """An activation (or its backward) reading `inputs` and writing one output."""
+    return Case(name, "activations", Traffic(len(inputs), 0, 1), _activation(name, inputs))
+
+
+def _softmax_case(name, classes, size):
+    """Softmax cross-entropy over rows of `classes` logits, against F.cross_entropy."""
+    return Case(name, "losses", Traffic(1, 0, 1),
+                _loss("softmax_cross_entropy", _logit_inputs(classes),
+                      lambda x, y: F.cross_entropy(x, y)), (size,))
+
+
 CASES = [
-    Case("sgd", Traffic(1, 1, 0), _single(_optimizer("sgd_step", lr=1e-3))),
-    Case("sgdm", Traffic(1, 2, 0), _single(_optimizer("sgdm_step", lr=1e-3, momentum=0.9))),
-    Case("nesterov", Traffic(1, 2, 0),
+    Case("sgd", "optimizers", Traffic(1, 1, 0), _single(_optimizer("sgd_step", lr=1e-3))),
+    Case("sgdm", "optimizers", Traffic(1, 2, 0),
+         _single(_optimizer("sgdm_step", lr=1e-3, momentum=0.9))),
+    Case("nesterov", "optimizers", Traffic(1, 2, 0),
          _single(_optimizer("sgdm_step", lr=1e-3, momentum=0.9, nesterov=True))),
-    Case("adagrad", Traffic(1, 2, 0), _single(_optimizer("adagrad_step", lr=1e-2))),
-    Case("rmsprop", Traffic(1, 2, 0), _single(_optimizer("rmsprop_step", lr=1e-3))),
-    Case("rmsprop_centered_momentum", Traffic(1, 4, 0),
+    Case("adagrad", "optimizers", Traffic(1, 2, 0), _single(_optimizer("adagrad_step", lr=1e-2)),
+         deepspeed="DeepSpeedCPUAdagrad"),
+    Case("rmsprop", "optimizers", Traffic(1, 2, 0), _single(_optimizer("rmsprop_step", lr=1e-3))),
+    Case("rmsprop_centered_momentum", "optimizers", Traffic(1, 4, 0),
          _single(_optimizer("rmsprop_step", ("grad_avgs", "momentum_buffers"), lr=1e-3,
                             momentum=0.9, centered=True))),
-    Case("adam", Traffic(1, 3, 0), _single(_ADAM), (1e5, 1e6, 1e7)),
-    Case("amsgrad", Traffic(1, 4, 0),
+    Case("adam", "optimizers", Traffic(1, 3, 0), _single(_ADAM), (1e5, 1e6, 1e7),
+         deepspeed=_ADAM_DS),
+    Case("amsgrad", "optimizers", Traffic(1, 4, 0),
          _single(_optimizer("adam_step", ("max_exp_avg_sqs",), step=10, amsgrad=True))),
-    Case("adamw", Traffic(1, 3, 0), _single(_optimizer("adamw_step", step=10))),
-    Case("adam_list200", Traffic(1, 3, 0), _tensor_list(_ADAM), (1e7,)),
-    Case("sigmoid", Traffic(1, 0, 1), _activation("sigmoid", ["x"])),
-    Case("sigmoid_backward", Traffic(2, 0, 1), _activation("sigmoid_backward", ["y_sigmoid", "dy"])),
-    Case("tanh", Traffic(1, 0, 1), _activation("tanh", ["x"])),
-    Case("tanh_backward", Traffic(2, 0, 1), _activation("tanh_backward", ["y_tanh", "dy"])),
-    Case("relu", Traffic(1, 0, 1), _activation("relu", ["x"])),
-    Case("relu_backward", Traffic(2, 0, 1), _activation("relu_backward", ["x", "dy"])),
-    Case("leaky_relu", Traffic(1, 0, 1), _activation("leaky_relu", ["x"])),
-    Case("leaky_relu_backward", Traffic(2, 0, 1), _activation("leaky_relu_backward", ["x", "dy"])),
-    Case("mse_loss", Traffic(2, 0, 1), _loss("mse_loss", _mse_inputs, lambda x, t: F.mse_loss(x, t))),
-    Case("cross_entropy", Traffic(2, 0, 1),
+    Case("adamw", "optimizers", Traffic(1, 3, 0), _single(_optimizer("adamw_step", step=10)),
+         deepspeed=_ADAM_DS),
+    Case("adam_list200", "optimizers", Traffic(1, 3, 0), _tensor_list(_ADAM), (1e7,),
+         deepspeed=_ADAM_DS),
+    Case("adam_gpt2small", "optimizers", Traffic(1, 3, 0), _model_adam, (sum(_GPT2_SMALL),),
+         requires=("torch",)),
+    _activation_case("sigmoid", ["x"]),
+    _activation_case("sigmoid_backward", ["y_sigmoid", "dy"]),
+    _activation_case("tanh", ["x"]),
+    _activation_case("tanh_backward", ["y_tanh", "dy"]),
+    _activation_case("relu", ["x"]),
+    _activation_case("relu_backward", ["x", "dy"]),
+    _activation_case("leaky_relu", ["x"]),
+    _activation_case("leaky_relu_backward", ["x", "dy"]),
+    Case("mse_loss", "losses", Traffic(2, 0, 1),
+         _loss("mse_loss", _mse_inputs, lambda x, t: F.mse_loss(x, t))),
+    Case("cross_entropy", "losses", Traffic(2, 0, 1),
          _loss("cross_entropy", _probability_inputs, _torch_cross_entropy_on_probs)),
-    Case("softmax_cross_entropy", Traffic(1, 0, 1),
-         _loss("softmax_cross_entropy", _logit_inputs(1000), lambda x, y: F.cross_entropy(x, y)),
-         (4.096e6,)),
-    Case("softmax_cross_entropy_32k", Traffic(1, 0, 1),
-         _loss("softmax_cross_entropy", _logit_inputs(32000), lambda x, y: F.cross_entropy(x, y)),
-         (1.6384e7,)),
-    Case("softmax_cross_entropy_10", Traffic(1, 0, 1),
-         _loss("softmax_cross_entropy", _logit_inputs(10), lambda x, y: F.cross_entropy(x, y)),
-         (655360,)),
-    Case("l1_loss", Traffic(1, 0, 0), _regularizer("l1_loss", lambda t: torch.linalg.vector_norm(t, 1))),
-    Case("l2_loss", Traffic(1, 0, 0),
+    _softmax_case("softmax_cross_entropy", 1000, 4.096e6),
+    _softmax_case("softmax_cross_entropy_32k", 32000, 1.6384e7),
+    _softmax_case("softmax_cross_entropy_10", 10, 655360),
+    Case("l1_loss", "losses", Traffic(1, 0, 0),
+         _regularizer("l1_loss", lambda t: torch.linalg.vector_norm(t, 1))),
+    Case("l2_loss", "losses", Traffic(1, 0, 0),
          _regularizer("l2_loss", lambda t: torch.linalg.vector_norm(t).square() / 2)),
 ]
-if torch is not None:
-    CASES.append(Case("adam_gpt2small", Traffic(1, 3, 0), _model_adam, (sum(_GPT2_SMALL),)))
 
 BY_NAME = {case.name: case for case in CASES}

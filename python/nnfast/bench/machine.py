@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import pathlib
 import platform
@@ -50,6 +51,18 @@ def describe():
         versions["torch"] = torch.__version__
     except ImportError:
         pass
+    try:
+        versions["deepspeed"] = importlib.metadata.version("deepspeed")
+    except importlib.metadata.PackageNotFoundError:
+        pass
     return {"cpu": model, "cores": os.cpu_count(), "platform": platform.platform(),
             "cpu_flags": [f for f in flags if f.startswith(("avx", "sse", "fma"))],
             "nnfast": nnfast.info(), "versions": versions, "commit": _commit()}
+
+
+def headline(info):
+    """One line naming the machine and the versions (above the table, atop the plot)."""
+    versions = ", ".join(f"{name} {v}" for name, v in info["versions"].items() if name != "nnfast")
+    return (f"nnfast {info['versions']['nnfast']} | {info['nnfast']['simd']} | "
+            f"{info['nnfast']['threads']} threads | {info['cpu']} ({info['cores']} cores) | "
+            f"{versions}")

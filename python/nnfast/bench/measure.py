@@ -21,10 +21,13 @@ MIN_SAMPLE_SECONDS = 2e-3  # a sample repeats a fast call until it lasts this lo
 @dataclass
 class Measurement:
     kernel: str
+    family: str
+    shape: str
     elements: int
     dtype: str
     bytes_per_element: int
     seconds: dict = field(default_factory=dict)  # implementation -> per-call times
+    paths: dict = field(default_factory=dict)  # peer implementation -> the path it took
 
     def median(self, impl):
         return float(np.median(self.seconds[impl]))
@@ -78,10 +81,10 @@ def measure(case: Case, n: float, dtype, repeat: int, seed: int = 0) -> Measurem
     """Interleaved timings of the roofline kernel and every implementation of `case`."""
     dtype = np.dtype(dtype)
     rng = np.random.default_rng(seed)
-    elements, calls = case.make(int(n), dtype, rng)
-    calls = {"roofline": _roofline_call(case, elements, dtype, rng), **calls}
-    result = Measurement(case.name, elements, dtype.name,
-                         case.traffic.bytes_per_element(dtype.itemsize))
+    inputs = case.inputs(n, dtype, rng)
+    calls = {"roofline": _roofline_call(case, inputs.elements, dtype, rng), **inputs.calls}
+    result = Measurement(case.name, case.family, inputs.shape, inputs.elements, dtype.name,
+                         case.traffic.bytes_per_element(dtype.itemsize), paths=inputs.paths)
     result.seconds = interleaved(calls, repeat)
     return result
 
