@@ -101,6 +101,21 @@ def test_any_thread_count_gives_the_same_bits(rng, threads):
         assert_same_bits(np.asarray(a), np.asarray(b), f"{threads} threads")
 
 
+def test_every_chunk_runs_exactly_once(rng):
+    """p - 1 * 1 from p = 0 is -1 where an element was updated once: 0 where a chunk was
+    skipped, -2 where one ran twice. Sizes from one chunk to a few hundred, split into
+    lists, over thread counts that do and do not divide them, call after call."""
+    for _ in range(60):
+        threads = int(rng.integers(2, 10))
+        sizes = [int(n) for n in rng.integers(0, 200_000, int(rng.integers(1, 6)))]
+        params = [np.zeros(n, np.float32) for n in sizes]
+        grads = [np.ones(n, np.float32) for n in sizes]
+        with num_threads(threads):
+            nnfast.sgd_step(params, grads, lr=1.0)
+        for p in params:
+            assert np.all(p == -1), (threads, sizes)
+
+
 @pytest.mark.parametrize("n", [0, -1, 1025, 100_000, 2**31 - 1, 2**31, 2**64])
 def test_set_num_threads_refuses_counts_out_of_range(n):
     """100000 used to crash libgomp, 2**31 - 1 to end the process, 2**31 to raise a

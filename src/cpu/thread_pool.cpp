@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -12,9 +13,6 @@
 #if defined(__unix__) || defined(__APPLE__)
 #include <pthread.h>
 #define NNFAST_HAVE_ATFORK 1
-#endif
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
 #endif
 
 namespace nnfast::cpu {
@@ -25,13 +23,15 @@ using Task = void (*)(void*, int64_t);
 using Clock = std::chrono::steady_clock;
 
 // How long an idle worker polls for the next call before it sleeps: long enough to
-// bridge the Python between the calls of one training step, short enough that
-// idle workers leave a busy machine's cores to others.
-constexpr auto kWorkerSpin = std::chrono::microseconds(50);
+// bridge the Python between the calls of one training step (waking a sleeping
+// thread takes from microseconds on bare metal to a few hundred under a
+// hypervisor, whose idle virtual CPU must be woken too), short enough that idle
+// workers leave a busy machine's cores to others.
+constexpr auto kWorkerSpin = std::chrono::microseconds(300);
 // How long a caller whose tasks are all claimed polls for the last ones before it
 // yields its core (to the worker running them, if they share it).
 constexpr auto kCallerSpin = std::chrono::microseconds(20);
-// A gap this long between two clock reads of a poll (64 pauses, a microsecond or
+// A gap this long between two clock reads of a poll (64 polls, a microsecond or
 // two) means the OS took the thread's core away: the machine is oversubscribed.
 constexpr auto kPreempted = std::chrono::microseconds(40);
 // After that, for this long, workers sleep as soon as a call is done instead of
@@ -42,13 +42,12 @@ constexpr auto kPreempted = std::chrono::microseconds(40);
 // not run before a short call is over).
 constexpr auto kQuietAfterPreemption = std::chrono::milliseconds(50);
 
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  _mm_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
+// Between two polls. Not x86's PAUSE: under a hypervisor a PAUSE loop is taken for
+// a spin-lock waiter and the virtual CPU is descheduled (pause-loop exiting, AMD's
+// pause filter), which left a polling worker with 3% of the chunks of 100,000-element
+// calls instead of 23-45%. (Each poll is an atomic load, which no compiler
+// merges; the fence only keeps the loop from being reordered around it.)
+inline void between_polls() { std::atomic_signal_fence(std::memory_order_seq_cst); }
 
 enum class Poll { done, timed_out, preempted };
 
@@ -60,7 +59,7 @@ Poll poll_for(std::chrono::microseconds limit, const Done& done) {
   Clock::time_point last = start;
   for (unsigned polls = 1;; ++polls) {
     if (done()) return Poll::done;
-    cpu_relax();
+    between_polls();
     if (polls % 64 == 0) {
       const Clock::time_point now = Clock::now();
       if (now - last > kPreempted) return Poll::preempted;
@@ -82,15 +81,18 @@ class Pool {
     task_.store(task, std::memory_order_relaxed);
     context_.store(context, std::memory_order_relaxed);
     done_.store(0, std::memory_order_relaxed);
-    participants_.store(threads - 1, std::memory_order_relaxed);
+    ranges_in_use_.store(threads, std::memory_order_relaxed);
     // Publishes the call (release: the fields above are seen by whoever claims).
-    next_.store(pack(0, count), std::memory_order_release);
+    for (int r = 0; r < threads; ++r)
+      ranges_[r].word.store(pack(static_cast<uint32_t>(uint64_t{count} * r / threads),
+                                 static_cast<uint32_t>(uint64_t{count} * (r + 1) / threads)),
+                            std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_seq_cst);
     if (sleepers_.load(std::memory_order_seq_cst) > 0 && (long_call || !quiet())) {
       std::lock_guard<std::mutex> lock(sleep_mutex_);
       wake_.notify_all();
     }
-    claim_and_run();
+    claim_and_run(0);
     const Poll last = poll_for(kCallerSpin, [&] { return done_.load(std::memory_order_acquire) == count; });
     if (last == Poll::preempted) go_quiet();
     if (last != Poll::done) {
@@ -99,27 +101,46 @@ class Pool {
   }
 
  private:
-  // The claim word: the next unclaimed index of the call in its low 32 bits and the
-  // call's task count in its high 32. A claim is one compare-and-swap from (i, n)
-  // to (i + 1, n) with i < n; a value (i, n) is only ever a state of the call that
-  // holds the pool, so a worker that read it during an earlier call and claims late
-  // claims a task of the current call, validly, and never one past its end.
-  static uint64_t pack(uint32_t index, uint32_t count) {
-    return (static_cast<uint64_t>(count) << 32) | index;
+  // The tasks of a call are cut into one contiguous range per thread (range 0 the
+  // caller's, range w + 1 worker w's), so that each thread streams through memory
+  // in order and, call after call, works on the same elements (a working set that
+  // fits in the caches stays in its core's). A range's word holds its next
+  // unclaimed index in the low 32 bits and its end in the high 32. Its own thread
+  // claims from the front, (i, e) -> (i + 1, e); a thread whose range is empty
+  // steals from the back of another's, (i, e) -> (i, e - 1): each one
+  // compare-and-swap, made only while i < e. All ranges are empty between calls,
+  // so a word with i < e is only ever a state of the call that holds the pool: a
+  // worker that read one during an earlier call and claims late claims a task of
+  // the current call, validly, and never one outside it.
+  static uint64_t pack(uint32_t next, uint32_t end) { return (uint64_t{end} << 32) | next; }
+
+  // A task claimed from range r's front (or back), or -1 if the range is empty.
+  int64_t claim(int r, bool back) {
+    std::atomic<uint64_t>& word = ranges_[r].word;
+    uint64_t w = word.load(std::memory_order_acquire);
+    for (;;) {
+      const uint32_t next = static_cast<uint32_t>(w), end = static_cast<uint32_t>(w >> 32);
+      if (next >= end) return -1;
+      const uint64_t claimed = back ? pack(next, end - 1) : pack(next + 1, end);
+      if (word.compare_exchange_weak(w, claimed, std::memory_order_acq_rel,
+                                     std::memory_order_acquire))
+        return back ? end - 1 : next;
+    }
   }
 
-  void claim_and_run() {
-    uint64_t word = next_.load(std::memory_order_acquire);
+  // Runs tasks of range `own` (none if it is not in use), then steals until every
+  // range is empty; the tasks run are counted once, at the end.
+  void claim_and_run(int own) {
+    const int ranges = ranges_in_use_.load(std::memory_order_relaxed);
+    uint32_t ran = 0;
     for (;;) {
-      const uint32_t index = static_cast<uint32_t>(word);
-      if (index >= static_cast<uint32_t>(word >> 32)) return;
-      if (!next_.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel,
-                                       std::memory_order_acquire))
-        continue;
-      task_.load(std::memory_order_relaxed)(context_.load(std::memory_order_relaxed), index);
-      done_.fetch_add(1, std::memory_order_release);
-      word = next_.load(std::memory_order_acquire);
+      int64_t task = own < ranges ? claim(own, false) : -1;
+      for (int k = 1; task < 0 && k < ranges; ++k) task = claim((own + k) % ranges, true);
+      if (task < 0) break;
+      task_.load(std::memory_order_relaxed)(context_.load(std::memory_order_relaxed), task);
+      ++ran;
     }
+    if (ran) done_.fetch_add(ran, std::memory_order_release);
   }
 
   void start_workers(int wanted) {
@@ -150,7 +171,7 @@ class Pool {
       if (poll == Poll::preempted) go_quiet();
       if (poll != Poll::done) sleep_until_called(seen);
       seen = generation_.load(std::memory_order_acquire);
-      if (index < participants_.load(std::memory_order_relaxed)) claim_and_run();
+      if (index + 1 < ranges_in_use_.load(std::memory_order_relaxed)) claim_and_run(index + 1);
     }
   }
 
@@ -163,11 +184,14 @@ class Pool {
     sleepers_.fetch_sub(1, std::memory_order_relaxed);
   }
 
-  std::atomic<uint64_t> next_{0};
+  struct alignas(64) Range {  // a cache line each: every thread claims from its own
+    std::atomic<uint64_t> word{0};
+  };
+  std::unique_ptr<Range[]> ranges_{new Range[kMaxThreads]};
+  std::atomic<int> ranges_in_use_{0};  // the call's thread count: workers past it stay out
   std::atomic<uint32_t> done_{0};
   std::atomic<Task> task_{nullptr};
   std::atomic<void*> context_{nullptr};
-  std::atomic<int> participants_{0};  // workers with a smaller index take part
 
   std::atomic<uint32_t> generation_{0};  // one more per call: what idle workers wait for
   std::atomic<Clock::rep> quiet_until_{0};
