@@ -3,7 +3,7 @@
 Run by benchmarks/gpu_check.sh on a machine with an NVIDIA GPU, PyTorch and nnfast built
 with CUDA. Every time is the median of CUDA-event timings after warm-up; inputs are larger
 than L2 (50-60 MB on an H100/H200) unless the case is about many small tensors. Each
-kernel's bandwidth counts the bytes it must move (design.md: every input read once, every
+kernel's bandwidth counts the bytes it must move (every input read once, every
 output written once), and is compared with a device-to-device copy measured in the same run
 (bytes read plus bytes written).
 

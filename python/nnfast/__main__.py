@@ -23,8 +23,8 @@ def _parser():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(bench)
     info = commands.add_parser("info", help="print the build as JSON (version, SIMD, threads, "
-                               "OpenMP, CUDA)", description="Prints nnfast.info() as JSON: the "
-                               "version, the SIMD kernels in use, threads, OpenMP and CUDA.")
+                               "CUDA)", description="Prints nnfast.info() as JSON: the "
+                               "version, the SIMD kernels in use, threads and CUDA.")
     helper = commands.add_parser("help", help="show the help of nnfast or of a command",
                                  description="Shows the help of nnfast or of COMMAND.")
     helper.add_argument("topic", nargs="?", choices=("bench", "info", "help"), metavar="COMMAND",

@@ -1,13 +1,13 @@
 """The benchmark cases: for each kernel, fresh inputs and the calls to time.
 
 A case declares its memory traffic as (arrays only read, arrays updated in
-place, arrays written): the bytes any implementation must move at least
-(design.md), and the shape of the roofline kernel measured beside it. ``make``
-builds equal but separate inputs for each implementation: ``nnfast``, ``numpy``
-(nnfast.reference, what a user would write with NumPy), ``torch`` (PyTorch's
-fastest CPU path for the same result, when torch is importable) and, for the
-optimizers DeepSpeed has on the CPU, ``deepspeed`` (its C++ CPU optimizers, when
-deepspeed is importable). The model-shaped case ``adam_gpt2small`` compares
+place, arrays written): the bytes any implementation must move at least (each
+array read once, updated or written once), and the shape of the roofline kernel
+measured beside it. ``make`` builds equal but separate inputs for each
+implementation: ``nnfast``, ``numpy`` (nnfast.reference, what a user would
+write with NumPy), ``torch`` (PyTorch's fastest CPU path for the same result,
+when torch is importable) and, for the optimizers DeepSpeed has on the CPU,
+``deepspeed`` (its C++ CPU optimizers, when deepspeed is importable). The model-shaped case ``adam_gpt2small`` compares
 ``nnfast.torch.Adam`` with ``torch.optim.Adam`` fused (``torch``) and default
 (``torch_default``) instead; it needs torch (``Case.requires``).
 """
