@@ -28,9 +28,6 @@ constexpr int64_t kMinChunksPerCall = 32;
 
 // Below this many elements in a whole call, threads cost more than they save.
 constexpr int64_t kParallelThreshold = 1 << 15;
-// From this many, a call is long enough (~100 us of an optimizer step) to wake
-// sleeping workers on a busy machine (thread_pool.h).
-constexpr int64_t kLongCallElements = 1 << 19;
 
 // The chunk length for a call of `total` elements (a multiple of 64 elements).
 inline int64_t chunk_elements_for(int64_t total) {
@@ -61,7 +58,7 @@ void set_num_threads(int n);
 template <class Body>
 void parallel_for(int64_t count, int64_t total_elements, const Body& body) {
   const int threads = total_elements >= kParallelThreshold ? max_threads() : 1;
-  run_tasks(count, threads, total_elements >= kLongCallElements,
+  run_tasks(count, threads,
             [](void* context, int64_t i) { (*static_cast<const Body*>(context))(i); },
             const_cast<Body*>(&body));
 }

@@ -31,16 +31,6 @@ constexpr auto kWorkerSpin = std::chrono::microseconds(300);
 // How long a caller whose tasks are all claimed polls for the last ones before it
 // yields its core (to the worker running them, if they share it).
 constexpr auto kCallerSpin = std::chrono::microseconds(20);
-// A gap this long between two clock reads of a poll (64 polls, a microsecond or
-// two) means the OS took the thread's core away: the machine is oversubscribed.
-constexpr auto kPreempted = std::chrono::microseconds(40);
-// After that, for this long, workers sleep as soon as a call is done instead of
-// polling (a polling worker uses up its time slice and is preempted in the middle
-// of the next call, which then waits for it, while a worker woken from sleep
-// starts with a fresh slice and the scheduler favours it), and only long calls
-// wake them (waking a thread costs a system call, and on a busy machine it may
-// not run before a short call is over).
-constexpr auto kQuietAfterPreemption = std::chrono::milliseconds(50);
 
 // Between two polls. Not x86's PAUSE: under a hypervisor a PAUSE loop is taken for
 // a spin-lock waiter and the virtual CPU is descheduled (pause-loop exiting, AMD's
@@ -49,29 +39,21 @@ constexpr auto kQuietAfterPreemption = std::chrono::milliseconds(50);
 // merges; the fence only keeps the loop from being reordered around it.)
 inline void between_polls() { std::atomic_signal_fence(std::memory_order_seq_cst); }
 
-enum class Poll { done, timed_out, preempted };
-
-// Polls done() (with a clock read every 64 polls) for at most `limit`, or until
-// the thread is seen to have been preempted.
+// Polls done() (with a clock read every 64 polls) for at most `limit`; true if it
+// became true.
 template <class Done>
-Poll poll_for(std::chrono::microseconds limit, const Done& done) {
+bool poll_for(std::chrono::microseconds limit, const Done& done) {
   const Clock::time_point start = Clock::now();
-  Clock::time_point last = start;
   for (unsigned polls = 1;; ++polls) {
-    if (done()) return Poll::done;
+    if (done()) return true;
     between_polls();
-    if (polls % 64 == 0) {
-      const Clock::time_point now = Clock::now();
-      if (now - last > kPreempted) return Poll::preempted;
-      if (now - start > limit) return Poll::timed_out;
-      last = now;
-    }
+    if (polls % 64 == 0 && Clock::now() - start > limit) return false;
   }
 }
 
 class Pool {
  public:
-  void run(uint32_t count, int threads, bool long_call, Task task, void* context) {
+  void run(uint32_t count, int threads, Task task, void* context) {
     std::unique_lock<std::mutex> owner(call_mutex_, std::try_to_lock);
     if (!owner.owns_lock()) {  // another thread's call holds the pool: run on this one
       for (uint32_t i = 0; i < count; ++i) task(context, i);
@@ -88,14 +70,12 @@ class Pool {
                                  static_cast<uint32_t>(uint64_t{count} * (r + 1) / threads)),
                             std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_seq_cst);
-    if (sleepers_.load(std::memory_order_seq_cst) > 0 && (long_call || !quiet())) {
+    if (sleepers_.load(std::memory_order_seq_cst) > 0) {
       std::lock_guard<std::mutex> lock(sleep_mutex_);
       wake_.notify_all();
     }
     claim_and_run(0);
-    const Poll last = poll_for(kCallerSpin, [&] { return done_.load(std::memory_order_acquire) == count; });
-    if (last == Poll::preempted) go_quiet();
-    if (last != Poll::done) {
+    if (!poll_for(kCallerSpin, [&] { return done_.load(std::memory_order_acquire) == count; })) {
       while (done_.load(std::memory_order_acquire) != count) std::this_thread::yield();
     }
   }
@@ -155,21 +135,10 @@ class Pool {
     }
   }
 
-  // Whether a thread of the pool was preempted in the last kQuietAfterPreemption.
-  bool quiet() const {
-    return Clock::now().time_since_epoch().count() < quiet_until_.load(std::memory_order_relaxed);
-  }
-  void go_quiet() {
-    quiet_until_.store((Clock::now() + kQuietAfterPreemption).time_since_epoch().count(),
-                       std::memory_order_relaxed);
-  }
-
   [[noreturn]] void work(int index, uint32_t seen) {
     for (;;) {
       const auto called = [&] { return generation_.load(std::memory_order_acquire) != seen; };
-      const Poll poll = quiet() ? Poll::timed_out : poll_for(kWorkerSpin, called);
-      if (poll == Poll::preempted) go_quiet();
-      if (poll != Poll::done) sleep_until_called(seen);
+      if (!poll_for(kWorkerSpin, called)) sleep_until_called(seen);
       seen = generation_.load(std::memory_order_acquire);
       if (index + 1 < ranges_in_use_.load(std::memory_order_relaxed)) claim_and_run(index + 1);
     }
@@ -194,7 +163,6 @@ class Pool {
   std::atomic<void*> context_{nullptr};
 
   std::atomic<uint32_t> generation_{0};  // one more per call: what idle workers wait for
-  std::atomic<Clock::rep> quiet_until_{0};
   std::atomic<int> sleepers_{0};
   std::mutex sleep_mutex_;
   std::condition_variable wake_;
@@ -228,15 +196,15 @@ Pool& pool() {
 
 }  // namespace
 
-void run_tasks(int64_t count, int threads, bool long_call, Task task, void* context) {
+void run_tasks(int64_t count, int threads, Task task, void* context) {
   // (The claim word holds 32-bit indices; 2^32 tasks, chunks of at least 2,048
   // elements or tensors of a list, are more than any memory holds.)
   if (threads <= 1 || count <= 1 || count > UINT32_MAX) {
     for (int64_t i = 0; i < count; ++i) task(context, i);
     return;
   }
-  pool().run(static_cast<uint32_t>(count), threads < kMaxThreads ? threads : kMaxThreads, long_call,
-             task, context);
+  pool().run(static_cast<uint32_t>(count), threads < kMaxThreads ? threads : kMaxThreads, task,
+             context);
 }
 
 }  // namespace nnfast::cpu

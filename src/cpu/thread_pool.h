@@ -4,10 +4,9 @@
 // counter: the calling thread and every worker that is running claim the next
 // index until none is left, so a call finishes as soon as its tasks are done and
 // never waits for a worker the OS has not scheduled (on a busy machine it simply
-// runs more of them itself). Workers spin for a few tens of microseconds after a
-// call, for the next one, then sleep; once a thread of the pool is seen to be
-// preempted (the machine is oversubscribed), they sleep at once for a while, and
-// only long calls wake them. The pool starts on the first parallel call,
+// runs more of them itself). Each thread works through a range of its own, the
+// others steal from its end once theirs is empty. Workers poll for the next call
+// for 300 us after one, then sleep. The pool starts on the first parallel call,
 // and a forked child starts with a fresh, empty pool (pthread_atfork), so a
 // process forked after a parallel call (multiprocessing's "fork" start method,
 // data-loader workers) runs its own calls; the parent's pool keeps working.
@@ -25,9 +24,7 @@ constexpr int kMaxThreads = 1024;
 
 // Runs task(context, i) for every i in [0, count), each exactly once, on at most
 // `threads` threads (the caller included), and returns when all have run.
-// long_call: the call is long enough (hundreds of microseconds) to wake sleeping
-// workers even on a busy machine.
-void run_tasks(int64_t count, int threads, bool long_call,
-               void (*task)(void* context, int64_t index), void* context);
+void run_tasks(int64_t count, int threads, void (*task)(void* context, int64_t index),
+               void* context);
 
 }  // namespace nnfast::cpu
