@@ -1,9 +1,12 @@
 """Timing. For each case and size, the implementations and the roofline kernel
 alternate sample by sample (a sample repeats one call until it lasts 2 ms), so
 drift in the machine's speed hits all of them alike; every figure derives from
-medians of these interleaved samples. Beside PyTorch or DeepSpeed, whose OpenMP
-threads spin for milliseconds after a call, samples are kept apart
-(SETTLE_SECONDS)."""
+medians of these interleaved samples.
+
+Beside PyTorch or DeepSpeed, the OpenMP runtimes they use keep their idle threads
+spinning for milliseconds after each call, on cores the next implementation
+measured then shares with them (README, Threads); OMP_WAIT_POLICY=PASSIVE in the
+environment makes them sleep at once."""
 
 from __future__ import annotations
 
@@ -53,22 +56,8 @@ def _calls_per_sample(fn):
     return max(1, math.ceil(MIN_SAMPLE_SECONDS / max(elapsed, 1e-9)))
 
 
-#: How long OpenMP runtimes (PyTorch's, DeepSpeed's) keep their idle threads spinning
-#: after a call: a fused Adam step left about 12 ms of CPU time spent in the 20-100 ms after
-#: it, on the 2-core development VM. Where such a peer is measured, every sample waits this
-#: long first, then makes untimed calls for WARM_SECONDS (waking its own threads, which a
-#: loop of calls keeps awake; waking a sleeping thread took up to milliseconds there), so
-#: that no implementation runs on cores another's idle threads still hold, and none starts
-#: colder than another.
-SETTLE_SECONDS = 0.02
-WARM_SECONDS = 0.002
-#: The implementations whose threads linger after a call.
-SPINNING_PEERS = frozenset({"torch", "torch_default", "deepspeed"})
-
-
-def interleaved(calls, repeat, settle=0.0):
-    """{name: [seconds per call] * repeat}, the calls alternating sample by sample; with
-    ``settle``, each sample waits that long, then calls for WARM_SECONDS untimed."""
+def interleaved(calls, repeat):
+    """{name: [seconds per call] * repeat}, the calls alternating sample by sample."""
     counts = {}
     for name, fn in calls.items():
         fn()  # warm-up: a first call may start threads or fault pages in
@@ -78,12 +67,6 @@ def interleaved(calls, repeat, settle=0.0):
     for _ in range(repeat):
         for name, fn in calls.items():
             k = counts[name]
-            if settle:
-                time.sleep(settle)
-                warm_until = time.perf_counter() + WARM_SECONDS
-                fn()
-                while time.perf_counter() < warm_until:
-                    fn()
             start = time.perf_counter()
             for _ in range(k):
                 fn()
@@ -109,8 +92,7 @@ def measure(case: Case, n: float, dtype, repeat: int, seed: int = 0) -> Measurem
     calls = {"roofline": _roofline_call(case, inputs.elements, dtype, rng), **inputs.calls}
     result = Measurement(case.name, case.family, inputs.shape, inputs.elements, dtype.name,
                          case.traffic.bytes_per_element(dtype.itemsize), paths=inputs.paths)
-    settle = SETTLE_SECONDS if SPINNING_PEERS & calls.keys() else 0.0
-    result.seconds = interleaved(calls, repeat, settle)
+    result.seconds = interleaved(calls, repeat)
     return result
 
 
