@@ -5,9 +5,12 @@
 - a second process running 2-thread adam_steps of the same size;
 
 and the same for torch's fused Adam and DeepSpeed's CPU Adam when they are importable.
-Prints medians in ms and the ratio t(2 threads) / t(1 thread) per condition: below 1
-means the second thread helps; issue 9 asks for at most 1.1 beside three busy processes
-and below 1 beside the second nnfast process.
+Each library is timed in a process of its own: the OpenMP runtimes of torch and
+DeepSpeed keep idle threads spinning for milliseconds after a call, which would take a
+core from whatever is timed next in the same process. Prints medians in ms and the ratio
+t(2 threads) / t(1 thread) per condition: below 1 means the second thread helps; issue 9
+asks for at most 1.1 beside three busy processes and below 1 beside the second nnfast
+process.
 
     python benchmarks/thread_scaling.py [--sizes 1e5,1e6] [--busy 3] [--repeat 30]
 """
@@ -92,17 +95,20 @@ def deepspeed_adam(n):
     return step
 
 
-def peers():
-    found = {"nnfast": nnfast_adam}
-    with contextlib.suppress(ImportError):
-        import torch  # noqa: F401
+PEERS = {"nnfast": nnfast_adam, "torch fused": torch_adam, "deepspeed": deepspeed_adam}
 
-        found["torch fused"] = torch_adam
-    with contextlib.suppress(Exception):  # deepspeed raises more than ImportError without its op
-        import deepspeed.ops.adam  # noqa: F401
 
-        found["deepspeed"] = deepspeed_adam
-    return found
+def available(name):
+    """Whether the library behind a peer imports (DeepSpeed raises more than ImportError
+    without its op)."""
+    try:
+        if name == "torch fused":
+            import torch  # noqa: F401
+        elif name == "deepspeed":
+            import deepspeed.ops.adam  # noqa: F401
+    except Exception:  # noqa: BLE001
+        return False
+    return True
 
 
 def time_interleaved(step, repeat):
@@ -118,13 +124,26 @@ def time_interleaved(step, repeat):
     return statistics.median(samples[1]), statistics.median(samples[2])
 
 
+def measure_in_child(name, n, repeat):
+    """(1-thread ms, 2-thread ms) of one peer, timed in a fresh process."""
+    out = subprocess.run([sys.executable, __file__, "--child", name, str(n), str(repeat)],
+                         capture_output=True, text=True, check=True).stdout.split()
+    return float(out[-2]), float(out[-1])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1e5,1e6")
     parser.add_argument("--busy", type=int, default=3, help="busy processes (default 3)")
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--child", nargs=3, metavar=("PEER", "N", "REPEAT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        name, n, repeat = args.child
+        one, two = time_interleaved(PEERS[name](int(n)), int(repeat))
+        print(one, two)
+        return 0
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                 if line.startswith("model name")), "unknown CPU")
@@ -133,17 +152,14 @@ def main(argv=None):
           f"{'2 threads ms':>12} {'2T / 1T':>8}")
     conditions = [("idle", None, 0), (f"{args.busy} busy processes", "busy", args.busy),
                   ("2-thread nnfast peer", "peer", 1)]
-    before = nnfast.get_num_threads()
-    try:
-        for n in sizes:
-            for label, kind, count in conditions:
-                with load(kind, count, n) if kind else contextlib.nullcontext():
-                    for name, make in peers().items():
-                        one, two = time_interleaved(make(n), args.repeat)
-                        print(f"{label:<22} {n:>7.0e} {name:<12} {one:>11.4f} {two:>12.4f} "
-                              f"{two / one:>8.2f}", flush=True)
-    finally:
-        nnfast.set_num_threads(before)
+    names = [name for name in PEERS if available(name)]
+    for n in sizes:
+        for label, kind, count in conditions:
+            with load(kind, count, n) if kind else contextlib.nullcontext():
+                for name in names:
+                    one, two = measure_in_child(name, n, args.repeat)
+                    print(f"{label:<22} {n:>7.0e} {name:<12} {one:>11.4f} {two:>12.4f} "
+                          f"{two / one:>8.2f}", flush=True)
     return 0
 
 
