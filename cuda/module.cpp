@@ -327,9 +327,8 @@ namespace {
 
 // A new array of like's library, dtype and device: kind "empty" or "zeros".
 Array new_like(const Array& like, const Shape& shape, const char* kind) {
-  py::tuple dims(shape.size());
-  for (size_t i = 0; i < shape.size(); ++i) dims[i] = py::int_(shape[i]);
-  const py::object out = py::module_::import("nnfast.cuda").attr("_new_like")(like.owner, dims, kind);
+  const py::object out =
+      py::module_::import("nnfast.cuda").attr("_new_like")(like.owner, shape_tuple(shape), kind);
   return GpuBackend::check(out, "a new output", Access::write);
 }
 

@@ -88,6 +88,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("use_simd", &cpu::use_kernels, py::arg("isa"));
   m.def("is_gpu_array", [](py::handle obj) { return is_gpu_array(obj); }, py::arg("obj"));
   m.def("get_num_threads", &cpu::max_threads);
+  m.attr("MAX_THREADS") = cpu::kMaxThreads;
   m.def("build_info", []() {
     py::dict d;
     d["version"] = NNFAST_VERSION;

@@ -13,7 +13,9 @@ import math
 import os
 import warnings
 
-MAX_THREADS = 1024  # as src/cpu/thread_pool.h's kMaxThreads
+from . import _core
+
+MAX_THREADS = _core.MAX_THREADS  # what set_num_threads accepts at most
 
 
 def _from_environment(name: str) -> int | None:

@@ -69,7 +69,6 @@ copy (it is only read).
 
 from __future__ import annotations
 
-
 import torch
 
 from . import _core

@@ -78,6 +78,13 @@ inline int64_t element_count(const Shape& shape) {
   return n;
 }
 
+// The dimensions as a Python tuple (for a library's array constructors).
+inline py::tuple shape_tuple(const Shape& shape) {
+  py::tuple dims(shape.size());
+  for (size_t i = 0; i < shape.size(); ++i) dims[i] = py::int_(shape[i]);
+  return dims;
+}
+
 inline std::string describe_shape(const Shape& shape) {
   std::string s = "(";
   for (size_t d = 0; d < shape.size(); ++d) {

@@ -124,9 +124,7 @@ struct NumpyBackend {
 
   // (numpy.zeros: zero pages from the OS, so a large one costs nothing until touched.)
   static Array zeros(const Array& like, const Shape& shape) {
-    py::tuple dims(shape.size());
-    for (size_t i = 0; i < shape.size(); ++i) dims[i] = py::int_(shape[i]);
-    return wrap(py::module_::import("numpy").attr("zeros")(dims, dtype_name(like.dtype)));
+    return wrap(py::module_::import("numpy").attr("zeros")(shape_tuple(shape), dtype_name(like.dtype)));
   }
 
   // A new float32/float64 array, as an Array.

@@ -8,11 +8,11 @@ namespace nnfast::cpu {
 template <class T>
 void activation_forward(Activation kind, const T* x, T* out, int64_t n, double alpha) {
   const auto& k = kernels().get<T>();
-  const T a = ops::narrow<T>(alpha, "alpha");
+  const T alpha_t = ops::narrow<T>(alpha, "alpha");
   const std::vector<Chunk> chunks = make_chunks({n});
   parallel_for(static_cast<int64_t>(chunks.size()), n, [&](int64_t c) {
     const Chunk& ch = chunks[c];
-    k.activation_forward(kind, a, out + ch.begin, x + ch.begin, ch.end - ch.begin);
+    k.activation_forward(kind, alpha_t, out + ch.begin, x + ch.begin, ch.end - ch.begin);
   });
 }
 

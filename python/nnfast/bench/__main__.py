@@ -23,7 +23,7 @@ from .cases import BY_NAME, build_deepspeed_op, deepspeed_compared, format_count
 from .measure import measure, measure_call_overhead
 from .report import Progress, legend, overhead_line, save_json, save_plot, table
 
-MAX_THREADS = 1024
+MAX_THREADS = nnfast._core.MAX_THREADS
 
 
 def _sizes(text):
