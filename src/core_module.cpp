@@ -27,31 +27,34 @@ namespace {
 
 void bind_benchmark(py::module_& m) {
   m.def("memory_traffic", [](py::list reads, py::list updates, py::list outs) {
+    // (Snapshots: checking an array may release the GIL, while the lists could change.)
+    const py::tuple lists[] = {py::tuple(reads), py::tuple(updates), py::tuple(outs)};
+    const int kind = cpu::traffic_kind(static_cast<int>(lists[0].size()),
+                                       static_cast<int>(lists[1].size()),
+                                       static_cast<int>(lists[2].size()));
+    if (kind < 0)
+      throw py::value_error("memory_traffic: no roofline kernel for " +
+                            std::to_string(lists[0].size()) + " reads, " +
+                            std::to_string(lists[1].size()) + " updates and " +
+                            std::to_string(lists[2].size()) + " outs (src/cpu/traffic.h)");
     std::vector<Array> arrays;
     std::vector<ArgName> names;
-    for (auto [list, prefix, access] : {std::make_tuple(reads, "reads", Access::read),
-                                        std::make_tuple(updates, "updates", Access::write),
-                                        std::make_tuple(outs, "outs", Access::write)}) {
-      for (size_t i = 0; i < list.size(); ++i) {
+    for (int l = 0; l < 3; ++l) {
+      const char* prefix = l == 0 ? "reads" : l == 1 ? "updates" : "outs";
+      for (size_t i = 0; i < lists[l].size(); ++i) {
         names.emplace_back(prefix, static_cast<int64_t>(i));
-        arrays.push_back(NumpyBackend::check(list[i], names.back(), access));
+        arrays.push_back(NumpyBackend::check(lists[l][i], names.back(),
+                                             l == 0 ? Access::read : Access::write));
         check_same_dtype(arrays.back(), arrays[0].dtype, names.back(), names[0]);
         check_shape(arrays.back(), arrays[0].shape, names.back(), names[0]);
       }
     }
-    if (arrays.empty()) return;
     dispatch(arrays[0].dtype, [&](auto tag) {
       using T = decltype(tag);
-      std::vector<const T*> r;
-      std::vector<T*> u, o;
-      for (size_t i = 0; i < arrays.size(); ++i) {
-        T* p = arrays[i].ptr<T>();
-        if (i < reads.size()) r.push_back(p);
-        else if (i < reads.size() + updates.size()) u.push_back(p);
-        else o.push_back(p);
-      }
+      std::vector<T*> operands;
+      for (const Array& a : arrays) operands.push_back(a.ptr<T>());
       const int64_t n = arrays[0].size;
-      without_gil_if_large(n, [&] { cpu::memory_traffic(r, u, o, n); });
+      without_gil_if_large(n, [&] { cpu::memory_traffic(kind, operands.data(), n); });
       return 0;
     });
   }, py::arg("reads"), py::arg("updates"), py::arg("outs"));

@@ -3,9 +3,13 @@
 // Every loop runs the ops/ formulas on the widest vector type of the ISA, then
 // on scalars for the remaining elements: the same template code, so a tail
 // element gets the same bits as it would in a vector lane.
+#include <array>
+#include <iterator>
 #include <type_traits>
+#include <utility>
 
 #include "cpu/kernels.h"
+#include "cpu/traffic.h"
 #include "ops/functors.h"
 #include "ops/loss_scalars.h"
 #include "simd/vec.h"
@@ -462,55 +466,18 @@ void traffic_fixed(T* const* a, int64_t begin, int64_t end) {
   }
 }
 
-// The same traffic for any counts, the operand loops run per element: for counts
-// without a traffic_fixed instance.
-template <class V, class T>
-inline void traffic_block(const T* const* reads, int n_reads, T* const* updates, int n_updates,
-                          T* const* outs, int n_outs, int64_t i) {
-  V s(T(0));
-  for (int r = 0; r < n_reads; ++r) s = s + load_as<V>(reads[r] + i);
-  for (int u = 0; u < n_updates; ++u) store_as<V>(updates[u] + i, load_as<V>(updates[u] + i) + s);
-  for (int o = 0; o < n_outs; ++o) store_as<V>(outs[o] + i, s);
+template <class T, size_t... Kind>
+constexpr auto traffic_kernels(std::index_sequence<Kind...>) {
+  return std::array<void (*)(T* const*, int64_t, int64_t), sizeof...(Kind)>{
+      traffic_fixed<kTrafficCounts[Kind].reads, kTrafficCounts[Kind].updates,
+                    kTrafficCounts[Kind].outs, T>...};
 }
 
 template <class T>
-struct TrafficInstance {
-  int reads, updates, outs;
-  void (*run)(T* const* a, int64_t begin, int64_t end);
-};
-
-// The counts of the benchmark's cases (bench/cases.py): 1 read and 1-4 updates (the
-// optimizers), 1-2 reads and 1 out (activations, losses), 1 read alone (regularizers).
-template <class T>
-constexpr TrafficInstance<T> kTrafficInstances[] = {
-    {1, 1, 0, traffic_fixed<1, 1, 0, T>}, {1, 2, 0, traffic_fixed<1, 2, 0, T>},
-    {1, 3, 0, traffic_fixed<1, 3, 0, T>}, {1, 4, 0, traffic_fixed<1, 4, 0, T>},
-    {1, 0, 1, traffic_fixed<1, 0, 1, T>}, {2, 0, 1, traffic_fixed<2, 0, 1, T>},
-    {1, 0, 0, traffic_fixed<1, 0, 0, T>},
-};
-
-template <class T>
-void memory_traffic(const T* const* reads, int n_reads, T* const* updates, int n_updates,
-                    T* const* outs, int n_outs, int64_t begin, int64_t end) {
-  for (const TrafficInstance<T>& instance : kTrafficInstances<T>) {
-    if (instance.reads == n_reads && instance.updates == n_updates && instance.outs == n_outs) {
-      T* a[kMaxOperands] = {};
-      int k = 0;
-      for (int r = 0; r < n_reads; ++r) a[k++] = const_cast<T*>(reads[r]);
-      for (int u = 0; u < n_updates; ++u) a[k++] = updates[u];
-      for (int o = 0; o < n_outs; ++o) a[k++] = outs[o];
-      instance.run(a, begin, end);
-      return;
-    }
-  }
-  using V = Vec<T>;
-  constexpr int lanes = lane_count<V>();
-  int64_t i = begin;
-  if constexpr (lanes > 1) {
-    for (; i + lanes <= end; i += lanes)
-      traffic_block<V>(reads, n_reads, updates, n_updates, outs, n_outs, i);
-  }
-  for (; i < end; ++i) traffic_block<T>(reads, n_reads, updates, n_updates, outs, n_outs, i);
+void memory_traffic(int kind, T* const* operands, int64_t begin, int64_t end) {
+  static constexpr auto kernels =
+      traffic_kernels<T>(std::make_index_sequence<std::size(kTrafficCounts)>());
+  kernels[kind](operands, begin, end);
 }
 
 template <class T>

@@ -39,11 +39,10 @@ struct ChunkKernels {
                                        const SoftmaxCrossEntropyRows& options);
   double (*l1_sum)(const T* w, int64_t n);
   double (*l2_sum)(const T* w, int64_t n);
-  // The benchmark's roofline: a kernel with given memory traffic and almost no
-  // math. s = sum of the `reads` arrays; each `updates` array += s in place; each
-  // `outs` array = s. Elements [begin, end).
-  void (*memory_traffic)(const T* const* reads, int n_reads, T* const* updates, int n_updates,
-                         T* const* outs, int n_outs, int64_t begin, int64_t end);
+  // The benchmark's roofline (traffic.h), almost no math: s = the sum of the reads,
+  // each update += s, each out = s, for the counts kTrafficCounts[kind], over
+  // elements [begin, end) of the operands (reads, then updates, then outs).
+  void (*memory_traffic)(int kind, T* const* operands, int64_t begin, int64_t end);
 };
 
 struct KernelTable {

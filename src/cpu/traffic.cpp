@@ -1,25 +1,30 @@
 #include "cpu/traffic.h"
 
+#include <iterator>
+
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
 
 namespace nnfast::cpu {
 
+int traffic_kind(int reads, int updates, int outs) {
+  for (int kind = 0; kind < static_cast<int>(std::size(kTrafficCounts)); ++kind) {
+    const TrafficCounts& c = kTrafficCounts[kind];
+    if (c.reads == reads && c.updates == updates && c.outs == outs) return kind;
+  }
+  return -1;
+}
+
 template <class T>
-void memory_traffic(const std::vector<const T*>& reads, const std::vector<T*>& updates,
-                    const std::vector<T*>& outs, int64_t n) {
+void memory_traffic(int kind, T* const* operands, int64_t n) {
   const auto& k = kernels().get<T>();
   const std::vector<Chunk> chunks = make_chunks({n});
   parallel_for(static_cast<int64_t>(chunks.size()), n, [&](int64_t c) {
-    k.memory_traffic(reads.data(), static_cast<int>(reads.size()), updates.data(),
-                     static_cast<int>(updates.size()), outs.data(), static_cast<int>(outs.size()),
-                     chunks[c].begin, chunks[c].end);
+    k.memory_traffic(kind, operands, chunks[c].begin, chunks[c].end);
   });
 }
 
-template void memory_traffic<float>(const std::vector<const float*>&, const std::vector<float*>&,
-                                    const std::vector<float*>&, int64_t);
-template void memory_traffic<double>(const std::vector<const double*>&, const std::vector<double*>&,
-                                     const std::vector<double*>&, int64_t);
+template void memory_traffic<float>(int, float* const*, int64_t);
+template void memory_traffic<double>(int, double* const*, int64_t);
 
 }  // namespace nnfast::cpu

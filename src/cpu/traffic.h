@@ -4,12 +4,27 @@
 #pragma once
 
 #include <cstdint>
-#include <vector>
 
 namespace nnfast::cpu {
 
+struct TrafficCounts {
+  int reads, updates, outs;
+};
+
+// The operand counts the roofline kernel is compiled for (each a loop with its
+// operands in registers, as the real kernels' apply() loop): those of the
+// benchmark's cases (bench/cases.py): 1 read and 1-4 updates (the optimizers), 1-2
+// reads and 1 out (activations, losses), 1 read alone (regularizers).
+inline constexpr TrafficCounts kTrafficCounts[] = {
+    {1, 1, 0}, {1, 2, 0}, {1, 3, 0}, {1, 4, 0}, {1, 0, 1}, {2, 0, 1}, {1, 0, 0},
+};
+
+// The index of these counts in kTrafficCounts, or -1 if the kernel has none.
+int traffic_kind(int reads, int updates, int outs);
+
+// Runs the roofline kernel of kTrafficCounts[kind] over n elements of the operands:
+// the arrays read, then those updated, then those written, in that order.
 template <class T>
-void memory_traffic(const std::vector<const T*>& reads, const std::vector<T*>& updates,
-                    const std::vector<T*>& outs, int64_t n);
+void memory_traffic(int kind, T* const* operands, int64_t n);
 
 }  // namespace nnfast::cpu
