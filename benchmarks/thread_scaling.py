@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import time
 import numpy as np
 
 import nnfast
+from nnfast.bench import machine
 
 SPIN = "while True: pass"
 PEER = """
@@ -145,9 +145,7 @@ def main(argv=None):
         print(one, two)
         return 0
     sizes = [int(float(s)) for s in args.sizes.split(",")]
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), "unknown CPU")
-    print(f"{cpu}, {os.cpu_count()} cores; nnfast {nnfast.__version__} ({nnfast.info()['simd']})")
+    print(machine.headline(machine.describe()))
     print(f"{'condition':<22} {'size':>7} {'library':<12} {'1 thread ms':>11} "
           f"{'2 threads ms':>12} {'2T / 1T':>8}")
     conditions = [("idle", None, 0), (f"{args.busy} busy processes", "busy", args.busy),
