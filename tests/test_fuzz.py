@@ -10,6 +10,7 @@ given, in lists too, holds the same bytes afterwards.
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 import warnings
 
@@ -209,8 +210,6 @@ def spoiled(draw, call):
 
 
 def _keywords(fn):
-    import inspect
-
     return set(inspect.signature(fn).parameters)
 
 
