@@ -21,7 +21,7 @@
 #include <algorithm>
 #include <type_traits>
 
-#include "calls.h"
+#include "call/tensor_list.h"
 #include "ops/functors.h"
 #include "runtime.cuh"
 

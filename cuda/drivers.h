@@ -1,22 +1,22 @@
 // The CUDA drivers: the same functions, with the same arguments, as the CPU
-// drivers of src/cpu/, on device pointers, queued on the current launch's
+// drivers of src/cpu/drivers.h, on device pointers, queued on the current launch's
 // stream (launch.h). They return without waiting, except those that return a
 // loss value, which wait for it. Host code; defined in the .cu files.
 #pragma once
 
 #include <cstdint>
 
-#include "calls.h"
-#include "ops/optim_scalars.h"
+#include "call/activation_kind.h"
+#include "call/loss_options.h"
+#include "call/optimizer_call.h"
+#include "call/tensor_list.h"
 
 namespace nnfast::cuda {
 
 struct Drivers {
-  template <class T> static void sgd_step(const TensorList<T>& t, const ops::SgdHyper& h);
-  template <class T> static void sgdm_step(const TensorList<T>& t, const ops::SgdmHyper& h);
-  template <class T> static void adagrad_step(const TensorList<T>& t, const ops::AdagradHyper& h);
-  template <class T> static void rmsprop_step(const TensorList<T>& t, const ops::RmspropHyper& h);
-  template <class T> static void adam_step(const TensorList<T>& t, const ops::AdamHyper& h);
+  // Calls whose arrays are all of the compute type S (the GPU backend takes float32
+  // and float64 arrays only, so far).
+  template <class S> static void optimizer_step(const OptimizerCall<S>& call);
 
   template <class T>
   static void activation_forward(Activation kind, const T* x, T* out, int64_t n, double alpha);

@@ -1,44 +1,34 @@
-// CUDA drivers of the optimizer steps: the functors of ops/functors.h over the
-// chunked apply loop. Operand order as in src/cpu/optim.h.
+// CUDA driver of the optimizer steps: the functors of ops/optimizers/ over the
+// chunked apply loop, one launch sequence per distinct scalars of the call (tensors
+// at different step counts have different bias corrections).
+#include <stdexcept>
+#include <variant>
+
 #include "apply.cuh"
 #include "drivers.h"
 
 namespace nnfast::cuda {
 
-template <class T>
-void Drivers::sgd_step(const TensorList<T>& t, const ops::SgdHyper& h) {
-  apply(t, ops::SgdOp<T>{ops::sgd_scalars<T>(h)});
+template <class S>
+void Drivers::optimizer_step(const OptimizerCall<S>& call) {
+  if (!call.native())
+    throw std::logic_error("the CUDA optimizer steps run float32 and float64 arrays only");
+  for (size_t group = 0; group < call.scalars.size(); ++group) {
+    TensorList<S> list;
+    for (size_t t = 0; t < call.sizes.size(); ++t) {
+      if (call.scalars_of_tensor[t] != group) continue;
+      std::array<S*, kMaxOperands> operands{};
+      for (int k = 0; k < kMaxOperands; ++k) operands[k] = static_cast<S*>(call.operands[t][k]);
+      list.operands.push_back(operands);
+      list.sizes.push_back(call.sizes[t]);
+    }
+    std::visit([&](const auto& scalars) {
+      ops::with_op(scalars, [&](const auto& op) { apply(list, op); });
+    }, call.scalars[group]);
+  }
 }
 
-template <class T>
-void Drivers::sgdm_step(const TensorList<T>& t, const ops::SgdmHyper& h) {
-  apply(t, ops::SgdmOp<T>{ops::sgdm_scalars<T>(h)});
-}
-
-template <class T>
-void Drivers::adagrad_step(const TensorList<T>& t, const ops::AdagradHyper& h) {
-  apply(t, ops::AdagradOp<T>{ops::adagrad_scalars<T>(h)});
-}
-
-template <class T>
-void Drivers::rmsprop_step(const TensorList<T>& t, const ops::RmspropHyper& h) {
-  ops::with_rmsprop_op(ops::rmsprop_scalars<T>(h), h.centered, h.momentum > 0.0,
-                       [&](const auto& op) { apply(t, op); });
-}
-
-template <class T>
-void Drivers::adam_step(const TensorList<T>& t, const ops::AdamHyper& h) {
-  ops::with_adam_op(ops::adam_scalars<T>(h), h.amsgrad, [&](const auto& op) { apply(t, op); });
-}
-
-#define NNFAST_INSTANTIATE(T)                                                                    \
-  template void Drivers::sgd_step<T>(const TensorList<T>&, const ops::SgdHyper&);                \
-  template void Drivers::sgdm_step<T>(const TensorList<T>&, const ops::SgdmHyper&);              \
-  template void Drivers::adagrad_step<T>(const TensorList<T>&, const ops::AdagradHyper&);        \
-  template void Drivers::rmsprop_step<T>(const TensorList<T>&, const ops::RmspropHyper&);        \
-  template void Drivers::adam_step<T>(const TensorList<T>&, const ops::AdamHyper&);
-NNFAST_INSTANTIATE(float)
-NNFAST_INSTANTIATE(double)
-#undef NNFAST_INSTANTIATE
+template void Drivers::optimizer_step<float>(const OptimizerCall<float>&);
+template void Drivers::optimizer_step<double>(const OptimizerCall<double>&);
 
 }  // namespace nnfast::cuda

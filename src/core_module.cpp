@@ -45,6 +45,7 @@ void bind_benchmark(py::module_& m) {
         names.emplace_back(prefix, static_cast<int64_t>(i));
         arrays.push_back(NumpyBackend::check(lists[l][i], names.back(),
                                              l == 0 ? Access::read : Access::write));
+        check_float32_or_64(arrays.back(), names.back());
         check_same_dtype(arrays.back(), arrays[0].dtype, names.back(), names[0]);
         check_shape(arrays.back(), arrays[0].shape, names.back(), names[0]);
       }

@@ -59,7 +59,9 @@ def _stub_signatures(module):
             # pybind11 calls an argument the binding does not name arg0, arg1, ...; the stub
             # declares such arguments positional-only.
             unnamed = [f"arg{i}" for i in range(len(args.posonlyargs))]
-            signatures[node.name] = unnamed + [a.arg for a in args.args + args.kwonlyargs]
+            keywords = ["**" + args.kwarg.arg] if args.kwarg else []
+            signatures[node.name] = (unnamed + [a.arg for a in args.args + args.kwonlyargs]
+                                     + keywords)
         elif isinstance(node, ast.ImportFrom) and node.module in ("nnfast._core", "nnfast._cuda"):
             source = _stub_signatures(node.module.split(".")[1])
             signatures.update({alias.asname or alias.name: source[alias.name]

@@ -525,8 +525,7 @@ def test_first_momentum_step_ignores_what_the_buffer_held():
     p = np.ones(3, np.float32)
     g = np.full(3, 0.5, np.float32)
     b = np.array([np.inf, np.nan, 1.0], np.float32)
-    nnfast.optimizers._sgdm_first_step(p, g, b, lr=0.1, momentum=0.9, nesterov=False,
-                                       weight_decay=0.0, l1=0.0, maximize=False)
+    nnfast.sgdm_step(p, g, b, lr=0.1, momentum=0.9, first_step=True)
     np.testing.assert_array_equal(b, g)
     np.testing.assert_allclose(p, 1.0 - 0.1 * 0.5, rtol=1e-7)
 

@@ -69,4 +69,3 @@ def misuse(x: NDArray[np.float64]) -> None:
     nnfast.set_num_threads(2.0)  # type: ignore[arg-type]
     Adam([x], betas=0.9)  # type: ignore[arg-type]
     nnfast._core.adam_step(x, x, x, x, 1)  # type: ignore[call-arg]
-    nnfast._core.sgd_step(x, x, 0.1, 0.0, 0.0, maximize=1)  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ from .activations import (
 )
 from .complexity import Complexity, complexity
 from .losses import cross_entropy, l1_loss, l2_loss, mse_loss, softmax_cross_entropy
-from .optimizers import (
+from .functional import (
     adagrad_step,
     adam_step,
     adamw_step,

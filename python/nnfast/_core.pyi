@@ -1,29 +1,21 @@
 # Signatures of nnfast._core (src/core_module.cpp, src/bind/ops.h), with the argument names
-# the bindings give. Every argument is positional or keyword, in the order the wrappers in
-# nnfast.optimizers, nnfast.activations and nnfast.losses pass them; those wrappers are the
-# documented API.
+# the bindings give. The optimizer steps take keywords only; every other argument is
+# positional or keyword, in the order the wrappers in nnfast.activations and nnfast.losses pass
+# them. The wrappers (and nnfast.functional) are the documented API.
 
 from typing import Any
 
 from nnfast._types import Array, Arrays, ArrayT, HostArray, Reduction
 
 # ---------------------------------------------------------------- optimizer steps (in place)
+# Keyword only (src/bind/optimizer.h): the operands, hyperparameters and storage options by the
+# names nnfast.functional passes; a missing or unknown keyword is a TypeError.
 
-def sgd_step(params: Arrays, grads: Arrays, lr: float, weight_decay: float, l1: float,
-             maximize: bool) -> None: ...
-def sgdm_step(params: Arrays, grads: Arrays, momentum_buffers: Arrays, lr: float,
-              momentum: float, dampening: float, nesterov: bool, weight_decay: float, l1: float,
-              maximize: bool, first_step: bool) -> None: ...
-def adagrad_step(params: Arrays, grads: Arrays, sums: Arrays, lr: float, eps: float,
-                 weight_decay: float, l1: float, maximize: bool) -> None: ...
-def rmsprop_step(params: Arrays, grads: Arrays, square_avgs: Arrays, lr: float, alpha: float,
-                 eps: float, weight_decay: float, l1: float, maximize: bool, momentum: float,
-                 momentum_buffers: Arrays | None, centered: bool,
-                 grad_avgs: Arrays | None) -> None: ...
-def adam_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, step: int,
-              lr: float, beta1: float, beta2: float, eps: float, weight_decay: float, l1: float,
-              decoupled_weight_decay: bool, amsgrad: bool, max_exp_avg_sqs: Arrays | None,
-              maximize: bool) -> None: ...
+def sgd_step(**kwargs: Any) -> None: ...
+def sgdm_step(**kwargs: Any) -> None: ...
+def adagrad_step(**kwargs: Any) -> None: ...
+def rmsprop_step(**kwargs: Any) -> None: ...
+def adam_step(**kwargs: Any) -> None: ...
 
 # ---------------------------------------------------------------- activations (out, or a new array)
 

@@ -12,14 +12,14 @@ parameter; a ``None`` gradient skips its parameter, whose step count then does n
 steps the optimizer has already taken (0 on the first), so
 ``nnfast.schedules.ExponentialDecay`` plugs in.
 
-Each class runs one functional step of :mod:`nnfast.optimizers`, whose docstring states the
+Each class runs one functional step of :mod:`nnfast.functional`, whose docstring states the
 update as math, with its symbols mapped to the arguments, and defines the effective gradient
 :math:`g'` (``weight_decay``, ``l1``, ``maximize``). The class docstrings say which step, with
 which arguments, and what differs from calling it directly (first steps, learning-rate decay,
 initial state).
 
 All the arithmetic is done by the functional steps in ``_ops`` (by default the compiled
-kernels in ``nnfast.optimizers``). A subclass with ``_ops = nnfast.reference`` runs the same
+kernels in ``nnfast.functional``). A subclass with ``_ops = nnfast.reference`` runs the same
 optimizer on the NumPy reference.
 """
 
@@ -28,17 +28,15 @@ from __future__ import annotations
 import copy
 import numbers
 from types import ModuleType
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from nnfast import _core
-from nnfast import optimizers as _kernels
+from nnfast import functional as _kernels
 from nnfast._types import HostArray, LearningRate
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
-
-_Item = TypeVar("_Item")
 
 #: The hyperparameters of an optimizer, by name (the constructor's arguments but params).
 Hyperparameters = dict[str, Any]
@@ -70,21 +68,13 @@ def _check_params(params: HostArray | Iterable[HostArray]) -> list[HostArray]:
     return params
 
 
-def _pick(seq: Sequence[_Item], positions: Iterable[int]) -> list[_Item]:
-    return [seq[k] for k in positions]
+def _gather(states: Sequence[ParameterState], name: str) -> list[Any]:
+    return [st[name] for st in states]
 
 
-def _gather(states: Sequence[ParameterState], positions: Iterable[int], name: str) -> list[Any]:
-    return [states[k][name] for k in positions]
-
-
-def _by_step(states: Sequence[ParameterState]) -> dict[int, list[int]]:
-    """Group positions in ``states`` by their step count: {step: [positions]}, so that
-    each kernel call gets one bias correction or learning-rate decay."""
-    groups: dict[int, list[int]] = {}
-    for k, st in enumerate(states):
-        groups.setdefault(st["step"], []).append(k)
-    return groups
+def _steps(states: Sequence[ParameterState]) -> list[int]:
+    """Each parameter's own step count (the kernels take one per tensor)."""
+    return [st["step"] for st in states]
 
 
 # --------------------------------------------------------------------------- base class
@@ -96,8 +86,8 @@ class _Optimizer:
     Subclasses define ``_check_hyperparameters(hp)`` (beyond lr, weight_decay and l1, which
     every optimizer has), ``_state_names(hp)`` (the state arrays
     a parameter holds, besides "step"), optionally ``_initial_state(p)`` (default zeros), and
-    ``_apply(ops, hp, params, grads, states, lr)``: the kernel calls of one update, given the
-    parameters that have a gradient and their state dicts (step count already advanced).
+    ``_apply(ops, hp, params, grads, states, lr)``: the one kernel call of an update, given
+    the parameters that have a gradient and their state dicts (step count already advanced).
     ``_apply`` and ``_validate`` use nothing of the instance, so ``nnfast.torch`` runs the
     same arithmetic over tensor memory.
     """
@@ -127,10 +117,6 @@ class _Optimizer:
     def _initial_state(self, p: HostArray) -> HostArray:
         return np.zeros_like(p)
 
-    def _update(self, indices: list[int], grads: list[Any], lr: float) -> None:
-        self._apply(self._ops, self.hyperparameters, [self.params[i] for i in indices], grads,
-                    [self.state[i] for i in indices], lr)
-
     # -- public API
 
     def step(self, grads: HostArray | Iterable[HostArray | None]) -> None:
@@ -157,29 +143,24 @@ class _Optimizer:
         grads = list(grads)
         if len(grads) != len(self.params):
             raise ValueError(f"grads has {len(grads)} entries, params has {len(self.params)}")
-        # Checked here, not only by the kernels: an update may take several kernel calls
-        # (grouped by step count), and no parameter or state may change if any grad is bad.
-        for i, (p, g) in enumerate(zip(self.params, grads)):
-            if g is None:
-                continue
-            if not isinstance(g, np.ndarray) or g.dtype != p.dtype:
-                kind = g.dtype if isinstance(g, np.ndarray) else type(g).__name__
-                raise TypeError(f"grads[{i}] must be a numpy array of dtype {p.dtype}, got {kind}")
-            if g.shape != p.shape:
-                raise ValueError(f"grads[{i}] has shape {g.shape}, params[{i}] has {p.shape}")
         lr = self.hyperparameters["lr"]
         if callable(lr):
             lr = lr(self.steps_taken)
             _core.check_nonnegative(lr, "lr (the value the lr callable returned)")
         indices = [i for i, g in enumerate(grads) if g is not None]
         names = self._state_names(self.hyperparameters)
+        # The update is one kernel call, which checks it whole (gradients included) before
+        # writing anything; new state and step counts are kept only once it has run.
+        pending = {}
         for i in indices:
-            if i not in self.state:
-                p = self.params[i]
-                self.state[i] = {"step": 0, **{n: self._initial_state(p) for n in names}}
-            self.state[i]["step"] += 1
+            st = self.state.get(i)
+            if st is None:
+                st = {"step": 0, **{n: self._initial_state(self.params[i]) for n in names}}
+            pending[i] = {**st, "step": st["step"] + 1}
         if indices:
-            self._update(indices, [grads[i] for i in indices], lr)
+            self._apply(self._ops, self.hyperparameters, [self.params[i] for i in indices],
+                        [g for g in grads if g is not None], [pending[i] for i in indices], lr)
+        self.state.update(pending)
         self.steps_taken += 1
 
     def state_dict(self) -> dict[str, Any]:
@@ -326,17 +307,11 @@ class SGD(_Optimizer):
         if hp["momentum"] == 0:
             ops.sgd_step(params, grads, lr=lr, **common)
             return
-        momentum = dict(lr=lr, momentum=hp["momentum"], nesterov=hp["nesterov"], **common)
         # torch: a parameter's first momentum step sets b = g'; later ones b = mu*b + (1-damp)*g'
-        first = [k for k, st in enumerate(states) if st["step"] == 1]
-        later = [k for k, st in enumerate(states) if st["step"] > 1]
-        if first:
-            ops._sgdm_first_step(_pick(params, first), _pick(grads, first),
-                                 _gather(states, first, "momentum_buffer"), **momentum)
-        if later:
-            ops.sgdm_step(_pick(params, later), _pick(grads, later),
-                          _gather(states, later, "momentum_buffer"),
-                          dampening=hp["dampening"], **momentum)
+        ops.sgdm_step(params, grads, _gather(states, "momentum_buffer"), lr=lr,
+                      momentum=hp["momentum"], dampening=hp["dampening"],
+                      nesterov=hp["nesterov"], first_step=[st["step"] == 1 for st in states],
+                      **common)
 
 
 class Adagrad(_Optimizer):
@@ -399,13 +374,9 @@ class Adagrad(_Optimizer):
     @staticmethod
     def _apply(ops: ModuleType, hp: Hyperparameters, params: list[HostArray],
                grads: list[HostArray], states: list[ParameterState], lr: float) -> None:
-        for step, group in _by_step(states).items():
-            # torch: clr = lr / (1 + (step - 1) * lr_decay)
-            clr = lr / (1 + (step - 1) * hp["lr_decay"])
-            ops.adagrad_step(_pick(params, group), _pick(grads, group),
-                             _gather(states, group, "sum"), lr=clr, eps=hp["eps"],
-                             weight_decay=hp["weight_decay"], l1=hp["l1"],
-                             maximize=hp["maximize"])
+        ops.adagrad_step(params, grads, _gather(states, "sum"), lr=lr, lr_decay=hp["lr_decay"],
+                         step=_steps(states), eps=hp["eps"], weight_decay=hp["weight_decay"],
+                         l1=hp["l1"], maximize=hp["maximize"])
 
 
 class RMSprop(_Optimizer):
@@ -460,15 +431,13 @@ class RMSprop(_Optimizer):
     @staticmethod
     def _apply(ops: ModuleType, hp: Hyperparameters, params: list[HostArray],
                grads: list[HostArray], states: list[ParameterState], lr: float) -> None:
-        every = range(len(states))
         ops.rmsprop_step(
-            params, grads, _gather(states, every, "square_avg"),
+            params, grads, _gather(states, "square_avg"),
             lr=lr, alpha=hp["alpha"], eps=hp["eps"], weight_decay=hp["weight_decay"],
             l1=hp["l1"], maximize=hp["maximize"], momentum=hp["momentum"],
-            momentum_buffers=(_gather(states, every, "momentum_buffer")
-                              if hp["momentum"] > 0 else None),
+            momentum_buffers=_gather(states, "momentum_buffer") if hp["momentum"] > 0 else None,
             centered=hp["centered"],
-            grad_avgs=_gather(states, every, "grad_avg") if hp["centered"] else None)
+            grad_avgs=_gather(states, "grad_avg") if hp["centered"] else None)
 
 
 class Adam(_Optimizer):
@@ -530,16 +499,13 @@ class Adam(_Optimizer):
     def _apply(ops: ModuleType, hp: Hyperparameters, params: list[HostArray],
                grads: list[HostArray], states: list[ParameterState], lr: float) -> None:
         beta1, beta2 = hp["betas"]
-        for step, group in _by_step(states).items():
-            ops.adam_step(
-                _pick(params, group), _pick(grads, group),
-                _gather(states, group, "exp_avg"), _gather(states, group, "exp_avg_sq"),
-                step=step, lr=lr, beta1=beta1, beta2=beta2, eps=hp["eps"],
-                weight_decay=hp["weight_decay"], l1=hp["l1"],
-                decoupled_weight_decay=hp["decoupled_weight_decay"], amsgrad=hp["amsgrad"],
-                max_exp_avg_sqs=(_gather(states, group, "max_exp_avg_sq")
-                                 if hp["amsgrad"] else None),
-                maximize=hp["maximize"])
+        ops.adam_step(
+            params, grads, _gather(states, "exp_avg"), _gather(states, "exp_avg_sq"),
+            step=_steps(states), lr=lr, beta1=beta1, beta2=beta2, eps=hp["eps"],
+            weight_decay=hp["weight_decay"], l1=hp["l1"],
+            decoupled_weight_decay=hp["decoupled_weight_decay"], amsgrad=hp["amsgrad"],
+            max_exp_avg_sqs=_gather(states, "max_exp_avg_sq") if hp["amsgrad"] else None,
+            maximize=hp["maximize"])
 
 
 class AdamW(Adam):

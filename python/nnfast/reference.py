@@ -11,6 +11,10 @@ Scalar-only expressions such as ``1 - beta1**step`` are evaluated in Python (dou
 Loss sums accumulate in float64. Activations write into ``out=`` and losses into
 ``grad_out=`` when given, as the kernels do.
 
+The storage options of the kernels' optimizer steps (``master_params``, ``param_remainders``,
+``stochastic_rounding``, ``seed``) are not here: they decide how a 16-bit result is stored,
+not what it is; the tests apply them to the float64 results of these functions.
+
 Nothing here validates its arguments beyond what it needs to run: a function raises only the
 ValueErrors its docstring lists, and otherwise whatever NumPy raises for arrays it cannot
 combine. Arguments mean what they mean for the kernel of the same name (its docstring has the
@@ -79,6 +83,13 @@ def _effective_grad(p: HostArray, g: HostArray, *, maximize: bool, weight_decay:
     return g
 
 
+def _per_tensor(value: Any, count: int) -> list[Any]:
+    """A step count or flag, or one per tensor, as one per tensor."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value] * count
+
+
 def _check_reduction(reduction: str) -> None:
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
@@ -112,22 +123,24 @@ def sgd_step(params: HostArrays, grads: HostArrays, *, lr: float, weight_decay: 
 
 def sgdm_step(params: HostArrays, grads: HostArrays, momentum_buffers: HostArrays, *, lr: float,
               momentum: float = 0.9, dampening: float = 0.0, nesterov: bool = False,
-              weight_decay: float = 0.0, l1: float = 0.0, maximize: bool = False) -> None:
+              weight_decay: float = 0.0, l1: float = 0.0, maximize: bool = False,
+              first_step: bool | list[bool] = False) -> None:
     """SGD with (heavy-ball or Nesterov) momentum, PyTorch's form, in place.
 
     ``b <- momentum*b + (1 - dampening)*g'``;
     ``d = g' + momentum*b`` if ``nesterov`` else ``d = b``;
     ``p <- p - lr*d``.
 
-    The lesson's EMA momentum (``m = beta*m + (1-beta)*g``) is ``dampening=momentum``.
-    Unlike ``torch.optim.SGD`` this step never treats the first step specially (torch sets
-    ``b = g'`` on its first step; ``nnfast.optim.SGD`` does that through ``_sgdm_first_step``).
+    On a first step (``first_step``, per tensor) ``b <- g'`` instead, as torch.optim.SGD
+    starts its buffers. The lesson's EMA momentum (``m = beta*m + (1-beta)*g``) is
+    ``dampening=momentum`` with buffers from zero and no first step.
 
     Args:
         params, grads, momentum_buffers: one array or a list/tuple of arrays; ``params`` and
             ``momentum_buffers`` are updated in place.
         lr, momentum, dampening, nesterov: as in the formula.
         weight_decay, l1, maximize: terms of ``g'``.
+        first_step: a bool, or one per tensor.
 
     Returns:
         None; ``params`` and ``momentum_buffers`` hold the result.
@@ -135,29 +148,12 @@ def sgdm_step(params: HostArrays, grads: HostArrays, momentum_buffers: HostArray
     Raises:
         Nothing of its own (see the module docstring).
     """
-    for p, g, b in zip(_as_list(params), _as_list(grads), _as_list(momentum_buffers)):
+    params = _as_list(params)
+    firsts = _per_tensor(first_step, len(params))
+    for p, g, b, first in zip(params, _as_list(grads), _as_list(momentum_buffers), firsts):
         g = _effective_grad(p, g, maximize=maximize, weight_decay=weight_decay, l1=l1)
-        # b = mu*b + (1 - dampening)*g'
-        b[...] = momentum * b + (1 - dampening) * g
-        # d = g' + mu*b (Nesterov) or b
-        d = g + momentum * b if nesterov else b
-        # p = p - lr*d
-        p[...] = p - lr * d
-
-
-def _sgdm_first_step(params: HostArrays, grads: HostArrays, momentum_buffers: HostArrays, *,
-                     lr: float, momentum: float, nesterov: bool, weight_decay: float,
-                     l1: float, maximize: bool) -> None:
-    """torch.optim.SGD's first momentum step, in place: ``b <- g'``, then as ``sgdm_step``.
-
-    ``b <- g'``; ``d = g' + momentum*b`` if ``nesterov`` else ``d = b``; ``p <- p - lr*d``.
-
-    Returns None.
-    """
-    for p, g, b in zip(_as_list(params), _as_list(grads), _as_list(momentum_buffers)):
-        g = _effective_grad(p, g, maximize=maximize, weight_decay=weight_decay, l1=l1)
-        # b = g'
-        b[...] = g
+        # b = g' on a first step, else b = mu*b + (1 - dampening)*g'
+        b[...] = g if first else momentum * b + (1 - dampening) * g
         # d = g' + mu*b (Nesterov) or b
         d = g + momentum * b if nesterov else b
         # p = p - lr*d
@@ -166,20 +162,20 @@ def _sgdm_first_step(params: HostArrays, grads: HostArrays, momentum_buffers: Ho
 
 def adagrad_step(params: HostArrays, grads: HostArrays, sums: HostArrays, *, lr: float,
                  eps: float = 1e-10, weight_decay: float = 0.0, l1: float = 0.0,
-                 maximize: bool = False) -> None:
+                 maximize: bool = False, lr_decay: float = 0.0,
+                 step: int | list[int] = 1) -> None:
     """Adagrad, PyTorch's form, in place.
 
-    ``s <- s + g'^2``; ``p <- p - lr * g' / (sqrt(s) + eps)``.
-
-    PyTorch's ``lr_decay`` is applied by the caller (``nnfast.optim.Adagrad`` passes
-    ``lr / (1 + (step - 1)*lr_decay)``). The lesson's form is ``eps=0``; Keras and optax put
-    eps inside the square root and start ``s`` at 0.1.
+    ``s <- s + g'^2``; ``p <- p - clr * g' / (sqrt(s) + eps)`` with
+    ``clr = lr / (1 + (step - 1)*lr_decay)`` (PyTorch's, per tensor's step). The lesson's form
+    is ``eps=0``; Keras and optax put eps inside the square root and start ``s`` at 0.1.
 
     Args:
         params, grads, sums: one array or a list/tuple of arrays; ``params`` and ``sums`` are
             updated in place.
-        lr, eps: as in the formula.
+        lr, eps, lr_decay: as in the formula.
         weight_decay, l1, maximize: terms of ``g'``.
+        step: the 1-based step count, or one per tensor.
 
     Returns:
         None; ``params`` and ``sums`` hold the result.
@@ -187,12 +183,15 @@ def adagrad_step(params: HostArrays, grads: HostArrays, sums: HostArrays, *, lr:
     Raises:
         Nothing of its own (see the module docstring).
     """
-    for p, g, s in zip(_as_list(params), _as_list(grads), _as_list(sums)):
+    params = _as_list(params)
+    for p, g, s, t in zip(params, _as_list(grads), _as_list(sums), _per_tensor(step, len(params))):
+        # clr = lr/(1 + (t - 1)*lr_decay), in Python float (double), as torch computes it
+        clr = lr / (1 + (t - 1) * lr_decay)
         g = _effective_grad(p, g, maximize=maximize, weight_decay=weight_decay, l1=l1)
         # s = s + g'^2
         s[...] = s + g * g
-        # p = p - lr*g'/(sqrt(s) + eps)
-        p[...] = p - lr * g / (np.sqrt(s) + eps)
+        # p = p - clr*g'/(sqrt(s) + eps)
+        p[...] = p - clr * g / (np.sqrt(s) + eps)
 
 
 def rmsprop_step(params: HostArrays, grads: HostArrays, square_avgs: HostArrays, *, lr: float,
@@ -256,7 +255,7 @@ def rmsprop_step(params: HostArrays, grads: HostArrays, square_avgs: HostArrays,
 
 
 def adam_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays,
-              exp_avg_sqs: HostArrays, *, step: int, lr: float = 1e-3, beta1: float = 0.9,
+              exp_avg_sqs: HostArrays, *, step: int | list[int], lr: float = 1e-3, beta1: float = 0.9,
               beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
               l1: float = 0.0, decoupled_weight_decay: bool = False, amsgrad: bool = False,
               max_exp_avg_sqs: HostArrays | None = None, maximize: bool = False) -> None:
@@ -277,7 +276,7 @@ def adam_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays,
     Args:
         params, grads, exp_avgs (m), exp_avg_sqs (v): one array or a list/tuple of arrays.
         max_exp_avg_sqs: the ``vmax`` arrays; required when ``amsgrad``.
-        step: the 1-based step count ``t``.
+        step: the 1-based step count ``t``, or one per tensor.
         lr, beta1, beta2, eps, decoupled_weight_decay, amsgrad: as in the formula.
         weight_decay, l1, maximize: terms of ``g'`` (weight decay: or of the decay above).
         Params and every state given are updated in place.
@@ -288,20 +287,19 @@ def adam_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays,
     Raises:
         ValueError: ``step < 1``, or ``amsgrad`` without ``max_exp_avg_sqs``.
     """
-    if step < 1:
-        raise ValueError(f"step must be >= 1, got {step}")
     params = _as_list(params)
+    steps = _per_tensor(step, len(params))
+    if min(steps, default=1) < 1:
+        raise ValueError(f"step must be >= 1, got {min(steps)}")
     if amsgrad and max_exp_avg_sqs is None:
         raise ValueError("max_exp_avg_sqs is required when amsgrad=True")
     maxima = _as_list(max_exp_avg_sqs) if amsgrad else [None] * len(params)
-    # scalars in Python float (double), as torch computes them
-    bias_correction1 = 1 - beta1**step
-    bias_correction2 = 1 - beta2**step
-    step_size = lr / bias_correction1
-    bias_correction2_sqrt = math.sqrt(bias_correction2)
     coupled_weight_decay = 0.0 if decoupled_weight_decay else weight_decay
-    for p, g, m, v, vmax in zip(params, _as_list(grads), _as_list(exp_avgs),
-                                _as_list(exp_avg_sqs), maxima):
+    for p, g, m, v, vmax, t in zip(params, _as_list(grads), _as_list(exp_avgs),
+                                   _as_list(exp_avg_sqs), maxima, steps):
+        # scalars in Python float (double), as torch computes them
+        step_size = lr / (1 - beta1**t)
+        bias_correction2_sqrt = math.sqrt(1 - beta2**t)
         g = _effective_grad(p, g, maximize=maximize, weight_decay=coupled_weight_decay, l1=l1)
         if decoupled_weight_decay and weight_decay != 0:
             # p = p*(1 - lr*wd)
@@ -321,7 +319,7 @@ def adam_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays,
 
 
 def adamw_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays,
-               exp_avg_sqs: HostArrays, *, step: int, lr: float = 1e-3, beta1: float = 0.9,
+               exp_avg_sqs: HostArrays, *, step: int | list[int], lr: float = 1e-3, beta1: float = 0.9,
                beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 1e-2,
                l1: float = 0.0, amsgrad: bool = False,
                max_exp_avg_sqs: HostArrays | None = None, maximize: bool = False) -> None:

@@ -70,20 +70,22 @@ copy (it is only read).
 from __future__ import annotations
 
 import torch
+from ml_dtypes import bfloat16
 
 from . import _core
 from . import optim as _numpy_optim
-from . import optimizers as _kernels
+from . import functional as _kernels
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
 
-_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
+_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16, torch.complex64,
+           torch.complex128)
 _FLAGS = ("nesterov", "maximize", "centered", "amsgrad", "decoupled_weight_decay")
 #: The numeric hyperparameters, which torch lets be one-element tensors (a group may hold other
 #: keys of the user's, such as a name, left as they are).
 _NUMBERS = ("lr", "momentum", "dampening", "weight_decay", "lr_decay",
             "initial_accumulator_value", "eps", "alpha")
-_COMPUTED_IN_FLOAT32 = (torch.float32, torch.complex64)
+_COMPUTED_IN_FLOAT32 = (torch.float32, torch.bfloat16, torch.float16, torch.complex64)
 
 
 def _memory(tensor):
@@ -93,7 +95,11 @@ def _memory(tensor):
         tensor = tensor.detach()  # (the kernels refuse to write a tensor autograd tracks)
     if tensor.is_complex():
         tensor = torch.view_as_real(tensor)
-    return tensor if tensor.is_cuda else tensor.numpy()
+    if tensor.is_cuda:
+        return tensor
+    if tensor.dtype == torch.bfloat16:  # NumPy has no bfloat16: ml_dtypes' view of the bits
+        return tensor.view(torch.int16).numpy().view(bfloat16)
+    return tensor.numpy()
 
 
 def _increment_versions(tensors):
@@ -270,8 +276,9 @@ class _KernelOptimizer(torch.optim.Optimizer):
         if p.dtype in _DTYPES and (p.is_cpu or p.is_cuda) and p.is_contiguous():
             return
         if p.dtype not in _DTYPES:
-            raise TypeError(f"{where}: nnfast's kernels update float32 and float64 tensors "
-                            f"(complex ones through their real view), got {p.dtype}")
+            raise TypeError(f"{where}: nnfast's kernels update float32, float64, bfloat16 and "
+                            f"float16 tensors (complex ones through their real view), got "
+                            f"{p.dtype}")
         if not (p.is_cpu or p.is_cuda):
             raise TypeError(f"{where}: nnfast.torch updates CPU and CUDA tensors, got one on "
                             f"{p.device}")

@@ -9,18 +9,14 @@
 #include <cstdint>
 #include <string>
 
-#include "calls.h"
-#include "ops/optim_scalars.h"
+#include "call/dtype.h"
+#include "call/loss_options.h"
 
 namespace nnfast::bind {
 
 namespace py = pybind11;
 
-enum class DType { float32, float64 };
 enum class Access { read, write };
-
-inline const char* dtype_name(DType d) { return d == DType::float32 ? "float32" : "float64"; }
-inline int64_t itemsize(DType d) { return d == DType::float32 ? 4 : 8; }
 
 // The name of an argument, for error messages, built only when one is raised:
 // "params[3]" is the array at index 3 of the list params.
@@ -152,11 +148,6 @@ inline void check_ignore_index(py::handle ignore_index) {
   if (!ignore_index.is_none() &&
       (PyBool_Check(o) || !(PyLong_Check(o) || is_numpy_instance(ignore_index, "integer"))))
     throw py::type_error("ignore_index: expected an integer or None, got " + type_name(ignore_index));
-}
-
-inline ops::GradHyper grad_hyper(py::handle weight_decay, py::handle l1, py::handle maximize) {
-  return {nonnegative_arg(weight_decay, "weight_decay"), nonnegative_arg(l1, "l1"),
-          bool_arg(maximize, "maximize")};
 }
 
 }  // namespace nnfast::bind

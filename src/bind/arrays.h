@@ -17,7 +17,8 @@
 #include <vector>
 
 #include "bind/args.h"
-#include "calls.h"
+#include "call/optimizer_call.h"
+#include "call/tensor_list.h"
 
 namespace nnfast::bind {
 
@@ -58,7 +59,7 @@ class Shape {
   size_t ndim_ = 0;
 };
 
-// A validated float32/float64 array: C-contiguous and aligned.
+// A validated array of one of the dtypes of call/dtype.h: C-contiguous and aligned.
 struct Array {
   py::object owner;       // the caller's object, or a copy of it: what an output returns
   py::object keep_alive;  // what else keeps the memory alive (a consumed DLPack capsule)
@@ -100,6 +101,13 @@ inline void check_same_dtype(const Array& a, DType expected, const ArgName& name
     throw py::type_error(name.str() + ": dtype " + dtype_name(a.dtype) + " differs from " +
                          reference_name.str() + "'s " + dtype_name(expected) +
                          " (all arrays of one call share one dtype)");
+}
+
+// Operations not yet given 16-bit storage take float32 and float64 only.
+inline void check_float32_or_64(const Array& a, const ArgName& name) {
+  if (a.dtype != DType::float32 && a.dtype != DType::float64)
+    throw py::type_error(name.str() + ": dtype " + dtype_name(a.dtype) +
+                         " is not supported here; expected float32 or float64");
 }
 
 inline void check_shape(const Array& a, const Shape& expected, const ArgName& name,
@@ -166,11 +174,11 @@ struct Operand {
   bool absent() const { return optional && list.is_none(); }
 };
 
-// All arrays of a multi-tensor call, validated: operands[0] gives the count,
-// dtype and shapes every other operand must match.
+// All arrays of a multi-tensor call, validated: operands[0] gives the count and the
+// shapes every other operand must match (and the dtype, for a call of one dtype).
 struct CheckedList {
-  DType dtype = DType::float32;
-  std::vector<std::array<Array, kMaxOperands>> arrays;  // per tensor; absent operands empty
+  DType dtype = DType::float32;  // of operands[0]
+  std::vector<std::array<Array, kOperandSlots>> arrays;  // per tensor; absent operands empty
   std::vector<int64_t> sizes;
 
   template <class T>
@@ -224,10 +232,12 @@ inline void check_no_shared_memory(const CheckedList& c, const std::vector<Opera
   }
 }
 
+// one_dtype: every array has operands[0][0]'s dtype, float32 or float64 (else each
+// operand's dtypes are left to the caller's rules: bind/optimizer.h).
 template <class Backend>
-CheckedList check_operands(const std::vector<Operand>& operands) {
+CheckedList check_operands(const std::vector<Operand>& operands, bool one_dtype = true) {
   CheckedList out;
-  std::array<ArraySequence, kMaxOperands> lists;
+  std::array<ArraySequence, kOperandSlots> lists;
   for (size_t k = 0; k < operands.size(); ++k)
     if (!operands[k].absent()) lists[k] = array_sequence<Backend>(operands[k].list, operands[k].name);
   const size_t count = lists[0].size();
@@ -246,7 +256,10 @@ CheckedList check_operands(const std::vector<Operand>& operands) {
       const ArgName name(op.name, static_cast<int64_t>(i));
       Array a = Backend::check(lists[k][i], name, op.access);
       if (i == 0 && k == 0) out.dtype = a.dtype;
-      check_same_dtype(a, out.dtype, name, ArgName(operands[0].name, 0));
+      if (one_dtype) {
+        check_float32_or_64(a, name);
+        check_same_dtype(a, out.dtype, name, ArgName(operands[0].name, 0));
+      }
       if (k > 0)
         check_shape(a, out.arrays[i][0].shape, name, ArgName(operands[0].name, static_cast<int64_t>(i)));
       out.arrays[i][k] = std::move(a);
@@ -287,7 +300,7 @@ auto without_gil_if_large(int64_t elements, const Work& work) {
   return work();
 }
 
-// Runs kernel<T>(tensors) on the validated list.
+// Runs kernel<T>(tensors) on the validated list of one dtype.
 template <class Kernel>
 void run_list(const CheckedList& checked, const Kernel& kernel) {
   dispatch(checked.dtype, [&](auto tag) {

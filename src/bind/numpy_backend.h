@@ -7,9 +7,7 @@
 #include <vector>
 
 #include "bind/arrays.h"
-#include "cpu/activation.h"
-#include "cpu/loss.h"
-#include "cpu/optim.h"
+#include "cpu/drivers.h"
 
 namespace nnfast::bind {
 
@@ -58,7 +56,7 @@ inline bool is_gpu_array(py::handle obj, const ArgName* name = nullptr) {
   return py::hasattr(obj, "__cuda_array_interface__");
 }
 
-struct NumpyBackend {
+struct NumpyBackend : cpu::Drivers {
   static constexpr const char* kArrayKind = "a numpy.ndarray";
 
   struct Call {
@@ -77,11 +75,12 @@ struct NumpyBackend {
     throw py::type_error(name.str() + ": expected a numpy.ndarray, got " + type_name(obj));
   }
 
-  // A float32 or float64 ndarray in native byte order; written arrays must be
-  // C-contiguous, aligned and writeable; other inputs are copied when they are
-  // not. An input that is only read may also be a NumPy scalar (what arithmetic
-  // on 0-d arrays returns). (Descriptor fields are read directly: this runs for
-  // every array of every call.)
+  // An ndarray of a dtype of call/dtype.h (float32, float64, float16, int16, or
+  // ml_dtypes.bfloat16) in native byte order; written arrays must be C-contiguous,
+  // aligned and writeable; other inputs are copied when they are not. An input that
+  // is only read may also be a NumPy scalar (what arithmetic on 0-d arrays returns).
+  // Which dtypes an argument may hold is the caller's rule. (Descriptor fields are
+  // read directly: this runs for every array of every call.)
   static Array check(py::handle obj, const ArgName& name, Access access) {
     // (No default-constructed py::array: pybind11 would allocate an empty array.)
     py::array a = access == Access::read && !py::isinstance<py::array>(obj) &&
@@ -90,11 +89,10 @@ struct NumpyBackend {
                       : require_ndarray(obj, name);
     namespace npy = py::detail;
     const auto* descr = npy::array_descriptor_proxy(npy::array_proxy(a.ptr())->descr);
-    const bool is_float32 = descr->type_num == npy::npy_api::NPY_FLOAT_;
-    const bool is_float64 = descr->type_num == npy::npy_api::NPY_DOUBLE_;
-    if (!(is_float32 || is_float64) || !native_order(descr->byteorder))
+    DType dtype;
+    if (!dtype_of_descriptor(descr->type_num, descr->typeobj, dtype) || !native_order(descr->byteorder))
       throw py::type_error(name.str() + ": dtype " + std::string(py::str(a.dtype())) +
-                           " is not supported; expected float32 or float64");
+                           " is not supported; expected float32, float64, bfloat16 or float16");
     const int flags = npy::array_proxy(a.ptr())->flags;
     const bool usable = (flags & npy::npy_api::NPY_ARRAY_C_CONTIGUOUS_) &&
                         (flags & npy::npy_api::NPY_ARRAY_ALIGNED_);
@@ -106,32 +104,57 @@ struct NumpyBackend {
     } else if (!usable) {
       a = py::module_::import("numpy").attr("array")(a, py::arg("order") = "C");  // an aligned copy
     }
-    Array out;
-    out.dtype = is_float32 ? DType::float32 : DType::float64;
-    out.data = const_cast<void*>(a.data());  // read-only inputs are never written
-    static_assert(sizeof(py::ssize_t) == sizeof(int64_t), "numpy dimensions are 64-bit here");
-    out.shape.assign(reinterpret_cast<const int64_t*>(a.shape()), static_cast<size_t>(a.ndim()));
-    out.size = a.size();
-    out.owner = std::move(a);
-    return out;
+    return wrap(std::move(a), dtype);
+  }
+
+  // The dtype of a NumPy descriptor (type number and scalar type), if nnfast has it.
+  static bool dtype_of_descriptor(int type_num, PyObject* scalar_type, DType& dtype) {
+    namespace npy = py::detail;
+    constexpr int kNpyHalf = 23;  // NPY_HALF, which pybind11 does not name
+    switch (type_num) {
+      case npy::npy_api::NPY_FLOAT_: dtype = DType::float32; return true;
+      case npy::npy_api::NPY_DOUBLE_: dtype = DType::float64; return true;
+      case kNpyHalf: dtype = DType::float16; return true;
+      case npy::npy_api::NPY_SHORT_: dtype = DType::int16; return true;
+      default: break;
+    }
+    // bfloat16 is ml_dtypes' user-defined dtype: known by its scalar type.
+    if (type_num >= 256 && scalar_type == bfloat16_type().ptr()) {
+      dtype = DType::bfloat16;
+      return true;
+    }
+    return false;
+  }
+
+  // ml_dtypes.bfloat16 (imported on the first array of a user-defined dtype).
+  static py::handle bfloat16_type() {
+    static py::object type = py::module_::import("ml_dtypes").attr("bfloat16");
+    return type;
+  }
+
+  // The NumPy dtype of d.
+  static py::object numpy_dtype(DType d) {
+    if (d == DType::bfloat16) return py::module_::import("numpy").attr("dtype")(bfloat16_type());
+    return py::module_::import("numpy").attr("dtype")(dtype_name(d));
   }
 
   static Array empty(const Array& like, const Shape& shape) {
     const std::vector<py::ssize_t> dims(shape.begin(), shape.end());
-    return wrap(like.dtype == DType::float32 ? py::array(py::dtype::of<float>(), dims)
-                                             : py::array(py::dtype::of<double>(), dims));
+    return wrap(py::array(py::dtype::from_args(numpy_dtype(like.dtype)), dims), like.dtype);
   }
 
   // (numpy.zeros: zero pages from the OS, so a large one costs nothing until touched.)
   static Array zeros(const Array& like, const Shape& shape) {
-    return wrap(py::module_::import("numpy").attr("zeros")(shape_tuple(shape), dtype_name(like.dtype)));
+    return wrap(py::module_::import("numpy").attr("zeros")(shape_tuple(shape), numpy_dtype(like.dtype)),
+                like.dtype);
   }
 
-  // A new float32/float64 array, as an Array.
-  static Array wrap(py::array a) {
+  // An ndarray of dtype d, as an Array.
+  static Array wrap(py::array a, DType d) {
     Array out;
-    out.dtype = a.itemsize() == 4 ? DType::float32 : DType::float64;
-    out.data = a.mutable_data();
+    out.dtype = d;
+    out.data = const_cast<void*>(a.data());  // read-only inputs are never written
+    static_assert(sizeof(py::ssize_t) == sizeof(int64_t), "numpy dimensions are 64-bit here");
     out.shape.assign(reinterpret_cast<const int64_t*>(a.shape()), static_cast<size_t>(a.ndim()));
     out.size = a.size();
     out.owner = std::move(a);
@@ -173,39 +196,6 @@ struct NumpyBackend {
     o.rows.labels = labels;
     return std::move(ids);
   }
-
-  template <class T> static void sgd_step(const TensorList<T>& t, const ops::SgdHyper& h) { cpu::sgd_step(t, h); }
-  template <class T> static void sgdm_step(const TensorList<T>& t, const ops::SgdmHyper& h) { cpu::sgdm_step(t, h); }
-  template <class T> static void adagrad_step(const TensorList<T>& t, const ops::AdagradHyper& h) { cpu::adagrad_step(t, h); }
-  template <class T> static void rmsprop_step(const TensorList<T>& t, const ops::RmspropHyper& h) { cpu::rmsprop_step(t, h); }
-  template <class T> static void adam_step(const TensorList<T>& t, const ops::AdamHyper& h) { cpu::adam_step(t, h); }
-
-  template <class T>
-  static void activation_forward(Activation kind, const T* x, T* out, int64_t n, double alpha) {
-    cpu::activation_forward(kind, x, out, n, alpha);
-  }
-  template <class T>
-  static void activation_backward(Activation kind, const T* a, const T* dy, T* out, int64_t n,
-                                  double alpha) {
-    cpu::activation_backward(kind, a, dy, out, n, alpha);
-  }
-  template <class T>
-  static double mse_loss(const T* pred, const T* target, T* grad, T* losses, int64_t n, Reduction r) {
-    return cpu::mse_loss(pred, target, grad, losses, n, r);
-  }
-  template <class T>
-  static double cross_entropy(const T* probs, const T* target, T* grad, T* losses, int64_t rows,
-                              int64_t classes, Reduction r) {
-    return cpu::cross_entropy(probs, target, grad, losses, rows, classes, r);
-  }
-  template <class T>
-  static double softmax_cross_entropy(const T* logits, const T* probs, T* grad, T* losses,
-                                      int64_t rows, int64_t classes,
-                                      const SoftmaxCrossEntropyOptions& o) {
-    return cpu::softmax_cross_entropy(logits, probs, grad, losses, rows, classes, o);
-  }
-  template <class T> static double l1_loss(const TensorList<T>& t) { return cpu::l1_loss(t); }
-  template <class T> static double l2_loss(const TensorList<T>& t) { return cpu::l2_loss(t); }
 };
 
 }  // namespace nnfast::bind

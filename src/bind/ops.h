@@ -1,10 +1,10 @@
 // The Python functions of every operation, written once for every backend.
 //
-// bind_ops<Backend>(m) defines the optimizer steps, activations and losses of a
-// module: each function checks every argument, scalars first, then all arrays,
-// before anything is written, then runs the Backend's driver. Arguments arrive
-// in the order of the Python signatures in python/nnfast/{optimizers,
-// activations,losses}.py. A Backend supplies the array checks (see arrays.h),
+// bind_ops<Backend>(m) defines the optimizer steps (bind/optimizer.h), activations
+// and losses of a module: each function checks every argument, scalars first, then
+// all arrays, before anything is written, then runs the Backend's driver. Arguments
+// of the activations and losses arrive in the order of the Python signatures in
+// python/nnfast/{activations,losses}.py. A Backend supplies the array checks (see arrays.h),
 // new arrays of an input's kind, class-id targets, and the drivers.
 #pragma once
 
@@ -12,106 +12,11 @@
 #include <vector>
 
 #include "bind/arrays.h"
+#include "bind/optimizer.h"
+#include "call/activation_kind.h"
 #include "ops/loss_scalars.h"
 
 namespace nnfast::bind {
-
-template <class B>
-void bind_optimizers(py::module_& m) {
-  m.def("sgd_step", [](py::handle params, py::handle grads, py::handle lr,
-                       py::handle weight_decay, py::handle l1, py::handle maximize) {
-    const ops::SgdHyper h{grad_hyper(weight_decay, l1, maximize), nonnegative_arg(lr, "lr")};
-    typename B::Call call;
-    const auto c = check_operands<B>({{"params", params, Access::write}, {"grads", grads, Access::read}});
-    run_list(c, [&](const auto& t) { B::sgd_step(t, h); });
-  },
-      py::arg("params"), py::arg("grads"), py::arg("lr"), py::arg("weight_decay"), py::arg("l1"),
-      py::arg("maximize"));
-
-  m.def("sgdm_step", [](py::handle params, py::handle grads, py::handle momentum_buffers, py::handle lr,
-                        py::handle momentum, py::handle dampening, py::handle nesterov,
-                        py::handle weight_decay, py::handle l1, py::handle maximize,
-                        bool first_step) {
-    const ops::SgdmHyper h{grad_hyper(weight_decay, l1, maximize), nonnegative_arg(lr, "lr"),
-                           nonnegative_arg(momentum, "momentum"), real_arg(dampening, "dampening"),
-                           bool_arg(nesterov, "nesterov"), first_step};
-    if (h.nesterov && (h.momentum <= 0.0 || h.dampening != 0.0))
-      throw py::value_error("nesterov: requires momentum > 0 and dampening = 0");
-    typename B::Call call;
-    const auto c = check_operands<B>({{"params", params, Access::write},
-                                      {"grads", grads, Access::read},
-                                      {"momentum_buffers", momentum_buffers, Access::write}});
-    run_list(c, [&](const auto& t) { B::sgdm_step(t, h); });
-  },
-      py::arg("params"), py::arg("grads"), py::arg("momentum_buffers"), py::arg("lr"),
-      py::arg("momentum"), py::arg("dampening"), py::arg("nesterov"), py::arg("weight_decay"),
-      py::arg("l1"), py::arg("maximize"), py::arg("first_step"));
-
-  m.def("adagrad_step", [](py::handle params, py::handle grads, py::handle sums, py::handle lr,
-                           py::handle eps, py::handle weight_decay, py::handle l1,
-                           py::handle maximize) {
-    const ops::AdagradHyper h{grad_hyper(weight_decay, l1, maximize), nonnegative_arg(lr, "lr"),
-                              nonnegative_arg(eps, "eps")};
-    typename B::Call call;
-    const auto c = check_operands<B>({{"params", params, Access::write},
-                                      {"grads", grads, Access::read},
-                                      {"sums", sums, Access::write}});
-    run_list(c, [&](const auto& t) { B::adagrad_step(t, h); });
-  },
-      py::arg("params"), py::arg("grads"), py::arg("sums"), py::arg("lr"), py::arg("eps"),
-      py::arg("weight_decay"), py::arg("l1"), py::arg("maximize"));
-
-  m.def("rmsprop_step", [](py::handle params, py::handle grads, py::handle square_avgs,
-                           py::handle lr, py::handle alpha, py::handle eps,
-                           py::handle weight_decay, py::handle l1, py::handle maximize,
-                           py::handle momentum, py::handle momentum_buffers, py::handle centered,
-                           py::handle grad_avgs) {
-    const ops::RmspropHyper h{grad_hyper(weight_decay, l1, maximize), nonnegative_arg(lr, "lr"),
-                              unit_interval_arg(alpha, "alpha", true), nonnegative_arg(eps, "eps"),
-                              nonnegative_arg(momentum, "momentum"), bool_arg(centered, "centered")};
-    require_state(momentum_buffers, "momentum_buffers", h.momentum > 0.0, "momentum > 0");
-    require_state(grad_avgs, "grad_avgs", h.centered, "centered=True");
-    typename B::Call call;
-    const auto c = check_operands<B>({{"params", params, Access::write},
-                                      {"grads", grads, Access::read},
-                                      {"square_avgs", square_avgs, Access::write},
-                                      {"grad_avgs", grad_avgs, Access::write, true},
-                                      {"momentum_buffers", momentum_buffers, Access::write, true}});
-    run_list(c, [&](const auto& t) { B::rmsprop_step(t, h); });
-  },
-      py::arg("params"), py::arg("grads"), py::arg("square_avgs"), py::arg("lr"), py::arg("alpha"),
-      py::arg("eps"), py::arg("weight_decay"), py::arg("l1"), py::arg("maximize"),
-      py::arg("momentum"), py::arg("momentum_buffers"), py::arg("centered"), py::arg("grad_avgs"));
-
-  m.def("adam_step", [](py::handle params, py::handle grads, py::handle exp_avgs,
-                        py::handle exp_avg_sqs, py::handle step, py::handle lr, py::handle beta1,
-                        py::handle beta2, py::handle eps, py::handle weight_decay, py::handle l1,
-                        py::handle decoupled_weight_decay, py::handle amsgrad,
-                        py::handle max_exp_avg_sqs, py::handle maximize) {
-    const bool decoupled = bool_arg(decoupled_weight_decay, "decoupled_weight_decay");
-    const double decay = nonnegative_arg(weight_decay, "weight_decay");
-    const ops::AdamHyper h{{decoupled ? 0.0 : decay, nonnegative_arg(l1, "l1"), bool_arg(maximize, "maximize")},
-                           nonnegative_arg(lr, "lr"),
-                           unit_interval_arg(beta1, "beta1", false),
-                           unit_interval_arg(beta2, "beta2", false),
-                           nonnegative_arg(eps, "eps"),
-                           decoupled ? decay : 0.0,
-                           step_arg(step),
-                           bool_arg(amsgrad, "amsgrad")};
-    require_state(max_exp_avg_sqs, "max_exp_avg_sqs", h.amsgrad, "amsgrad=True");
-    typename B::Call call;
-    const auto c = check_operands<B>({{"params", params, Access::write},
-                                      {"grads", grads, Access::read},
-                                      {"exp_avgs", exp_avgs, Access::write},
-                                      {"exp_avg_sqs", exp_avg_sqs, Access::write},
-                                      {"max_exp_avg_sqs", max_exp_avg_sqs, Access::write, true}});
-    run_list(c, [&](const auto& t) { B::adam_step(t, h); });
-  },
-      py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"),
-      py::arg("step"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
-      py::arg("weight_decay"), py::arg("l1"), py::arg("decoupled_weight_decay"), py::arg("amsgrad"),
-      py::arg("max_exp_avg_sqs"), py::arg("maximize"));
-}
 
 struct ActivationBinding {
   const char* name;
@@ -134,6 +39,7 @@ void bind_activations(py::module_& m) {
       const double alpha = real_arg(alpha_obj, "alpha");
       typename B::Call call;
       const Array x = B::check(x_obj, "x", Access::read);
+      check_float32_or_64(x, "x");
       const Array out = output_for<B>(out_obj, "out", x, "x", x.shape);
       check_overlap(out, "out", x, "x");
       dispatch(x.dtype, [&](auto tag) {
@@ -152,6 +58,7 @@ void bind_activations(py::module_& m) {
             const double alpha = real_arg(alpha_obj, "alpha");
             typename B::Call call;
             const Array a = B::check(a_obj, a_name, Access::read);
+            check_float32_or_64(a, a_name);
             const Array dy = B::check(dy_obj, "dy", Access::read);
             check_same_dtype(dy, a.dtype, "dy", a_name);
             check_shape(dy, a.shape, "dy", a_name);
@@ -205,6 +112,7 @@ LossArrays check_loss_arrays(const py::object& input_obj, const char* input_name
                              const py::object& target_obj, const py::object& grad_out) {
   LossArrays a;
   a.input = B::check(input_obj, input_name, Access::read);
+  check_float32_or_64(a.input, input_name);
   a.target = B::check(target_obj, "target", Access::read);
   check_same_dtype(a.target, a.input.dtype, "target", input_name);
   check_shape(a.target, a.input.shape, "target", input_name);
@@ -253,6 +161,7 @@ void bind_losses(py::module_& m) {
     check_ignore_index(ignore_index);
     typename B::Call call;
     const Array logits = B::check(logits_obj, "logits", Access::read);
+    check_float32_or_64(logits, "logits");
     if (logits.shape.size() != 2)
       throw py::value_error("logits: expected 2 dimensions (N, C), got shape " +
                             describe_shape(logits.shape));

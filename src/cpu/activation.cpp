@@ -1,4 +1,5 @@
-#include "cpu/activation.h"
+#include "cpu/drivers.h"
+#include "cpu/kernels.h"
 
 #include "cpu/parallel.h"
 #include "ops/narrow.h"
@@ -6,7 +7,7 @@
 namespace nnfast::cpu {
 
 template <class T>
-void activation_forward(Activation kind, const T* x, T* out, int64_t n, double alpha) {
+void Drivers::activation_forward(Activation kind, const T* x, T* out, int64_t n, double alpha) {
   const auto& k = kernels().get<T>();
   const T alpha_t = ops::narrow<T>(alpha, "alpha");
   const std::vector<Chunk> chunks = make_chunks({n});
@@ -17,7 +18,7 @@ void activation_forward(Activation kind, const T* x, T* out, int64_t n, double a
 }
 
 template <class T>
-void activation_backward(Activation kind, const T* a, const T* dy, T* out, int64_t n, double alpha) {
+void Drivers::activation_backward(Activation kind, const T* a, const T* dy, T* out, int64_t n, double alpha) {
   const auto& k = kernels().get<T>();
   const T alpha_t = ops::narrow<T>(alpha, "alpha");
   const std::vector<Chunk> chunks = make_chunks({n});
@@ -28,9 +29,9 @@ void activation_backward(Activation kind, const T* a, const T* dy, T* out, int64
   });
 }
 
-template void activation_forward<float>(Activation, const float*, float*, int64_t, double);
-template void activation_forward<double>(Activation, const double*, double*, int64_t, double);
-template void activation_backward<float>(Activation, const float*, const float*, float*, int64_t, double);
-template void activation_backward<double>(Activation, const double*, const double*, double*, int64_t, double);
+template void Drivers::activation_forward<float>(Activation, const float*, float*, int64_t, double);
+template void Drivers::activation_forward<double>(Activation, const double*, double*, int64_t, double);
+template void Drivers::activation_backward<float>(Activation, const float*, const float*, float*, int64_t, double);
+template void Drivers::activation_backward<double>(Activation, const double*, const double*, double*, int64_t, double);
 
 }  // namespace nnfast::cpu

@@ -3,15 +3,19 @@
 // Every loop runs the ops/ formulas on the widest vector type of the ISA, then
 // on scalars for the remaining elements: the same template code, so a tail
 // element gets the same bits as it would in a vector lane.
+#include <algorithm>
 #include <array>
 #include <iterator>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 #include "cpu/kernels.h"
 #include "cpu/traffic.h"
 #include "ops/functors.h"
 #include "ops/loss_scalars.h"
+#include "ops/optimizers.h"
+#include "simd/convert.h"
 #include "simd/vec.h"
 
 namespace nnfast::cpu {
@@ -66,30 +70,101 @@ void run(const Op& op, T* const* a, int64_t begin, int64_t end) {
 
 // ---------------------------------------------------------------- optimizers
 
-template <class T>
-void sgd(const ops::SgdScalars<T>& s, T* const* a, int64_t begin, int64_t end) {
-  run(ops::SgdOp<T>{s}, a, begin, end);
+// Storage conversion (simd/convert.h): a call whose arrays are not all of its
+// compute type is run tile by tile. Each 16-bit (or master/remainder) operand of a
+// tile is widened into a float32 scratch row, the formula runs on the rows (and on
+// the float32 arrays in place), then the written rows are rounded back once. A tile
+// of every operand fits in L1 (5 x 512 x 4 bytes), so the conversions cost a pass
+// through L1, not through memory. Element i of a tile is element t0 + i of the
+// tensor, whatever the tiling, so stochastic rounding's bits do not depend on it.
+constexpr int64_t kTileElements = 512;
+
+inline void widen(DType dtype, const void* src, float* dst, int64_t n) {
+  if (dtype == DType::bfloat16) simd::widen_bf16(static_cast<const uint16_t*>(src), dst, n);
+  else simd::widen_half(static_cast<const uint16_t*>(src), dst, n);
 }
 
-template <class T>
-void sgdm(const ops::SgdmScalars<T>& s, T* const* a, int64_t begin, int64_t end) {
-  run(ops::SgdmOp<T>{s}, a, begin, end);
+inline void round_nearest(DType dtype, const float* src, void* dst, int64_t n) {
+  if (dtype == DType::bfloat16) simd::narrow_bf16(src, static_cast<uint16_t*>(dst), n);
+  else simd::narrow_half(src, static_cast<uint16_t*>(dst), n);
 }
 
-template <class T>
-void adagrad(const ops::AdagradScalars<T>& s, T* const* a, int64_t begin, int64_t end) {
-  run(ops::AdagradOp<T>{s}, a, begin, end);
+template <class Op>
+void run_tiles(const Op& op, const OptimizerCall<float>& call, int64_t tensor, int64_t begin,
+               int64_t end) {
+  constexpr unsigned used = Op::kRead | Op::kWrite;
+  const auto& slots = call.operands[tensor];
+  const auto at = [&](int k, int64_t i) {
+    return static_cast<char*>(slots[k]) + i * itemsize(call.dtypes[k]);
+  };
+  alignas(64) float scratch[kMaxOperands][kTileElements];
+  for (int64_t t0 = begin; t0 < end; t0 += kTileElements) {
+    const int64_t n = std::min(kTileElements, end - t0);
+    float* x[kMaxOperands] = {};
+    for (int k = 0; k < kMaxOperands; ++k) {
+      if (!(used >> k & 1u)) continue;
+      if (k == ops::kParamsSlot && call.param_storage == ParamStorage::master) {
+        x[k] = reinterpret_cast<float*>(at(kCompanionSlot, t0));
+      } else if (k == ops::kParamsSlot && call.param_storage == ParamStorage::remainder) {
+        x[k] = scratch[k];
+        simd::join_masters(reinterpret_cast<const uint16_t*>(at(k, t0)),
+                           reinterpret_cast<const int16_t*>(at(kCompanionSlot, t0)), x[k], n);
+      } else if (call.dtypes[k] == DType::float32) {
+        x[k] = reinterpret_cast<float*>(at(k, t0));
+      } else {
+        x[k] = scratch[k];
+        widen(call.dtypes[k], at(k, t0), x[k], n);
+      }
+    }
+    apply<Op::kRead, Op::kWrite>(x, 0, n, op);
+    for (int k = 0; k < kMaxOperands; ++k) {
+      if (!(Op::kWrite >> k & 1u)) continue;
+      if (k != ops::kParamsSlot) {
+        if (call.dtypes[k] != DType::float32) round_nearest(call.dtypes[k], x[k], at(k, t0), n);
+        continue;
+      }
+      switch (call.param_storage) {
+        case ParamStorage::nearest:
+        case ParamStorage::master:
+          if (call.dtypes[k] != DType::float32) round_nearest(call.dtypes[k], x[k], at(k, t0), n);
+          break;
+        case ParamStorage::stochastic: {
+          auto* out = reinterpret_cast<uint16_t*>(at(k, t0));
+          const uint32_t index = static_cast<uint32_t>(tensor);
+          if (call.dtypes[k] == DType::bfloat16)
+            simd::narrow_bf16_stochastic(x[k], out, n, call.key_of(tensor), index, t0);
+          else
+            simd::narrow_half_stochastic(x[k], out, n, call.key_of(tensor), index, t0);
+          break;
+        }
+        case ParamStorage::remainder:
+          simd::split_masters(x[k], reinterpret_cast<uint16_t*>(at(k, t0)),
+                              reinterpret_cast<int16_t*>(at(kCompanionSlot, t0)), n);
+          break;
+      }
+    }
+  }
 }
 
-template <class T>
-void rmsprop(const ops::RmspropScalars<T>& s, bool centered, bool momentum, T* const* a,
-             int64_t begin, int64_t end) {
-  ops::with_rmsprop_op(s, centered, momentum, [&](const auto& op) { run(op, a, begin, end); });
+// Runs op over elements [begin, end) of a tensor: in place on the arrays when the
+// call holds nothing but S, else tile by tile (float32 compute only: a float64
+// call is float64 throughout, bind/optimizer.h).
+template <class Op, class S>
+void run_optimizer(const Op& op, const OptimizerCall<S>& call, int64_t tensor, int64_t begin,
+                   int64_t end) {
+  if constexpr (std::is_same_v<S, float>) {
+    if (!call.native()) return run_tiles(op, call, tensor, begin, end);
+  }
+  S* a[kMaxOperands];
+  for (int k = 0; k < kMaxOperands; ++k) a[k] = static_cast<S*>(call.operands[tensor][k]);
+  apply<Op::kRead, Op::kWrite>(a, begin, end, op);
 }
 
-template <class T>
-void adam(const ops::AdamScalars<T>& s, bool amsgrad, T* const* a, int64_t begin, int64_t end) {
-  ops::with_adam_op(s, amsgrad, [&](const auto& op) { run(op, a, begin, end); });
+template <class S>
+void optimizer(const OptimizerCall<S>& call, int64_t tensor, int64_t begin, int64_t end) {
+  std::visit([&](const auto& scalars) {
+    ops::with_op(scalars, [&](const auto& op) { run_optimizer(op, call, tensor, begin, end); });
+  }, call.scalars[call.scalars_of_tensor[tensor]]);
 }
 
 // ---------------------------------------------------------------- activations
@@ -482,7 +557,7 @@ void memory_traffic(int kind, T* const* operands, int64_t begin, int64_t end) {
 
 template <class T>
 constexpr ChunkKernels<T> chunk_kernels() {
-  return {sgd<T>, sgdm<T>, adagrad<T>, rmsprop<T>, adam<T>, activation_forward<T>,
+  return {optimizer<T>, activation_forward<T>,
           activation_backward<T>, mse<T>, cross_entropy_rows<T>, softmax_cross_entropy_rows<T>,
           l1_sum<T>, l2_sum<T>, memory_traffic<T>};
 }

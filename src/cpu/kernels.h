@@ -3,29 +3,25 @@
 // src/cpu/kernels.cpp is compiled once per ISA (baseline, AVX2, AVX-512 on
 // x86-64; one generic build elsewhere) into nnfast::cpu::<isa>::kernel_table().
 // At import, dispatch.cpp picks the best table the CPU supports. Each entry
-// processes one chunk over raw pointers; the drivers (optim.cpp, activation.cpp,
-// loss.cpp) cut the work into chunks and spread them over threads.
+// processes one chunk over raw pointers; the drivers (drivers.h) cut the work into chunks and spread them over threads.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "calls.h"
-#include "ops/optim_scalars.h"
+#include "call/activation_kind.h"
+#include "call/loss_options.h"
+#include "call/optimizer_call.h"
+#include "call/tensor_list.h"
 
 namespace nnfast::cpu {
 
 template <class T>
 struct ChunkKernels {
-  // Optimizer steps over elements [begin, end) of one tensor's operands (see optim.h).
-  void (*sgd)(const ops::SgdScalars<T>&, T* const* operands, int64_t begin, int64_t end);
-  void (*sgdm)(const ops::SgdmScalars<T>&, T* const* operands, int64_t begin, int64_t end);
-  void (*adagrad)(const ops::AdagradScalars<T>&, T* const* operands, int64_t begin, int64_t end);
-  void (*rmsprop)(const ops::RmspropScalars<T>&, bool centered, bool momentum, T* const* operands,
-                  int64_t begin, int64_t end);
-  void (*adam)(const ops::AdamScalars<T>&, bool amsgrad, T* const* operands, int64_t begin,
-               int64_t end);
+  // An optimizer step over elements [begin, end) of one tensor of the call (the
+  // scalars, operands and storage the call gives that tensor).
+  void (*optimizer)(const OptimizerCall<T>& call, int64_t tensor, int64_t begin, int64_t end);
   // out[i] = f(x[i]) and out[i] = f'(a[i], dy[i]) for i in [0, n).
   void (*activation_forward)(Activation, T alpha, T* out, const T* x, int64_t n);
   void (*activation_backward)(Activation, T alpha, T* out, const T* a, const T* dy, int64_t n);

@@ -1,4 +1,4 @@
-#include "cpu/loss.h"
+#include "cpu/drivers.h"
 
 #include <algorithm>
 
@@ -20,7 +20,7 @@ std::vector<Chunk> row_chunks(int64_t rows, int64_t classes) {
 }  // namespace
 
 template <class T>
-double mse_loss(const T* pred, const T* target, T* grad, T* losses, int64_t n, Reduction reduction) {
+double Drivers::mse_loss(const T* pred, const T* target, T* grad, T* losses, int64_t n, Reduction reduction) {
   const T grad_scale = ops::grad_scale<T>(reduction, n, 2.0);
   const auto& k = kernels().get<T>();
   const double total = deterministic_sum(make_chunks({n}), n, [&](const Chunk& c) {
@@ -31,7 +31,7 @@ double mse_loss(const T* pred, const T* target, T* grad, T* losses, int64_t n, R
 }
 
 template <class T>
-double cross_entropy(const T* probs, const T* target, T* grad, T* row_losses, int64_t rows,
+double Drivers::cross_entropy(const T* probs, const T* target, T* grad, T* row_losses, int64_t rows,
                      int64_t classes, Reduction reduction) {
   const T grad_scale = ops::grad_scale<T>(reduction, rows);
   const auto& k = kernels().get<T>();
@@ -45,7 +45,7 @@ double cross_entropy(const T* probs, const T* target, T* grad, T* row_losses, in
 }
 
 template <class T>
-double softmax_cross_entropy(const T* logits, const T* target_probs, T* grad, T* row_losses,
+double Drivers::softmax_cross_entropy(const T* logits, const T* target_probs, T* grad, T* row_losses,
                              int64_t rows, int64_t classes, const SoftmaxCrossEntropyOptions& o) {
   const int64_t divisor = ops::mean_divisor(o, rows);
   const T grad_scale = ops::grad_scale<T>(o.reduction, divisor);
@@ -58,7 +58,7 @@ double softmax_cross_entropy(const T* logits, const T* target_probs, T* grad, T*
 }
 
 template <class T>
-double l1_loss(const TensorList<T>& tensors) {
+double Drivers::l1_loss(const TensorList<T>& tensors) {
   const auto& k = kernels().get<T>();
   return deterministic_sum(make_chunks(tensors.sizes), tensors.total(), [&](const Chunk& c) {
     return k.l1_sum(tensors.operands[c.tensor][0] + c.begin, c.end - c.begin);
@@ -66,7 +66,7 @@ double l1_loss(const TensorList<T>& tensors) {
 }
 
 template <class T>
-double l2_loss(const TensorList<T>& tensors) {
+double Drivers::l2_loss(const TensorList<T>& tensors) {
   const auto& k = kernels().get<T>();
   return ops::kL2LossFactor * deterministic_sum(make_chunks(tensors.sizes), tensors.total(), [&](const Chunk& c) {
     return k.l2_sum(tensors.operands[c.tensor][0] + c.begin, c.end - c.begin);
@@ -74,12 +74,12 @@ double l2_loss(const TensorList<T>& tensors) {
 }
 
 #define NNFAST_INSTANTIATE(T)                                                                  \
-  template double mse_loss<T>(const T*, const T*, T*, T*, int64_t, Reduction);                 \
-  template double cross_entropy<T>(const T*, const T*, T*, T*, int64_t, int64_t, Reduction);   \
-  template double softmax_cross_entropy<T>(const T*, const T*, T*, T*, int64_t, int64_t,     \
+  template double Drivers::mse_loss<T>(const T*, const T*, T*, T*, int64_t, Reduction);                 \
+  template double Drivers::cross_entropy<T>(const T*, const T*, T*, T*, int64_t, int64_t, Reduction);   \
+  template double Drivers::softmax_cross_entropy<T>(const T*, const T*, T*, T*, int64_t, int64_t,     \
                                            const SoftmaxCrossEntropyOptions&);                  \
-  template double l1_loss<T>(const TensorList<T>&);                                            \
-  template double l2_loss<T>(const TensorList<T>&);
+  template double Drivers::l1_loss<T>(const TensorList<T>&);                                            \
+  template double Drivers::l2_loss<T>(const TensorList<T>&);
 NNFAST_INSTANTIATE(float)
 NNFAST_INSTANTIATE(double)
 #undef NNFAST_INSTANTIATE

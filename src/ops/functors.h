@@ -1,19 +1,19 @@
-// One functor per elementwise operation, run by both apply loops: the CPU chunk
-// loop (src/cpu/kernels.cpp, x an array of SIMD vectors or scalars) and the CUDA
-// chunked apply loop (cuda/apply.cuh, x an array of scalars). After NVIDIA apex's
-// multi_tensor_apply functors.
+// One functor per elementwise activation and loss, run by both apply loops: the CPU
+// chunk loop (src/cpu/kernels.cpp, x an array of SIMD vectors or scalars) and the
+// CUDA chunked apply loop (cuda/apply.cuh, x an array of scalars). After NVIDIA
+// apex's multi_tensor_apply functors. (The optimizers' functors are in
+// ops/optimizers/, one file each.)
 //
 // A functor holds the call's scalars; operator()(x) runs the formula on x[0..],
 // the operands of one element (or vector of elements) in TensorList order
-// (src/cpu/optim.h). kRead names the operands loaded before it, kWrite those
+// (the driver says which). kRead names the operands loaded before it, kWrite those
 // stored after it. A functor that returns a value returns a loss term, which the
 // loop sums (in double).
 #pragma once
 
-#include "calls.h"
+#include "call/activation_kind.h"
 #include "ops/activation.h"
 #include "ops/loss.h"
-#include "ops/optim.h"
 
 namespace nnfast::ops {
 NNFAST_ISA_NAMESPACE_BEGIN
@@ -26,72 +26,6 @@ constexpr int operand_count(unsigned bits) {
   int n = 0;
   while (bits >> n) ++n;
   return n;
-}
-
-// ---------------------------------------------------------------- optimizers
-// Operands: p, g, then the states of cpu/optim.h.
-
-template <class S>
-struct SgdOp {
-  static constexpr unsigned kRead = kOp0 | kOp1, kWrite = kOp0;
-  SgdScalars<S> s;
-  template <class V>
-  NNFAST_HD void operator()(V* x) const { sgd_update(x[0], x[1], s); }
-};
-
-template <class S>
-struct SgdmOp {
-  static constexpr unsigned kRead = kOp0 | kOp1 | kOp2, kWrite = kOp0 | kOp2;
-  SgdmScalars<S> s;
-  template <class V>
-  NNFAST_HD void operator()(V* x) const { sgdm_update(x[0], x[1], x[2], s); }
-};
-
-template <class S>
-struct AdagradOp {
-  static constexpr unsigned kRead = kOp0 | kOp1 | kOp2, kWrite = kOp0 | kOp2;
-  AdagradScalars<S> s;
-  template <class V>
-  NNFAST_HD void operator()(V* x) const { adagrad_update(x[0], x[1], x[2], s); }
-};
-
-template <class S, bool Centered, bool Momentum>
-struct RmspropOp {
-  static constexpr unsigned kStates = (Centered ? kOp3 : 0u) | (Momentum ? kOp4 : 0u);
-  static constexpr unsigned kRead = kOp0 | kOp1 | kOp2 | kStates, kWrite = kOp0 | kOp2 | kStates;
-  RmspropScalars<S> s;
-  template <class V>
-  NNFAST_HD void operator()(V* x) const {
-    rmsprop_update<Centered, Momentum>(x[0], x[1], x[2], Centered ? &x[3] : nullptr,
-                                       Momentum ? &x[4] : nullptr, s);
-  }
-};
-
-template <class S, bool Amsgrad>
-struct AdamOp {
-  static constexpr unsigned kMax = Amsgrad ? kOp4 : 0u;
-  static constexpr unsigned kRead = kOp0 | kOp1 | kOp2 | kOp3 | kMax;
-  static constexpr unsigned kWrite = kOp0 | kOp2 | kOp3 | kMax;
-  AdamScalars<S> s;
-  template <class V>
-  NNFAST_HD void operator()(V* x) const {
-    adam_update<Amsgrad>(x[0], x[1], x[2], x[3], Amsgrad ? &x[4] : nullptr, s);
-  }
-};
-
-// f(the functor of the call's variant): the variants are compile-time choices.
-template <class S, class F>
-void with_rmsprop_op(const RmspropScalars<S>& s, bool centered, bool momentum, const F& f) {
-  if (centered) {
-    momentum ? f(RmspropOp<S, true, true>{s}) : f(RmspropOp<S, true, false>{s});
-  } else {
-    momentum ? f(RmspropOp<S, false, true>{s}) : f(RmspropOp<S, false, false>{s});
-  }
-}
-
-template <class S, class F>
-void with_adam_op(const AdamScalars<S>& s, bool amsgrad, const F& f) {
-  amsgrad ? f(AdamOp<S, true>{s}) : f(AdamOp<S, false>{s});
 }
 
 // ---------------------------------------------------------------- activations

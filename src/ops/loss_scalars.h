@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "calls.h"
+#include "call/loss_options.h"
 
 namespace nnfast::ops {
 

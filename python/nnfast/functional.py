@@ -4,9 +4,42 @@ Arrays: ``params``, ``grads`` and every state argument are each one array or a l
 of arrays, one per parameter: NumPy arrays on the host, or GPU arrays of any library through
 the CUDA array interface or DLPack (PyTorch CUDA tensors, CuPy arrays, ...; see
 :mod:`nnfast.cuda`), all of one call on one device. Lists have equal lengths; the arrays of
-one parameter have equal shapes; all have one dtype, float32 or float64. A step updates
-``params`` and its state arrays in place and returns None. Float32 arrays are updated in
-float32 arithmetic with the scalars rounded to float32, as PyTorch and TensorFlow do.
+one parameter have equal shapes. A step updates ``params`` and its state arrays in place and
+returns None.
+
+Dtypes, per role (the arrays of one role share one dtype; :data:`nnfast.bfloat16` is
+``ml_dtypes.bfloat16``):
+
+=================  =====================================================================
+``params``         float64, float32, bfloat16 or float16 (P)
+``grads``          P; or float32 when P is 16-bit; or bfloat16/float16 with a master
+states             float32, bfloat16 or P (float64 params: float64 states only)
+``master_params``  float32 masters of 16-bit params
+``param_remainders``  int16 low halves of the float32 masters of bfloat16 params
+=================  =====================================================================
+
+A float64 call computes in float64; every other call computes in float32 with the scalars
+rounded to float32, as PyTorch and TensorFlow do: 16-bit arrays are widened exactly on
+load and each value written is rounded once, to nearest even (a NaN stays NaN; overflow
+gives inf: float16's largest finite value is 65504).
+
+Storage options, shared by every step (keyword only):
+    step: :math:`t`, the count of updates including this one: an integer >= 1, or one per
+        parameter (a sequence). Adam's bias corrections and Adagrad's learning-rate decay
+        use it; with ``stochastic_rounding`` it keys the random bits.
+    master_params: None, or a float32 master per 16-bit parameter: the step updates the
+        masters (every :math:`p` below is the master) and writes ``params[i] =
+        round_nearest(master)`` in the same pass.
+    param_remainders: None, or an int16 array per bfloat16 parameter: (param, remainder)
+        is the float32 master bit for bit (:func:`nnfast.split_master`); the step rebuilds
+        it, updates it and splits it back. Exclusive with ``master_params``.
+    stochastic_rounding: round the updated 16-bit params stochastically (up with
+        probability equal to the discarded fraction, so the expected stored value is the
+        float32 result) instead of to nearest. States are always rounded to nearest. The
+        random bits are Philox4x32-10 keyed by (``seed``, the parameter's ``step``) and
+        counted by (the parameter's index in the call, the element's index): the same for
+        any thread count, SIMD level and device.
+    seed: the integer in [0, 2**64) of ``stochastic_rounding``.
 
 Every update below uses the effective gradient :math:`g'` in place of the gradient :math:`g`:
 
@@ -23,14 +56,17 @@ A NaN in a gradient reaches only its own element.
 
 Every step raises, besides the errors it lists itself:
     TypeError: an array argument is neither an array nnfast accepts nor a list or tuple of
-        them; a dtype is not float32 or float64, or the dtypes of one call differ; a
-        hyperparameter is not a real number (bool excluded), a flag is not a bool, ``step``
-        is not an integer.
+        them; a dtype outside the table above for its role, or arrays of one role with
+        different dtypes; a hyperparameter is not a real number (bool excluded), a flag is
+        not a bool, ``step`` or ``seed`` is not an integer.
     ValueError: list lengths or shapes differ; an array that is written is not C-contiguous,
         is read-only, or shares memory with another array of the call; the arrays of one
         call are on different devices; a hyperparameter is not finite or out of its range,
         or (in a float32 call) is, or makes a derived scalar, too large for float32; a
-        state list is given that the options do not use, or is missing where they use it.
+        state list is given that the options do not use, or is missing where they use it;
+        ``step < 1``, or a sequence of steps whose length is not the number of params;
+        both ``master_params`` and ``param_remainders``; ``stochastic_rounding`` for
+        params that are not 16-bit, or with a master.
     RuntimeError: GPU arrays, where nnfast was built without CUDA.
 The whole call is validated (in C++, once) before anything is written. The GIL is released
 while the kernel runs, for calls of 16,384 elements or more (below that, releasing it would
@@ -39,12 +75,25 @@ cost more than the update).
 
 from __future__ import annotations
 
+from typing import Sequence, Union
+
 from ._backend import module_for
 from ._types import Arrays
 
+#: A step count, or one per parameter.
+Steps = Union[int, Sequence[int]]
+
+
+def _storage(step: Steps, master_params: Arrays | None, param_remainders: Arrays | None,
+             stochastic_rounding: bool, seed: int) -> dict[str, object]:
+    return dict(step=step, master_params=master_params, param_remainders=param_remainders,
+                stochastic_rounding=stochastic_rounding, seed=seed)
+
 
 def sgd_step(params: Arrays, grads: Arrays, *, lr: float, weight_decay: float = 0.0,
-             l1: float = 0.0, maximize: bool = False) -> None:
+             l1: float = 0.0, maximize: bool = False, step: Steps = 1, master_params: Arrays | None = None,
+             param_remainders: Arrays | None = None, stochastic_rounding: bool = False,
+             seed: int = 0) -> None:
     r"""Stochastic gradient descent.
 
     .. math::
@@ -57,6 +106,8 @@ def sgd_step(params: Arrays, grads: Arrays, *, lr: float, weight_decay: float = 
         lr: learning rate :math:`\eta \ge 0`.
         weight_decay, l1, maximize: :math:`\lambda_2 \ge 0`, :math:`\lambda_1 \ge 0` and
             :math:`\sigma = -1` (ascent) in :math:`g'` (module docstring).
+        step, master_params, param_remainders, stochastic_rounding, seed: the storage
+            options (module docstring).
 
     Returns:
         None; ``params`` holds the result.
@@ -65,30 +116,30 @@ def sgd_step(params: Arrays, grads: Arrays, *, lr: float, weight_decay: float = 
         TypeError, ValueError, RuntimeError: as every step (module docstring); ValueError
             for a negative ``lr``, ``weight_decay`` or ``l1``.
     """
-    module_for(params).sgd_step(params, grads, lr, weight_decay, l1, maximize)
-
-
-def _sgdm(params: Arrays, grads: Arrays, momentum_buffers: Arrays, lr: float, momentum: float,
-          dampening: float, nesterov: bool, weight_decay: float, l1: float, maximize: bool,
-          first_step: bool) -> None:
-    module_for(params).sgdm_step(params, grads, momentum_buffers, lr, momentum, dampening, nesterov,
-                    weight_decay, l1, maximize, first_step)
+    module_for(params).sgd_step(params=params, grads=grads, lr=lr, weight_decay=weight_decay,
+                                l1=l1, maximize=maximize,
+                                **_storage(step, master_params, param_remainders, stochastic_rounding, seed))
 
 
 def sgdm_step(params: Arrays, grads: Arrays, momentum_buffers: Arrays, *, lr: float,
               momentum: float = 0.9, dampening: float = 0.0, nesterov: bool = False,
-              weight_decay: float = 0.0, l1: float = 0.0, maximize: bool = False) -> None:
+              weight_decay: float = 0.0, l1: float = 0.0, maximize: bool = False,
+              first_step: bool | Sequence[bool] = False, step: Steps = 1, master_params: Arrays | None = None,
+             param_remainders: Arrays | None = None, stochastic_rounding: bool = False,
+             seed: int = 0) -> None:
     r"""SGD with momentum (PyTorch's form).
 
     .. math::
 
-        b &\leftarrow \mu\,b + (1 - \tau)\,g' \\
+        b &\leftarrow \mu\,b + (1 - \tau)\,g' \quad\text{(or } b \leftarrow g'
+            \text{ on a first step)} \\
         p &\leftarrow p - \eta\,(g' + \mu\,b) \quad\text{(nesterov)} \qquad
         p \leftarrow p - \eta\,b \quad\text{(otherwise)}
 
     The lesson's exponential moving average :math:`m = \beta m + (1-\beta) g` is
     ``dampening=momentum=beta`` with buffers starting at zero. PyTorch's
-    ``torch.optim.SGD`` instead sets :math:`b = g'` on its first step;
+    ``torch.optim.SGD`` instead sets :math:`b = g'` on a parameter's first step
+    (``first_step=True`` for it; the buffer's old contents are not read);
     :class:`nnfast.optim.SGD` does the same. Keras keeps :math:`\eta` inside the
     buffer, which differs once :math:`\eta` changes.
 
@@ -102,6 +153,10 @@ def sgdm_step(params: Arrays, grads: Arrays, momentum_buffers: Arrays, *, lr: fl
         nesterov: Nesterov momentum (needs :math:`\mu > 0`, :math:`\tau = 0`).
         weight_decay, l1, maximize: :math:`\lambda_2 \ge 0`, :math:`\lambda_1 \ge 0` and
             :math:`\sigma = -1` (ascent) in :math:`g'` (module docstring).
+        first_step: PyTorch's first step, :math:`b \leftarrow g'`: a bool, or one per
+            parameter.
+        step, master_params, param_remainders, stochastic_rounding, seed: the storage
+            options (module docstring).
 
     Returns:
         None; ``params`` and ``momentum_buffers`` hold the result.
@@ -111,30 +166,29 @@ def sgdm_step(params: Arrays, grads: Arrays, momentum_buffers: Arrays, *, lr: fl
             for a negative ``lr``, ``momentum``, ``weight_decay`` or ``l1``, and for
             ``nesterov`` with :math:`\mu = 0` or :math:`\tau \ne 0`.
     """
-    _sgdm(params, grads, momentum_buffers, lr, momentum, dampening, nesterov,
-          weight_decay, l1, maximize, False)
-
-
-def _sgdm_first_step(params: Arrays, grads: Arrays, momentum_buffers: Arrays, *, lr: float,
-                     momentum: float, nesterov: bool, weight_decay: float, l1: float,
-                     maximize: bool) -> None:
-    """PyTorch's first SGD-momentum step: b = g', then the update of sgdm_step."""
-    _sgdm(params, grads, momentum_buffers, lr, momentum, 0.0, nesterov,
-          weight_decay, l1, maximize, True)
+    module_for(params).sgdm_step(params=params, grads=grads, momentum_buffers=momentum_buffers,
+                                 lr=lr, momentum=momentum, dampening=dampening,
+                                 nesterov=nesterov, weight_decay=weight_decay, l1=l1,
+                                 maximize=maximize, first_step=first_step,
+                                 **_storage(step, master_params, param_remainders, stochastic_rounding, seed))
 
 
 def adagrad_step(params: Arrays, grads: Arrays, sums: Arrays, *, lr: float, eps: float = 1e-10,
-                 weight_decay: float = 0.0, l1: float = 0.0, maximize: bool = False) -> None:
+                 weight_decay: float = 0.0, l1: float = 0.0, maximize: bool = False,
+                 lr_decay: float = 0.0, step: Steps = 1, master_params: Arrays | None = None,
+             param_remainders: Arrays | None = None, stochastic_rounding: bool = False,
+             seed: int = 0) -> None:
     r"""Adagrad (Duchi et al., 2011; PyTorch's form).
 
     .. math::
 
         s \leftarrow s + g'^2, \qquad
-        p \leftarrow p - \eta\,\frac{g'}{\sqrt{s} + \epsilon}
+        p \leftarrow p - \eta_t\,\frac{g'}{\sqrt{s} + \epsilon}, \qquad
+        \eta_t = \frac{\eta}{1 + (t - 1)\gamma}
 
     The lesson's Adagrad is ``eps=0`` with sums starting at 0; Keras and optax
-    start the sums at 0.1 and put :math:`\epsilon` inside the root. PyTorch's
-    ``lr_decay`` is applied by :class:`nnfast.optim.Adagrad` through ``lr``.
+    start the sums at 0.1 and put :math:`\epsilon` inside the root. :math:`\gamma` is
+    PyTorch's ``lr_decay`` (computed in double, per parameter's step :math:`t`).
 
     Args:
         params: parameters :math:`p`, updated in place.
@@ -144,22 +198,30 @@ def adagrad_step(params: Arrays, grads: Arrays, sums: Arrays, *, lr: float, eps:
         eps: :math:`\epsilon \ge 0`.
         weight_decay, l1, maximize: :math:`\lambda_2 \ge 0`, :math:`\lambda_1 \ge 0` and
             :math:`\sigma = -1` (ascent) in :math:`g'` (module docstring).
+        lr_decay: :math:`\gamma \ge 0`.
+        step, master_params, param_remainders, stochastic_rounding, seed: the storage
+            options (module docstring).
 
     Returns:
         None; ``params`` and ``sums`` hold the result.
 
     Raises:
         TypeError, ValueError, RuntimeError: as every step (module docstring); ValueError
-            for a negative ``lr``, ``eps``, ``weight_decay`` or ``l1``.
+            for a negative ``lr``, ``eps``, ``weight_decay``, ``l1`` or ``lr_decay``.
     """
-    module_for(params).adagrad_step(params, grads, sums, lr, eps, weight_decay, l1, maximize)
+    module_for(params).adagrad_step(params=params, grads=grads, sums=sums, lr=lr, eps=eps,
+                                    weight_decay=weight_decay, l1=l1, maximize=maximize,
+                                    lr_decay=lr_decay,
+                                    **_storage(step, master_params, param_remainders, stochastic_rounding, seed))
 
 
 def rmsprop_step(params: Arrays, grads: Arrays, square_avgs: Arrays, *, lr: float,
                  alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
                  l1: float = 0.0, maximize: bool = False, momentum: float = 0.0,
                  momentum_buffers: Arrays | None = None, centered: bool = False,
-                 grad_avgs: Arrays | None = None) -> None:
+                 grad_avgs: Arrays | None = None, step: Steps = 1, master_params: Arrays | None = None,
+             param_remainders: Arrays | None = None, stochastic_rounding: bool = False,
+             seed: int = 0) -> None:
     r"""RMSprop (Hinton, 2012; PyTorch's form).
 
     .. math::
@@ -188,6 +250,8 @@ def rmsprop_step(params: Arrays, grads: Arrays, square_avgs: Arrays, *, lr: floa
         momentum_buffers: :math:`b`, updated in place; given exactly when :math:`\mu > 0`.
         centered: subtract the squared mean gradient :math:`c^2`.
         grad_avgs: :math:`c`, updated in place; given exactly when ``centered``.
+        step, master_params, param_remainders, stochastic_rounding, seed: the storage
+            options (module docstring).
 
     Returns:
         None; ``params`` and the state arrays given hold the result.
@@ -198,15 +262,21 @@ def rmsprop_step(params: Arrays, grads: Arrays, square_avgs: Arrays, *, lr: floa
             ``alpha`` outside [0, 1], and ``momentum_buffers`` or ``grad_avgs`` missing
             where used or given where not.
     """
-    module_for(params).rmsprop_step(params, grads, square_avgs, lr, alpha, eps, weight_decay, l1, maximize,
-                       momentum, momentum_buffers, centered, grad_avgs)
+    module_for(params).rmsprop_step(params=params, grads=grads, square_avgs=square_avgs,
+                                    grad_avgs=grad_avgs, momentum_buffers=momentum_buffers,
+                                    lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                    l1=l1, maximize=maximize, momentum=momentum,
+                                    centered=centered,
+                                    **_storage(step, master_params, param_remainders, stochastic_rounding, seed))
 
 
-def adam_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, *, step: int,
-              lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-              weight_decay: float = 0.0, l1: float = 0.0, decoupled_weight_decay: bool = False,
-              amsgrad: bool = False, max_exp_avg_sqs: Arrays | None = None,
-              maximize: bool = False) -> None:
+def adam_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, *,
+              step: Steps, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+              eps: float = 1e-8, weight_decay: float = 0.0, l1: float = 0.0,
+              decoupled_weight_decay: bool = False, amsgrad: bool = False,
+              max_exp_avg_sqs: Arrays | None = None, maximize: bool = False,
+              master_params: Arrays | None = None, param_remainders: Arrays | None = None,
+              stochastic_rounding: bool = False, seed: int = 0) -> None:
     r"""Adam (Kingma & Ba, 2015) as PyTorch computes it; AdamW with decoupled decay.
 
     .. math::
@@ -231,7 +301,8 @@ def adam_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arra
         grads: gradients :math:`g`.
         exp_avgs: first moments :math:`m`, updated in place.
         exp_avg_sqs: second moments :math:`v`, updated in place.
-        step: :math:`t \ge 1`, the count of updates including this one.
+        step: :math:`t \ge 1`, the count of updates including this one (or one per
+            parameter).
         lr: learning rate :math:`\eta \ge 0`.
         beta1: :math:`\beta_1 \in [0, 1)`.
         beta2: :math:`\beta_2 \in [0, 1)`.
@@ -245,6 +316,8 @@ def adam_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arra
         amsgrad: use the running maximum :math:`\hat v`.
         max_exp_avg_sqs: :math:`\hat v`, updated in place; given exactly when ``amsgrad``.
         maximize: ascend: :math:`g'` starts from :math:`-g`.
+        master_params, param_remainders, stochastic_rounding, seed: the storage options
+            (module docstring).
 
     Returns:
         None; ``params`` and the state arrays hold the result.
@@ -255,15 +328,22 @@ def adam_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arra
             outside [0, 1), and ``max_exp_avg_sqs`` missing with ``amsgrad`` or given
             without it.
     """
-    module_for(params).adam_step(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps,
-                    weight_decay, l1, decoupled_weight_decay, amsgrad, max_exp_avg_sqs, maximize)
+    module_for(params).adam_step(params=params, grads=grads, exp_avgs=exp_avgs,
+                                 exp_avg_sqs=exp_avg_sqs, max_exp_avg_sqs=max_exp_avg_sqs,
+                                 lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                                 weight_decay=weight_decay, l1=l1,
+                                 decoupled_weight_decay=decoupled_weight_decay,
+                                 amsgrad=amsgrad, maximize=maximize,
+                                 **_storage(step, master_params, param_remainders, stochastic_rounding, seed))
 
 
 def adamw_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, *,
-               step: int, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+               step: Steps, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
                eps: float = 1e-8, weight_decay: float = 1e-2, l1: float = 0.0,
                amsgrad: bool = False, max_exp_avg_sqs: Arrays | None = None,
-               maximize: bool = False) -> None:
+               maximize: bool = False, master_params: Arrays | None = None,
+               param_remainders: Arrays | None = None, stochastic_rounding: bool = False,
+               seed: int = 0) -> None:
     r"""AdamW: :func:`adam_step` with ``decoupled_weight_decay=True``.
 
     .. math::
@@ -275,8 +355,8 @@ def adamw_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arr
 
     Args:
         params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps, weight_decay,
-            l1, amsgrad, max_exp_avg_sqs, maximize: as :func:`adam_step` (``weight_decay``
-            decoupled).
+            l1, amsgrad, max_exp_avg_sqs, maximize, master_params, param_remainders,
+            stochastic_rounding, seed: as :func:`adam_step` (``weight_decay`` decoupled).
 
     Returns:
         None; ``params`` and the state arrays hold the result.
@@ -286,4 +366,6 @@ def adamw_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arr
     """
     adam_step(params, grads, exp_avgs, exp_avg_sqs, step=step, lr=lr, beta1=beta1, beta2=beta2,
               eps=eps, weight_decay=weight_decay, l1=l1, decoupled_weight_decay=True,
-              amsgrad=amsgrad, max_exp_avg_sqs=max_exp_avg_sqs, maximize=maximize)
+              amsgrad=amsgrad, max_exp_avg_sqs=max_exp_avg_sqs, maximize=maximize,
+              master_params=master_params, param_remainders=param_remainders,
+              stochastic_rounding=stochastic_rounding, seed=seed)

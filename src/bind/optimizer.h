@@ -1,0 +1,386 @@
+// The Python functions of the optimizer steps, one generic binding for every
+// optimizer and backend.
+//
+// Each step is called by keyword only (python/nnfast/functional.py passes every
+// argument by name): the operands by the names of their ops/optimizers/ spec, the
+// hyperparameters by the names its binding struct below reads, then the options
+// every step shares (step, master_params, param_remainders, stochastic_rounding,
+// seed). A missing or unknown keyword is a TypeError. The whole call is checked,
+// scalars first, then every array and the dtypes of each role, before anything is
+// written; then the backend's driver runs it once.
+#pragma once
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "bind/arrays.h"
+#include "call/optimizer_call.h"
+
+namespace nnfast::bind {
+
+// The keyword arguments of a call, each taken once by name.
+class Keywords {
+ public:
+  Keywords(py::kwargs kwargs, const char* function) : kwargs_(std::move(kwargs)), function_(function) {}
+
+  // The argument `name` (None is a value like any other); TypeError if absent.
+  py::handle take(const char* name) {
+    PyObject* value = PyDict_GetItemString(kwargs_.ptr(), name);
+    if (!value)
+      throw py::type_error(std::string(function_) + "(): missing keyword argument '" + name + "'");
+    taken_.push_back(name);
+    return value;
+  }
+
+  // TypeError naming a keyword that no take() asked for (a misspelled option must
+  // not be silently ignored).
+  void finish() const {
+    if (static_cast<size_t>(PyDict_Size(kwargs_.ptr())) == taken_.size()) return;
+    for (auto item : kwargs_) {
+      const std::string key = py::str(item.first);
+      if (std::none_of(taken_.begin(), taken_.end(), [&](const char* t) { return key == t; }))
+        throw py::type_error(std::string(function_) + "(): unexpected keyword argument '" + key + "'");
+    }
+  }
+
+ private:
+  py::kwargs kwargs_;
+  const char* function_;
+  std::vector<const char*> taken_;
+};
+
+inline ops::GradHyper grad_hyper(Keywords& k) {
+  return {nonnegative_arg(k.take("weight_decay"), "weight_decay"),
+          nonnegative_arg(k.take("l1"), "l1"), bool_arg(k.take("maximize"), "maximize")};
+}
+
+// ------------------------------------------------------------ one struct per optimizer
+// kName, the operands (ops/optimizers/), hyper(): the hyperparameters read from
+// the keywords and checked, uses(): whether an optional state is used, and
+// kTakesFirstStep: whether the step takes a per-tensor first_step flag.
+
+struct SgdBinding {
+  static constexpr bool kTakesFirstStep = false;
+  static constexpr const char* kName = "sgd_step";
+  using Operands = ops::SgdOperands;
+  using Hyper = ops::SgdHyper;
+  static Hyper hyper(Keywords& k) { return {grad_hyper(k), nonnegative_arg(k.take("lr"), "lr")}; }
+  static bool uses(const Hyper&, int) { return true; }
+};
+
+struct SgdmBinding {
+  static constexpr bool kTakesFirstStep = true;  // PyTorch's first step: b = g'
+  static constexpr const char* kName = "sgdm_step";
+  using Operands = ops::SgdmOperands;
+  using Hyper = ops::SgdmHyper;
+  static Hyper hyper(Keywords& k) {
+    const Hyper h{grad_hyper(k), nonnegative_arg(k.take("lr"), "lr"),
+                  nonnegative_arg(k.take("momentum"), "momentum"),
+                  real_arg(k.take("dampening"), "dampening"), bool_arg(k.take("nesterov"), "nesterov")};
+    if (h.nesterov && (h.momentum <= 0.0 || h.dampening != 0.0))
+      throw py::value_error("nesterov: requires momentum > 0 and dampening = 0");
+    return h;
+  }
+  static bool uses(const Hyper&, int) { return true; }
+};
+
+struct AdagradBinding {
+  static constexpr bool kTakesFirstStep = false;
+  static constexpr const char* kName = "adagrad_step";
+  using Operands = ops::AdagradOperands;
+  using Hyper = ops::AdagradHyper;
+  static Hyper hyper(Keywords& k) {
+    return {grad_hyper(k), nonnegative_arg(k.take("lr"), "lr"),
+            nonnegative_arg(k.take("lr_decay"), "lr_decay"), nonnegative_arg(k.take("eps"), "eps")};
+  }
+  static bool uses(const Hyper&, int) { return true; }
+};
+
+struct RmspropBinding {
+  static constexpr bool kTakesFirstStep = false;
+  static constexpr const char* kName = "rmsprop_step";
+  using Operands = ops::RmspropOperands;
+  using Hyper = ops::RmspropHyper;
+  static Hyper hyper(Keywords& k) {
+    return {grad_hyper(k),
+            nonnegative_arg(k.take("lr"), "lr"),
+            unit_interval_arg(k.take("alpha"), "alpha", true),
+            nonnegative_arg(k.take("eps"), "eps"),
+            nonnegative_arg(k.take("momentum"), "momentum"),
+            bool_arg(k.take("centered"), "centered")};
+  }
+  static bool uses(const Hyper& h, int slot) {
+    if (slot == Operands::grad_avgs) return h.centered;
+    if (slot == Operands::momentum_buffers) return h.momentum > 0.0;
+    return true;
+  }
+};
+
+struct AdamBinding {
+  static constexpr bool kTakesFirstStep = false;
+  static constexpr const char* kName = "adam_step";
+  using Operands = ops::AdamOperands;
+  using Hyper = ops::AdamHyper;
+  static Hyper hyper(Keywords& k) {
+    const bool decoupled = bool_arg(k.take("decoupled_weight_decay"), "decoupled_weight_decay");
+    ops::GradHyper grad = grad_hyper(k);
+    const double decay = grad.weight_decay;
+    if (decoupled) grad.weight_decay = 0.0;
+    return {grad,
+            nonnegative_arg(k.take("lr"), "lr"),
+            unit_interval_arg(k.take("beta1"), "beta1", false),
+            unit_interval_arg(k.take("beta2"), "beta2", false),
+            nonnegative_arg(k.take("eps"), "eps"),
+            decoupled ? decay : 0.0,
+            bool_arg(k.take("amsgrad"), "amsgrad")};
+  }
+  static bool uses(const Hyper& h, int slot) {
+    return slot != Operands::max_exp_avg_sqs || h.amsgrad;
+  }
+};
+
+// ------------------------------------------------------------ what every step shares
+
+// step: an integer >= 1, or a sequence of them (one per tensor). first_step: a
+// bool, or a sequence of them. Either way, one value per tensor.
+inline std::vector<int64_t> per_tensor_steps(py::handle obj, size_t count) {
+  if (!PyList_Check(obj.ptr()) && !PyTuple_Check(obj.ptr()))
+    return std::vector<int64_t>(count, step_arg(obj));
+  const py::sequence items = py::reinterpret_borrow<py::sequence>(obj);
+  if (items.size() != count)
+    throw py::value_error("step: expected an integer or " + std::to_string(count) +
+                          " of them (one per entry of params), got " + std::to_string(items.size()));
+  std::vector<int64_t> steps(count);
+  for (size_t i = 0; i < count; ++i)
+    steps[i] = integer_arg(items[i], ArgName("step", static_cast<int64_t>(i)).str().c_str(), 1,
+                           INT64_MAX, " (the count including this update)");
+  return steps;
+}
+
+inline std::vector<bool> per_tensor_flags(py::handle obj, const char* name, size_t count) {
+  if (!PyList_Check(obj.ptr()) && !PyTuple_Check(obj.ptr()))
+    return std::vector<bool>(count, bool_arg(obj, name));
+  const py::sequence items = py::reinterpret_borrow<py::sequence>(obj);
+  if (items.size() != count)
+    throw py::value_error(std::string(name) + ": expected a bool or " + std::to_string(count) +
+                          " of them (one per entry of params), got " + std::to_string(items.size()));
+  std::vector<bool> flags(count);
+  for (size_t i = 0; i < count; ++i)
+    flags[i] = bool_arg(items[i], ArgName(name, static_cast<int64_t>(i)).str().c_str());
+  return flags;
+}
+
+// The storage options of a step: master weights or remainders for 16-bit params,
+// or stochastic rounding of them.
+struct StorageArgs {
+  py::handle master_params;     // None or a list of float32 arrays
+  py::handle param_remainders;  // None or a list of int16 arrays
+  bool stochastic_rounding = false;
+  uint64_t seed = 0;
+};
+
+inline StorageArgs storage_args(Keywords& k) {
+  StorageArgs a;
+  a.master_params = k.take("master_params");
+  a.param_remainders = k.take("param_remainders");
+  a.stochastic_rounding = bool_arg(k.take("stochastic_rounding"), "stochastic_rounding");
+  const py::handle seed = k.take("seed");
+  if (PyBool_Check(seed.ptr()) || !(PyLong_Check(seed.ptr()) || is_numpy_instance(seed, "integer")))
+    throw py::type_error("seed: expected an integer, got " + type_name(seed));
+  const py::int_ value(py::reinterpret_borrow<py::object>(seed));
+  const unsigned long long s = PyLong_AsUnsignedLongLong(value.ptr());
+  if (s == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+    PyErr_Clear();
+    throw py::value_error("seed: must lie in [0, 2**64), got " + std::string(py::str(value)));
+  }
+  a.seed = s;
+  if (!a.master_params.is_none() && !a.param_remainders.is_none())
+    throw py::value_error("master_params, param_remainders: give one or neither (both hold the "
+                          "float32 master of the params)");
+  if (a.stochastic_rounding && !(a.master_params.is_none() && a.param_remainders.is_none()))
+    throw py::value_error("stochastic_rounding: applies to 16-bit params without master_params "
+                          "or param_remainders (a master keeps the exact value already)");
+  return a;
+}
+
+inline std::string dtype_list(std::initializer_list<DType> dtypes) {
+  std::string s;
+  for (DType d : dtypes) s += (s.empty() ? "" : ", ") + std::string(dtype_name(d));
+  return s;
+}
+
+// The dtypes of a step's roles (the arrays of one role share one dtype), checked
+// against what the engine runs:
+//   params:  float64, float32, bfloat16, float16 (P)
+//   grads:   P; or float32 when P is 16-bit; or bfloat16/float16 with a master
+//   states:  float32, bfloat16 or P (float64 only with float64 params)
+//   master_params: float32, with 16-bit P; param_remainders: int16, with bfloat16 P
+//   stochastic_rounding: with 16-bit P.
+// TypeError naming the first array that breaks a rule, listing what it may hold.
+inline ParamStorage check_roles(const CheckedList& c, const std::vector<Operand>& operands,
+                                const std::vector<ops::Role>& roles, int companion,
+                                const StorageArgs& a) {
+  const DType params = c.dtype;
+  const bool half = is_16bit_float(params);
+  const bool with_master = companion >= 0;
+  const auto refuse = [&](size_t tensor, size_t k, const std::string& allowed) {
+    throw py::type_error(ArgName(operands[k].name, static_cast<int64_t>(tensor)).str() + ": dtype " +
+                         dtype_name(c.arrays[tensor][k].dtype) + " is not allowed here; " + allowed);
+  };
+  DType states = params;
+  bool states_seen = false;
+  for (size_t i = 0; i < c.arrays.size(); ++i) {
+    for (size_t k = 0; k < operands.size(); ++k) {
+      if (operands[k].absent()) continue;
+      const DType d = c.arrays[i][k].dtype;
+      if (static_cast<int>(k) == companion) {
+        const bool remainder = !a.param_remainders.is_none();
+        if (remainder && params != DType::bfloat16)
+          refuse(0, 0, "param_remainders go with bfloat16 params");
+        if (!remainder && !half) refuse(0, 0, "master_params go with bfloat16 or float16 params");
+        if (d != (remainder ? DType::int16 : DType::float32))
+          refuse(i, k, remainder ? "param_remainders are int16" : "master_params are float32");
+        continue;
+      }
+      switch (roles[k]) {
+        case ops::Role::param:
+          if (!(d == DType::float64 || d == DType::float32 || half))
+            refuse(i, k, "params may be " + dtype_list({DType::float64, DType::float32, DType::bfloat16, DType::float16}));
+          if (d != params)
+            refuse(i, k, "every entry of params has params[0]'s dtype " + std::string(dtype_name(params)));
+          break;
+        case ops::Role::grad: {
+          const bool ok = d == params || (half && d == DType::float32) ||
+                          (with_master && is_16bit_float(d));
+          if (!ok)
+            refuse(i, k, std::string("grads may be the params' dtype ") + dtype_name(params) +
+                             (half ? ", or float32" : "") +
+                             (with_master ? ", bfloat16 or float16 (with a master)" : ""));
+          if (i > 0 && d != c.arrays[0][k].dtype)
+            refuse(i, k, std::string("every entry of grads has grads[0]'s dtype ") +
+                             dtype_name(c.arrays[0][k].dtype));
+          break;
+        }
+        case ops::Role::state: {
+          const bool ok = params == DType::float64
+                              ? d == DType::float64
+                              : (d == DType::float32 || d == DType::bfloat16 || d == params);
+          if (!ok)
+            refuse(i, k, params == DType::float64
+                             ? std::string("the states of float64 params are float64")
+                             : "states may be float32, bfloat16 or the params' dtype " +
+                                   std::string(dtype_name(params)));
+          if (states_seen && d != states)
+            refuse(i, k, std::string("the states of one call share one dtype, here ") +
+                             dtype_name(states));
+          states = d;
+          states_seen = true;
+          break;
+        }
+      }
+    }
+  }
+  if (a.stochastic_rounding && !half)
+    throw py::value_error(std::string("stochastic_rounding: applies to bfloat16 or float16 params, got ") +
+                          dtype_name(params));
+  if (!a.param_remainders.is_none()) return ParamStorage::remainder;
+  if (with_master) return ParamStorage::master;
+  return a.stochastic_rounding ? ParamStorage::stochastic : ParamStorage::nearest;
+}
+
+template <class Opt, class S>
+OptimizerCall<S> optimizer_call(const CheckedList& c, const std::vector<Operand>& operands,
+                                size_t formula_operands, int companion,
+                                ParamStorage storage, const typename Opt::Hyper& h,
+                                const std::vector<int64_t>& steps,
+                                const std::vector<bool>& first_steps, uint64_t seed) {
+  OptimizerCall<S> call;
+  call.param_storage = storage;
+  call.seed = seed;
+  if (storage == ParamStorage::stochastic) call.steps = steps;
+  call.sizes = c.sizes;
+  call.dtypes.fill(dtype_of<S>());
+  if (!c.arrays.empty()) {
+    for (size_t k = 0; k < formula_operands; ++k)
+      if (!operands[k].absent()) call.dtypes[k] = c.arrays[0][k].dtype;
+    if (companion >= 0) call.dtypes[kCompanionSlot] = c.arrays[0][companion].dtype;
+  }
+  call.operands.reserve(c.arrays.size());
+  call.scalars_of_tensor.reserve(c.arrays.size());
+  ops::TensorProgress last{0, false};
+  for (size_t i = 0; i < c.arrays.size(); ++i) {
+    std::array<void*, kOperandSlots> slots{};
+    for (size_t k = 0; k < formula_operands; ++k) slots[k] = c.arrays[i][k].data;
+    if (companion >= 0) slots[kCompanionSlot] = c.arrays[i][companion].data;
+    call.operands.push_back(slots);
+    const ops::TensorProgress progress{steps[i], first_steps[i]};
+    if (call.scalars.empty() || progress.step != last.step || progress.first_step != last.first_step) {
+      call.scalars.push_back(ops::make_scalars<S>(h, progress));
+      last = progress;
+    }
+    call.scalars_of_tensor.push_back(static_cast<uint32_t>(call.scalars.size() - 1));
+  }
+  return call;
+}
+
+template <class B, class Opt>
+void run_step(Keywords& k) {
+  using Operands = typename Opt::Operands;
+  const typename Opt::Hyper h = Opt::hyper(k);
+  std::vector<Operand> operands;
+  std::vector<ops::Role> roles;
+  for (int slot = 0; slot < Operands::count; ++slot) {
+    const ops::OperandSpec& spec = Operands::spec[slot];
+    const py::handle list = k.take(spec.name);
+    const Access access = spec.role == ops::Role::grad ? Access::read : Access::write;
+    if (spec.used_when) require_state(list, spec.name, Opt::uses(h, slot), spec.used_when);
+    operands.emplace_back(spec.name, list, access, spec.used_when != nullptr);
+    roles.push_back(spec.role);
+  }
+  const py::handle step = k.take("step");
+  const py::handle first_step = Opt::kTakesFirstStep ? k.take("first_step") : py::handle(Py_False);
+  const StorageArgs storage = storage_args(k);
+  k.finish();
+  int companion = -1;
+  if (!storage.master_params.is_none() || !storage.param_remainders.is_none()) {
+    companion = static_cast<int>(operands.size());
+    const bool masters = !storage.master_params.is_none();
+    operands.emplace_back(masters ? "master_params" : "param_remainders",
+                          masters ? storage.master_params : storage.param_remainders, Access::write);
+    roles.push_back(ops::Role::param);
+  }
+  typename B::Call on_device;
+  const CheckedList c = check_operands<B>(operands, /*one_dtype=*/false);
+  const ParamStorage param_storage = check_roles(c, operands, roles, companion, storage);
+  const std::vector<int64_t> steps = per_tensor_steps(step, c.arrays.size());
+  const std::vector<bool> first_steps = per_tensor_flags(first_step, "first_step", c.arrays.size());
+  const auto run = [&](auto compute) {
+    using S = decltype(compute);
+    const OptimizerCall<S> call = optimizer_call<Opt, S>(c, operands, Operands::count, companion, param_storage,
+                                                         h, steps, first_steps, storage.seed);
+    without_gil_if_large(call.total(), [&] { B::optimizer_step(call); });
+    return 0;
+  };
+  if (c.dtype == DType::float64) run(double{});
+  else run(float{});
+}
+
+template <class B, class Opt>
+void bind_optimizer(py::module_& m) {
+  m.def(Opt::kName, [](py::kwargs kwargs) {
+    Keywords k(std::move(kwargs), Opt::kName);
+    run_step<B, Opt>(k);
+  });
+}
+
+template <class B>
+void bind_optimizers(py::module_& m) {
+  bind_optimizer<B, SgdBinding>(m);
+  bind_optimizer<B, SgdmBinding>(m);
+  bind_optimizer<B, AdagradBinding>(m);
+  bind_optimizer<B, RmspropBinding>(m);
+  bind_optimizer<B, AdamBinding>(m);
+}
+
+}  // namespace nnfast::bind

@@ -1,0 +1,47 @@
+// The CPU drivers: what nnfast._core runs (bind/numpy_backend.h derives from this),
+// the same functions with the same arguments as cuda::Drivers (cuda/drivers.h). Each
+// cuts its call into chunks (parallel.h), spreads them over threads and runs the
+// chunk kernels of the active ISA table (kernels.h).
+//
+// Activations: forward out = f(x); backward out = f'(a, dy), where a is the forward
+// output y (sigmoid, tanh) or the input x (relu, leaky_relu). Losses compute the loss
+// and its gradient in one pass over the inputs; "none" writes per-element (MSE) or
+// per-row losses to `losses`; the value returned is the reduced loss ("sum" or
+// "mean"), summed in double over fixed chunks, so it does not depend on the thread
+// count.
+#pragma once
+
+#include <cstdint>
+
+#include "call/activation_kind.h"
+#include "call/loss_options.h"
+#include "call/optimizer_call.h"
+#include "call/tensor_list.h"
+
+namespace nnfast::cpu {
+
+struct Drivers {
+  template <class S> static void optimizer_step(const OptimizerCall<S>& call);
+
+  template <class T>
+  static void activation_forward(Activation kind, const T* x, T* out, int64_t n, double alpha);
+  template <class T>
+  static void activation_backward(Activation kind, const T* a, const T* dy, T* out, int64_t n,
+                                  double alpha);
+
+  template <class T>
+  static double mse_loss(const T* pred, const T* target, T* grad, T* losses, int64_t n,
+                         Reduction reduction);
+  template <class T>
+  static double cross_entropy(const T* probs, const T* target, T* grad, T* row_losses,
+                              int64_t rows, int64_t classes, Reduction reduction);
+  // target_probs is null when options.rows.labels holds class ids.
+  template <class T>
+  static double softmax_cross_entropy(const T* logits, const T* target_probs, T* grad,
+                                      T* row_losses, int64_t rows, int64_t classes,
+                                      const SoftmaxCrossEntropyOptions& options);
+  template <class T> static double l1_loss(const TensorList<T>& tensors);
+  template <class T> static double l2_loss(const TensorList<T>& tensors);
+};
+
+}  // namespace nnfast::cpu
