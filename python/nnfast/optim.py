@@ -8,6 +8,22 @@ parameter; a ``None`` gradient skips its parameter, whose step count then does n
 (torch skips parameters without ``.grad``). ``opt.state[i]`` holds parameter ``i``'s state:
 ``"step"`` (its own count of updates, :math:`t`) and the arrays each class names.
 
+Parameters: NumPy arrays of one dtype, float32, float64, bfloat16 (``nnfast.bfloat16``) or
+float16. Storage options (keyword only, kept in the hyperparameters, so a ``state_dict``
+resumes exactly), as the functional steps take them (:mod:`nnfast.functional`):
+
+* ``state_dtype``: None (the parameters' dtype, as ``torch.optim``'s fused optimizers keep
+  it), float32 or bfloat16, for every state array.
+* ``master_weights``: 16-bit parameters get a float32 master in their state
+  (``"master_param"``, the parameter's value at its first step); each step updates it and
+  writes the parameter rounded to nearest.
+* ``store_param_remainders``: bfloat16 parameters get int16 remainders instead
+  (``"param_remainder"``): the parameter and its remainder are the float32 master bit for bit,
+  at 2 bytes per parameter instead of 4.
+* ``stochastic_rounding``, ``seed``: 16-bit parameters without a master are rounded
+  stochastically (expected value: the float32 result); ``seed`` (drawn at random when None)
+  keys the random bits with each parameter's step count.
+
 ``lr`` is a float or a callable ``lr(steps_taken)`` called before each step with the number of
 steps the optimizer has already taken (0 on the first), so
 ``nnfast.schedules.ExponentialDecay`` plugs in.
@@ -31,6 +47,7 @@ from types import ModuleType
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
+from ml_dtypes import bfloat16
 
 from nnfast import _core
 from nnfast import functional as _kernels
@@ -53,6 +70,11 @@ def _check_lr(lr: LearningRate) -> None:
         _core.check_nonnegative(lr, "lr")
 
 
+_PARAM_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(bfloat16),
+                 np.dtype(np.float16))
+_HALF = (np.dtype(bfloat16), np.dtype(np.float16))
+
+
 def _check_params(params: HostArray | Iterable[HostArray]) -> list[HostArray]:
     if isinstance(params, np.ndarray):
         params = [params]
@@ -60,12 +82,96 @@ def _check_params(params: HostArray | Iterable[HostArray]) -> list[HostArray]:
     if not params:
         raise ValueError("params is empty: an optimizer needs at least one parameter array")
     for i, p in enumerate(params):
-        if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float64):
+        if not isinstance(p, np.ndarray) or p.dtype not in _PARAM_DTYPES:
             kind = p.dtype if isinstance(p, np.ndarray) else type(p).__name__
-            raise TypeError(f"params[{i}] must be a float32 or float64 numpy array, got {kind}")
+            raise TypeError(f"params[{i}] must be a float32, float64, bfloat16 or float16 numpy "
+                            f"array, got {kind}")
+        if p.dtype != params[0].dtype:
+            raise TypeError(f"params[{i}] has dtype {p.dtype}, params[0] {params[0].dtype}: the "
+                            f"parameters of one optimizer share one dtype")
         if not (p.flags.c_contiguous and p.flags.writeable):
             raise ValueError(f"params[{i}] must be C-contiguous and writeable (updated in place)")
     return params
+
+
+#: The storage options every optimizer takes, with their defaults.
+PRECISION_DEFAULTS = dict(master_weights=False, store_param_remainders=False, state_dtype=None,
+                          stochastic_rounding=False, seed=None)
+
+
+def _precision(master_weights: bool, store_param_remainders: bool, state_dtype: Any,
+               stochastic_rounding: bool, seed: int | None) -> Hyperparameters:
+    """The storage options as hyperparameters: flags as bools, ``state_dtype`` as a NumPy
+    dtype (or None), ``seed`` drawn when stochastic rounding has none."""
+    if stochastic_rounding and seed is None:
+        seed = int(np.random.default_rng().integers(0, 2**63))
+    return dict(master_weights=bool(master_weights),
+                store_param_remainders=bool(store_param_remainders),
+                state_dtype=None if state_dtype is None else np.dtype(state_dtype),
+                stochastic_rounding=bool(stochastic_rounding), seed=seed)
+
+
+def check_precision(hp: Hyperparameters, params_dtype: Any, where: str = "") -> None:
+    """Raise unless the storage options of ``hp`` suit parameters of ``params_dtype``.
+
+    Raises:
+        ValueError: ``master_weights`` with ``store_param_remainders``; either, or
+            ``stochastic_rounding``, for parameters that are not 16-bit (remainders: not
+            bfloat16); stochastic rounding with a master; a seed outside [0, 2**64).
+        TypeError: a ``state_dtype`` other than None, float32 or bfloat16.
+    """
+    prefix = f"{where}: " if where else ""
+    dtype = np.dtype(params_dtype)
+    if hp["master_weights"] and hp["store_param_remainders"]:
+        raise ValueError(prefix + "master_weights and store_param_remainders: choose one (both "
+                         "keep the float32 master)")
+    if hp["master_weights"] and dtype not in _HALF:
+        raise ValueError(prefix + f"master_weights: for bfloat16 or float16 parameters, got {dtype}")
+    if hp["store_param_remainders"] and dtype != np.dtype(bfloat16):
+        raise ValueError(prefix + f"store_param_remainders: for bfloat16 parameters, got {dtype}")
+    if hp["stochastic_rounding"]:
+        if dtype not in _HALF:
+            raise ValueError(prefix + f"stochastic_rounding: for bfloat16 or float16 parameters, "
+                             f"got {dtype}")
+        if hp["master_weights"] or hp["store_param_remainders"]:
+            raise ValueError(prefix + "stochastic_rounding: not with a master (it keeps the "
+                             "exact value already)")
+        seed = hp["seed"]
+        if not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**64:  # type: ignore[operator]
+            raise ValueError(prefix + f"seed: an integer in [0, 2**64), got {seed!r}")
+    state_dtype = hp["state_dtype"]
+    if state_dtype is not None and np.dtype(state_dtype) not in (np.dtype(np.float32),
+                                                                  np.dtype(bfloat16), dtype):
+        raise TypeError(prefix + f"state_dtype: None (the parameters' dtype), float32 or "
+                        f"bfloat16, got {state_dtype}")
+
+
+def precision_state_names(hp: Hyperparameters) -> list[str]:
+    """The state a storage option keeps per parameter: its float32 master, or remainders."""
+    if hp["master_weights"]:
+        return ["master_param"]
+    return ["param_remainder"] if hp["store_param_remainders"] else []
+
+
+def storage_arguments(hp: Hyperparameters, states: Sequence[ParameterState]) -> dict[str, Any]:
+    """The storage options of one kernel call over parameters with ``states`` (empty when
+    every option has its default, so the NumPy reference takes the same call)."""
+    out: dict[str, Any] = {}
+    if hp["master_weights"]:
+        out["master_params"] = _gather(states, "master_param")
+    if hp["store_param_remainders"]:
+        out["param_remainders"] = _gather(states, "param_remainder")
+    if hp["stochastic_rounding"]:
+        out.update(stochastic_rounding=True, seed=hp["seed"], step=_steps(states))
+    return out
+
+
+def initial_precision_state(p: Any, name: str) -> Any:
+    """A new parameter's master (its value in float32) or remainders (zeros: a bfloat16
+    value is its own float32 master)."""
+    if name == "master_param":
+        return p.astype(np.float32)
+    return np.zeros(p.shape, np.int16)
 
 
 def _gather(states: Sequence[ParameterState], name: str) -> list[Any]:
@@ -96,12 +202,13 @@ class _Optimizer:
     _check_hyperparameters: Callable[[Hyperparameters], None]
     _state_names: Callable[[Hyperparameters], list[str]]
     _apply: Callable[[ModuleType, Hyperparameters, list[HostArray], list[HostArray],
-                      list[ParameterState], float], None]
+                      list[ParameterState], float, dict[str, Any]], None]
 
     def __init__(self, params: HostArray | Iterable[HostArray],
                  hyperparameters: Hyperparameters) -> None:
         self.params = _check_params(params)
         self._validate(hyperparameters)
+        check_precision(hyperparameters, self.params[0].dtype)
         self.hyperparameters = hyperparameters
         self.state: dict[int, ParameterState] = {}
         self.steps_taken = 0
@@ -114,8 +221,24 @@ class _Optimizer:
         _core.check_nonnegative(hp["l1"], "l1")
         cls._check_hyperparameters(hp)
 
-    def _initial_state(self, p: HostArray) -> HostArray:
-        return np.zeros_like(p)
+    def _initial_state(self, p: HostArray, dtype: Any) -> HostArray:
+        return np.zeros(p.shape, dtype)
+
+    def _state_dtypes(self, p: HostArray) -> dict[str, Any]:
+        """The dtype of each state array of parameter ``p``."""
+        hp = self.hyperparameters
+        states = hp["state_dtype"] or p.dtype
+        dtypes = {n: np.dtype(states) for n in self._state_names(hp)}
+        dtypes.update({n: np.dtype(np.float32 if n == "master_param" else np.int16)
+                       for n in precision_state_names(hp)})
+        return dtypes
+
+    def _new_state(self, p: HostArray) -> ParameterState:
+        hp = self.hyperparameters
+        formula = {n: self._initial_state(p, d) for n, d in self._state_dtypes(p).items()
+                   if n in self._state_names(hp)}
+        storage = {n: initial_precision_state(p, n) for n in precision_state_names(hp)}
+        return {"step": 0, **formula, **storage}
 
     # -- public API
 
@@ -148,18 +271,17 @@ class _Optimizer:
             lr = lr(self.steps_taken)
             _core.check_nonnegative(lr, "lr (the value the lr callable returned)")
         indices = [i for i, g in enumerate(grads) if g is not None]
-        names = self._state_names(self.hyperparameters)
         # The update is one kernel call, which checks it whole (gradients included) before
         # writing anything; new state and step counts are kept only once it has run.
         pending = {}
         for i in indices:
-            st = self.state.get(i)
-            if st is None:
-                st = {"step": 0, **{n: self._initial_state(self.params[i]) for n in names}}
+            st = self.state.get(i) or self._new_state(self.params[i])
             pending[i] = {**st, "step": st["step"] + 1}
         if indices:
+            states = [pending[i] for i in indices]
             self._apply(self._ops, self.hyperparameters, [self.params[i] for i in indices],
-                        [g for g in grads if g is not None], [pending[i] for i in indices], lr)
+                        [g for g in grads if g is not None], states, lr,
+                        storage_arguments(self.hyperparameters, states))
         self.state.update(pending)
         self.steps_taken += 1
 
@@ -215,7 +337,11 @@ class _Optimizer:
         if not isinstance(steps_taken, numbers.Integral) or steps_taken < 0:
             raise ValueError(f"state_dict['steps_taken'] must be an integer >= 0, "
                              f"got {steps_taken!r}")
-        names = set(self._state_names(hp))
+        try:
+            check_precision(hp, self.params[0].dtype)
+        except TypeError as error:
+            raise ValueError(f"state_dict['hyperparameters']: {error}") from None
+        names = set(self._state_names(hp)) | set(precision_state_names(hp))
         state: dict[int, ParameterState] = {}
         for i, entry in state_dict["state"].items():
             # (typeshed's numbers.Integral has no reflected comparison with an int)
@@ -230,12 +356,17 @@ class _Optimizer:
                 raise ValueError(f"state_dict['state'][{i}]['step'] must be an integer >= 0, "
                                  f"got {step!r}")
             p = self.params[i]
+            saved_hp, self.hyperparameters = self.hyperparameters, hp
+            try:
+                dtypes = self._state_dtypes(p)
+            finally:
+                self.hyperparameters = saved_hp
             for name in names:
                 a = entry[name]
-                if not isinstance(a, np.ndarray) or a.shape != p.shape or a.dtype != p.dtype:
+                if not isinstance(a, np.ndarray) or a.shape != p.shape or a.dtype != dtypes[name]:
                     got = (a.shape, a.dtype) if isinstance(a, np.ndarray) else type(a).__name__
                     raise ValueError(f"state_dict['state'][{i}][{name!r}] must be an array of "
-                                     f"shape {p.shape} and dtype {p.dtype}, got {got}")
+                                     f"shape {p.shape} and dtype {dtypes[name]}, got {got}")
             state[int(i)] = {"step": int(step),
                              **{name: np.array(entry[name], order="C") for name in names}}
         self.hyperparameters = copy.deepcopy(hp)
@@ -270,24 +401,33 @@ class SGD(_Optimizer):
         nesterov: Nesterov momentum (needs :math:`\mu > 0`, :math:`\tau = 0`).
         maximize: ascend.
         l1: :math:`\lambda_1 \ge 0`.
+        master_weights, store_param_remainders, state_dtype, stochastic_rounding, seed: the
+            storage options (module docstring).
 
     State per parameter: ``"step"``, and ``"momentum_buffer"`` (:math:`b`) when
     ``momentum != 0``.
 
     Raises:
-        ValueError: negative ``lr``, ``momentum``, ``weight_decay`` or ``l1``; ``nesterov``
+        ValueError: storage options the parameters do not take (:func:`check_precision`);
+            negative ``lr``, ``momentum``, ``weight_decay`` or ``l1``; ``nesterov``
             with ``momentum == 0`` or ``dampening != 0``; empty ``params``; a parameter that
             is not C-contiguous or not writeable.
-        TypeError: a parameter that is not a float32/float64 numpy array; a hyperparameter
+        TypeError: a parameter that is not a float32, float64, bfloat16 or float16 numpy
+            array, or parameters of different dtypes; a ``state_dtype`` not allowed; a hyperparameter
             that is not a real number.
     """
 
     def __init__(self, params: HostArray | Iterable[HostArray], lr: LearningRate = 1e-3,
                  momentum: float = 0, dampening: float = 0, weight_decay: float = 0,
-                 nesterov: bool = False, maximize: bool = False, l1: float = 0) -> None:
+                 nesterov: bool = False, maximize: bool = False, l1: float = 0, *,
+                 master_weights: bool = False, store_param_remainders: bool = False,
+                 state_dtype: Any = None, stochastic_rounding: bool = False,
+                 seed: int | None = None) -> None:
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=bool(nesterov),
-                                      maximize=bool(maximize), l1=l1))
+                                      maximize=bool(maximize), l1=l1,
+                                      **_precision(master_weights, store_param_remainders, state_dtype,
+                                                   stochastic_rounding, seed)))
 
     @staticmethod
     def _check_hyperparameters(hp: Hyperparameters) -> None:
@@ -302,16 +442,17 @@ class SGD(_Optimizer):
 
     @staticmethod
     def _apply(ops: ModuleType, hp: Hyperparameters, params: list[HostArray],
-               grads: list[HostArray], states: list[ParameterState], lr: float) -> None:
+               grads: list[HostArray], states: list[ParameterState], lr: float,
+               storage: dict[str, Any]) -> None:
         common = dict(weight_decay=hp["weight_decay"], l1=hp["l1"], maximize=hp["maximize"])
         if hp["momentum"] == 0:
-            ops.sgd_step(params, grads, lr=lr, **common)
+            ops.sgd_step(params, grads, lr=lr, **common, **storage)
             return
         # torch: a parameter's first momentum step sets b = g'; later ones b = mu*b + (1-damp)*g'
         ops.sgdm_step(params, grads, _gather(states, "momentum_buffer"), lr=lr,
                       momentum=hp["momentum"], dampening=hp["dampening"],
                       nesterov=hp["nesterov"], first_step=[st["step"] == 1 for st in states],
-                      **common)
+                      **common, **storage)
 
 
 class Adagrad(_Optimizer):
@@ -339,24 +480,33 @@ class Adagrad(_Optimizer):
         eps: :math:`\epsilon \ge 0`.
         maximize: ascend.
         l1: :math:`\lambda_1 \ge 0`.
+        master_weights, store_param_remainders, state_dtype, stochastic_rounding, seed: the
+            storage options (module docstring).
 
     State per parameter: ``"step"`` and ``"sum"`` (:math:`s`).
 
     Raises:
-        ValueError: negative ``lr``, ``lr_decay``, ``weight_decay``, ``l1``,
+        ValueError: storage options the parameters do not take (:func:`check_precision`);
+            negative ``lr``, ``lr_decay``, ``weight_decay``, ``l1``,
             ``initial_accumulator_value`` or ``eps``; empty ``params``; a parameter that is
             not C-contiguous or not writeable.
-        TypeError: a parameter that is not a float32/float64 numpy array; a hyperparameter
+        TypeError: a parameter that is not a float32, float64, bfloat16 or float16 numpy
+            array, or parameters of different dtypes; a ``state_dtype`` not allowed; a hyperparameter
             that is not a real number.
     """
 
     def __init__(self, params: HostArray | Iterable[HostArray], lr: LearningRate = 1e-2,
                  lr_decay: float = 0, weight_decay: float = 0,
                  initial_accumulator_value: float = 0, eps: float = 1e-10,
-                 maximize: bool = False, l1: float = 0) -> None:
+                 maximize: bool = False, l1: float = 0, *,
+                 master_weights: bool = False, store_param_remainders: bool = False,
+                 state_dtype: Any = None, stochastic_rounding: bool = False,
+                 seed: int | None = None) -> None:
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,
-                                      eps=eps, maximize=bool(maximize), l1=l1))
+                                      eps=eps, maximize=bool(maximize), l1=l1,
+                                      **_precision(master_weights, store_param_remainders, state_dtype,
+                                                   stochastic_rounding, seed)))
 
     @staticmethod
     def _check_hyperparameters(hp: Hyperparameters) -> None:
@@ -368,15 +518,16 @@ class Adagrad(_Optimizer):
     def _state_names(hp: Hyperparameters) -> list[str]:
         return ["sum"]
 
-    def _initial_state(self, p: HostArray) -> HostArray:
-        return np.full_like(p, self.hyperparameters["initial_accumulator_value"])
+    def _initial_state(self, p: HostArray, dtype: Any) -> HostArray:
+        return np.full(p.shape, self.hyperparameters["initial_accumulator_value"], dtype)
 
     @staticmethod
     def _apply(ops: ModuleType, hp: Hyperparameters, params: list[HostArray],
-               grads: list[HostArray], states: list[ParameterState], lr: float) -> None:
+               grads: list[HostArray], states: list[ParameterState], lr: float,
+               storage: dict[str, Any]) -> None:
         ops.adagrad_step(params, grads, _gather(states, "sum"), lr=lr, lr_decay=hp["lr_decay"],
-                         step=_steps(states), eps=hp["eps"], weight_decay=hp["weight_decay"],
-                         l1=hp["l1"], maximize=hp["maximize"])
+                         eps=hp["eps"], weight_decay=hp["weight_decay"], l1=hp["l1"],
+                         maximize=hp["maximize"], **{"step": _steps(states), **storage})
 
 
 class RMSprop(_Optimizer):
@@ -397,25 +548,33 @@ class RMSprop(_Optimizer):
         centered: subtract the squared mean gradient.
         maximize: ascend.
         l1: :math:`\lambda_1 \ge 0`.
+        master_weights, store_param_remainders, state_dtype, stochastic_rounding, seed: the
+            storage options (module docstring).
 
     State per parameter: ``"step"``, ``"square_avg"`` (:math:`q`), ``"momentum_buffer"``
     (:math:`b`) when ``momentum > 0``, ``"grad_avg"`` (:math:`c`) when ``centered``.
 
     Raises:
-        ValueError: negative ``lr``, ``eps``, ``momentum``, ``weight_decay`` or ``l1``;
+        ValueError: storage options the parameters do not take (:func:`check_precision`);
+            negative ``lr``, ``eps``, ``momentum``, ``weight_decay`` or ``l1``;
             ``alpha`` outside [0, 1]; empty ``params``; a parameter that is not C-contiguous
             or not writeable.
-        TypeError: a parameter that is not a float32/float64 numpy array; a hyperparameter
+        TypeError: a parameter that is not a float32, float64, bfloat16 or float16 numpy
+            array, or parameters of different dtypes; a ``state_dtype`` not allowed; a hyperparameter
             that is not a real number.
     """
 
     def __init__(self, params: HostArray | Iterable[HostArray], lr: LearningRate = 1e-2,
                  alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0,
                  momentum: float = 0, centered: bool = False, maximize: bool = False,
-                 l1: float = 0) -> None:
+                 l1: float = 0, *, master_weights: bool = False, store_param_remainders: bool = False,
+                 state_dtype: Any = None, stochastic_rounding: bool = False,
+                 seed: int | None = None) -> None:
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=bool(centered),
-                                      maximize=bool(maximize), l1=l1))
+                                      maximize=bool(maximize), l1=l1,
+                                      **_precision(master_weights, store_param_remainders, state_dtype,
+                                                   stochastic_rounding, seed)))
 
     @staticmethod
     def _check_hyperparameters(hp: Hyperparameters) -> None:
@@ -430,14 +589,15 @@ class RMSprop(_Optimizer):
 
     @staticmethod
     def _apply(ops: ModuleType, hp: Hyperparameters, params: list[HostArray],
-               grads: list[HostArray], states: list[ParameterState], lr: float) -> None:
+               grads: list[HostArray], states: list[ParameterState], lr: float,
+               storage: dict[str, Any]) -> None:
         ops.rmsprop_step(
             params, grads, _gather(states, "square_avg"),
             lr=lr, alpha=hp["alpha"], eps=hp["eps"], weight_decay=hp["weight_decay"],
             l1=hp["l1"], maximize=hp["maximize"], momentum=hp["momentum"],
             momentum_buffers=_gather(states, "momentum_buffer") if hp["momentum"] > 0 else None,
             centered=hp["centered"],
-            grad_avgs=_gather(states, "grad_avg") if hp["centered"] else None)
+            grad_avgs=_gather(states, "grad_avg") if hp["centered"] else None, **storage)
 
 
 class Adam(_Optimizer):
@@ -460,27 +620,36 @@ class Adam(_Optimizer):
         maximize: ascend.
         decoupled_weight_decay: AdamW's decay, :math:`p \leftarrow p (1 - \eta\lambda)`.
         l1: :math:`\lambda_1 \ge 0` (always coupled).
+        master_weights, store_param_remainders, state_dtype, stochastic_rounding, seed: the
+            storage options (module docstring).
 
     State per parameter: ``"step"``, ``"exp_avg"`` (:math:`m`), ``"exp_avg_sq"``
     (:math:`v`), and ``"max_exp_avg_sq"`` (:math:`\hat v`) with ``amsgrad``.
 
     Raises:
-        ValueError: negative ``lr``, ``eps``, ``weight_decay`` or ``l1``; a beta outside
+        ValueError: storage options the parameters do not take (:func:`check_precision`);
+            negative ``lr``, ``eps``, ``weight_decay`` or ``l1``; a beta outside
             [0, 1) or ``betas`` not a pair; empty ``params``; a parameter that is not
             C-contiguous or not writeable.
-        TypeError: a parameter that is not a float32/float64 numpy array; a hyperparameter
+        TypeError: a parameter that is not a float32, float64, bfloat16 or float16 numpy
+            array, or parameters of different dtypes; a ``state_dtype`` not allowed; a hyperparameter
             that is not a real number.
     """
 
     def __init__(self, params: HostArray | Iterable[HostArray], lr: LearningRate = 1e-3,
                  betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, amsgrad: bool = False, maximize: bool = False,
-                 decoupled_weight_decay: bool = False, l1: float = 0) -> None:
+                 decoupled_weight_decay: bool = False, l1: float = 0, *,
+                 master_weights: bool = False, store_param_remainders: bool = False,
+                 state_dtype: Any = None, stochastic_rounding: bool = False,
+                 seed: int | None = None) -> None:
         betas = tuple(betas)
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       amsgrad=bool(amsgrad), maximize=bool(maximize),
                                       decoupled_weight_decay=bool(decoupled_weight_decay),
-                                      l1=l1))
+                                      l1=l1,
+                                      **_precision(master_weights, store_param_remainders, state_dtype,
+                                                   stochastic_rounding, seed)))
 
     @staticmethod
     def _check_hyperparameters(hp: Hyperparameters) -> None:
@@ -497,15 +666,16 @@ class Adam(_Optimizer):
 
     @staticmethod
     def _apply(ops: ModuleType, hp: Hyperparameters, params: list[HostArray],
-               grads: list[HostArray], states: list[ParameterState], lr: float) -> None:
+               grads: list[HostArray], states: list[ParameterState], lr: float,
+               storage: dict[str, Any]) -> None:
         beta1, beta2 = hp["betas"]
         ops.adam_step(
             params, grads, _gather(states, "exp_avg"), _gather(states, "exp_avg_sq"),
-            step=_steps(states), lr=lr, beta1=beta1, beta2=beta2, eps=hp["eps"],
+            lr=lr, beta1=beta1, beta2=beta2, eps=hp["eps"],
             weight_decay=hp["weight_decay"], l1=hp["l1"],
             decoupled_weight_decay=hp["decoupled_weight_decay"], amsgrad=hp["amsgrad"],
             max_exp_avg_sqs=_gather(states, "max_exp_avg_sq") if hp["amsgrad"] else None,
-            maximize=hp["maximize"])
+            maximize=hp["maximize"], **{"step": _steps(states), **storage})
 
 
 class AdamW(Adam):
@@ -520,7 +690,12 @@ class AdamW(Adam):
     def __init__(self, params: HostArray | Iterable[HostArray], lr: LearningRate = 1e-3,
                  betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False,
-                 l1: float = 0) -> None:
+                 l1: float = 0, *, master_weights: bool = False,
+                 store_param_remainders: bool = False, state_dtype: Any = None,
+                 stochastic_rounding: bool = False, seed: int | None = None) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True,
-                         l1=l1)
+                         l1=l1, master_weights=master_weights,
+                         store_param_remainders=store_param_remainders,
+                         state_dtype=state_dtype, stochastic_rounding=stochastic_rounding,
+                         seed=seed)

@@ -69,6 +69,7 @@ copy (it is only read).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from ml_dtypes import bfloat16
 
@@ -86,6 +87,51 @@ _FLAGS = ("nesterov", "maximize", "centered", "amsgrad", "decoupled_weight_decay
 _NUMBERS = ("lr", "momentum", "dampening", "weight_decay", "lr_decay",
             "initial_accumulator_value", "eps", "alpha")
 _COMPUTED_IN_FLOAT32 = (torch.float32, torch.bfloat16, torch.float16, torch.complex64)
+_HALF = (torch.bfloat16, torch.float16)
+_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64, torch.bfloat16: bfloat16,
+                 torch.float16: np.float16}
+_TORCH_DTYPES = {np.dtype(v): k for k, v in _NUMPY_DTYPES.items()}
+#: nnfast's storage options (beyond torch), as group keys with their defaults: what a group
+#: without them (torch's, or a torch checkpoint's) means.
+_PRECISION = {"master_weights": False, "store_param_remainders": False, "state_dtype": None,
+              "stochastic_rounding": False, "seed": None}
+
+
+def _precision(master_weights, store_param_remainders, state_dtype, stochastic_rounding):
+    """The storage options that differ from their defaults, as group keys (so that with none
+    the groups, and a checkpoint, are exactly torch's); a stochastic-rounding seed is drawn
+    from torch's default generator (``torch.manual_seed`` reproduces it) and kept there."""
+    seed = int(torch.randint(0, 2**63 - 1, ()).item()) if stochastic_rounding else None
+    given = dict(master_weights=master_weights, store_param_remainders=store_param_remainders,
+                 state_dtype=state_dtype, stochastic_rounding=stochastic_rounding, seed=seed)
+    return {k: v for k, v in given.items() if v != _PRECISION[k]}
+
+
+def _for_dtype(hp, dtype):
+    """A group's hyperparameters for its parameters of ``dtype``: the storage options apply
+    to 16-bit parameters (remainders to bfloat16 ones; float16 ones then get float32
+    masters); float64 parameters keep float64 states."""
+    if dtype in _HALF:
+        if hp["store_param_remainders"] and dtype == torch.float16:
+            return dict(hp, store_param_remainders=False, master_weights=True)
+        return hp
+    plain = dict(hp, master_weights=False, store_param_remainders=False,
+                 stochastic_rounding=False)
+    if dtype in (torch.float64, torch.complex128):
+        plain["state_dtype"] = None
+    return plain
+
+
+def _state_dtype(p, name, hp):
+    """The dtype of the state ``name`` of ``p`` under ``hp`` (as _for_dtype gives it)."""
+    if name == "master_param":
+        return torch.float32
+    if name == "param_remainder":
+        return torch.int16
+    state = hp["state_dtype"]
+    if state is None or p.is_complex():
+        return p.dtype
+    return _TORCH_DTYPES[np.dtype(state)]
 
 
 def _memory(tensor):
@@ -161,13 +207,15 @@ def _step_tensor(p, group, value=0.0):
     return torch.tensor(float(value), dtype=dtype)
 
 
-def _unlike(t, p, what):
+def _unlike(t, p, what, dtype=None):
     """The error that says how ``t`` differs from parameter ``p``, which it must match in
-    dtype, shape and device, and be contiguous."""
+    shape and device (and dtype, or ``dtype`` where given), and be contiguous."""
+    dtype = p.dtype if dtype is None else dtype
     if not isinstance(t, torch.Tensor):
         return TypeError(f"{what} must be a tensor, got {type(t).__name__}")
-    if t.dtype != p.dtype:
-        return TypeError(f"{what} has dtype {t.dtype}, its parameter {p.dtype}")
+    if t.dtype != dtype:
+        return TypeError(f"{what} has dtype {t.dtype}, expected {dtype} (its parameter's is "
+                         f"{p.dtype})")
     if t.shape != p.shape:
         return ValueError(f"{what} has shape {tuple(t.shape)}, its parameter {tuple(p.shape)}")
     if t.device != p.device:
@@ -219,6 +267,24 @@ class _KernelOptimizer(torch.optim.Optimizer):
                 if st and "step" in st and not torch.is_tensor(st["step"]):
                     st["step"] = _step_tensor(p, group, st["step"])
 
+    def load_state_dict(self, state_dict):
+        """torch's ``load_state_dict``, keeping each saved state tensor's dtype.
+
+        torch casts every floating-point state tensor to its parameter's dtype; the float32
+        masters, int16 remainders and float32 states of nnfast's storage options must keep
+        theirs (a master cast to bfloat16 and back would lose its low half), so they are
+        copied again from the checkpoint, as saved, onto the parameter's device.
+        """
+        super().load_state_dict(state_dict)
+        saved_ids = [i for g in state_dict["param_groups"] for i in g["params"]]
+        params = [p for g in self.param_groups for p in g["params"]]
+        for param_id, p in zip(saved_ids, params):
+            for key, value in state_dict["state"].get(param_id, {}).items():
+                loaded = self.state[p].get(key)
+                if (key != "step" and isinstance(value, torch.Tensor)
+                        and isinstance(loaded, torch.Tensor) and loaded.dtype != value.dtype):
+                    self.state[p][key] = value.to(device=p.device, copy=True)
+
     def add_param_group(self, param_group):
         """Add a param group (torch's ``add_param_group``), checked as :meth:`step` checks it.
 
@@ -265,8 +331,18 @@ class _KernelOptimizer(torch.optim.Optimizer):
             if flag in hp:
                 hp[flag] = bool(hp[flag])
         hp["l1"] = 0.0
+        for key, value in _PRECISION.items():
+            hp.setdefault(key, value)
+        state_dtype = hp["state_dtype"]
+        if state_dtype is not None:
+            if state_dtype not in (torch.float32, torch.bfloat16):
+                raise TypeError(f"{prefix}state_dtype: None (the parameter's dtype), "
+                                f"torch.float32 or torch.bfloat16, got {state_dtype!r}")
+            hp["state_dtype"] = np.dtype(_NUMPY_DTYPES[state_dtype])
         try:
             self._arithmetic._validate(hp)
+            for dtype in _HALF:
+                _numpy_optim.check_precision(_for_dtype(hp, dtype), _NUMPY_DTYPES[dtype])
         except (TypeError, ValueError) as error:
             raise type(error)(prefix + str(error)) from None
         return hp
@@ -292,8 +368,6 @@ class _KernelOptimizer(torch.optim.Optimizer):
         written."""
         where = f"param_groups[{index}]"
         hp = self._check_group(group, where)
-        names = self._arithmetic._state_names(hp)
-        required = names + ["step"] if self._has_step else names
         work = []
         # A kernel call updates each memory once and refuses a call that names it twice, or
         # reads what it updates: (device, dtype, address) of each parameter updated -> its
@@ -326,6 +400,9 @@ class _KernelOptimizer(torch.optim.Optimizer):
             updated[address] = j
             st = state.get(p)
             if st:  # a state from an earlier step or a loaded checkpoint
+                p_hp = _for_dtype(hp, dtype)
+                names = self._state_names(p_hp)
+                required = names + ["step"] if self._has_step else names
                 for name in required:
                     if name not in st:
                         raise ValueError(f"the state of {where}['params'][{j}] has no {name!r} "
@@ -333,9 +410,10 @@ class _KernelOptimizer(torch.optim.Optimizer):
                                          f"first step?)")
                 for name in names:
                     t = st[name]
-                    if not (isinstance(t, torch.Tensor) and t.shape == shape and t.dtype == dtype
+                    want = _state_dtype(p, name, p_hp)
+                    if not (isinstance(t, torch.Tensor) and t.shape == shape and t.dtype == want
                             and t.device == device and t.is_contiguous()):
-                        raise _unlike(t, p, f"the state {name!r} of {where}['params'][{j}]")
+                        raise _unlike(t, p, f"the state {name!r} of {where}['params'][{j}]", want)
                 step = (_stored_count(st["step"], f"the state 'step' of {where}['params'][{j}]")
                         + 1 if self._has_step else 2)
             else:
@@ -353,10 +431,16 @@ class _KernelOptimizer(torch.optim.Optimizer):
 
     # -- state, torch's format
 
-    def _initial_state(self, p, name):
-        return torch.zeros_like(p, memory_format=torch.preserve_format)
+    def _state_names(self, hp):
+        """The state tensors of a parameter under ``hp`` (its dtype's, _for_dtype)."""
+        return self._arithmetic._state_names(hp) + _numpy_optim.precision_state_names(hp)
 
-    def _pending_state(self, p, names):
+    def _initial_state(self, p, name, dtype):
+        if name == "master_param":
+            return p.detach().to(torch.float32, memory_format=torch.contiguous_format, copy=True)
+        return torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
+
+    def _pending_state(self, p, names, hp):
         """What this step updates of ``p``'s state, nothing stored yet: (tensors, new).
 
         ``tensors`` maps each state name to its tensor: the stored one, or on ``p``'s first
@@ -366,7 +450,7 @@ class _KernelOptimizer(torch.optim.Optimizer):
         st = self.state.get(p)
         if st:  # from an earlier step, a loaded checkpoint, or Adagrad's constructor
             return {name: st[name] for name in names}, False
-        tensors = {name: self._initial_state(p, name) for name in names}
+        tensors = {name: self._initial_state(p, name, _state_dtype(p, name, hp)) for name in names}
         return tensors, bool(names) or self._has_step
 
     def _store_state(self, p, group, tensors, step, new):
@@ -404,16 +488,18 @@ class _KernelOptimizer(torch.optim.Optimizer):
                 loss = closure()
         plans = [self._plan(i, group) for i, group in enumerate(self.param_groups)]
         for group, (hp, work) in zip(self.param_groups, plans):
-            names = self._arithmetic._state_names(hp)
             parts = {}
             for p, g, step in work:  # one kernel call per (device, dtype): usually the group
                 parts.setdefault((p.device, p.dtype), []).append((p, g, step))
-            for part in parts.values():
-                pending = [self._pending_state(p, names) for p, _, _ in part]
+            for (_, dtype), part in parts.items():
+                part_hp = _for_dtype(hp, dtype)
+                names = self._state_names(part_hp)
+                pending = [self._pending_state(p, names, part_hp) for p, _, _ in part]
                 states = [dict({name: _memory(t) for name, t in tensors.items()}, step=step)
                           for (_, _, step), (tensors, _) in zip(part, pending)]
-                self._arithmetic._apply(_kernels, hp, [_memory(p) for p, _, _ in part],
-                                        [_memory(g) for _, g, _ in part], states, hp["lr"])
+                self._arithmetic._apply(_kernels, part_hp, [_memory(p) for p, _, _ in part],
+                                        [_memory(g) for _, g, _ in part], states, hp["lr"],
+                                        _numpy_optim.storage_arguments(part_hp, states))
                 # Stored only once the kernels have run: a part they refuse keeps its states
                 # and step counts.
                 for (p, _, step), (tensors, new) in zip(part, pending):
@@ -458,15 +544,20 @@ class SGD(_KernelOptimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
                  nesterov=False, *, maximize=False, foreach=None, differentiable=False,
-                 fused=None):
+                 fused=None, master_weights=False, store_param_remainders=False,
+                 state_dtype=None, stochastic_rounding=False):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize, foreach=foreach,
-                                      differentiable=differentiable, fused=fused))
+                                      differentiable=differentiable, fused=fused,
+                                      **_precision(master_weights, store_param_remainders, state_dtype,
+                                                   stochastic_rounding)))
 
-    def _initial_state(self, p, name):
+    def _initial_state(self, p, name, dtype):
+        if name != "momentum_buffer":
+            return super()._initial_state(p, name, dtype)
         # The first momentum step writes b = g' without reading b (nnfast.optim.SGD).
-        return torch.empty_like(p, memory_format=torch.preserve_format)
+        return torch.empty_like(p, dtype=dtype, memory_format=torch.preserve_format)
 
 
 class Adagrad(_KernelOptimizer):
@@ -501,23 +592,31 @@ class Adagrad(_KernelOptimizer):
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0,
                  initial_accumulator_value=0, eps=1e-10, foreach=None, *, maximize=False,
-                 differentiable=False, fused=None):
+                 differentiable=False, fused=None, master_weights=False, store_param_remainders=False, state_dtype=None,
+                 stochastic_rounding=False):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, eps=eps,
                                       weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,
                                       foreach=foreach, maximize=maximize,
-                                      differentiable=differentiable, fused=fused))
+                                      differentiable=differentiable, fused=fused,
+                                      **_precision(master_weights, store_param_remainders, state_dtype,
+                                                   stochastic_rounding)))
         # torch builds Adagrad's state up front (so state_dict() has it before any step).
         for group in self.param_groups:
+            hp = self._hyperparameters(group, "")
             for p in group["params"]:
-                self.state[p].update(step=_step_tensor(p, group),
-                                     sum=self._initial_state(p, "sum"))
+                p_hp = _for_dtype(hp, p.dtype)
+                self.state[p].update(step=_step_tensor(p, group))
+                self.state[p].update({name: self._initial_state(p, name, _state_dtype(p, name, p_hp))
+                                      for name in self._state_names(p_hp)})
 
-    def _initial_state(self, p, name):
+    def _initial_state(self, p, name, dtype):
+        if name != "sum":
+            return super()._initial_state(p, name, dtype)
         value = self.defaults["initial_accumulator_value"]
         if p.is_complex():  # torch: both parts of a complex sum start at the value
             value = complex(value, value)
-        return torch.full_like(p, value, memory_format=torch.preserve_format)
+        return torch.full_like(p, value, dtype=dtype, memory_format=torch.preserve_format)
 
 
 class RMSprop(_KernelOptimizer):
@@ -553,11 +652,14 @@ class RMSprop(_KernelOptimizer):
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
                  centered=False, capturable=False, foreach=None, maximize=False,
-                 differentiable=False):
+                 differentiable=False, *, master_weights=False, store_param_remainders=False, state_dtype=None,
+                 stochastic_rounding=False):
         super().__init__(params, dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps,
                                       centered=centered, weight_decay=weight_decay,
                                       capturable=capturable, foreach=foreach,
-                                      maximize=maximize, differentiable=differentiable))
+                                      maximize=maximize, differentiable=differentiable,
+                                      **_precision(master_weights, store_param_remainders, state_dtype,
+                                                   stochastic_rounding)))
 
 
 class Adam(_KernelOptimizer):
@@ -597,13 +699,17 @@ class Adam(_KernelOptimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  amsgrad=False, *, foreach=None, maximize=False, capturable=False,
-                 differentiable=False, fused=None, decoupled_weight_decay=False):
+                 differentiable=False, fused=None, decoupled_weight_decay=False,
+                 master_weights=False, store_param_remainders=False, state_dtype=None,
+                 stochastic_rounding=False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, amsgrad=amsgrad,
                                       maximize=maximize, foreach=foreach,
                                       capturable=capturable, differentiable=differentiable,
                                       fused=fused,
-                                      decoupled_weight_decay=decoupled_weight_decay))
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      **_precision(master_weights, store_param_remainders, state_dtype,
+                                                   stochastic_rounding)))
 
     @classmethod
     def _check_constructor_rules(cls, defaults):
@@ -640,11 +746,14 @@ class AdamW(Adam):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
                  amsgrad=False, *, maximize=False, foreach=None, capturable=False,
-                 differentiable=False, fused=None):
+                 differentiable=False, fused=None, master_weights=False,
+                 store_param_remainders=False, state_dtype=None, stochastic_rounding=False):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
                          maximize=maximize, capturable=capturable,
                          differentiable=differentiable, fused=fused,
-                         decoupled_weight_decay=True)
+                         decoupled_weight_decay=True, master_weights=master_weights,
+                         store_param_remainders=store_param_remainders,
+                         state_dtype=state_dtype, stochastic_rounding=stochastic_rounding)
 
     def __setstate__(self, state):
         super().__setstate__(state)
