@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "calls.h"
+#include "cpu/precision_kernels.h"
 #include "ops/optim_scalars.h"
 
 namespace nnfast::cpu {
@@ -49,6 +50,7 @@ struct KernelTable {
   const char* isa;
   ChunkKernels<float> f32;
   ChunkKernels<double> f64;
+  PrecisionKernels precision;
 
   template <class T>
   const ChunkKernels<T>& get() const {

@@ -1,0 +1,353 @@
+// Tile conversions between float32 and 16-bit storage (bfloat16, IEEE binary16),
+// and between float32 master weights and (bfloat16, int16 remainder) pairs, over
+// arrays, vectorized for the ISA the translation unit is compiled for.
+//
+// Each function gives, for every input, exactly the bits of the scalar function of
+// ops/precision.h applied element by element (which also handles the tails and
+// whatever an ISA lacks). The bfloat16 and master-weight conversions are the
+// integer formulas of ops/precision.h on vectors of 32-bit lanes. binary16 uses
+// F16C (VCVTPH2PS, VCVTPS2PH with round-to-nearest-even) on AVX2 and AVX-512,
+// which convert subnormals exactly and quiet NaNs as the scalar code does; SSE2 has
+// no such instruction and runs the scalar code. Not used: AVX512_BF16's
+// VCVTNEPS2BF16, which flushes subnormal inputs to zero.
+#pragma once
+
+#include <cstdint>
+
+#include "ops/precision.h"
+#include "simd/isa.h"
+
+#if defined(__AVX512F__) || defined(__AVX2__) || defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
+namespace nnfast::simd {
+NNFAST_ISA_NAMESPACE_BEGIN
+
+namespace convert_detail {
+
+// U32s: the widest vector of 32-bit integer lanes, with what the formulas use:
+// broadcast, loads of 16-bit values widened (zero- or sign-extended) and stores of
+// each lane's low 16 bits, the float bits as integers, + - & |, shifts by
+// constants, an unsigned greater-than giving a Mask and select(mask, a, b).
+// The lane operations common to the ISAs, named by the intrinsics' prefix (_mm512,
+// _mm256, _mm) and the suffix of the bitwise ones (si512, si256, si128).
+#define NNFAST_U32_OPS(P, SI)                                                           \
+  inline U32s broadcast(uint32_t s) { return {P##_set1_epi32(static_cast<int>(s))}; }  \
+  inline U32s operator+(U32s a, U32s b) { return {P##_add_epi32(a.v, b.v)}; }           \
+  inline U32s operator-(U32s a, U32s b) { return {P##_sub_epi32(a.v, b.v)}; }           \
+  inline U32s operator&(U32s a, U32s b) { return {P##_and_##SI(a.v, b.v)}; }            \
+  inline U32s operator|(U32s a, U32s b) { return {P##_or_##SI(a.v, b.v)}; }             \
+  template <int k> U32s shift_left(U32s a) { return {P##_slli_epi32(a.v, k)}; }         \
+  template <int k> U32s shift_right(U32s a) { return {P##_srli_epi32(a.v, k)}; }
+
+#if defined(__AVX512F__)
+
+#define NNFAST_CONVERT_LANES 16
+struct U32s {
+  __m512i v;
+};
+using Mask = __mmask16;
+NNFAST_U32_OPS(_mm512, si512)
+inline U32s load_u16(const uint16_t* p) {
+  return {_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))};
+}
+inline U32s load_i16(const int16_t* p) {
+  return {_mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))};
+}
+inline void store_low16(void* p, U32s x) {
+  _mm256_storeu_si256(static_cast<__m256i*>(p), _mm512_cvtepi32_epi16(x.v));
+}
+inline U32s load_u32(const uint32_t* p) { return {_mm512_loadu_si512(p)}; }
+inline U32s load_bits(const float* p) { return {_mm512_loadu_si512(p)}; }
+inline void store_bits(float* p, U32s x) { _mm512_storeu_si512(p, x.v); }
+// a >> count per lane; 0 where count >= 32.
+inline U32s shift_right_by(U32s a, U32s count) { return {_mm512_srlv_epi32(a.v, count.v)}; }
+inline Mask greater(U32s a, U32s b) { return _mm512_cmpgt_epu32_mask(a.v, b.v); }
+inline U32s select(Mask m, U32s a, U32s b) { return {_mm512_mask_blend_epi32(m, b.v, a.v)}; }
+#if defined(__F16C__)
+#define NNFAST_CONVERT_F16C
+inline void widen_half_lanes(const uint16_t* src, float* dst) {
+  _mm512_storeu_ps(dst, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src))));
+}
+inline void narrow_half_lanes(const float* src, uint16_t* dst) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst),
+                      _mm512_cvtps_ph(_mm512_loadu_ps(src), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+#endif
+
+#elif defined(__AVX2__)
+
+#define NNFAST_CONVERT_LANES 8
+struct U32s {
+  __m256i v;
+};
+using Mask = U32s;  // all ones in the lanes where it holds
+NNFAST_U32_OPS(_mm256, si256)
+inline U32s load_u16(const uint16_t* p) {
+  return {_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))};
+}
+inline U32s load_i16(const int16_t* p) {
+  return {_mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))};
+}
+// (PACKUSDW saturates, so the lanes are first cut to 16 bits; it packs within each
+// 128-bit half, and the permute joins the two halves' results.)
+inline void store_low16(void* p, U32s x) {
+  const __m256i low = _mm256_and_si256(x.v, _mm256_set1_epi32(0xffff));
+  const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(low, low), 0x08);
+  _mm_storeu_si128(static_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+}
+inline U32s load_u32(const uint32_t* p) { return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))}; }
+inline U32s load_bits(const float* p) { return {_mm256_castps_si256(_mm256_loadu_ps(p))}; }
+inline void store_bits(float* p, U32s x) { _mm256_storeu_ps(p, _mm256_castsi256_ps(x.v)); }
+inline U32s shift_right_by(U32s a, U32s count) { return {_mm256_srlv_epi32(a.v, count.v)}; }
+// Unsigned a > b as a signed comparison with both sign bits flipped.
+inline Mask greater(U32s a, U32s b) {
+  const __m256i flip = _mm256_set1_epi32(static_cast<int>(0x80000000u));
+  return {_mm256_cmpgt_epi32(_mm256_xor_si256(a.v, flip), _mm256_xor_si256(b.v, flip))};
+}
+inline U32s select(Mask m, U32s a, U32s b) { return {_mm256_blendv_epi8(b.v, a.v, m.v)}; }
+#if defined(__F16C__)
+#define NNFAST_CONVERT_F16C
+inline void widen_half_lanes(const uint16_t* src, float* dst) {
+  _mm256_storeu_ps(dst, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src))));
+}
+inline void narrow_half_lanes(const float* src, uint16_t* dst) {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
+                   _mm256_cvtps_ph(_mm256_loadu_ps(src), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+#endif
+
+#elif defined(__SSE2__)
+
+#define NNFAST_CONVERT_LANES 4
+struct U32s {
+  __m128i v;
+};
+using Mask = U32s;  // all ones in the lanes where it holds
+NNFAST_U32_OPS(_mm, si128)
+// (Interleaving with zeros below widens unsigned values; with the values
+// themselves, then an arithmetic shift, signed ones.)
+inline U32s load_u16(const uint16_t* p) {
+  return {_mm_unpacklo_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)), _mm_setzero_si128())};
+}
+inline U32s load_i16(const int16_t* p) {
+  const __m128i x = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  return {_mm_srai_epi32(_mm_unpacklo_epi16(x, x), 16)};
+}
+// (SSE2 packs only with signed saturation: the low 16 bits are sign-extended
+// first, so every lane is in range and packs unchanged.)
+inline void store_low16(void* p, U32s x) {
+  const __m128i extended = _mm_srai_epi32(_mm_slli_epi32(x.v, 16), 16);
+  _mm_storel_epi64(static_cast<__m128i*>(p), _mm_packs_epi32(extended, extended));
+}
+inline U32s load_u32(const uint32_t* p) { return {_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))}; }
+inline U32s load_bits(const float* p) { return {_mm_castps_si128(_mm_loadu_ps(p))}; }
+inline void store_bits(float* p, U32s x) { _mm_storeu_ps(p, _mm_castsi128_ps(x.v)); }
+inline Mask greater(U32s a, U32s b) {
+  const __m128i flip = _mm_set1_epi32(static_cast<int>(0x80000000u));
+  return {_mm_cmpgt_epi32(_mm_xor_si128(a.v, flip), _mm_xor_si128(b.v, flip))};
+}
+inline U32s select(Mask m, U32s a, U32s b) {
+  return {_mm_or_si128(_mm_and_si128(m.v, a.v), _mm_andnot_si128(m.v, b.v))};
+}
+
+#endif
+
+#if defined(NNFAST_CONVERT_LANES)
+constexpr int64_t kLanes = NNFAST_CONVERT_LANES;
+#else
+constexpr int64_t kLanes = 0;  // no vector type: everything runs the scalar code
+#endif
+
+// vector(i) for each full vector of lanes from i = 0, then scalar(i) for the rest.
+template <class Vector, class Scalar>
+void for_each_tile(int64_t n, Vector vector, Scalar scalar) {
+  int64_t i = 0;
+  if constexpr (kLanes > 0) {
+    for (; i + kLanes <= n; i += kLanes) vector(i);
+  }
+  for (; i < n; ++i) scalar(i);
+}
+
+#if defined(NNFAST_CONVERT_LANES)
+// The formulas of ops/precision.h, on the float32 encodings in 32-bit lanes.
+inline U32s bf16_quiet_nan(U32s bits) { return shift_right<16>(bits) | broadcast(0x0040u); }
+inline Mask is_nan(U32s bits) { return greater(bits & broadcast(0x7fffffffu), broadcast(0x7f800000u)); }
+
+inline U32s float_to_bf16(U32s bits) {
+  const U32s rounded =
+      shift_right<16>(bits + broadcast(0x7fffu) + (shift_right<16>(bits) & broadcast(1u)));
+  return select(is_nan(bits), bf16_quiet_nan(bits), rounded);
+}
+
+inline U32s float_to_bf16_stochastic(U32s bits, U32s random16) {
+  return select(is_nan(bits), bf16_quiet_nan(bits), shift_right<16>(bits + random16));
+}
+#endif
+
+#if defined(NNFAST_CONVERT_F16C)
+inline U32s float_to_half_stochastic(U32s bits, U32s random16) {
+  const U32s sign = shift_right<16>(bits) & broadcast(0x8000u);
+  const U32s magnitude = bits & broadcast(0x7fffffffu);
+  const U32s normal = shift_left<3>(magnitude - broadcast(0x38000000u));
+  const U32s significand = (magnitude & broadcast(0x7fffffu)) | broadcast(0x800000u);
+  const U32s subnormal =
+      shift_right_by(shift_left<2>(significand), broadcast(112u) - shift_right<23>(magnitude));
+  const U32s scaled = select(greater(magnitude, broadcast(0x387fffffu)), normal, subnormal);
+  const U32s finite = shift_right<16>(scaled + random16);
+  const U32s quiet_nan = broadcast(0x7e00u) | (shift_right<13>(magnitude) & broadcast(0x3ffu));
+  const U32s out_of_range = select(greater(magnitude, broadcast(0x7f800000u)), quiet_nan, broadcast(0x7c00u));
+  return sign | select(greater(magnitude, broadcast(0x477fffffu)), out_of_range, finite);
+}
+#endif
+
+// The random bits of elements [first, first + count) (ops::stochastic_bits), one
+// Philox call per block of 8 elements.
+inline void fill_stochastic_bits(const ops::StochasticKey& key, uint32_t tensor, int64_t first,
+                                 int64_t count, uint32_t* out) {
+  const int64_t end = first + count;
+  for (int64_t element = first; element < end;) {
+    const int64_t block = element >> 3;
+    const ops::Philox4 block_bits = ops::stochastic_block(key, tensor, block);
+    const int64_t block_end = (block + 1) * 8 < end ? (block + 1) * 8 : end;
+    for (; element < block_end; ++element)
+      *out++ = ops::stochastic_bits_in_block(block_bits, element);
+  }
+}
+
+// The stochastic narrowing loop: the random bits of a run of elements are made
+// first, then each element is rounded with its own; vector(i, bits) and
+// scalar(i, bits) round element i with the bits at bits[0..].
+constexpr int64_t kRandomRun = 256;
+template <class Vector, class Scalar>
+void for_each_stochastic_tile(int64_t n, const ops::StochasticKey& key, uint32_t tensor,
+                              int64_t first_element, Vector vector, Scalar scalar) {
+  uint32_t random[kRandomRun];
+  for (int64_t start = 0; start < n; start += kRandomRun) {
+    const int64_t count = n - start < kRandomRun ? n - start : kRandomRun;
+    fill_stochastic_bits(key, tensor, first_element + start, count, random);
+    for_each_tile(
+        count, [&](int64_t i) { vector(start + i, random + i); },
+        [&](int64_t i) { scalar(start + i, random[i]); });
+  }
+}
+
+}  // namespace convert_detail
+
+// dst[i] = the float32 value of the bfloat16 encoding src[i] (exact), i in [0, n).
+inline void widen_bf16(const uint16_t* src, float* dst, int64_t n) {
+  using namespace convert_detail;
+  for_each_tile(
+      n, [&](int64_t i) {
+#if defined(NNFAST_CONVERT_LANES)
+        store_bits(dst + i, shift_left<16>(load_u16(src + i)));
+#endif
+      },
+      [&](int64_t i) { dst[i] = ops::bf16_to_float(src[i]); });
+}
+
+// dst[i] = the float32 value of the binary16 encoding src[i] (exact), i in [0, n).
+inline void widen_half(const uint16_t* src, float* dst, int64_t n) {
+  using namespace convert_detail;
+#if defined(NNFAST_CONVERT_F16C)
+  for_each_tile(
+      n, [&](int64_t i) { widen_half_lanes(src + i, dst + i); },
+      [&](int64_t i) { dst[i] = ops::half_to_float(src[i]); });
+#else
+  for (int64_t i = 0; i < n; ++i) dst[i] = ops::half_to_float(src[i]);
+#endif
+}
+
+// dst[i] = src[i] rounded to the nearest bfloat16, ties to even (ops::float_to_bf16).
+inline void narrow_bf16(const float* src, uint16_t* dst, int64_t n) {
+  using namespace convert_detail;
+  for_each_tile(
+      n, [&](int64_t i) {
+#if defined(NNFAST_CONVERT_LANES)
+        store_low16(dst + i, float_to_bf16(load_bits(src + i)));
+#endif
+      },
+      [&](int64_t i) { dst[i] = ops::float_to_bf16(src[i]); });
+}
+
+// dst[i] = src[i] rounded to the nearest binary16, ties to even (ops::float_to_half).
+inline void narrow_half(const float* src, uint16_t* dst, int64_t n) {
+  using namespace convert_detail;
+#if defined(NNFAST_CONVERT_F16C)
+  for_each_tile(
+      n, [&](int64_t i) { narrow_half_lanes(src + i, dst + i); },
+      [&](int64_t i) { dst[i] = ops::float_to_half(src[i]); });
+#else
+  for (int64_t i = 0; i < n; ++i) dst[i] = ops::float_to_half(src[i]);
+#endif
+}
+
+// dst[i] = ops::float_to_bf16_stochastic(src[i], ops::stochastic_bits(key, tensor,
+// first_element + i)): the result depends only on the element's index in its
+// tensor, never on how the tensor is cut into calls.
+inline void narrow_bf16_stochastic(const float* src, uint16_t* dst, int64_t n,
+                                   const ops::StochasticKey& key, uint32_t tensor,
+                                   int64_t first_element) {
+  using namespace convert_detail;
+  for_each_stochastic_tile(
+      n, key, tensor, first_element,
+      [&](int64_t i, const uint32_t* random) {
+#if defined(NNFAST_CONVERT_LANES)
+        store_low16(dst + i, float_to_bf16_stochastic(load_bits(src + i), load_u32(random)));
+#endif
+      },
+      [&](int64_t i, uint32_t random) { dst[i] = ops::float_to_bf16_stochastic(src[i], random); });
+}
+
+// dst[i] = ops::float_to_half_stochastic(src[i], ops::stochastic_bits(key, tensor,
+// first_element + i)), as narrow_bf16_stochastic.
+inline void narrow_half_stochastic(const float* src, uint16_t* dst, int64_t n,
+                                   const ops::StochasticKey& key, uint32_t tensor,
+                                   int64_t first_element) {
+  using namespace convert_detail;
+  for_each_stochastic_tile(
+      n, key, tensor, first_element,
+      [&](int64_t i, const uint32_t* random) {
+#if defined(NNFAST_CONVERT_F16C)
+        store_low16(dst + i, float_to_half_stochastic(load_bits(src + i), load_u32(random)));
+#else
+        // (No variable shift before AVX2: the scalar code rounds every element.)
+        for (int64_t k = 0; k < kLanes; ++k) dst[i + k] = ops::float_to_half_stochastic(src[i + k], random[k]);
+#endif
+      },
+      [&](int64_t i, uint32_t random) { dst[i] = ops::float_to_half_stochastic(src[i], random); });
+}
+
+// dst[i] = ops::join_master(params[i], remainders[i]): the float32 master weight.
+inline void join_masters(const uint16_t* params, const int16_t* remainders, float* dst, int64_t n) {
+  using namespace convert_detail;
+  for_each_tile(
+      n, [&](int64_t i) {
+#if defined(NNFAST_CONVERT_LANES)
+        // remainder < 0 exactly when the sign-extended lane's top bit is set.
+        const U32s remainder = load_i16(remainders + i);
+        const U32s high = load_u16(params + i) - shift_right<31>(remainder);
+        store_bits(dst + i, shift_left<16>(high) | (remainder & broadcast(0xffffu)));
+#endif
+      },
+      [&](int64_t i) { dst[i] = ops::join_master(params[i], remainders[i]); });
+}
+
+// (params[i], remainders[i]) = ops::split_master(src[i]).
+inline void split_masters(const float* src, uint16_t* params, int16_t* remainders, int64_t n) {
+  using namespace convert_detail;
+  for_each_tile(
+      n, [&](int64_t i) {
+#if defined(NNFAST_CONVERT_LANES)
+        // param = hi + (lo >= 0x8000) = hi + bit 15; the store keeps 16 bits (mod 2^16).
+        const U32s bits = load_bits(src + i);
+        store_low16(params + i, shift_right<16>(bits) + (shift_right<15>(bits) & broadcast(1u)));
+        store_low16(remainders + i, bits);
+#endif
+      },
+      [&](int64_t i) { ops::split_master(src[i], params[i], remainders[i]); });
+}
+
+NNFAST_ISA_NAMESPACE_END
+}  // namespace nnfast::simd
