@@ -201,21 +201,24 @@ struct Philox4 {
   uint32_t v[4];
 };
 
+// The round multipliers and the key's Weyl increments (the golden ratio and sqrt(3) - 1,
+// as 32-bit fractions), from the paper.
+constexpr uint32_t kPhiloxM0 = 0xD2511F53u, kPhiloxM1 = 0xCD9E8D57u;
+constexpr uint32_t kPhiloxW0 = 0x9E3779B9u, kPhiloxW1 = 0xBB67AE85u;
+
 NNFAST_HD Philox4 philox4x32_10(Philox4 counter, uint32_t key0, uint32_t key1) {
-  constexpr uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u;
-  constexpr uint32_t W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
   uint32_t c0 = counter.v[0], c1 = counter.v[1], c2 = counter.v[2], c3 = counter.v[3];
   for (int round = 0; round < 10; ++round) {
-    const uint64_t product0 = static_cast<uint64_t>(M0) * c0;
-    const uint64_t product1 = static_cast<uint64_t>(M1) * c2;
+    const uint64_t product0 = static_cast<uint64_t>(kPhiloxM0) * c0;
+    const uint64_t product1 = static_cast<uint64_t>(kPhiloxM1) * c2;
     const uint32_t hi0 = static_cast<uint32_t>(product0 >> 32), lo0 = static_cast<uint32_t>(product0);
     const uint32_t hi1 = static_cast<uint32_t>(product1 >> 32), lo1 = static_cast<uint32_t>(product1);
     c0 = hi1 ^ c1 ^ key0;
     c1 = lo1;
     c2 = hi0 ^ c3 ^ key1;
     c3 = lo0;
-    key0 += W0;
-    key1 += W1;
+    key0 += kPhiloxW0;
+    key1 += kPhiloxW1;
   }
   return {{c0, c1, c2, c3}};
 }

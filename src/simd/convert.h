@@ -38,6 +38,7 @@ namespace convert_detail {
   inline U32s operator-(U32s a, U32s b) { return {P##_sub_epi32(a.v, b.v)}; }           \
   inline U32s operator&(U32s a, U32s b) { return {P##_and_##SI(a.v, b.v)}; }            \
   inline U32s operator|(U32s a, U32s b) { return {P##_or_##SI(a.v, b.v)}; }             \
+  inline U32s operator^(U32s a, U32s b) { return {P##_xor_##SI(a.v, b.v)}; }            \
   template <int k> U32s shift_left(U32s a) { return {P##_slli_epi32(a.v, k)}; }         \
   template <int k> U32s shift_right(U32s a) { return {P##_srli_epi32(a.v, k)}; }
 
@@ -65,6 +66,16 @@ inline void store_bits(float* p, U32s x) { _mm512_storeu_si512(p, x.v); }
 inline U32s shift_right_by(U32s a, U32s count) { return {_mm512_srlv_epi32(a.v, count.v)}; }
 inline Mask greater(U32s a, U32s b) { return _mm512_cmpgt_epu32_mask(a.v, b.v); }
 inline U32s select(Mask m, U32s a, U32s b) { return {_mm512_mask_blend_epi32(m, b.v, a.v)}; }
+// The 64-bit products m * a of each lane, as their high and low 32-bit halves
+// (VPMULUDQ multiplies the even lanes; the odd ones are shifted down to them).
+#define NNFAST_CONVERT_MULHILO
+inline void mulhilo(uint32_t m, U32s a, U32s& high, U32s& low) {
+  const __m512i factor = _mm512_set1_epi32(static_cast<int>(m));
+  const __m512i even = _mm512_mul_epu32(a.v, factor);
+  const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a.v, 32), factor);
+  high = {_mm512_mask_blend_epi32(0xaaaa, _mm512_srli_epi64(even, 32), odd)};
+  low = {_mm512_mask_blend_epi32(0xaaaa, even, _mm512_slli_epi64(odd, 32))};
+}
 #if defined(__F16C__)
 #define NNFAST_CONVERT_F16C
 inline void widen_half_lanes(const uint16_t* src, float* dst) {
@@ -107,6 +118,14 @@ inline Mask greater(U32s a, U32s b) {
   return {_mm256_cmpgt_epi32(_mm256_xor_si256(a.v, flip), _mm256_xor_si256(b.v, flip))};
 }
 inline U32s select(Mask m, U32s a, U32s b) { return {_mm256_blendv_epi8(b.v, a.v, m.v)}; }
+#define NNFAST_CONVERT_MULHILO
+inline void mulhilo(uint32_t m, U32s a, U32s& high, U32s& low) {
+  const __m256i factor = _mm256_set1_epi32(static_cast<int>(m));
+  const __m256i even = _mm256_mul_epu32(a.v, factor);
+  const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a.v, 32), factor);
+  high = {_mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xaa)};
+  low = {_mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xaa)};
+}
 #if defined(__F16C__)
 #define NNFAST_CONVERT_F16C
 inline void widen_half_lanes(const uint16_t* src, float* dst) {
@@ -156,21 +175,7 @@ inline U32s select(Mask m, U32s a, U32s b) {
 
 #if defined(NNFAST_CONVERT_LANES)
 constexpr int64_t kLanes = NNFAST_CONVERT_LANES;
-#else
-constexpr int64_t kLanes = 0;  // no vector type: everything runs the scalar code
-#endif
 
-// vector(i) for each full vector of lanes from i = 0, then scalar(i) for the rest.
-template <class Vector, class Scalar>
-void for_each_tile(int64_t n, Vector vector, Scalar scalar) {
-  int64_t i = 0;
-  if constexpr (kLanes > 0) {
-    for (; i + kLanes <= n; i += kLanes) vector(i);
-  }
-  for (; i < n; ++i) scalar(i);
-}
-
-#if defined(NNFAST_CONVERT_LANES)
 // The formulas of ops/precision.h, on the float32 encodings in 32-bit lanes.
 inline U32s bf16_quiet_nan(U32s bits) { return shift_right<16>(bits) | broadcast(0x0040u); }
 inline Mask is_nan(U32s bits) { return greater(bits & broadcast(0x7fffffffu), broadcast(0x7f800000u)); }
@@ -202,34 +207,66 @@ inline U32s float_to_half_stochastic(U32s bits, U32s random16) {
 }
 #endif
 
-// The random bits of elements [first, first + count) (ops::stochastic_bits), one
-// Philox call per block of 8 elements.
-inline void fill_stochastic_bits(const ops::StochasticKey& key, uint32_t tensor, int64_t first,
-                                 int64_t count, uint32_t* out) {
-  const int64_t end = first + count;
-  for (int64_t element = first; element < end;) {
-    const int64_t block = element >> 3;
-    const ops::Philox4 block_bits = ops::stochastic_block(key, tensor, block);
-    const int64_t block_end = (block + 1) * 8 < end ? (block + 1) * 8 : end;
-    for (; element < block_end; ++element)
-      *out++ = ops::stochastic_bits_in_block(block_bits, element);
+// The random bits of the elements of whole blocks [block, block + blocks), 8 per
+// block, into out (ops::stochastic_block).
+inline void fill_block_bits(const ops::StochasticKey& key, uint32_t tensor, int64_t block,
+                            int64_t blocks, uint32_t* out) {
+  int64_t b = 0;
+#if defined(NNFAST_CONVERT_MULHILO)
+  // kLanes blocks at once, one per lane: ops::philox4x32_10 on vectors.
+  for (; b + kLanes <= blocks; b += kLanes) {
+    uint32_t counter_low[kLanes], counter_high[kLanes];
+    for (int64_t lane = 0; lane < kLanes; ++lane) {
+      const auto index = static_cast<uint64_t>(block + b + lane);
+      counter_low[lane] = static_cast<uint32_t>(index);
+      counter_high[lane] = static_cast<uint32_t>(index >> 32);
+    }
+    U32s c0 = load_u32(counter_low), c1 = load_u32(counter_high);
+    U32s c2 = broadcast(tensor), c3 = broadcast(static_cast<uint32_t>(key.step));
+    auto key0 = static_cast<uint32_t>(key.seed), key1 = static_cast<uint32_t>(key.seed >> 32);
+    for (int round = 0; round < 10; ++round) {
+      U32s hi0, lo0, hi1, lo1;
+      mulhilo(ops::kPhiloxM0, c0, hi0, lo0);
+      mulhilo(ops::kPhiloxM1, c2, hi1, lo1);
+      c0 = hi1 ^ c1 ^ broadcast(key0);
+      c1 = lo1;
+      c2 = hi0 ^ c3 ^ broadcast(key1);
+      c3 = lo0;
+      key0 += ops::kPhiloxW0;
+      key1 += ops::kPhiloxW1;
+    }
+    uint32_t words[4][kLanes];
+    store_bits(reinterpret_cast<float*>(words[0]), c0);
+    store_bits(reinterpret_cast<float*>(words[1]), c1);
+    store_bits(reinterpret_cast<float*>(words[2]), c2);
+    store_bits(reinterpret_cast<float*>(words[3]), c3);
+    for (int64_t lane = 0; lane < kLanes; ++lane)
+      for (int j = 0; j < 8; ++j) *out++ = (words[j >> 1][lane] >> (16 * (j & 1))) & 0xffffu;
+  }
+#endif
+  for (; b < blocks; ++b) {
+    const ops::Philox4 block_bits = ops::stochastic_block(key, tensor, block + b);
+    for (int j = 0; j < 8; ++j) *out++ = ops::stochastic_bits_in_block(block_bits, j);
   }
 }
 
-// The stochastic narrowing loop: the random bits of a run of elements are made
-// first, then each element is rounded with its own; vector(i, bits) and
-// scalar(i, bits) round element i with the bits at bits[0..].
-constexpr int64_t kRandomRun = 256;
-template <class Vector, class Scalar>
-void for_each_stochastic_tile(int64_t n, const ops::StochasticKey& key, uint32_t tensor,
-                              int64_t first_element, Vector vector, Scalar scalar) {
-  uint32_t random[kRandomRun];
-  for (int64_t start = 0; start < n; start += kRandomRun) {
-    const int64_t count = n - start < kRandomRun ? n - start : kRandomRun;
-    fill_stochastic_bits(key, tensor, first_element + start, count, random);
-    for_each_tile(
-        count, [&](int64_t i) { vector(start + i, random + i); },
-        [&](int64_t i) { scalar(start + i, random[i]); });
+// The stochastic narrowing loop over runs of whole blocks: round(run_start,
+// run_count, random) rounds elements [run_start, run_start + run_count) of the
+// tile, random[i] holding the bits of element run_start + i.
+constexpr int64_t kRunBlocks = 32;
+template <class Round>
+void for_each_random_run(int64_t n, const ops::StochasticKey& key, uint32_t tensor,
+                         int64_t first_element, Round round) {
+  uint32_t random[kRunBlocks * 8];
+  for (int64_t start = 0; start < n;) {
+    // The run covers whole blocks from the block of element first_element + start;
+    // its first `skip` bits belong to elements before the tile's start.
+    const int64_t block = (first_element + start) >> 3;
+    const int64_t skip = (first_element + start) & 7;
+    const int64_t count = n - start < kRunBlocks * 8 - skip ? n - start : kRunBlocks * 8 - skip;
+    fill_block_bits(key, tensor, block, (skip + count + 7) >> 3, random);
+    round(start, count, random + skip);
+    start += count;
   }
 }
 
@@ -237,50 +274,42 @@ void for_each_stochastic_tile(int64_t n, const ops::StochasticKey& key, uint32_t
 
 // dst[i] = the float32 value of the bfloat16 encoding src[i] (exact), i in [0, n).
 inline void widen_bf16(const uint16_t* src, float* dst, int64_t n) {
-  using namespace convert_detail;
-  for_each_tile(
-      n, [&](int64_t i) {
+  int64_t i = 0;
 #if defined(NNFAST_CONVERT_LANES)
-        store_bits(dst + i, shift_left<16>(load_u16(src + i)));
+  using namespace convert_detail;
+  for (; i + kLanes <= n; i += kLanes) store_bits(dst + i, shift_left<16>(load_u16(src + i)));
 #endif
-      },
-      [&](int64_t i) { dst[i] = ops::bf16_to_float(src[i]); });
+  for (; i < n; ++i) dst[i] = ops::bf16_to_float(src[i]);
 }
 
 // dst[i] = the float32 value of the binary16 encoding src[i] (exact), i in [0, n).
 inline void widen_half(const uint16_t* src, float* dst, int64_t n) {
-  using namespace convert_detail;
+  int64_t i = 0;
 #if defined(NNFAST_CONVERT_F16C)
-  for_each_tile(
-      n, [&](int64_t i) { widen_half_lanes(src + i, dst + i); },
-      [&](int64_t i) { dst[i] = ops::half_to_float(src[i]); });
-#else
-  for (int64_t i = 0; i < n; ++i) dst[i] = ops::half_to_float(src[i]);
+  using namespace convert_detail;
+  for (; i + kLanes <= n; i += kLanes) widen_half_lanes(src + i, dst + i);
 #endif
+  for (; i < n; ++i) dst[i] = ops::half_to_float(src[i]);
 }
 
 // dst[i] = src[i] rounded to the nearest bfloat16, ties to even (ops::float_to_bf16).
 inline void narrow_bf16(const float* src, uint16_t* dst, int64_t n) {
-  using namespace convert_detail;
-  for_each_tile(
-      n, [&](int64_t i) {
+  int64_t i = 0;
 #if defined(NNFAST_CONVERT_LANES)
-        store_low16(dst + i, float_to_bf16(load_bits(src + i)));
+  using namespace convert_detail;
+  for (; i + kLanes <= n; i += kLanes) store_low16(dst + i, float_to_bf16(load_bits(src + i)));
 #endif
-      },
-      [&](int64_t i) { dst[i] = ops::float_to_bf16(src[i]); });
+  for (; i < n; ++i) dst[i] = ops::float_to_bf16(src[i]);
 }
 
 // dst[i] = src[i] rounded to the nearest binary16, ties to even (ops::float_to_half).
 inline void narrow_half(const float* src, uint16_t* dst, int64_t n) {
-  using namespace convert_detail;
+  int64_t i = 0;
 #if defined(NNFAST_CONVERT_F16C)
-  for_each_tile(
-      n, [&](int64_t i) { narrow_half_lanes(src + i, dst + i); },
-      [&](int64_t i) { dst[i] = ops::float_to_half(src[i]); });
-#else
-  for (int64_t i = 0; i < n; ++i) dst[i] = ops::float_to_half(src[i]);
+  using namespace convert_detail;
+  for (; i + kLanes <= n; i += kLanes) narrow_half_lanes(src + i, dst + i);
 #endif
+  for (; i < n; ++i) dst[i] = ops::float_to_half(src[i]);
 }
 
 // dst[i] = ops::float_to_bf16_stochastic(src[i], ops::stochastic_bits(key, tensor,
@@ -289,64 +318,66 @@ inline void narrow_half(const float* src, uint16_t* dst, int64_t n) {
 inline void narrow_bf16_stochastic(const float* src, uint16_t* dst, int64_t n,
                                    const ops::StochasticKey& key, uint32_t tensor,
                                    int64_t first_element) {
-  using namespace convert_detail;
-  for_each_stochastic_tile(
-      n, key, tensor, first_element,
-      [&](int64_t i, const uint32_t* random) {
+  convert_detail::for_each_random_run(n, key, tensor, first_element,
+                                      [&](int64_t start, int64_t count, const uint32_t* random) {
+    int64_t i = 0;
 #if defined(NNFAST_CONVERT_LANES)
-        store_low16(dst + i, float_to_bf16_stochastic(load_bits(src + i), load_u32(random)));
+    using namespace convert_detail;
+    for (; i + kLanes <= count; i += kLanes)
+      store_low16(dst + start + i,
+                  float_to_bf16_stochastic(load_bits(src + start + i), load_u32(random + i)));
 #endif
-      },
-      [&](int64_t i, uint32_t random) { dst[i] = ops::float_to_bf16_stochastic(src[i], random); });
+    for (; i < count; ++i) dst[start + i] = ops::float_to_bf16_stochastic(src[start + i], random[i]);
+  });
 }
 
 // dst[i] = ops::float_to_half_stochastic(src[i], ops::stochastic_bits(key, tensor,
-// first_element + i)), as narrow_bf16_stochastic.
+// first_element + i)), as narrow_bf16_stochastic. (Vectorized where F16C is: the
+// ISAs that also have per-lane variable shifts, which the subnormal range needs.)
 inline void narrow_half_stochastic(const float* src, uint16_t* dst, int64_t n,
                                    const ops::StochasticKey& key, uint32_t tensor,
                                    int64_t first_element) {
-  using namespace convert_detail;
-  for_each_stochastic_tile(
-      n, key, tensor, first_element,
-      [&](int64_t i, const uint32_t* random) {
+  convert_detail::for_each_random_run(n, key, tensor, first_element,
+                                      [&](int64_t start, int64_t count, const uint32_t* random) {
+    int64_t i = 0;
 #if defined(NNFAST_CONVERT_F16C)
-        store_low16(dst + i, float_to_half_stochastic(load_bits(src + i), load_u32(random)));
-#else
-        // (No variable shift before AVX2: the scalar code rounds every element.)
-        for (int64_t k = 0; k < kLanes; ++k) dst[i + k] = ops::float_to_half_stochastic(src[i + k], random[k]);
+    using namespace convert_detail;
+    for (; i + kLanes <= count; i += kLanes)
+      store_low16(dst + start + i,
+                  float_to_half_stochastic(load_bits(src + start + i), load_u32(random + i)));
 #endif
-      },
-      [&](int64_t i, uint32_t random) { dst[i] = ops::float_to_half_stochastic(src[i], random); });
+    for (; i < count; ++i) dst[start + i] = ops::float_to_half_stochastic(src[start + i], random[i]);
+  });
 }
 
 // dst[i] = ops::join_master(params[i], remainders[i]): the float32 master weight.
 inline void join_masters(const uint16_t* params, const int16_t* remainders, float* dst, int64_t n) {
-  using namespace convert_detail;
-  for_each_tile(
-      n, [&](int64_t i) {
+  int64_t i = 0;
 #if defined(NNFAST_CONVERT_LANES)
-        // remainder < 0 exactly when the sign-extended lane's top bit is set.
-        const U32s remainder = load_i16(remainders + i);
-        const U32s high = load_u16(params + i) - shift_right<31>(remainder);
-        store_bits(dst + i, shift_left<16>(high) | (remainder & broadcast(0xffffu)));
+  using namespace convert_detail;
+  for (; i + kLanes <= n; i += kLanes) {
+    // remainder < 0 exactly when the sign-extended lane's top bit is set.
+    const U32s remainder = load_i16(remainders + i);
+    const U32s high = load_u16(params + i) - shift_right<31>(remainder);
+    store_bits(dst + i, shift_left<16>(high) | (remainder & broadcast(0xffffu)));
+  }
 #endif
-      },
-      [&](int64_t i) { dst[i] = ops::join_master(params[i], remainders[i]); });
+  for (; i < n; ++i) dst[i] = ops::join_master(params[i], remainders[i]);
 }
 
 // (params[i], remainders[i]) = ops::split_master(src[i]).
 inline void split_masters(const float* src, uint16_t* params, int16_t* remainders, int64_t n) {
-  using namespace convert_detail;
-  for_each_tile(
-      n, [&](int64_t i) {
+  int64_t i = 0;
 #if defined(NNFAST_CONVERT_LANES)
-        // param = hi + (lo >= 0x8000) = hi + bit 15; the store keeps 16 bits (mod 2^16).
-        const U32s bits = load_bits(src + i);
-        store_low16(params + i, shift_right<16>(bits) + (shift_right<15>(bits) & broadcast(1u)));
-        store_low16(remainders + i, bits);
+  using namespace convert_detail;
+  for (; i + kLanes <= n; i += kLanes) {
+    // param = hi + (lo >= 0x8000) = hi + bit 15; the store keeps 16 bits (mod 2^16).
+    const U32s bits = load_bits(src + i);
+    store_low16(params + i, shift_right<16>(bits) + (shift_right<15>(bits) & broadcast(1u)));
+    store_low16(remainders + i, bits);
+  }
 #endif
-      },
-      [&](int64_t i) { ops::split_master(src[i], params[i], remainders[i]); });
+  for (; i < n; ++i) ops::split_master(src[i], params[i], remainders[i]);
 }
 
 NNFAST_ISA_NAMESPACE_END
