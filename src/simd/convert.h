@@ -160,7 +160,6 @@ inline void store_low16(void* p, U32s x) {
   const __m128i extended = _mm_srai_epi32(_mm_slli_epi32(x.v, 16), 16);
   _mm_storel_epi64(static_cast<__m128i*>(p), _mm_packs_epi32(extended, extended));
 }
-inline U32s load_u32(const uint32_t* p) { return {_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))}; }
 inline U32s load_bits(const float* p) { return {_mm_castps_si128(_mm_loadu_ps(p))}; }
 inline void store_bits(float* p, U32s x) { _mm_storeu_ps(p, _mm_castsi128_ps(x.v)); }
 inline Mask greater(U32s a, U32s b) {
@@ -207,10 +206,21 @@ inline U32s float_to_half_stochastic(U32s bits, U32s random16) {
 }
 #endif
 
+// The 8 random 16-bit values of one block's Philox output words, in element order
+// (ops::stochastic_bits_in_block: element j is half j & 1 of word j >> 1).
+inline uint16_t* put_block(uint32_t w0, uint32_t w1, uint32_t w2, uint32_t w3, uint16_t* out) {
+  const uint32_t words[4] = {w0, w1, w2, w3};
+  for (int w = 0; w < 4; ++w) {
+    out[2 * w] = static_cast<uint16_t>(words[w]);
+    out[2 * w + 1] = static_cast<uint16_t>(words[w] >> 16);
+  }
+  return out + 8;
+}
+
 // The random bits of the elements of whole blocks [block, block + blocks), 8 per
 // block, into out (ops::stochastic_block).
 inline void fill_block_bits(const ops::StochasticKey& key, uint32_t tensor, int64_t block,
-                            int64_t blocks, uint32_t* out) {
+                            int64_t blocks, uint16_t* out) {
   int64_t b = 0;
 #if defined(NNFAST_CONVERT_MULHILO)
   // kLanes blocks at once, one per lane: ops::philox4x32_10 on vectors.
@@ -241,12 +251,12 @@ inline void fill_block_bits(const ops::StochasticKey& key, uint32_t tensor, int6
     store_bits(reinterpret_cast<float*>(words[2]), c2);
     store_bits(reinterpret_cast<float*>(words[3]), c3);
     for (int64_t lane = 0; lane < kLanes; ++lane)
-      for (int j = 0; j < 8; ++j) *out++ = (words[j >> 1][lane] >> (16 * (j & 1))) & 0xffffu;
+      out = put_block(words[0][lane], words[1][lane], words[2][lane], words[3][lane], out);
   }
 #endif
   for (; b < blocks; ++b) {
-    const ops::Philox4 block_bits = ops::stochastic_block(key, tensor, block + b);
-    for (int j = 0; j < 8; ++j) *out++ = ops::stochastic_bits_in_block(block_bits, j);
+    const ops::Philox4 r = ops::stochastic_block(key, tensor, block + b);
+    out = put_block(r.v[0], r.v[1], r.v[2], r.v[3], out);
   }
 }
 
@@ -257,7 +267,7 @@ constexpr int64_t kRunBlocks = 32;
 template <class Round>
 void for_each_random_run(int64_t n, const ops::StochasticKey& key, uint32_t tensor,
                          int64_t first_element, Round round) {
-  uint32_t random[kRunBlocks * 8];
+  uint16_t random[kRunBlocks * 8];
   for (int64_t start = 0; start < n;) {
     // The run covers whole blocks from the block of element first_element + start;
     // its first `skip` bits belong to elements before the tile's start.
@@ -319,13 +329,13 @@ inline void narrow_bf16_stochastic(const float* src, uint16_t* dst, int64_t n,
                                    const ops::StochasticKey& key, uint32_t tensor,
                                    int64_t first_element) {
   convert_detail::for_each_random_run(n, key, tensor, first_element,
-                                      [&](int64_t start, int64_t count, const uint32_t* random) {
+                                      [&](int64_t start, int64_t count, const uint16_t* random) {
     int64_t i = 0;
 #if defined(NNFAST_CONVERT_LANES)
     using namespace convert_detail;
     for (; i + kLanes <= count; i += kLanes)
       store_low16(dst + start + i,
-                  float_to_bf16_stochastic(load_bits(src + start + i), load_u32(random + i)));
+                  float_to_bf16_stochastic(load_bits(src + start + i), load_u16(random + i)));
 #endif
     for (; i < count; ++i) dst[start + i] = ops::float_to_bf16_stochastic(src[start + i], random[i]);
   });
@@ -338,13 +348,13 @@ inline void narrow_half_stochastic(const float* src, uint16_t* dst, int64_t n,
                                    const ops::StochasticKey& key, uint32_t tensor,
                                    int64_t first_element) {
   convert_detail::for_each_random_run(n, key, tensor, first_element,
-                                      [&](int64_t start, int64_t count, const uint32_t* random) {
+                                      [&](int64_t start, int64_t count, const uint16_t* random) {
     int64_t i = 0;
 #if defined(NNFAST_CONVERT_F16C)
     using namespace convert_detail;
     for (; i + kLanes <= count; i += kLanes)
       store_low16(dst + start + i,
-                  float_to_half_stochastic(load_bits(src + start + i), load_u32(random + i)));
+                  float_to_half_stochastic(load_bits(src + start + i), load_u16(random + i)));
 #endif
     for (; i < count; ++i) dst[start + i] = ops::float_to_half_stochastic(src[start + i], random[i]);
   });
