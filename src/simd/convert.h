@@ -28,8 +28,11 @@ namespace convert_detail {
 
 // U32s: the widest vector of 32-bit integer lanes, with what the formulas use:
 // broadcast, loads of 16-bit values widened (zero- or sign-extended) and stores of
-// each lane's low 16 bits, the float bits as integers, + - & |, shifts by
-// constants, an unsigned greater-than giving a Mask and select(mask, a, b).
+// each lane's low 16 bits, the float bits as integers, + - & | ^, shifts by
+// constants, an unsigned greater-than giving a Mask and select(mask, a, b); on AVX2
+// and AVX-512 also per-lane shift counts, 32-bit loads and stores and the 32x32 ->
+// 64-bit products (mulhilo) that Philox needs.
+//
 // The lane operations common to the ISAs, named by the intrinsics' prefix (_mm512,
 // _mm256, _mm) and the suffix of the bitwise ones (si512, si256, si128).
 #define NNFAST_U32_OPS(P, SI)                                                           \
@@ -60,6 +63,7 @@ inline void store_low16(void* p, U32s x) {
   _mm256_storeu_si256(static_cast<__m256i*>(p), _mm512_cvtepi32_epi16(x.v));
 }
 inline U32s load_u32(const uint32_t* p) { return {_mm512_loadu_si512(p)}; }
+inline void store_u32(uint32_t* p, U32s x) { _mm512_storeu_si512(p, x.v); }
 inline U32s load_bits(const float* p) { return {_mm512_loadu_si512(p)}; }
 inline void store_bits(float* p, U32s x) { _mm512_storeu_si512(p, x.v); }
 // a >> count per lane; 0 where count >= 32.
@@ -109,6 +113,7 @@ inline void store_low16(void* p, U32s x) {
   _mm_storeu_si128(static_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
 }
 inline U32s load_u32(const uint32_t* p) { return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))}; }
+inline void store_u32(uint32_t* p, U32s x) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), x.v); }
 inline U32s load_bits(const float* p) { return {_mm256_castps_si256(_mm256_loadu_ps(p))}; }
 inline void store_bits(float* p, U32s x) { _mm256_storeu_ps(p, _mm256_castsi256_ps(x.v)); }
 inline U32s shift_right_by(U32s a, U32s count) { return {_mm256_srlv_epi32(a.v, count.v)}; }
@@ -191,6 +196,9 @@ inline U32s float_to_bf16_stochastic(U32s bits, U32s random16) {
 #endif
 
 #if defined(NNFAST_CONVERT_F16C)
+// ops::float_to_half_stochastic with its ranges chosen per lane by selects: every
+// candidate is computed in every lane, and those out of their range are dropped
+// (the subnormal shift count wraps above 31 there, which VPSRLVD turns into 0).
 inline U32s float_to_half_stochastic(U32s bits, U32s random16) {
   const U32s sign = shift_right<16>(bits) & broadcast(0x8000u);
   const U32s magnitude = bits & broadcast(0x7fffffffu);
@@ -246,10 +254,10 @@ inline void fill_block_bits(const ops::StochasticKey& key, uint32_t tensor, int6
       key1 += ops::kPhiloxW1;
     }
     uint32_t words[4][kLanes];
-    store_bits(reinterpret_cast<float*>(words[0]), c0);
-    store_bits(reinterpret_cast<float*>(words[1]), c1);
-    store_bits(reinterpret_cast<float*>(words[2]), c2);
-    store_bits(reinterpret_cast<float*>(words[3]), c3);
+    store_u32(words[0], c0);
+    store_u32(words[1], c1);
+    store_u32(words[2], c2);
+    store_u32(words[3], c3);
     for (int64_t lane = 0; lane < kLanes; ++lane)
       out = put_block(words[0][lane], words[1][lane], words[2][lane], words[3][lane], out);
   }
