@@ -177,7 +177,8 @@ void bind_precision(py::module_& m) {
     const py::array_t<int16_t> r = typed_array<int16_t>(remainders, "remainders");
     if (!std::equal(p.shape(), p.shape() + p.ndim(), r.shape(), r.shape() + r.ndim()))
       throw py::value_error("remainders: shape " + std::string(py::str(r.attr("shape"))) +
-                            " differs from the shape of params " + std::string(py::str(p.attr("shape"))));
+                            " differs from the shape of params " +
+                            std::string(py::str(p.attr("shape"))));
     py::array_t<float> out = empty_like_shape<float>(p);
     cpu::kernels().precision.join_masters(p.data(), r.data(), out.mutable_data(), p.size());
     return out;

@@ -72,17 +72,24 @@ def assert_narrowed(actual, x, dtype, expected):
     np.testing.assert_array_equal(actual[nan], quiet_nan16(x[nan], dtype))
 
 
-def finite_values(dtype):
-    """Every non-negative finite value of the 16-bit type, ascending, as float64, followed by
-    the next magnitude up (where the encoding would be infinity: 2^16 or 2^128)."""
-    return _MAGNITUDES[dtype]
+def _magnitudes(name):
+    """The value of each 16-bit magnitude encoding up to infinity's, which is read as the
+    next binade's first magnitude (2^16 or 2^128): the upper neighbour of the largest
+    finite. Ascending, so it also lists every non-negative finite value in order."""
+    encodings = np.arange(0x7C01 if name == "float16" else 0x7F81, dtype=np.uint16)
+    values = encodings.view(DTYPES[name]).astype(np.float64)
+    values[-1] = 65536.0 if name == "float16" else 2.0 ** 128
+    return values
+
+
+MAGNITUDES = {name: _magnitudes(name) for name in DTYPES}
 
 
 def boundary_cases(dtype):
     """Every representable value, every midpoint between neighbours (the ties, each
     exactly a float32), and the float32 values one unit in the last place either side of
     both, with both signs."""
-    values = finite_values(dtype)
+    values = MAGNITUDES[dtype]
     points = np.concatenate([values[:-1], (values[:-1] + values[1:]) / 2])
     points = points[points < 2.0 ** 128].astype(np.float32)
     up = np.nextafter(points, np.float32(np.inf))
@@ -115,7 +122,8 @@ def philox4x32_10(c0, c1, c2, c3, k0, k1):
     k0, k1 = np.uint64(k0), np.uint64(k1)
     for _ in range(10):
         p0, p1 = m0 * c0, m1 * c2
-        c0, c1, c2, c3 = (p1 >> np.uint64(32)) ^ c1 ^ k0, p1 & MASK32, (p0 >> np.uint64(32)) ^ c3 ^ k1, p0 & MASK32
+        c0, c1, c2, c3 = ((p1 >> np.uint64(32)) ^ c1 ^ k0, p1 & MASK32,
+                          (p0 >> np.uint64(32)) ^ c3 ^ k1, p0 & MASK32)
         k0, k1 = (k0 + w0) & MASK32, (k1 + w1) & MASK32
     return c0, c1, c2, c3
 
@@ -144,24 +152,14 @@ def toward_zero(x, dtype):
     return (nearest & 0x8000) | (magnitude - overshoots)
 
 
-# The value of each 16-bit magnitude encoding up to infinity's, which is read as the next
-# binade's first magnitude (2^16 or 2^128): the upper neighbour of the largest finite.
-_MAGNITUDES = {}
-for _name, _type in DTYPES.items():
-    _m = np.arange(0x7C01 if _name == "float16" else 0x7F81, dtype=np.uint16)
-    _v = _m.view(_type).astype(np.float64)
-    _v[-1] = 65536.0 if _name == "float16" else 2.0 ** 128
-    _MAGNITUDES[_name] = _v
-
-
 def reference_stochastic(x, dtype, random16):
     """The stochastic rounding rule, exactly in float64: with t the truncation of x and
     frac = (|x| - |t|) / ulp, round away from zero iff floor(frac * 2^16) + r >= 2^16.
     Finite x only; for binary16, |x| < 2^16 (beyond, the result is infinity)."""
     low = toward_zero(x, dtype)
     low_magnitude = low & 0x7FFF
-    low_value = _MAGNITUDES[dtype][low_magnitude]
-    ulp = _MAGNITUDES[dtype][low_magnitude + 1] - low_value
+    low_value = MAGNITUDES[dtype][low_magnitude]
+    ulp = MAGNITUDES[dtype][low_magnitude + 1] - low_value
     frac = (np.abs(x.astype(np.float64)) - low_value) / ulp
     up = np.floor(frac * 65536.0).astype(np.int64) + random16 >= 65536
     return (low + up).astype(np.uint16)
@@ -266,7 +264,8 @@ def test_public_split_and_join_master(rng):
     assert params.shape == remainders.shape == master.shape
     # The parameter is the master to the nearest bfloat16 (ties away from zero, and no tie
     # occurs in a standard normal sample at this size with any real likelihood).
-    np.testing.assert_array_equal(params.astype(np.float32), master.astype(ml_dtypes.bfloat16).astype(np.float32))
+    np.testing.assert_array_equal(params.astype(np.float32),
+                                  master.astype(ml_dtypes.bfloat16).astype(np.float32))
     joined = nnfast.join_master(params, remainders)
     assert joined.dtype == np.float32
     np.testing.assert_array_equal(bits32(joined), bits32(master))
@@ -395,8 +394,8 @@ def test_stochastic_rounding_is_unbiased(isa, dtype, x):
     x32 = np.float32(x)
     n_per_seed, seeds = 1 << 15, 8
     low = int(toward_zero(np.array([x32]), dtype)[0])
-    low_value = _MAGNITUDES[dtype][low & 0x7FFF]
-    ulp = _MAGNITUDES[dtype][(low & 0x7FFF) + 1] - low_value
+    low_value = MAGNITUDES[dtype][low & 0x7FFF]
+    ulp = MAGNITUDES[dtype][(low & 0x7FFF) + 1] - low_value
     frac = (abs(float(x32)) - low_value) / ulp
     p = np.floor(frac * 65536.0) / 65536.0
     assert 0.0 < p < 1.0

@@ -45,15 +45,18 @@ NNFAST_HD float float_of(uint32_t bits) {
 // of the 23 fraction bits. Widening appends 16 zero bits, so it is exact.
 NNFAST_HD float bf16_to_float(uint16_t bits) { return float_of(static_cast<uint32_t>(bits) << 16); }
 
+// The bfloat16 NaN of a float32 NaN encoding: sign and upper payload kept, made quiet
+// (fraction bit 6 set), since truncating might leave no payload at all.
+NNFAST_HD uint16_t bf16_quiet_nan(uint32_t bits) { return static_cast<uint16_t>((bits >> 16) | 0x0040u); }
+
 // x rounded to the nearest bfloat16, ties to even: adding 0x7fff plus the lowest
 // kept bit to the encoding carries into the kept half exactly when the dropped
 // half exceeds one half (or equals it and the kept half is odd); a carry out of
 // the fraction increments the exponent, which is the correct next magnitude, up to
-// infinity past the largest finite. NaN keeps its sign and upper payload and is
-// made quiet (fraction bit 6 set), since truncating might leave no payload at all.
+// infinity past the largest finite. NaN: bf16_quiet_nan.
 NNFAST_HD uint16_t float_to_bf16(float x) {
   const uint32_t bits = bits_of(x);
-  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x0040u);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return bf16_quiet_nan(bits);
   return static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
 }
 
@@ -86,6 +89,12 @@ NNFAST_HD float half_to_float(uint16_t bits) {
   return float_of(sign | (exponent + 112u) << 23 | fraction << 13);
 }
 
+// The binary16 NaN of a float32 NaN of the given sign (bit 15) and magnitude bits:
+// the upper payload kept and made quiet (fraction bit 9), as VCVTPS2PH does.
+NNFAST_HD uint16_t half_quiet_nan(uint32_t sign, uint32_t magnitude) {
+  return static_cast<uint16_t>(sign | 0x7e00u | ((magnitude >> 13) & 0x3ffu));
+}
+
 // x rounded to the nearest binary16, ties to even, as IEEE-754 says:
 //   |x| >= 65520 (the midpoint of 65504, the largest finite, and 2^16) -> inf;
 //   |x| >= 2^-14 (normal range): re-bias the exponent, then round off 13 fraction
@@ -94,13 +103,12 @@ NNFAST_HD float half_to_float(uint16_t bits) {
 //     s * 2^(e - 150): m = RNE(s / 2^(126 - e)); below 2^-25 (e < 102) that is 0,
 //     at 2^-25 exactly a tie rounding to the even 0. m = 1024 is 2^-14, encoded
 //     correctly by the carry into the exponent field.
-// NaN keeps its sign and upper payload and is made quiet (fraction bit 9), as
-// VCVTPS2PH does. The sign is kept for every input, zero included.
+// NaN: half_quiet_nan. The sign is kept for every input, zero included.
 NNFAST_HD uint16_t float_to_half(float x) {
   const uint32_t bits = bits_of(x);
   const uint32_t sign = (bits >> 16) & 0x8000u;
   const uint32_t magnitude = bits & 0x7fffffffu;
-  if (magnitude > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u | ((magnitude >> 13) & 0x3ffu));
+  if (magnitude > 0x7f800000u) return half_quiet_nan(sign, magnitude);
   if (magnitude >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);
   if (magnitude >= 0x38800000u) {
     const uint32_t rebiased = magnitude - 0x38000000u;
@@ -133,7 +141,7 @@ NNFAST_HD uint16_t float_to_half(float x) {
 // so the rule is: add r to the encoding and truncate.
 NNFAST_HD uint16_t float_to_bf16_stochastic(float x, uint32_t random16) {
   const uint32_t bits = bits_of(x);
-  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x0040u);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return bf16_quiet_nan(bits);
   return static_cast<uint16_t>((bits + (random16 & 0xffffu)) >> 16);
 }
 
@@ -152,7 +160,7 @@ NNFAST_HD uint16_t float_to_half_stochastic(float x, uint32_t random16) {
   const uint32_t bits = bits_of(x);
   const uint32_t sign = (bits >> 16) & 0x8000u;
   const uint32_t magnitude = bits & 0x7fffffffu;
-  if (magnitude > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u | ((magnitude >> 13) & 0x3ffu));
+  if (magnitude > 0x7f800000u) return half_quiet_nan(sign, magnitude);
   if (magnitude >= 0x47800000u) return static_cast<uint16_t>(sign | 0x7c00u);
   uint32_t scaled;
   if (magnitude >= 0x38800000u) {

@@ -86,8 +86,8 @@ inline void widen_half_lanes(const uint16_t* src, float* dst) {
   _mm512_storeu_ps(dst, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src))));
 }
 inline void narrow_half_lanes(const float* src, uint16_t* dst) {
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst),
-                      _mm512_cvtps_ph(_mm512_loadu_ps(src), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  const __m256i half = _mm512_cvtps_ph(_mm512_loadu_ps(src), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), half);
 }
 #endif
 
@@ -112,7 +112,9 @@ inline void store_low16(void* p, U32s x) {
   const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(low, low), 0x08);
   _mm_storeu_si128(static_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
 }
-inline U32s load_u32(const uint32_t* p) { return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))}; }
+inline U32s load_u32(const uint32_t* p) {
+  return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))};
+}
 inline void store_u32(uint32_t* p, U32s x) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), x.v); }
 inline U32s load_bits(const float* p) { return {_mm256_castps_si256(_mm256_loadu_ps(p))}; }
 inline void store_bits(float* p, U32s x) { _mm256_storeu_ps(p, _mm256_castsi256_ps(x.v)); }
@@ -137,8 +139,8 @@ inline void widen_half_lanes(const uint16_t* src, float* dst) {
   _mm256_storeu_ps(dst, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src))));
 }
 inline void narrow_half_lanes(const float* src, uint16_t* dst) {
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
-                   _mm256_cvtps_ph(_mm256_loadu_ps(src), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  const __m128i half = _mm256_cvtps_ph(_mm256_loadu_ps(src), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), half);
 }
 #endif
 
@@ -153,7 +155,8 @@ NNFAST_U32_OPS(_mm, si128)
 // (Interleaving with zeros below widens unsigned values; with the values
 // themselves, then an arithmetic shift, signed ones.)
 inline U32s load_u16(const uint16_t* p) {
-  return {_mm_unpacklo_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)), _mm_setzero_si128())};
+  const __m128i x = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  return {_mm_unpacklo_epi16(x, _mm_setzero_si128())};
 }
 inline U32s load_i16(const int16_t* p) {
   const __m128i x = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
@@ -209,7 +212,8 @@ inline U32s float_to_half_stochastic(U32s bits, U32s random16) {
   const U32s scaled = select(greater(magnitude, broadcast(0x387fffffu)), normal, subnormal);
   const U32s finite = shift_right<16>(scaled + random16);
   const U32s quiet_nan = broadcast(0x7e00u) | (shift_right<13>(magnitude) & broadcast(0x3ffu));
-  const U32s out_of_range = select(greater(magnitude, broadcast(0x7f800000u)), quiet_nan, broadcast(0x7c00u));
+  const U32s out_of_range =
+      select(greater(magnitude, broadcast(0x7f800000u)), quiet_nan, broadcast(0x7c00u));
   return sign | select(greater(magnitude, broadcast(0x477fffffu)), out_of_range, finite);
 }
 #endif
