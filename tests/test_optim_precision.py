@@ -440,7 +440,7 @@ def test_stochastic_rounding_is_the_same_for_any_threads_and_simd(rng, dtype):
 @pytest.mark.parametrize("dtype", HALF, ids=HALF_IDS)
 def test_stochastic_rounding_bits_depend_on_seed_step_and_tensor(rng, dtype):
     p0 = np.ones(4096, dtype)
-    g = np.full(4096, -2.0**-10, np.float32)  # 1 + 2^-10: between two 16-bit neighbours
+    g = np.full(4096, -float(np.finfo(dtype).eps) / 8, np.float32)  # 1 + ulp/8: between neighbours
     runs = {}
     for seed, step in [(1, 1), (2, 1), (1, 2)]:
         p = p0.copy()

@@ -4,7 +4,9 @@ Optimizer steps (SGD, momentum, Adagrad, RMSprop, Adam, AdamW, AMSGrad),
 activations and losses run as fused C++ kernels on NumPy arrays, in place where
 they update state, and as CUDA kernels on GPU arrays of any library
 (``nnfast.cuda``). ``nnfast.reference`` holds the same operations in plain NumPy:
-the oracle the kernels are tested against.
+the oracle the kernels are tested against. ``nnfast.split_master`` and
+``nnfast.join_master`` store float32 master weights losslessly as bfloat16 plus an
+int16 remainder.
 """
 
 from typing import Any
@@ -30,6 +32,7 @@ from .functional import (
     sgd_step,
     sgdm_step,
 )
+from .precision import bfloat16, join_master, split_master
 from . import cuda, optim, reference, schedules  # noqa: E402  (after the kernels they wrap)
 
 __version__: str = _core.build_info()["version"]
@@ -91,9 +94,9 @@ _core.set_num_threads(_threads.default_thread_count())
 
 
 __all__ = [
-    "Complexity", "adagrad_step", "adam_step", "adamw_step", "complexity", "cross_entropy", "cuda",
-    "get_num_threads", "info", "l1_loss", "l2_loss", "leaky_relu", "leaky_relu_backward",
+    "Complexity", "adagrad_step", "adam_step", "adamw_step", "bfloat16", "complexity",
+    "cross_entropy", "cuda", "get_num_threads", "info", "join_master", "l1_loss", "l2_loss", "leaky_relu", "leaky_relu_backward",
     "mse_loss", "optim", "reference", "relu", "relu_backward", "rmsprop_step", "schedules",
-    "set_num_threads", "sgd_step", "sgdm_step", "sigmoid", "sigmoid_backward",
+    "set_num_threads", "sgd_step", "split_master", "sgdm_step", "sigmoid", "sigmoid_backward",
     "softmax_cross_entropy", "tanh", "tanh_backward",
 ]

@@ -10,6 +10,7 @@
 #include "call/dtype.h"
 #include "call/tensor_list.h"
 #include "ops/optimizers.h"
+#include "ops/precision.h"
 
 namespace nnfast {
 
@@ -26,12 +27,6 @@ enum class ParamStorage : uint8_t {
   remainder,   // bfloat16 params and the int16 companion are p, bit for bit
 };
 
-// The key of the random bits of stochastic rounding (ops/precision.h).
-struct StochasticKey {
-  uint64_t seed = 0;
-  uint64_t step = 0;
-};
-
 template <class S>
 struct OptimizerCall {
   std::vector<std::array<void*, kOperandSlots>> operands;  // per tensor; unused slots null
@@ -43,7 +38,7 @@ struct OptimizerCall {
   uint64_t seed = 0;           // stochastic rounding: the key of tensor i is (seed, steps[i])
   std::vector<int64_t> steps;  // per tensor, with stochastic rounding
 
-  StochasticKey key_of(int64_t tensor) const {
+  ops::StochasticKey key_of(int64_t tensor) const {
     return {seed, static_cast<uint64_t>(steps[tensor])};
   }
 

@@ -43,7 +43,8 @@ std::vector<const KernelTable*> supported_kernels() {
 #if defined(NNFAST_X86_DISPATCH)
   __builtin_cpu_init();
   std::vector<const KernelTable*> tables;
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                    __builtin_cpu_supports("f16c");
   if (avx2 && __builtin_cpu_supports("avx512f")) tables.push_back(&avx512::kernel_table());
   if (avx2) tables.push_back(&avx2::kernel_table());
   tables.push_back(&sse2::kernel_table());

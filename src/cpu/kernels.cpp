@@ -569,7 +569,7 @@ constexpr ChunkKernels<T> chunk_kernels() {
 
 const KernelTable& kernel_table() {
   static const KernelTable table{NNFAST_STRINGIFY(NNFAST_ISA), chunk_kernels<float>(),
-                                 chunk_kernels<double>()};
+                                 chunk_kernels<double>(), precision_kernels()};
   return table;
 }
 

@@ -14,6 +14,7 @@
 #include "call/loss_options.h"
 #include "call/optimizer_call.h"
 #include "call/tensor_list.h"
+#include "cpu/precision_kernels.h"
 
 namespace nnfast::cpu {
 
@@ -45,6 +46,7 @@ struct KernelTable {
   const char* isa;
   ChunkKernels<float> f32;
   ChunkKernels<double> f64;
+  PrecisionKernels precision;
 
   template <class T>
   const ChunkKernels<T>& get() const {
