@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bind/arrays.h"
@@ -26,9 +27,11 @@ class Keywords {
 
   // The argument `name` (None is a value like any other); TypeError if absent.
   py::handle take(const char* name) {
-    PyObject* value = PyDict_GetItemString(kwargs_.ptr(), name);
-    if (!value)
+    PyObject* value = PyDict_GetItemWithError(kwargs_.ptr(), interned(name));
+    if (!value) {
+      if (PyErr_Occurred()) throw py::error_already_set();
       throw py::type_error(std::string(function_) + "(): missing keyword argument '" + name + "'");
+    }
     taken_.push_back(name);
     return value;
   }
@@ -45,6 +48,18 @@ class Keywords {
   }
 
  private:
+  // The interned Python string of a name (a string literal, so its address names it):
+  // made once, so a lookup hashes nothing new (a call takes some twenty keywords).
+  static PyObject* interned(const char* name) {
+    static std::vector<std::pair<const char*, PyObject*>> strings;  // (the GIL is held)
+    for (const auto& [literal, string] : strings)
+      if (literal == name) return string;
+    PyObject* string = PyUnicode_InternFromString(name);
+    if (!string) throw py::error_already_set();
+    strings.emplace_back(name, string);
+    return string;
+  }
+
   py::kwargs kwargs_;
   const char* function_;
   std::vector<const char*> taken_;

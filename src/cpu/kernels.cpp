@@ -32,6 +32,7 @@ using ops::kOp0;
 using ops::kOp1;
 using ops::kOp2;
 using ops::kOp3;
+using ops::slot_bit;
 
 template <class X>
 using ValueOf = std::remove_reference_t<decltype(std::declval<X>()[0])>;
@@ -146,14 +147,125 @@ void run_tiles(const Op& op, const OptimizerCall<float>& call, int64_t tensor, i
   }
 }
 
+// The bfloat16 layouts the engine converts in registers, in one pass with the
+// formula: the layouts of the precision targets (a bf16 model as torch's fused Adam
+// keeps it; DeepSpeed's float32 states; float32 masters or remainders beside bf16
+// params and grads). Every other layout goes through run_tiles, with the same bits.
+enum class Stored : uint8_t {
+  f32,        // float32, in place
+  bf16,       // bfloat16, rounded to nearest on store
+  master,     // params slot: the float32 companion is p; params get round_nearest(p)
+  remainder,  // params slot: (bf16 params, int16 companion) is p (split_master)
+};
+
+template <Stored Params, Stored States>
+struct Layout {
+  static constexpr Stored of(int slot) {
+    return slot == ops::kParamsSlot ? Params : slot == ops::kGradsSlot ? Stored::bf16 : States;
+  }
+};
+
+template <class V, Stored How>
+inline V load_slot(void* base, void* companion, int64_t i) {
+  if constexpr (How == Stored::f32) return load_as<V>(static_cast<const float*>(base) + i);
+  else if constexpr (How == Stored::bf16) return simd::load_bf16_as<V>(static_cast<const uint16_t*>(base) + i);
+  else if constexpr (How == Stored::master) return load_as<V>(static_cast<const float*>(companion) + i);
+  else return simd::load_master_as<V>(static_cast<const uint16_t*>(base) + i,
+                                      static_cast<const int16_t*>(companion) + i);
+}
+
+template <class V, Stored How>
+inline void store_slot(void* base, void* companion, int64_t i, V x) {
+  if constexpr (How == Stored::f32) {
+    store_as<V>(static_cast<float*>(base) + i, x);
+  } else if constexpr (How == Stored::bf16) {
+    simd::store_bf16_as<V>(static_cast<uint16_t*>(base) + i, x);
+  } else if constexpr (How == Stored::master) {
+    store_as<V>(static_cast<float*>(companion) + i, x);
+    simd::store_bf16_as<V>(static_cast<uint16_t*>(base) + i, x);
+  } else {
+    simd::store_master_as<V>(static_cast<uint16_t*>(base) + i, static_cast<int16_t*>(companion) + i, x);
+  }
+}
+
+template <class F, int... Slot>
+inline void each_slot(std::integer_sequence<int, Slot...>, const F& f) {
+  (f(std::integral_constant<int, Slot>{}), ...);
+}
+
+// One block of V-many elements at i, converted on load and store as L says.
+template <class V, class L, unsigned Read, unsigned Write, class Update>
+inline void converted_block(void* const* slots, void* companion, int64_t i, const Update& update) {
+  constexpr auto all = std::make_integer_sequence<int, kMaxOperands>();
+  V x[kMaxOperands];
+  each_slot(all, [&](auto slot) {
+    constexpr int k = decltype(slot)::value;
+    if constexpr (Read >> k & 1u) x[k] = load_slot<V, L::of(k)>(slots[k], companion, i);
+  });
+  update(x);
+  each_slot(all, [&](auto slot) {
+    constexpr int k = decltype(slot)::value;
+    if constexpr (Write >> k & 1u) store_slot<V, L::of(k)>(slots[k], companion, i, x[k]);
+  });
+}
+
+template <class L, class Op>
+void run_converted(const Op& op, const OptimizerCall<float>& call, int64_t tensor, int64_t begin,
+                   int64_t end) {
+  void* const* slots = call.operands[tensor].data();
+  void* companion = call.operands[tensor][kCompanionSlot];
+  constexpr int lanes = lane_count<Vec<float>>();
+  int64_t i = begin;
+  if constexpr (lanes > 1) {
+    for (; i + lanes <= end; i += lanes)
+      converted_block<Vec<float>, L, Op::kRead, Op::kWrite>(slots, companion, i, op);
+  }
+  for (; i < end; ++i) converted_block<float, L, Op::kRead, Op::kWrite>(slots, companion, i, op);
+}
+
+// Runs op through run_converted when the call's storage is one of its layouts.
+template <class Op>
+bool run_in_registers(const Op& op, const OptimizerCall<float>& call, int64_t tensor,
+                      int64_t begin, int64_t end) {
+  constexpr unsigned states = (Op::kRead | Op::kWrite) & ~(slot_bit(ops::kParamsSlot) | slot_bit(ops::kGradsSlot));
+  if (call.dtypes[ops::kParamsSlot] != DType::bfloat16 || call.dtypes[ops::kGradsSlot] != DType::bfloat16)
+    return false;
+  DType state_dtype = DType::float32;
+  for (int k = 0; k < kMaxOperands; ++k)
+    if (states >> k & 1u) state_dtype = call.dtypes[k];  // (one dtype for all: bind/optimizer.h)
+  const bool f32_states = state_dtype == DType::float32;
+  switch (call.param_storage) {
+    case ParamStorage::nearest:
+      if (f32_states) run_converted<Layout<Stored::bf16, Stored::f32>>(op, call, tensor, begin, end);
+      else if (state_dtype == DType::bfloat16) run_converted<Layout<Stored::bf16, Stored::bf16>>(op, call, tensor, begin, end);
+      else return false;
+      return true;
+    case ParamStorage::master:
+      if (!f32_states) return false;
+      run_converted<Layout<Stored::master, Stored::f32>>(op, call, tensor, begin, end);
+      return true;
+    case ParamStorage::remainder:
+      if (!f32_states) return false;
+      run_converted<Layout<Stored::remainder, Stored::f32>>(op, call, tensor, begin, end);
+      return true;
+    case ParamStorage::stochastic:
+      return false;
+  }
+  return false;
+}
+
 // Runs op over elements [begin, end) of a tensor: in place on the arrays when the
-// call holds nothing but S, else tile by tile (float32 compute only: a float64
-// call is float64 throughout, bind/optimizer.h).
+// call holds nothing but S, converting in registers for the layouts above, else
+// tile by tile (float32 compute only: a float64 call is float64 throughout,
+// bind/optimizer.h).
 template <class Op, class S>
 void run_optimizer(const Op& op, const OptimizerCall<S>& call, int64_t tensor, int64_t begin,
                    int64_t end) {
   if constexpr (std::is_same_v<S, float>) {
-    if (!call.native()) return run_tiles(op, call, tensor, begin, end);
+    if (!call.native()) {
+      if (!run_in_registers(op, call, tensor, begin, end)) run_tiles(op, call, tensor, begin, end);
+      return;
+    }
   }
   S* a[kMaxOperands];
   for (int k = 0; k < kMaxOperands; ++k) a[k] = static_cast<S*>(call.operands[tensor][k]);

@@ -16,6 +16,7 @@
 
 #include "ops/precision.h"
 #include "simd/isa.h"
+#include "simd/vec.h"
 
 #if defined(__AVX512F__) || defined(__AVX2__) || defined(__SSE2__)
 #include <immintrin.h>
@@ -294,14 +295,96 @@ void for_each_random_run(int64_t n, const ops::StochasticKey& key, uint32_t tens
 
 }  // namespace convert_detail
 
+// ------------------------------------------------------------ one vector at a time
+// The fused loops of cpu/kernels.cpp convert in registers: V is the float vector of
+// simd/vec.h (the same lanes as U32s) or float (one element, the scalar code), with
+// the bits of the array functions above.
+
+#if defined(NNFAST_CONVERT_LANES)
+namespace convert_detail {
+#if defined(__AVX512F__)
+inline Vec<float> float_lanes(U32s bits) { return Vec<float>(_mm512_castsi512_ps(bits.v)); }
+inline U32s bit_lanes(Vec<float> x) { return {_mm512_castps_si512(x.v)}; }
+#elif defined(__AVX2__)
+inline Vec<float> float_lanes(U32s bits) { return Vec<float>(_mm256_castsi256_ps(bits.v)); }
+inline U32s bit_lanes(Vec<float> x) { return {_mm256_castps_si256(x.v)}; }
+#else
+inline Vec<float> float_lanes(U32s bits) { return Vec<float>(_mm_castsi128_ps(bits.v)); }
+inline U32s bit_lanes(Vec<float> x) { return {_mm_castps_si128(x.v)}; }
+#endif
+static_assert(kLanes == lane_count<Vec<float>>(), "U32s and Vec<float> have the same lanes");
+}  // namespace convert_detail
+#endif
+
+// f(As<Vec<float>>, i) for the vectors of [0, n), then f(As<float>, i) for the tail
+// (As<V>::type names the value type), so both run the same code.
+template <class T>
+struct As {
+  using type = T;
+};
+
+template <class F>
+inline void each_vector(int64_t n, const F& f) {
+  int64_t i = 0;
+  constexpr int lanes = lane_count<Vec<float>>();
+  if constexpr (lanes > 1) {
+    for (; i + lanes <= n; i += lanes) f(As<Vec<float>>{}, i);
+  }
+  for (; i < n; ++i) f(As<float>{}, i);
+}
+
+template <class V>
+inline V load_bf16_as(const uint16_t* p) {
+  if constexpr (lane_count<V>() == 1) {
+    return ops::bf16_to_float(*p);
+  } else {
+    using namespace convert_detail;
+    return float_lanes(shift_left<16>(load_u16(p)));
+  }
+}
+
+template <class V>
+inline void store_bf16_as(uint16_t* p, V x) {
+  if constexpr (lane_count<V>() == 1) {
+    *p = ops::float_to_bf16(x);
+  } else {
+    using namespace convert_detail;
+    store_low16(p, float_to_bf16(bit_lanes(x)));
+  }
+}
+
+template <class V>
+inline V load_master_as(const uint16_t* params, const int16_t* remainders) {
+  if constexpr (lane_count<V>() == 1) {
+    return ops::join_master(*params, *remainders);
+  } else {
+    using namespace convert_detail;
+    // remainder < 0 exactly when the sign-extended lane's top bit is set.
+    const U32s remainder = load_i16(remainders);
+    const U32s high = load_u16(params) - shift_right<31>(remainder);
+    return float_lanes(shift_left<16>(high) | (remainder & broadcast(0xffffu)));
+  }
+}
+
+template <class V>
+inline void store_master_as(uint16_t* params, int16_t* remainders, V x) {
+  if constexpr (lane_count<V>() == 1) {
+    ops::split_master(x, *params, *remainders);
+  } else {
+    using namespace convert_detail;
+    // param = hi + (lo >= 0x8000) = hi + bit 15; the store keeps 16 bits (mod 2^16).
+    const U32s bits = bit_lanes(x);
+    store_low16(params, shift_right<16>(bits) + (shift_right<15>(bits) & broadcast(1u)));
+    store_low16(remainders, bits);
+  }
+}
+
 // dst[i] = the float32 value of the bfloat16 encoding src[i] (exact), i in [0, n).
 inline void widen_bf16(const uint16_t* src, float* dst, int64_t n) {
-  int64_t i = 0;
-#if defined(NNFAST_CONVERT_LANES)
-  using namespace convert_detail;
-  for (; i + kLanes <= n; i += kLanes) store_bits(dst + i, shift_left<16>(load_u16(src + i)));
-#endif
-  for (; i < n; ++i) dst[i] = ops::bf16_to_float(src[i]);
+  each_vector(n, [&](auto as, int64_t i) {
+    using V = typename decltype(as)::type;
+    store_as<V>(dst + i, load_bf16_as<V>(src + i));
+  });
 }
 
 // dst[i] = the float32 value of the binary16 encoding src[i] (exact), i in [0, n).
@@ -316,12 +399,10 @@ inline void widen_half(const uint16_t* src, float* dst, int64_t n) {
 
 // dst[i] = src[i] rounded to the nearest bfloat16, ties to even (ops::float_to_bf16).
 inline void narrow_bf16(const float* src, uint16_t* dst, int64_t n) {
-  int64_t i = 0;
-#if defined(NNFAST_CONVERT_LANES)
-  using namespace convert_detail;
-  for (; i + kLanes <= n; i += kLanes) store_low16(dst + i, float_to_bf16(load_bits(src + i)));
-#endif
-  for (; i < n; ++i) dst[i] = ops::float_to_bf16(src[i]);
+  each_vector(n, [&](auto as, int64_t i) {
+    using V = typename decltype(as)::type;
+    store_bf16_as<V>(dst + i, load_as<V>(src + i));
+  });
 }
 
 // dst[i] = src[i] rounded to the nearest binary16, ties to even (ops::float_to_half).
@@ -374,32 +455,18 @@ inline void narrow_half_stochastic(const float* src, uint16_t* dst, int64_t n,
 
 // dst[i] = ops::join_master(params[i], remainders[i]): the float32 master weight.
 inline void join_masters(const uint16_t* params, const int16_t* remainders, float* dst, int64_t n) {
-  int64_t i = 0;
-#if defined(NNFAST_CONVERT_LANES)
-  using namespace convert_detail;
-  for (; i + kLanes <= n; i += kLanes) {
-    // remainder < 0 exactly when the sign-extended lane's top bit is set.
-    const U32s remainder = load_i16(remainders + i);
-    const U32s high = load_u16(params + i) - shift_right<31>(remainder);
-    store_bits(dst + i, shift_left<16>(high) | (remainder & broadcast(0xffffu)));
-  }
-#endif
-  for (; i < n; ++i) dst[i] = ops::join_master(params[i], remainders[i]);
+  each_vector(n, [&](auto as, int64_t i) {
+    using V = typename decltype(as)::type;
+    store_as<V>(dst + i, load_master_as<V>(params + i, remainders + i));
+  });
 }
 
 // (params[i], remainders[i]) = ops::split_master(src[i]).
 inline void split_masters(const float* src, uint16_t* params, int16_t* remainders, int64_t n) {
-  int64_t i = 0;
-#if defined(NNFAST_CONVERT_LANES)
-  using namespace convert_detail;
-  for (; i + kLanes <= n; i += kLanes) {
-    // param = hi + (lo >= 0x8000) = hi + bit 15; the store keeps 16 bits (mod 2^16).
-    const U32s bits = load_bits(src + i);
-    store_low16(params + i, shift_right<16>(bits) + (shift_right<15>(bits) & broadcast(1u)));
-    store_low16(remainders + i, bits);
-  }
-#endif
-  for (; i < n; ++i) ops::split_master(src[i], params[i], remainders[i]);
+  each_vector(n, [&](auto as, int64_t i) {
+    using V = typename decltype(as)::type;
+    store_master_as<V>(params + i, remainders + i, load_as<V>(src + i));
+  });
 }
 
 NNFAST_ISA_NAMESPACE_END
