@@ -3,6 +3,7 @@ DeepSpeed column. What is measured is never timed here: runs are either faked (a
 Measurement per case) or tiny real ones whose numbers are not looked at."""
 
 import importlib.machinery
+import importlib.util
 import io
 import json
 import re
@@ -466,7 +467,7 @@ def simd_set(request):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("counts", [(1, 1, 0), (1, 2, 0), (1, 3, 0), (1, 4, 0), (1, 0, 1),
+@pytest.mark.parametrize("counts", [(1, 1, 0), (1, 2, 0), (1, 3, 0), (1, 4, 0), (1, 3, 1), (1, 0, 1),
                                     (2, 0, 1), (1, 0, 0)])
 @pytest.mark.parametrize("n", [1, 37, (1 << 17) + 5])  # a tail only; body and tail; threaded
 def test_roofline_kernel_moves_the_traffic_it_names(simd_set, counts, n, dtype, rng):
@@ -491,3 +492,44 @@ def test_roofline_kernel_refuses_counts_it_has_no_kernel_for(counts):
     with pytest.raises(ValueError, match="no roofline kernel for"):
         _core.memory_traffic(reads, updates, outs)
     assert all(np.all(a == 1) for a in reads + updates + outs)
+
+
+@pytest.mark.parametrize("name, bytes_per_element, peers", [
+    ("adam_bf16", 14, {"nnfast", "nnfast_fp32", "torch"}),
+    ("adam_bf16_f32_states", 22, {"nnfast", "nnfast_fp32"}),
+    ("adam_bf16_masters", 28, {"nnfast", "torch"}),
+    ("adam_bf16_remainders", 26, {"nnfast", "torch"}),
+])
+def test_layout_cases_state_their_bytes_and_run(name, bytes_per_element, peers, no_deepspeed):
+    """The 16-bit layout rows: their bytes per element (each array at its own size), their
+    peers (torch where it has the layout), and every call runs."""
+    case = BY_NAME[name]
+    assert case.traffic.bytes_per_element(4) == bytes_per_element
+    inputs = case.inputs(1000, np.float32, np.random.default_rng(0))
+    if importlib.util.find_spec("torch") is None:
+        peers = peers - {"torch"}
+    assert set(inputs.calls) == peers
+    for call in inputs.calls.values():
+        call()
+
+
+def test_layout_roofline_moves_the_layouts_bytes():
+    """The roofline of a layout row: float32 arrays of the row's counts, sized so that their
+    bytes equal the layout's."""
+    from nnfast.bench.measure import _roofline_call
+    case = BY_NAME["adam_bf16_masters"]
+    seen = {}
+    real = nnfast._core.memory_traffic
+
+    def spy(reads, updates, writes):
+        seen["arrays"] = (reads, updates, writes)
+        return real(reads, updates, writes)
+    nnfast._core.memory_traffic = spy
+    try:
+        _roofline_call(case, 7000, np.dtype(np.float32), np.random.default_rng(0))()
+    finally:
+        nnfast._core.memory_traffic = real
+    reads, updates, writes = seen["arrays"]
+    assert (len(reads), len(updates), len(writes)) == (1, 3, 1)
+    moved = sum(a.nbytes for a in reads + writes) + 2 * sum(a.nbytes for a in updates)
+    assert moved == 28 * 7000 and all(a.dtype == np.float32 for a in reads + updates + writes)

@@ -556,3 +556,41 @@ def test_numpy_optimizer_storage_options_are_checked():
         optim.Adam([np.zeros(3, bfloat16), np.zeros(3, np.float32)])
     opt = optim.Adam([np.zeros(3, bfloat16)], stochastic_rounding=True)
     assert isinstance(opt.hyperparameters["seed"], int)
+
+
+@pytest.mark.parametrize("layout", ["bf16", "bf16-f32-states", "master", "remainders", "f16",
+                                    "f16-f32-grads", "stochastic"])
+def test_every_simd_level_stores_the_same_bits(rng, layout):
+    """Each storage layout (converted in registers, or tile by tile) gives the same bits on
+    every instruction set, for a size that is no multiple of any vector width."""
+    n = 70_001
+    params_dtype = np.float16 if layout.startswith("f16") else bfloat16
+    grads_dtype = np.float32 if layout == "f16-f32-grads" else params_dtype
+    states_dtype = np.float32 if layout in ("bf16-f32-states", "master", "remainders") else params_dtype
+    p0 = rng.standard_normal(n).astype(params_dtype)
+    g = rng.standard_normal(n).astype(grads_dtype)
+    m0 = (rng.standard_normal(n) * 0.1).astype(states_dtype)
+    v0 = rng.random(n).astype(states_dtype)
+    master0 = rng.standard_normal(n).astype(np.float32)
+    results = []
+    before = nnfast.info()["simd"]
+    try:
+        for isa in _core.supported_simd():
+            assert _core.use_simd(isa)
+            p, m, v, master = p0.copy(), m0.copy(), v0.copy(), master0.copy()
+            storage = {}
+            if layout == "master":
+                storage["master_params"] = master
+            elif layout == "remainders":
+                p, remainder = split(master)
+                storage["param_remainders"] = remainder
+            elif layout == "stochastic":
+                storage.update(stochastic_rounding=True, seed=99)
+            nnfast.adam_step(p, g, m, v, step=3, lr=1e-2, weight_decay=0.01, **storage)
+            outputs = [p, m, v] + list(storage.values())[:1] if storage and layout != "stochastic" else [p, m, v]
+            results.append((isa, [np.ascontiguousarray(a).view(np.uint8).copy() for a in outputs]))
+    finally:
+        assert _core.use_simd(before)
+    for isa, arrays in results[1:]:
+        for a, b in zip(arrays, results[0][1]):
+            np.testing.assert_array_equal(a, b, err_msg=f"{layout} on {isa}")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from ml_dtypes import bfloat16
 
 import nnfast
 from nnfast import reference
@@ -52,8 +53,17 @@ class Traffic:
     reads: int  # arrays only read
     updates: int  # arrays read and written in place
     writes: int  # arrays only written
+    # The bytes per element of each array in that order, where the arrays' dtypes differ (a
+    # storage layout: 16-bit params beside float32 states); empty: every array has the
+    # dtype measured.
+    layout_bytes: tuple = ()
 
     def bytes_per_element(self, itemsize):
+        if self.layout_bytes:
+            arrays = self.reads + self.updates + self.writes
+            assert len(self.layout_bytes) == arrays, "one size per array"
+            per_access = [1] * self.reads + [2] * self.updates + [1] * self.writes
+            return sum(b * k for b, k in zip(self.layout_bytes, per_access))
         return (self.reads + 2 * self.updates + self.writes) * itemsize
 
 
@@ -75,6 +85,9 @@ class Case:
     default_sizes: tuple = (1e6, 1e7)
     requires: tuple = ()  # modules the case cannot run without
     deepspeed: str = ""  # the DeepSpeed CPU optimizer it is compared with, if any
+    # A storage layout the case always runs in, whatever dtype is asked ("bfloat16",
+    # "bf16 + f32 states", ...; its arrays' sizes are in traffic); "" runs the dtype asked.
+    layout: str = ""
 
     def missing(self):
         """The modules in ``requires`` that cannot be imported here."""
@@ -83,6 +96,8 @@ class Case:
     def inputs(self, n, dtype, rng):
         """Inputs for n elements: the calls of every implementation importable here."""
         load_torch()
+        if self.layout:
+            return self.make(int(n), rng)
         if deepspeed_compared(self, dtype):
             return self.make(int(n), dtype, rng, deepspeed=self.deepspeed)
         return self.make(int(n), dtype, rng)
@@ -402,6 +417,86 @@ def _model_adam(n, dtype, rng):
                   {"torch": "fused", "torch_default": "for-loop"})
 
 
+# ---------------------------------------------------------------- 16-bit storage layouts
+# Each in the layout it names, whatever --dtype says; beside nnfast: PyTorch on the same
+# layout where it has one, DeepSpeed's CPU Adam where it keeps that layout, and
+# ``nnfast_fp32``, nnfast's own float32 step on the same values (the "x fp32" column).
+
+def _torch_view(a):
+    """A tensor sharing a's memory (a bfloat16 array through its bits: torch.from_numpy
+    takes no ml_dtypes array)."""
+    if a.dtype == bfloat16:
+        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(a)
+
+
+def _values(rng, n, dtype, scale=1.0):
+    return tiled_randn(rng, n, np.float32, scale).astype(dtype)
+
+
+def _adam_layout(states_dtype, master=""):
+    """Adam at step 10 on bfloat16 params and grads with states of states_dtype, the
+    params' float32 master held as master_params ("masters"), as int16 remainders
+    ("remainders") or not at all ("")."""
+    def make(n, rng):
+        def build(impl):
+            if impl == "nnfast_fp32":
+                p, g = _values(rng, n, np.float32), _values(rng, n, np.float32, 1e-2)
+                m, v = np.zeros(n, np.float32), np.zeros(n, np.float32)
+                return lambda: nnfast.adam_step(p, g, m, v, step=10)
+            p, g = _values(rng, n, bfloat16), _values(rng, n, bfloat16, 1e-2)
+            if impl == "torch":
+                return _torch_adam_layout(p, g, states_dtype, master)
+            if impl == "deepspeed":
+                t = _torch_view(p).requires_grad_(False)
+                t.grad = _torch_view(g)
+                return deepspeed_optimizers()["DeepSpeedCPUAdam"]([t]).step
+            m, v = np.zeros(n, states_dtype), np.zeros(n, states_dtype)
+            storage = {}
+            if master == "masters":
+                storage["master_params"] = p.astype(np.float32)
+            elif master == "remainders":
+                storage["param_remainders"] = np.zeros(n, np.int16)
+            return lambda: nnfast.adam_step(p, g, m, v, step=10, **storage)
+        inputs = Inputs(n, format_count(n), {"nnfast": build("nnfast")})
+        if not master:
+            inputs.calls["nnfast_fp32"] = build("nnfast_fp32")
+        if torch is not None and (master or np.dtype(states_dtype) == bfloat16):
+            inputs.calls["torch"] = build("torch")
+            inputs.paths["torch"] = "copy+fused+copy" if master else "fused"
+        if (torch is not None and not master and np.dtype(states_dtype) == np.float32
+                and deepspeed_optimizers() is not None):
+            inputs.calls["deepspeed"] = build("deepspeed")
+            inputs.paths["deepspeed"] = "DeepSpeedCPUAdam"
+        return inputs
+    return make
+
+
+def _torch_adam_layout(p, g, states_dtype, master):
+    """PyTorch on the layout: fused Adam on the bfloat16 params (states in their dtype);
+    with a master, the sequence a mixed-precision loop runs: the bf16 gradient copied into
+    the float32 master's .grad, fused float32 Adam, the master copied back to bf16."""
+    params, grads = _torch_view(p), _torch_view(g)
+    if not master:
+        t = params.clone().requires_grad_()
+        t.grad = grads
+        return torch.optim.Adam([t], fused=True).step
+    master_t = params.float().requires_grad_()
+    master_t.grad = torch.empty_like(master_t)
+    opt = torch.optim.Adam([master_t], fused=True)
+
+    def step():
+        master_t.grad.copy_(grads)
+        opt.step()
+        params.copy_(master_t.detach())
+    return step
+
+
+def _layout_case(name, traffic, make, layout, deepspeed=""):
+    return Case(name, "optimizers", traffic, make, (1e5, 1e6, 1e7), layout=layout,
+                requires=("ml_dtypes",), deepspeed=deepspeed)
+
+
 # ---------------------------------------------------------------- the table
 
 _ADAM = _optimizer("adam_step", step=10)
@@ -443,6 +538,17 @@ CASES = [
          deepspeed=_ADAM_DS),
     Case("adam_gpt2small", "optimizers", Traffic(1, 3, 0), _model_adam, (sum(_GPT2_SMALL),),
          requires=("torch",)),
+    # reads g; updates p, m, v (2, 2, 2, 2 bytes per element: 14 in all)
+    _layout_case("adam_bf16", Traffic(1, 3, 0, (2, 2, 2, 2)), _adam_layout(bfloat16), "bfloat16"),
+    # reads g; updates p (2 bytes), m, v (4): 22
+    _layout_case("adam_bf16_f32_states", Traffic(1, 3, 0, (2, 2, 4, 4)),
+                 _adam_layout(np.float32), "bf16+f32 states", deepspeed=_ADAM_DS),
+    # reads g (2); updates master, m, v (4); writes p (2): 28
+    _layout_case("adam_bf16_masters", Traffic(1, 3, 1, (2, 4, 4, 4, 2)),
+                 _adam_layout(np.float32, "masters"), "bf16+f32 master"),
+    # reads g (2); updates p (2), remainder (2), m, v (4): 26
+    _layout_case("adam_bf16_remainders", Traffic(1, 4, 0, (2, 2, 2, 4, 4)),
+                 _adam_layout(np.float32, "remainders"), "bf16+int16 rem."),
     _activation_case("sigmoid", ["x"]),
     _activation_case("sigmoid_backward", ["y_sigmoid", "dy"]),
     _activation_case("tanh", ["x"]),

@@ -75,7 +75,14 @@ def interleaved(calls, repeat):
 
 
 def _roofline_call(case, elements, dtype, rng):
+    """The roofline kernel for the case's traffic: its reads, updates and writes over arrays
+    of the dtype measured, or for a storage layout over float32 arrays of the same total
+    bytes (the kernel takes one dtype and one length; the streams' sizes are evened out)."""
     t = case.traffic
+    if t.layout_bytes:
+        accesses = t.reads + 2 * t.updates + t.writes
+        elements = max(1, round(elements * t.bytes_per_element(0) / (4 * accesses)))
+        dtype = np.dtype(np.float32)
     arrays = [tiled_randn(rng, elements, dtype, 1e-3)
               for _ in range(t.reads + t.updates + t.writes)]
     reads = arrays[:t.reads]
@@ -90,7 +97,8 @@ def measure(case: Case, n: float, dtype, repeat: int, seed: int = 0) -> Measurem
     rng = np.random.default_rng(seed)
     inputs = case.inputs(n, dtype, rng)
     calls = {"roofline": _roofline_call(case, inputs.elements, dtype, rng), **inputs.calls}
-    result = Measurement(case.name, case.family, inputs.shape, inputs.elements, dtype.name,
+    result = Measurement(case.name, case.family, inputs.shape, inputs.elements,
+                         case.layout or dtype.name,
                          case.traffic.bytes_per_element(dtype.itemsize), paths=inputs.paths)
     result.seconds = interleaved(calls, repeat)
     return result

@@ -37,11 +37,14 @@ COLUMNS = {
                        "nnfast's",
     "x deepspeed": "DeepSpeed's time / nnfast's (DeepSpeedCPUAdam, adamw_mode for AdamW; "
                    "DeepSpeedCPUAdagrad)",
+    "x fp32": "16-bit rows: nnfast's time on float32 arrays of the same values / its time in "
+              "the row's layout",
 }
 
 #: Columns shown only when some measurement has the implementation they need.
 _NEEDS = {"x torch": "torch", "torch path": "torch", "torch % roofline": "torch",
-          "x torch default": "torch_default", "x deepspeed": "deepspeed"}
+          "x torch default": "torch_default", "x deepspeed": "deepspeed",
+          "x fp32": "nnfast_fp32"}
 
 
 def _ratio(x):
@@ -64,6 +67,8 @@ def _cells(m):
         cells["x torch default"] = _ratio(m.speedup("torch_default"))
     if "deepspeed" in m.seconds:
         cells["x deepspeed"] = _ratio(m.speedup("deepspeed"))
+    if "nnfast_fp32" in m.seconds:
+        cells["x fp32"] = _ratio(m.speedup("nnfast_fp32"))
     return cells
 
 
