@@ -220,3 +220,27 @@ def test_float32_parameters_beside_bfloat16_ones_ignore_the_options():
     opt.step()
     assert "master_param" in opt.state[model[0].weight]
     assert "master_param" not in opt.state[model[2].weight]
+
+
+def test_functional_steps_take_cpu_tensors_in_place():
+    """CPU tensors of any supported dtype go to the functional steps as they are: zero copy,
+    updated in place, under the GPU arrays' rules (a tensor autograd tracks is not written;
+    a written tensor must be contiguous; a strided gradient is read through a copy)."""
+    import numpy as np
+
+    import nnfast
+    for dtype in (torch.float32, torch.bfloat16, torch.float16):
+        p = torch.linspace(-1, 1, 37).to(dtype)
+        g = torch.linspace(1, 2, 37).to(dtype)
+        expected = (p.float() - 0.5 * g.float()).to(dtype)
+        address = p.data_ptr()
+        nnfast.sgd_step(p, g, lr=0.5)
+        assert p.data_ptr() == address and torch.equal(p, expected)
+    p, m, v = torch.zeros(8), torch.zeros(8), torch.zeros(8)
+    g = torch.ones(16)[::2]  # strided: read through a copy
+    nnfast.adam_step(p, g, m, v, step=1, lr=0.1)
+    np.testing.assert_allclose(p.numpy(), -0.1, rtol=1e-6)
+    with pytest.raises(ValueError, match="requires grad"):
+        nnfast.sgd_step(torch.ones(3, requires_grad=True), torch.ones(3), lr=1.0)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        nnfast.sgd_step(torch.ones(4, 3).t(), torch.ones(3, 4), lr=1.0)

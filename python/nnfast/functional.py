@@ -1,9 +1,11 @@
 r"""Functional optimizer steps: one fused C++ pass over every parameter of a call.
 
 Arrays: ``params``, ``grads`` and every state argument are each one array or a list or tuple
-of arrays, one per parameter: NumPy arrays on the host, or GPU arrays of any library through
-the CUDA array interface or DLPack (PyTorch CUDA tensors, CuPy arrays, ...; see
-:mod:`nnfast.cuda`), all of one call on one device. Lists have equal lengths; the arrays of
+of arrays, one per parameter: NumPy arrays or PyTorch CPU tensors (any host array with
+DLPack, taken as it is, no copy) on the host, or GPU arrays of any library through the CUDA
+array interface or DLPack (PyTorch CUDA tensors, CuPy arrays, ...; see :mod:`nnfast.cuda`),
+all of one call on one device. A tensor that autograd tracks (``requires_grad``) is only
+read: pass ``tensor.detach()`` to update it. Lists have equal lengths; the arrays of
 one parameter have equal shapes. A step updates ``params`` and its state arrays in place and
 returns None.
 

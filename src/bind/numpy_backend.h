@@ -64,11 +64,36 @@ struct NumpyBackend : cpu::Drivers {
   };
 
   static bool is_array(py::handle obj) {
-    return py::isinstance<py::array>(obj) || is_numpy_instance(obj, "generic");
+    return py::isinstance<py::array>(obj) || is_numpy_instance(obj, "generic") ||
+           is_host_dlpack(obj);
   }
 
-  static py::array require_ndarray(py::handle obj, const ArgName& name) {
+  // An array of another library in host memory (a PyTorch CPU tensor): its
+  // __dlpack_device__ names the CPU (kDLCPU, 1).
+  static bool is_host_dlpack(py::handle obj) {
+    return !py::isinstance<py::array>(obj) && py::hasattr(py::type::of(obj), "__dlpack_device__") &&
+           dlpack_device_type(obj, nullptr) == 1;
+  }
+
+  // A host array of another library as an ndarray sharing its memory (DLPack, no
+  // copy), under the rules of GPU arrays: one that autograd tracks is not written. A
+  // bfloat16 tensor, which NumPy's DLPack import does not take, goes through its int16
+  // bits (torch's view) and comes back as ml_dtypes.bfloat16.
+  static py::array view_host_dlpack(py::handle obj, const ArgName& name, Access access) {
+    if (access == Access::write && py::hasattr(obj, "requires_grad") &&
+        py::cast<bool>(obj.attr("requires_grad")))
+      throw py::value_error(name.str() + ": a tensor that requires grad cannot be written outside "
+                            "autograd; pass tensor.detach() (and bump its version if autograd saved it)");
+    const bool bf16 = py::hasattr(obj, "dtype") && std::string(py::str(obj.attr("dtype"))) == "torch.bfloat16";
+    const py::object source = bf16 ? obj.attr("view")(py::module_::import("torch").attr("int16"))
+                                   : py::reinterpret_borrow<py::object>(obj);
+    py::array a = py::module_::import("numpy").attr("from_dlpack")(source);
+    return bf16 ? py::array(a.attr("view")(bfloat16_type())) : a;
+  }
+
+  static py::array require_ndarray(py::handle obj, const ArgName& name, Access access) {
     if (py::isinstance<py::array>(obj)) return py::reinterpret_borrow<py::array>(obj);
+    if (is_host_dlpack(obj)) return view_host_dlpack(obj, name, access);
     if (is_gpu_array(obj, &name))
       throw py::value_error(name.str() + ": a GPU array (" + type_name(obj) +
                             ") in a call on host arrays; all arrays of one call must be on one device");
@@ -86,7 +111,7 @@ struct NumpyBackend : cpu::Drivers {
     py::array a = access == Access::read && !py::isinstance<py::array>(obj) &&
                           is_numpy_instance(obj, "generic")
                       ? py::array(py::module_::import("numpy").attr("asarray")(obj))
-                      : require_ndarray(obj, name);
+                      : require_ndarray(obj, name, access);
     namespace npy = py::detail;
     const auto* descr = npy::array_descriptor_proxy(npy::array_proxy(a.ptr())->descr);
     DType dtype;
