@@ -244,3 +244,41 @@ def test_functional_steps_take_cpu_tensors_in_place():
         nnfast.sgd_step(torch.ones(3, requires_grad=True), torch.ones(3), lr=1.0)
     with pytest.raises(ValueError, match="C-contiguous"):
         nnfast.sgd_step(torch.ones(4, 3).t(), torch.ones(3, 4), lr=1.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_channels_last_parameters_are_updated_in_place_with_states_alike(dtype):
+    """A channels_last (dense, non-contiguous) parameter is updated in its own memory, its
+    states made with its strides; the result equals a contiguous twin's bit for bit."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(8, 16, 3).to(dtype).to(memory_format=torch.channels_last)
+    twin = copy.deepcopy(conv).to(memory_format=torch.contiguous_format)
+    assert not conv.weight.is_contiguous() and twin.weight.is_contiguous()
+    ours, theirs = nt.AdamW(conv.parameters(), lr=1e-2), nt.AdamW(twin.parameters(), lr=1e-2)
+    address = conv.weight.data_ptr()
+    x = torch.randn(2, 8, 9, 9).to(dtype)
+    for _ in range(4):
+        theirs.zero_grad()
+        twin(x).square().mean().backward()
+        for p, q in zip(conv.parameters(), twin.parameters()):  # the same gradients, in p's layout
+            p.grad = q.grad.to(memory_format=torch.channels_last) if p.dim() == 4 else q.grad.clone()
+        ours.step()
+        theirs.step()
+    assert conv.weight.data_ptr() == address
+    assert ours.state[conv.weight]["exp_avg"].stride() == conv.weight.stride()
+    assert torch.equal(conv.weight.contiguous(), twin.weight)
+
+
+def test_parameters_with_gaps_are_updated_through_a_copy():
+    base = torch.randn(6, 8)
+    gappy = torch.nn.Parameter(base[:, ::2])
+    dense = torch.nn.Parameter(gappy.detach().clone())
+    assert not gappy.is_contiguous()
+    ours, theirs = nt.SGD([gappy], lr=0.1, momentum=0.9), nt.SGD([dense], lr=0.1, momentum=0.9)
+    for _ in range(3):
+        for p, opt in ((gappy, ours), (dense, theirs)):
+            opt.zero_grad()
+            (p ** 3).sum().backward()
+            opt.step()
+    assert torch.equal(gappy.detach(), dense.detach())
+    assert torch.equal(base[:, ::2], gappy.detach())  # its own memory holds the result

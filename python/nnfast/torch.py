@@ -47,24 +47,40 @@ parameters (RuntimeError). nnfast refuses more where its kernels cannot honour a
 Every step is checked whole before anything is written (parameters, states, step counts):
 each group's hyperparameters, and each parameter, gradient and state tensor. Errors name the
 group and parameter:
-    TypeError: a sparse gradient (no nnfast kernel takes one; torch's ``SparseAdam`` does);
-        a parameter whose dtype is not float32/float64 (or complex64/complex128); a gradient
-        or state tensor whose dtype differs from its parameter's; a parameter not on the CPU
-        or a CUDA device.
+    TypeError: a sparse gradient or parameter (no nnfast kernel takes one; torch's
+        ``SparseAdam`` does); a parameter whose dtype is not float32, float64, bfloat16,
+        float16 (or complex64/complex128); a gradient or state tensor whose dtype is not its
+        role's (the parameter's, or as the storage options below say); a parameter not on
+        the CPU or a CUDA device.
     ValueError: a hyperparameter out of range (negative ``lr``, a beta outside [0, 1), ...)
         or not finite in the dtype its parameters are computed in (``inf``; ``1e39`` for
         float32 and complex64 parameters, computed in float32); a gradient or state tensor
         whose shape or device differs from its parameter's; a state tensor missing (e.g.
         ``amsgrad`` switched on after the first step), or a stored ``step`` that is not a
-        one-element tensor holding an integer >= 0; a parameter or state tensor that is
-        not contiguous (its memory is updated in place); a parameter twice in one group, or
+        one-element tensor holding an integer >= 0; a state tensor laid out otherwise than
+        its parameter (strides); a parameter twice in one group, or
         a gradient that is a parameter's memory (the kernels update each parameter once,
         apart from the tensors they read); ``capturable`` or ``differentiable``.
     RuntimeError: a complex parameter in a group with ``fused=True`` (as torch).
 These checks include the kernels' own, made for the whole step before its first kernel call
 (the kernels check each call whole too; the states and step counts of a call they refused
-would be left as they were). A gradient that is not contiguous is read through a contiguous
-copy (it is only read).
+would be left as they were).
+
+Memory layouts. A parameter in channels_last or any other dense, non-overlapping layout (a
+transpose) is updated in its own memory: an elementwise step runs over the memory block, its
+states are created with the parameter's strides. A gradient in another layout is read
+through a copy in the parameter's. A parameter with gaps in its memory (a strided slice) is
+updated through a contiguous copy that is copied back (correct, slower).
+
+16-bit parameters and storage options: bfloat16 and float16 parameters are stepped with
+``torch.optim.Adam(fused=True)``'s semantics (states in the parameter's dtype, math in float32)
+unless the keyword options beyond torch say otherwise: ``master_weights`` (float32 masters in
+the state, ``"master_param"``), ``store_param_remainders`` (bfloat16 parameters: int16
+``"param_remainder"``; float16 ones get masters), ``state_dtype`` (None, ``torch.float32`` or
+``torch.bfloat16``; float64 parameters keep float64 states) and ``stochastic_rounding`` (its
+seed drawn from torch's default generator at construction). Each is a group key, present
+only when set (so without them the groups and checkpoints are exactly torch's), and applies
+to the group's 16-bit parameters; :mod:`nnfast.optim` documents each.
 """
 
 from __future__ import annotations
@@ -134,11 +150,37 @@ def _state_dtype(p, name, hp):
     return _TORCH_DTYPES[np.dtype(state)]
 
 
+def _dense(t):
+    """Whether t's elements fill one block of memory, each once, in some order of its
+    dimensions (contiguous, channels_last, a transpose): an elementwise kernel can then run
+    over the block, as long as every operand of the element has the same strides."""
+    if t.is_contiguous():
+        return True
+    expected = 1
+    for size, stride in sorted(zip(t.shape, t.stride()), key=lambda d: d[1]):
+        if size != 1:
+            if stride != expected:
+                return False
+            expected *= size
+    return True
+
+
+def _layout(p):
+    """The strides every operand of parameter p must have: p's own when it is dense, else
+    those of the contiguous copy the step updates (see _KernelOptimizer.step)."""
+    if _dense(p):
+        return p.stride()
+    return torch.empty(p.shape, device="meta").stride()
+
+
 def _memory(tensor):
     """What the kernels update in place: the tensor's own memory, never a copy (a NumPy view
-    of a CPU tensor; a CUDA tensor itself; a complex tensor as its real view)."""
+    of a CPU tensor; a CUDA tensor itself; a complex tensor as its real view; a dense
+    non-contiguous tensor as its block of memory, flat, in memory order)."""
     if tensor.requires_grad:  # only then: detach() costs as much as the view itself
         tensor = tensor.detach()  # (the kernels refuse to write a tensor autograd tracks)
+    if not tensor.is_contiguous():
+        tensor = tensor.as_strided((tensor.numel(),), (1,))
     if tensor.is_complex():
         tensor = torch.view_as_real(tensor)
     if tensor.is_cuda:
@@ -220,7 +262,8 @@ def _unlike(t, p, what, dtype=None):
         return ValueError(f"{what} has shape {tuple(t.shape)}, its parameter {tuple(p.shape)}")
     if t.device != p.device:
         return ValueError(f"{what} is on {t.device}, its parameter on {p.device}")
-    return ValueError(f"{what} is not contiguous")
+    return ValueError(f"{what} has strides {t.stride()}, its parameter's layout "
+                      f"{_layout(p)} (every operand of an element is laid out alike)")
 
 
 class _KernelOptimizer(torch.optim.Optimizer):
@@ -349,7 +392,7 @@ class _KernelOptimizer(torch.optim.Optimizer):
 
     @staticmethod
     def _check_param(p, where):
-        if p.dtype in _DTYPES and (p.is_cpu or p.is_cuda) and p.is_contiguous():
+        if p.dtype in _DTYPES and (p.is_cpu or p.is_cuda) and p.layout == torch.strided:
             return
         if p.dtype not in _DTYPES:
             raise TypeError(f"{where}: nnfast's kernels update float32, float64, bfloat16 and "
@@ -358,8 +401,8 @@ class _KernelOptimizer(torch.optim.Optimizer):
         if not (p.is_cpu or p.is_cuda):
             raise TypeError(f"{where}: nnfast.torch updates CPU and CUDA tensors, got one on "
                             f"{p.device}")
-        raise ValueError(f"{where} is not contiguous: the kernels update a parameter's "
-                         f"memory in place and need it contiguous")
+        raise TypeError(f"{where} is a {p.layout} tensor: nnfast.torch updates dense (strided) "
+                        f"parameters")
 
     def _plan(self, index, group):
         """Check one group whole and return (hyperparameters, [(param, grad, step)]) for the
@@ -408,17 +451,19 @@ class _KernelOptimizer(torch.optim.Optimizer):
                         raise ValueError(f"the state of {where}['params'][{j}] has no {name!r} "
                                          f"(was the group's configuration changed after its "
                                          f"first step?)")
+                layout = _layout(p)
                 for name in names:
                     t = st[name]
                     want = _state_dtype(p, name, p_hp)
                     if not (isinstance(t, torch.Tensor) and t.shape == shape and t.dtype == want
-                            and t.device == device and t.is_contiguous()):
+                            and t.device == device and t.stride() == layout):
                         raise _unlike(t, p, f"the state {name!r} of {where}['params'][{j}]", want)
                 step = (_stored_count(st["step"], f"the state 'step' of {where}['params'][{j}]")
                         + 1 if self._has_step else 2)
             else:
                 step = 1
-            g = g if g.is_contiguous() else g.contiguous()
+            if g.stride() != _layout(p):  # read through a copy in the parameter's layout
+                g = g.contiguous() if not _dense(p) else torch.empty_like(p).copy_(g)
             work.append((p, g, step))
             read.append((j, p, (device, dtype, g.data_ptr())))
         for j, p, address in read:
@@ -437,7 +482,7 @@ class _KernelOptimizer(torch.optim.Optimizer):
 
     def _initial_state(self, p, name, dtype):
         if name == "master_param":
-            return p.detach().to(torch.float32, memory_format=torch.contiguous_format, copy=True)
+            return p.detach().to(torch.float32, memory_format=torch.preserve_format, copy=True)
         return torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
 
     def _pending_state(self, p, names, hp):
@@ -497,9 +542,15 @@ class _KernelOptimizer(torch.optim.Optimizer):
                 pending = [self._pending_state(p, names, part_hp) for p, _, _ in part]
                 states = [dict({name: _memory(t) for name, t in tensors.items()}, step=step)
                           for (_, _, step), (tensors, _) in zip(part, pending)]
-                self._arithmetic._apply(_kernels, part_hp, [_memory(p) for p, _, _ in part],
+                # A parameter with gaps or overlaps in its memory is updated through a
+                # contiguous copy, copied back after the kernels (slower, but correct).
+                updated = [p if _dense(p) else p.detach().contiguous() for p, _, _ in part]
+                self._arithmetic._apply(_kernels, part_hp, [_memory(p) for p in updated],
                                         [_memory(g) for _, g, _ in part], states, hp["lr"],
                                         _numpy_optim.storage_arguments(part_hp, states))
+                for (p, _, _), copy in zip(part, updated):
+                    if copy is not p:
+                        p.detach().copy_(copy)
                 # Stored only once the kernels have run: a part they refuse keeps its states
                 # and step counts.
                 for (p, _, step), (tensors, new) in zip(part, pending):
