@@ -644,6 +644,31 @@ def test_dtype_errors_name_the_argument():
             call()
 
 
+def test_refused_calls_write_nothing():
+    """The whole call is checked before anything is written: a bad last argument leaves the
+    16-bit output as it was."""
+    x = np.ones((4, 3), BF16)
+    out = poisoned((4, 3), BF16)
+    with pytest.raises(TypeError, match="^dy: dtype float16"):
+        nnfast.relu_backward(x, np.ones((4, 3), F16), out=out)
+    with pytest.raises(ValueError, match="^target: shape"):
+        nnfast.mse_loss(x, np.ones((4, 2), BF16), grad_out=out)
+    with pytest.raises(ValueError, match="^target.0. = 7 is outside"):
+        nnfast.softmax_cross_entropy(x, np.array([7, 0, 0, 0]), grad_out=out)
+    assert np.isnan(as64(out)).all()
+
+
+@pytest.mark.parametrize("dtype", LOWP, ids=LOWP_IDS)
+def test_alpha_beyond_float32_is_refused(dtype):
+    """A 16-bit call computes with a float32 alpha: one that rounds to infinity there is a
+    ValueError naming it, before anything is written."""
+    x = np.ones(5, dtype)
+    out = poisoned(5, dtype)
+    with pytest.raises(ValueError, match=r"^alpha: 1e\+39 rounds to infinity in float32"):
+        nnfast.leaky_relu(x, 1e39, out=out)
+    assert np.isnan(as64(out)).all()
+
+
 # --------------------------------------------------------------------------- torch
 
 
