@@ -19,7 +19,7 @@
 namespace nnfast::bind {
 
 // f(T{}) for the element type T of dtype: float, double, and Bfloat16 or Float16 where
-// the backend's drivers take 16-bit storage (the others' check() refuses those dtypes).
+// the backend's drivers take 16-bit storage (elsewhere check_floating refuses them).
 template <class B, class F>
 auto dispatch_storage(DType dtype, const F& f) {
   if constexpr (B::kSixteenBitStorage) {
@@ -50,7 +50,7 @@ void bind_activations(py::module_& m) {
       const double alpha = real_arg(alpha_obj, "alpha");
       typename B::Call call;
       const Array x = B::check(x_obj, "x", Access::read);
-      check_floating(x, "x");
+      check_floating<B>(x, "x");
       const Array out = output_for<B>(out_obj, "out", x, "x", x.shape);
       check_overlap(out, "out", x, "x");
       dispatch_storage<B>(x.dtype, [&](auto tag) {
@@ -69,7 +69,7 @@ void bind_activations(py::module_& m) {
             const double alpha = real_arg(alpha_obj, "alpha");
             typename B::Call call;
             const Array a = B::check(a_obj, a_name, Access::read);
-            check_floating(a, a_name);
+            check_floating<B>(a, a_name);
             const Array dy = B::check(dy_obj, "dy", Access::read);
             check_same_dtype(dy, a.dtype, "dy", a_name);
             check_shape(dy, a.shape, "dy", a_name);
@@ -123,7 +123,7 @@ LossArrays check_loss_arrays(const py::object& input_obj, const char* input_name
                              const py::object& target_obj, const py::object& grad_out) {
   LossArrays a;
   a.input = B::check(input_obj, input_name, Access::read);
-  check_floating(a.input, input_name);
+  check_floating<B>(a.input, input_name);
   a.target = B::check(target_obj, "target", Access::read);
   check_same_dtype(a.target, a.input.dtype, "target", input_name);
   check_shape(a.target, a.input.shape, "target", input_name);
@@ -172,7 +172,7 @@ void bind_losses(py::module_& m) {
     check_ignore_index(ignore_index);
     typename B::Call call;
     const Array logits = B::check(logits_obj, "logits", Access::read);
-    check_floating(logits, "logits");
+    check_floating<B>(logits, "logits");
     if (logits.shape.size() != 2)
       throw py::value_error("logits: expected 2 dimensions (N, C), got shape " +
                             describe_shape(logits.shape));

@@ -707,15 +707,17 @@ struct Tiled {
                                   int64_t n) {
     in_float32_tiles<S>({written_operand(out), read_operand(a), read_operand(dy)}, n,
                         [&](float* const* f, int64_t, int64_t units) {
-                          NNFAST_ISA::activation_backward<float>(kind, alpha, f[0], f[1], f[2], units);
+                          NNFAST_ISA::activation_backward<float>(kind, alpha, f[0], f[1], f[2],
+                                                                 units);
                           return 0.0;
                         });
   }
 
-  static double mse(const S* pred, const S* target, S* grad, S* losses, float grad_scale, int64_t n) {
+  static double mse(const S* pred, const S* target, S* grad, S* losses, float grad_scale,
+                    int64_t n) {
     return in_float32_tiles<S>(
-        {read_operand(pred), read_operand(target), written_operand(grad), written_operand(losses)}, n,
-        [&](float* const* f, int64_t, int64_t units) {
+        {read_operand(pred), read_operand(target), written_operand(grad), written_operand(losses)},
+        n, [&](float* const* f, int64_t, int64_t units) {
           return NNFAST_ISA::mse<float>(f[0], f[1], f[2], f[3], grad_scale, units);
         });
   }
@@ -723,8 +725,8 @@ struct Tiled {
   static double cross_entropy_rows(const S* probs, const S* target, S* grad, S* row_losses,
                                    float grad_scale, int64_t classes, int64_t rows) {
     return in_float32_tiles<S>(
-        {read_operand(probs, classes), read_operand(target, classes), written_operand(grad, classes),
-         written_operand(row_losses)},
+        {read_operand(probs, classes), read_operand(target, classes),
+         written_operand(grad, classes), written_operand(row_losses)},
         rows, [&](float* const* f, int64_t, int64_t units) {
           return NNFAST_ISA::cross_entropy_rows<float>(f[0], f[1], f[2], f[3], grad_scale, classes,
                                                        units);
