@@ -623,11 +623,15 @@ double l2_sum(const T* w, int64_t n) {
 // The kernels over bfloat16 and float16 arrays are the float32 kernels above, run
 // on float32 copies tile by tile (as run_tiles runs the optimizers), so each
 // result is the float32 kernel's, rounded once to nearest even. A tile holds
-// whole units of work (elements, or rows of a row kernel) and about kTileElements
-// values of each operand, at least one unit: the conversions of an elementwise
-// kernel pass through L1, not memory; a row longer than a tile is a tile of its own,
-// in scratch rows of its length (4 bytes per value of each operand, per thread,
-// during the call).
+// whole units of work (elements, or rows of a row kernel): as many as fit
+// kWidenedTileValues float32 values over all its operands (a multiple of 64 units
+// where that many fit), at least one. 16 KiB of scratch, half of a 32 KiB L1: the
+// conversions of an elementwise kernel pass through L1, not memory, and a tile is
+// long enough (1,024 to 4,096 elements) that the per-tile work of the float32 kernel
+// (its dispatch, its vector loop's start and end) costs little. A row longer than
+// that is a tile of its own, in scratch rows of its length (4 bytes per value of
+// each operand, per thread, during the call).
+constexpr int64_t kWidenedTileValues = 4096;
 
 // One operand of a 16-bit kernel: its storage (null where unused), whether the
 // kernel writes it (else reads it), and its values per unit of work (1 for an
@@ -657,22 +661,20 @@ TiledOperand<S> written_operand(S* data, int64_t per_unit = 1) {
 template <class S, class Kernel>
 double in_float32_tiles(const std::array<TiledOperand<S>, kMaxOperands>& operands, int64_t units,
                         const Kernel& kernel) {
-  int64_t widest = 1, values = 0;
-  for (const TiledOperand<S>& o : operands) {
-    if (!o.data) continue;
-    widest = std::max(widest, o.per_unit);
-    values += o.per_unit;
-  }
-  const int64_t tile_units = std::max<int64_t>(1, kTileElements / widest);
-  alignas(64) float tile[kMaxOperands][kTileElements];
+  int64_t values = 0;  // per unit, over all operands
+  for (const TiledOperand<S>& o : operands) values += o.data ? o.per_unit : 0;
+  int64_t tile_units = std::max<int64_t>(1, kWidenedTileValues / std::max<int64_t>(1, values));
+  if (tile_units >= 64) tile_units -= tile_units % 64;
+  alignas(64) float scratch[kWidenedTileValues];
   std::vector<float> long_rows;
-  if (widest > kTileElements) long_rows.resize(static_cast<size_t>(values));
+  if (tile_units * values > kWidenedTileValues) long_rows.resize(static_cast<size_t>(values));
+  float* const base = long_rows.empty() ? scratch : long_rows.data();
   float* x[kMaxOperands] = {};
   int64_t offset = 0;
   for (int k = 0; k < kMaxOperands; ++k) {
     if (!operands[k].data) continue;
-    x[k] = long_rows.empty() ? tile[k] : long_rows.data() + offset;
-    offset += operands[k].per_unit;
+    x[k] = base + offset;
+    offset += tile_units * operands[k].per_unit;
   }
   constexpr DType dtype = dtype_of<S>();
   double total = 0.0;
