@@ -14,6 +14,9 @@
 namespace nnfast::cuda {
 
 struct Drivers {
+  // The activation and loss drivers take float32 and float64 elements only, so far.
+  static constexpr bool kSixteenBitStorage = false;
+
   // Calls whose arrays are all of the compute type S (the GPU backend takes float32
   // and float64 arrays only, so far).
   template <class S> static void optimizer_step(const OptimizerCall<S>& call);

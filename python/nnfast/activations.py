@@ -1,25 +1,37 @@
 r"""Activations and their gradients, elementwise over arrays of any shape.
 
 Arrays: NumPy arrays on the host, or GPU arrays of any library through the CUDA array
-interface or DLPack (see :mod:`nnfast.cuda`), all of one call on one device, of one dtype,
-float32 or float64. Forward functions return a new array of the input's library, dtype and
-shape, or write into ``out`` (C-contiguous, writeable, the input's shape and dtype; it may be
-the input itself, but may not overlap an input partially) and return it. Backward functions
-take the upstream gradient ``dy`` and return :math:`\partial L/\partial x = dy \cdot
-f'(x)`: sigmoid and tanh from the forward OUTPUT ``y``, relu and leaky_relu from the INPUT
-``x``. Non-contiguous host inputs are read through a copy.
+interface or DLPack (see :mod:`nnfast.cuda`), all of one call on one device, of one dtype:
+float32 or float64, and on the host also bfloat16 (``ml_dtypes.bfloat16``) or float16.
+Forward functions return a new array of the input's library, dtype and shape, or write into
+``out`` (C-contiguous, writeable, the input's shape and dtype; it may be the input itself, but
+may not overlap an input partially) and return it. Backward functions take the upstream
+gradient ``dy`` and return :math:`\partial L/\partial x = dy \cdot f'(x)`: sigmoid and tanh
+from the forward OUTPUT ``y``, relu and leaky_relu from the INPUT ``x``. Non-contiguous host
+inputs are read through a copy.
 
 Accuracy in float32, against float64 (enforced by ``tests/test_activations.py``):
 sigmoid and tanh at most 4 ULP over all finite inputs; the rest are exact up to
 the rounding of their products. NaN propagates; sigmoid saturates to exactly 1
 and to tiny positive values or 0, never NaN.
 
+bfloat16 and float16 are computed in float32, by the float32 kernels: the inputs are
+widened exactly, and each result is the float32 result rounded once to nearest even. So a
+16-bit result is the exact (float64) result rounded once to the 16-bit dtype, but for the
+float32 error before that rounding: at most 1 unit of the 16-bit dtype off, and exact
+(the correctly rounded value, signed zeros kept) for relu and relu_backward, whose float32
+results are exact (enforced by ``tests/test_lowp_activations_losses.py`` over every 16-bit
+input of the forward functions). Subnormal 16-bit inputs and results are kept, not flushed.
+
 Every function raises:
-    TypeError: an array argument is not an array nnfast accepts; a dtype other than float32
-        or float64, or dtypes that differ; ``alpha`` not a real number.
+    TypeError: an array argument is not an array nnfast accepts; a dtype other than float32,
+        float64, bfloat16 or float16 (or a 16-bit one on the GPU), or dtypes that differ
+        (float64 mixed with any other dtype, bfloat16 with float16, ...); ``alpha`` not a
+        real number.
     ValueError: shapes that differ; an ``out`` that is not C-contiguous, is read-only or
         overlaps an input partially; arrays on different devices; ``alpha`` not finite (or
-        too large for float32 in a float32 call).
+        too large for float32 in a float32, bfloat16 or float16 call: those compute with a
+        float32 alpha).
     RuntimeError: a GPU array, where nnfast was built without CUDA.
 """
 

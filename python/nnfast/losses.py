@@ -2,8 +2,21 @@ r"""Losses, each returning ``(loss, grad)`` from one fused pass.
 
 Arrays: NumPy arrays on the host, or GPU arrays of any library through the CUDA array
 interface or DLPack (see :mod:`nnfast.cuda`), all of one call on one device; values float32
-or float64, one dtype per call. New arrays (the gradient, per-row losses) are of the input's
-library, dtype and device.
+or float64, and on the host also bfloat16 (``ml_dtypes.bfloat16``) or float16, one dtype per
+call (class-id targets are integers). New arrays (the gradient, per-element or per-row
+losses) are of the input's library, dtype and device.
+
+bfloat16 and float16 are computed in float32, by the float32 kernels on the widened values
+(softmax cross-entropy widens whole rows, so the logits are still read once): the gradient
+and "none"'s losses are the float32 kernel's results rounded once to nearest even in the
+input's dtype, that is, the exact (float64) result rounded once, but for the float32 error
+before that rounding (at most about 1 unit of the 16-bit dtype where the float32 result is
+accurate to a few float32 ULP); reduced losses are Python floats summed in float64 from the
+float32 terms, within the float32 kernel's bound (enforced by
+``tests/test_lowp_activations_losses.py``). A gradient beyond the 16-bit range (float16's
+largest is 65504) is +-inf. Rows longer than 512 values are converted whole: 4 bytes of
+scratch per value of each row operand (input, probability target, gradient) per thread,
+during the call.
 
 ``reduction`` is "mean", "sum" or "none": the loss is a Python float for the
 first two (summed in float64 over fixed chunks, so the same for any thread
@@ -15,8 +28,9 @@ partial overlap, or softmax_cross_entropy's probability target, is a ValueError)
 
 Every loss raises:
     TypeError: an array argument is not an array nnfast accepts (``l1_loss`` and ``l2_loss``:
-        nor a list or tuple of them); a dtype other than float32 or float64, or dtypes that
-        differ.
+        nor a list or tuple of them); a dtype other than float32, float64, bfloat16 or float16
+        (or a 16-bit one on the GPU), or dtypes that differ (float64 mixed with any other
+        dtype, bfloat16 with float16, ...).
     ValueError: shapes that differ; a ``grad_out`` that is not C-contiguous, is read-only or
         overlaps an input partially; arrays on different devices; a ``reduction`` other than
         "mean", "sum" and "none".
@@ -149,7 +163,7 @@ def softmax_cross_entropy(logits: ArrayT, target: Array, reduction: Reduction = 
     PyTorch). "mean" over probability targets divides by N.
 
     Args:
-        logits: :math:`x`, shape (N, C), float32 or float64.
+        logits: :math:`x`, shape (N, C), float32, float64, bfloat16 or float16.
         target: integer class ids, shape (N,), each in [0, C) or ``ignore_index``
             (on the GPU int32 or int64); or probabilities :math:`t`, shape (N, C), the
             dtype of ``logits``.

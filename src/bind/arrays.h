@@ -110,6 +110,18 @@ inline void check_float32_or_64(const Array& a, const ArgName& name) {
                          " is not supported here; expected float32 or float64");
 }
 
+// Activations and losses take float32 and float64, and bfloat16 and float16 where the
+// backend's drivers take 16-bit storage (Backend::kSixteenBitStorage).
+template <class Backend>
+void check_floating(const Array& a, const ArgName& name) {
+  constexpr bool half = Backend::kSixteenBitStorage;
+  if (a.dtype == DType::float32 || a.dtype == DType::float64 || (half && is_16bit_float(a.dtype)))
+    return;
+  throw py::type_error(name.str() + ": dtype " + dtype_name(a.dtype) +
+                       " is not supported here; expected " +
+                       (half ? "float32, float64, bfloat16 or float16" : "float32 or float64"));
+}
+
 inline void check_shape(const Array& a, const Shape& expected, const ArgName& name,
                         const ArgName& reference_name) {
   if (a.shape != expected)
@@ -232,7 +244,7 @@ inline void check_no_shared_memory(const CheckedList& c, const std::vector<Opera
   }
 }
 
-// one_dtype: every array has operands[0][0]'s dtype, float32 or float64 (else each
+// one_dtype: every array has operands[0][0]'s dtype, a floating one (check_floating; else each
 // operand's dtypes are left to the caller's rules: bind/optimizer.h).
 template <class Backend>
 CheckedList check_operands(const std::vector<Operand>& operands, bool one_dtype = true) {
@@ -257,7 +269,7 @@ CheckedList check_operands(const std::vector<Operand>& operands, bool one_dtype 
       Array a = Backend::check(lists[k][i], name, op.access);
       if (i == 0 && k == 0) out.dtype = a.dtype;
       if (one_dtype) {
-        check_float32_or_64(a, name);
+        check_floating<Backend>(a, name);
         check_same_dtype(a, out.dtype, name, ArgName(operands[0].name, 0));
       }
       if (k > 0)

@@ -18,6 +18,17 @@
 
 namespace nnfast::bind {
 
+// f(T{}) for the element type T of dtype: float, double, and Bfloat16 or Float16 where
+// the backend's drivers take 16-bit storage (elsewhere check_floating refuses them).
+template <class B, class F>
+auto dispatch_storage(DType dtype, const F& f) {
+  if constexpr (B::kSixteenBitStorage) {
+    if (dtype == DType::bfloat16) return f(Bfloat16{});
+    if (dtype == DType::float16) return f(Float16{});
+  }
+  return dispatch(dtype, f);
+}
+
 struct ActivationBinding {
   const char* name;
   Activation kind;
@@ -39,10 +50,10 @@ void bind_activations(py::module_& m) {
       const double alpha = real_arg(alpha_obj, "alpha");
       typename B::Call call;
       const Array x = B::check(x_obj, "x", Access::read);
-      check_float32_or_64(x, "x");
+      check_floating<B>(x, "x");
       const Array out = output_for<B>(out_obj, "out", x, "x", x.shape);
       check_overlap(out, "out", x, "x");
-      dispatch(x.dtype, [&](auto tag) {
+      dispatch_storage<B>(x.dtype, [&](auto tag) {
         using T = decltype(tag);
         without_gil_if_large(x.size, [&] {
           B::activation_forward(kind, x.ptr<T>(), out.ptr<T>(), x.size, alpha);
@@ -58,14 +69,14 @@ void bind_activations(py::module_& m) {
             const double alpha = real_arg(alpha_obj, "alpha");
             typename B::Call call;
             const Array a = B::check(a_obj, a_name, Access::read);
-            check_float32_or_64(a, a_name);
+            check_floating<B>(a, a_name);
             const Array dy = B::check(dy_obj, "dy", Access::read);
             check_same_dtype(dy, a.dtype, "dy", a_name);
             check_shape(dy, a.shape, "dy", a_name);
             const Array out = output_for<B>(out_obj, "out", a, a_name, a.shape);
             check_overlap(out, "out", a, a_name);
             check_overlap(out, "out", dy, "dy");
-            dispatch(a.dtype, [&](auto tag) {
+            dispatch_storage<B>(a.dtype, [&](auto tag) {
               using T = decltype(tag);
               without_gil_if_large(a.size, [&] {
                 B::activation_backward(kind, a.ptr<T>(), dy.ptr<T>(), out.ptr<T>(), a.size, alpha);
@@ -92,7 +103,7 @@ py::tuple run_loss(Reduction r, const Array& like, const Shape& losses_shape, co
     return py::make_tuple(ops::reduce_loss(0.0, mean_count, r), grad.owner);
   }
   const Array losses = r == Reduction::none ? B::empty(like, losses_shape) : Array{};
-  const double value = dispatch(like.dtype, [&](auto tag) {
+  const double value = dispatch_storage<B>(like.dtype, [&](auto tag) {
     using T = decltype(tag);
     T* per_item = r == Reduction::none ? losses.ptr<T>() : nullptr;
     return without_gil_if_large(like.size, [&] { return driver(tag, per_item); });
@@ -112,7 +123,7 @@ LossArrays check_loss_arrays(const py::object& input_obj, const char* input_name
                              const py::object& target_obj, const py::object& grad_out) {
   LossArrays a;
   a.input = B::check(input_obj, input_name, Access::read);
-  check_float32_or_64(a.input, input_name);
+  check_floating<B>(a.input, input_name);
   a.target = B::check(target_obj, "target", Access::read);
   check_same_dtype(a.target, a.input.dtype, "target", input_name);
   check_shape(a.target, a.input.shape, "target", input_name);
@@ -161,7 +172,7 @@ void bind_losses(py::module_& m) {
     check_ignore_index(ignore_index);
     typename B::Call call;
     const Array logits = B::check(logits_obj, "logits", Access::read);
-    check_float32_or_64(logits, "logits");
+    check_floating<B>(logits, "logits");
     if (logits.shape.size() != 2)
       throw py::value_error("logits: expected 2 dimensions (N, C), got shape " +
                             describe_shape(logits.shape));
@@ -208,7 +219,7 @@ void bind_losses(py::module_& m) {
     m.def(l2 ? "l2_loss" : "l1_loss", [l2](py::object w) {
       typename B::Call call;
       const auto c = check_operands<B>({{"w", w, Access::read}});
-      return dispatch(c.dtype, [&](auto tag) {
+      return dispatch_storage<B>(c.dtype, [&](auto tag) {
         using T = decltype(tag);
         const TensorList<T> t = c.template tensors<T>();
         return without_gil_if_large(t.total(), [&] { return l2 ? B::l2_loss(t) : B::l1_loss(t); });

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 namespace nnfast {
 
@@ -32,9 +33,30 @@ constexpr bool is_16bit_float(DType d) { return d == DType::bfloat16 || d == DTy
 // float32 for every other floating dtype.
 constexpr DType compute_dtype(DType d) { return d == DType::float64 ? DType::float64 : DType::float32; }
 
+// The element types of bfloat16 and float16 arrays as the kernels see them: 16 bits
+// each, never computed in (a kernel over them computes in float32, converting on
+// load and rounding to nearest even once on store). Drivers and kernels are
+// instantiated for them beside float and double.
+struct Bfloat16 {
+  uint16_t bits;
+};
+struct Float16 {
+  uint16_t bits;
+};
+
 template <class S>
 constexpr DType dtype_of() {
-  return sizeof(S) == sizeof(double) ? DType::float64 : DType::float32;
+  if constexpr (std::is_same_v<S, Bfloat16>) return DType::bfloat16;
+  else if constexpr (std::is_same_v<S, Float16>) return DType::float16;
+  else return sizeof(S) == sizeof(double) ? DType::float64 : DType::float32;
 }
+
+// Whether S is the element type of a bfloat16 or float16 array.
+template <class S>
+constexpr bool is_16bit_storage = is_16bit_float(dtype_of<S>());
+
+// The type a kernel over elements of type S computes in (compute_dtype, as a type).
+template <class S>
+using ComputeType = std::conditional_t<std::is_same_v<S, double>, double, float>;
 
 }  // namespace nnfast

@@ -9,7 +9,7 @@ namespace nnfast::cpu {
 template <class T>
 void Drivers::activation_forward(Activation kind, const T* x, T* out, int64_t n, double alpha) {
   const auto& k = kernels().get<T>();
-  const T alpha_t = ops::narrow<T>(alpha, "alpha");
+  const ComputeType<T> alpha_t = ops::narrow<ComputeType<T>>(alpha, "alpha");
   const std::vector<Chunk> chunks = make_chunks({n});
   parallel_for(static_cast<int64_t>(chunks.size()), n, [&](int64_t c) {
     const Chunk& ch = chunks[c];
@@ -20,7 +20,7 @@ void Drivers::activation_forward(Activation kind, const T* x, T* out, int64_t n,
 template <class T>
 void Drivers::activation_backward(Activation kind, const T* a, const T* dy, T* out, int64_t n, double alpha) {
   const auto& k = kernels().get<T>();
-  const T alpha_t = ops::narrow<T>(alpha, "alpha");
+  const ComputeType<T> alpha_t = ops::narrow<ComputeType<T>>(alpha, "alpha");
   const std::vector<Chunk> chunks = make_chunks({n});
   parallel_for(static_cast<int64_t>(chunks.size()), n, [&](int64_t c) {
     const Chunk& ch = chunks[c];
@@ -29,9 +29,13 @@ void Drivers::activation_backward(Activation kind, const T* a, const T* dy, T* o
   });
 }
 
-template void Drivers::activation_forward<float>(Activation, const float*, float*, int64_t, double);
-template void Drivers::activation_forward<double>(Activation, const double*, double*, int64_t, double);
-template void Drivers::activation_backward<float>(Activation, const float*, const float*, float*, int64_t, double);
-template void Drivers::activation_backward<double>(Activation, const double*, const double*, double*, int64_t, double);
+#define NNFAST_INSTANTIATE(T)                                                                  \
+  template void Drivers::activation_forward<T>(Activation, const T*, T*, int64_t, double);       \
+  template void Drivers::activation_backward<T>(Activation, const T*, const T*, T*, int64_t, double);
+NNFAST_INSTANTIATE(float)
+NNFAST_INSTANTIATE(double)
+NNFAST_INSTANTIATE(Bfloat16)
+NNFAST_INSTANTIATE(Float16)
+#undef NNFAST_INSTANTIATE
 
 }  // namespace nnfast::cpu

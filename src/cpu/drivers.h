@@ -9,6 +9,11 @@
 // per-row losses to `losses`; the value returned is the reduced loss ("sum" or
 // "mean"), summed in double over fixed chunks, so it does not depend on the thread
 // count.
+//
+// T is the arrays' element type: float or double, computed in itself, or Bfloat16
+// or Float16 (call/dtype.h), computed in float32 by the float32 kernels on float32
+// tiles; activations and losses only (optimizer steps carry their storage dtypes in
+// the OptimizerCall).
 #pragma once
 
 #include <cstdint>
@@ -21,6 +26,9 @@
 namespace nnfast::cpu {
 
 struct Drivers {
+  // The activation and loss drivers take Bfloat16 and Float16 elements too.
+  static constexpr bool kSixteenBitStorage = true;
+
   template <class S> static void optimizer_step(const OptimizerCall<S>& call);
 
   template <class T>

@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "cpu/kernels.h"
 #include "cpu/traffic.h"
@@ -617,6 +618,156 @@ double l2_sum(const T* w, int64_t n) {
   return sum_terms(w, n, [](auto v) { return ops::l2_term(v); });
 }
 
+// ---------------------------------------------------------------- 16-bit activations and losses
+
+// The kernels over bfloat16 and float16 arrays are the float32 kernels above, run
+// on float32 copies tile by tile (as run_tiles runs the optimizers), so each
+// result is the float32 kernel's, rounded once to nearest even. A tile holds
+// whole units of work (elements, or rows of a row kernel): as many as fit
+// kWidenedTileValues float32 values over all its operands (a multiple of 64 units
+// where that many fit), at least one. 16 KiB of scratch, half of a 32 KiB L1: the
+// conversions of an elementwise kernel pass through L1, not memory, and a tile is
+// long enough (1,024 to 4,096 elements) that the per-tile work of the float32 kernel
+// (its dispatch, its vector loop's start and end) costs little. A row longer than
+// that is a tile of its own, in scratch rows of its length (4 bytes per value of
+// each operand, per thread, during the call).
+constexpr int64_t kWidenedTileValues = 4096;
+
+// One operand of a 16-bit kernel: its storage (null where unused), whether the
+// kernel writes it (else reads it), and its values per unit of work (1 for an
+// element or a per-row loss, `classes` for a row of a matrix).
+template <class S>
+struct TiledOperand {
+  S* data = nullptr;
+  bool written = false;
+  int64_t per_unit = 1;
+};
+
+template <class S>
+TiledOperand<S> read_operand(const S* data, int64_t per_unit = 1) {
+  return {const_cast<S*>(data), false, per_unit};
+}
+
+template <class S>
+TiledOperand<S> written_operand(S* data, int64_t per_unit = 1) {
+  return {data, true, per_unit};
+}
+
+// Runs kernel(x, first_unit, units) on the tiles of [0, units): x[k] holds the
+// tile's values of operand k in float32 (null where unused), widened before for
+// operands read, rounded back after for operands written. An output may be an
+// input itself (in place): each tile is read before it is written. Returns the
+// sum of kernel's results, in tile order.
+template <class S, class Kernel>
+double in_float32_tiles(const std::array<TiledOperand<S>, kMaxOperands>& operands, int64_t units,
+                        const Kernel& kernel) {
+  int64_t values = 0;  // per unit, over all operands
+  for (const TiledOperand<S>& o : operands) values += o.data ? o.per_unit : 0;
+  int64_t tile_units = std::max<int64_t>(1, kWidenedTileValues / std::max<int64_t>(1, values));
+  if (tile_units >= 64) tile_units -= tile_units % 64;
+  alignas(64) float scratch[kWidenedTileValues];
+  std::vector<float> long_rows;
+  if (tile_units * values > kWidenedTileValues) long_rows.resize(static_cast<size_t>(values));
+  float* const base = long_rows.empty() ? scratch : long_rows.data();
+  float* x[kMaxOperands] = {};
+  int64_t offset = 0;
+  for (int k = 0; k < kMaxOperands; ++k) {
+    if (!operands[k].data) continue;
+    x[k] = base + offset;
+    offset += tile_units * operands[k].per_unit;
+  }
+  constexpr DType dtype = dtype_of<S>();
+  double total = 0.0;
+  for (int64_t u0 = 0; u0 < units; u0 += tile_units) {
+    const int64_t n = std::min(tile_units, units - u0);
+    for (int k = 0; k < kMaxOperands; ++k) {
+      const TiledOperand<S>& o = operands[k];
+      if (o.data && !o.written) widen(dtype, o.data + u0 * o.per_unit, x[k], n * o.per_unit);
+    }
+    total += kernel(x, u0, n);
+    for (int k = 0; k < kMaxOperands; ++k) {
+      const TiledOperand<S>& o = operands[k];
+      if (o.data && o.written) round_nearest(dtype, x[k], o.data + u0 * o.per_unit, n * o.per_unit);
+    }
+  }
+  return total;
+}
+
+// The OpKernels entries of 16-bit storage S, each the float32 kernel of the same
+// name on the tiles of its operands.
+template <class S>
+struct Tiled {
+  static void activation_forward(Activation kind, float alpha, S* out, const S* x, int64_t n) {
+    in_float32_tiles<S>({written_operand(out), read_operand(x)}, n,
+                        [&](float* const* f, int64_t, int64_t units) {
+                          NNFAST_ISA::activation_forward<float>(kind, alpha, f[0], f[1], units);
+                          return 0.0;
+                        });
+  }
+
+  static void activation_backward(Activation kind, float alpha, S* out, const S* a, const S* dy,
+                                  int64_t n) {
+    in_float32_tiles<S>({written_operand(out), read_operand(a), read_operand(dy)}, n,
+                        [&](float* const* f, int64_t, int64_t units) {
+                          NNFAST_ISA::activation_backward<float>(kind, alpha, f[0], f[1], f[2],
+                                                                 units);
+                          return 0.0;
+                        });
+  }
+
+  static double mse(const S* pred, const S* target, S* grad, S* losses, float grad_scale,
+                    int64_t n) {
+    return in_float32_tiles<S>(
+        {read_operand(pred), read_operand(target), written_operand(grad), written_operand(losses)},
+        n, [&](float* const* f, int64_t, int64_t units) {
+          return NNFAST_ISA::mse<float>(f[0], f[1], f[2], f[3], grad_scale, units);
+        });
+  }
+
+  static double cross_entropy_rows(const S* probs, const S* target, S* grad, S* row_losses,
+                                   float grad_scale, int64_t classes, int64_t rows) {
+    return in_float32_tiles<S>(
+        {read_operand(probs, classes), read_operand(target, classes),
+         written_operand(grad, classes), written_operand(row_losses)},
+        rows, [&](float* const* f, int64_t, int64_t units) {
+          return NNFAST_ISA::cross_entropy_rows<float>(f[0], f[1], f[2], f[3], grad_scale, classes,
+                                                       units);
+        });
+  }
+
+  // Whole rows widened: the float32 rows read the logits from memory once (their
+  // max, exps and gradient passes run on the tile), the gradient is rounded once.
+  static double softmax_cross_entropy_rows(const S* logits, const S* target_probs, S* grad,
+                                           S* row_losses, float grad_scale, int64_t classes,
+                                           int64_t first_row, int64_t rows,
+                                           const SoftmaxCrossEntropyRows& o) {
+    const int64_t offset = first_row * classes;
+    return in_float32_tiles<S>(
+        {read_operand(logits + offset, classes),
+         read_operand(target_probs ? target_probs + offset : nullptr, classes),
+         written_operand(grad + offset, classes),
+         written_operand(row_losses ? row_losses + first_row : nullptr)},
+        rows, [&](float* const* f, int64_t first, int64_t units) {
+          SoftmaxCrossEntropyRows tile = o;
+          if (o.labels) tile.labels = o.labels + first_row + first;
+          return NNFAST_ISA::softmax_cross_entropy_rows<float>(f[0], f[1], f[2], f[3], grad_scale,
+                                                               classes, 0, units, tile);
+        });
+  }
+
+  static double l1_sum(const S* w, int64_t n) {
+    return in_float32_tiles<S>({read_operand(w)}, n, [&](float* const* f, int64_t, int64_t units) {
+      return NNFAST_ISA::l1_sum<float>(f[0], units);
+    });
+  }
+
+  static double l2_sum(const S* w, int64_t n) {
+    return in_float32_tiles<S>({read_operand(w)}, n, [&](float* const* f, int64_t, int64_t units) {
+      return NNFAST_ISA::l2_sum<float>(f[0], units);
+    });
+  }
+};
+
 // The roofline kernel for R arrays only read, U updated in place and W only written,
 // operands in that order: s = the sum of the reads, each update += s, each out = s. The
 // counts are template arguments, so this is the apply() loop of the real kernels with
@@ -669,9 +820,17 @@ void memory_traffic(int kind, T* const* operands, int64_t begin, int64_t end) {
 
 template <class T>
 constexpr ChunkKernels<T> chunk_kernels() {
-  return {optimizer<T>, activation_forward<T>,
-          activation_backward<T>, mse<T>, cross_entropy_rows<T>, softmax_cross_entropy_rows<T>,
-          l1_sum<T>, l2_sum<T>, memory_traffic<T>};
+  return {{activation_forward<T>, activation_backward<T>, mse<T>, cross_entropy_rows<T>,
+           softmax_cross_entropy_rows<T>, l1_sum<T>, l2_sum<T>},
+          optimizer<T>,
+          memory_traffic<T>};
+}
+
+template <class S>
+constexpr OpKernels<S> tiled_kernels() {
+  using K = Tiled<S>;
+  return {K::activation_forward, K::activation_backward, K::mse, K::cross_entropy_rows,
+          K::softmax_cross_entropy_rows, K::l1_sum, K::l2_sum};
 }
 
 #define NNFAST_STRINGIFY_(x) #x
@@ -681,7 +840,8 @@ constexpr ChunkKernels<T> chunk_kernels() {
 
 const KernelTable& kernel_table() {
   static const KernelTable table{NNFAST_STRINGIFY(NNFAST_ISA), chunk_kernels<float>(),
-                                 chunk_kernels<double>(), precision_kernels()};
+                                 chunk_kernels<double>(), precision_kernels(),
+                                 tiled_kernels<Bfloat16>(), tiled_kernels<Float16>()};
   return table;
 }
 

@@ -8,9 +8,11 @@
 
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "call/activation_kind.h"
+#include "call/dtype.h"
 #include "call/loss_options.h"
 #include "call/optimizer_call.h"
 #include "call/tensor_list.h"
@@ -18,24 +20,32 @@
 
 namespace nnfast::cpu {
 
-template <class T>
-struct ChunkKernels {
-  // An optimizer step over elements [begin, end) of one tensor of the call (the
-  // scalars, operands and storage the call gives that tensor).
-  void (*optimizer)(const OptimizerCall<T>& call, int64_t tensor, int64_t begin, int64_t end);
+// The activations and losses over elements of type T (float, double, Bfloat16,
+// Float16), computed in C: T itself, or float32 for the 16-bit types, whose kernels
+// run the float32 ones on float32 copies, tile by tile (kernels.cpp).
+template <class T, class C = ComputeType<T>>
+struct OpKernels {
   // out[i] = f(x[i]) and out[i] = f'(a[i], dy[i]) for i in [0, n).
-  void (*activation_forward)(Activation, T alpha, T* out, const T* x, int64_t n);
-  void (*activation_backward)(Activation, T alpha, T* out, const T* a, const T* dy, int64_t n);
+  void (*activation_forward)(Activation, C alpha, T* out, const T* x, int64_t n);
+  void (*activation_backward)(Activation, C alpha, T* out, const T* a, const T* dy, int64_t n);
   // Losses return the chunk's sum of loss terms, accumulated in double.
-  double (*mse)(const T* pred, const T* target, T* grad, T* losses, T grad_scale, int64_t n);
+  double (*mse)(const T* pred, const T* target, T* grad, T* losses, C grad_scale, int64_t n);
   double (*cross_entropy_rows)(const T* probs, const T* target, T* grad, T* row_losses,
-                               T grad_scale, int64_t classes, int64_t rows);
+                               C grad_scale, int64_t classes, int64_t rows);
   double (*softmax_cross_entropy_rows)(const T* logits, const T* target_probs, T* grad,
-                                       T* row_losses, T grad_scale, int64_t classes,
+                                       T* row_losses, C grad_scale, int64_t classes,
                                        int64_t first_row, int64_t rows,
                                        const SoftmaxCrossEntropyRows& options);
   double (*l1_sum)(const T* w, int64_t n);
   double (*l2_sum)(const T* w, int64_t n);
+};
+
+// Every chunk kernel of a compute type T (float or double).
+template <class T>
+struct ChunkKernels : OpKernels<T> {
+  // An optimizer step over elements [begin, end) of one tensor of the call (the
+  // scalars, operands and storage the call gives that tensor).
+  void (*optimizer)(const OptimizerCall<T>& call, int64_t tensor, int64_t begin, int64_t end);
   // The benchmark's roofline (traffic.h), almost no math: s = the sum of the reads,
   // each update += s, each out = s, for the counts kTrafficCounts[kind], over
   // elements [begin, end) of the operands (reads, then updates, then outs).
@@ -47,11 +57,17 @@ struct KernelTable {
   ChunkKernels<float> f32;
   ChunkKernels<double> f64;
   PrecisionKernels precision;
+  OpKernels<Bfloat16> bf16;
+  OpKernels<Float16> f16;
 
+  // The kernels of element type T: ChunkKernels for float and double, OpKernels for
+  // the 16-bit types.
   template <class T>
-  const ChunkKernels<T>& get() const {
-    if constexpr (sizeof(T) == sizeof(float)) return f32;
-    else return f64;
+  const auto& get() const {
+    if constexpr (std::is_same_v<T, float>) return f32;
+    else if constexpr (std::is_same_v<T, double>) return f64;
+    else if constexpr (std::is_same_v<T, Bfloat16>) return bf16;
+    else return f16;
   }
 };
 

@@ -21,7 +21,7 @@ std::vector<Chunk> row_chunks(int64_t rows, int64_t classes) {
 
 template <class T>
 double Drivers::mse_loss(const T* pred, const T* target, T* grad, T* losses, int64_t n, Reduction reduction) {
-  const T grad_scale = ops::grad_scale<T>(reduction, n, 2.0);
+  const ComputeType<T> grad_scale = ops::grad_scale<ComputeType<T>>(reduction, n, 2.0);
   const auto& k = kernels().get<T>();
   const double total = deterministic_sum(make_chunks({n}), n, [&](const Chunk& c) {
     return k.mse(pred + c.begin, target + c.begin, grad + c.begin, losses ? losses + c.begin : nullptr,
@@ -33,7 +33,7 @@ double Drivers::mse_loss(const T* pred, const T* target, T* grad, T* losses, int
 template <class T>
 double Drivers::cross_entropy(const T* probs, const T* target, T* grad, T* row_losses, int64_t rows,
                      int64_t classes, Reduction reduction) {
-  const T grad_scale = ops::grad_scale<T>(reduction, rows);
+  const ComputeType<T> grad_scale = ops::grad_scale<ComputeType<T>>(reduction, rows);
   const auto& k = kernels().get<T>();
   const double total = deterministic_sum(row_chunks(rows, classes), rows * classes, [&](const Chunk& c) {
     const int64_t offset = c.begin * classes;
@@ -48,7 +48,7 @@ template <class T>
 double Drivers::softmax_cross_entropy(const T* logits, const T* target_probs, T* grad, T* row_losses,
                              int64_t rows, int64_t classes, const SoftmaxCrossEntropyOptions& o) {
   const int64_t divisor = ops::mean_divisor(o, rows);
-  const T grad_scale = ops::grad_scale<T>(o.reduction, divisor);
+  const ComputeType<T> grad_scale = ops::grad_scale<ComputeType<T>>(o.reduction, divisor);
   const auto& k = kernels().get<T>();
   const double total = deterministic_sum(row_chunks(rows, classes), rows * classes, [&](const Chunk& c) {
     return k.softmax_cross_entropy_rows(logits, target_probs, grad, row_losses, grad_scale, classes,
@@ -82,6 +82,8 @@ double Drivers::l2_loss(const TensorList<T>& tensors) {
   template double Drivers::l2_loss<T>(const TensorList<T>&);
 NNFAST_INSTANTIATE(float)
 NNFAST_INSTANTIATE(double)
+NNFAST_INSTANTIATE(Bfloat16)
+NNFAST_INSTANTIATE(Float16)
 #undef NNFAST_INSTANTIATE
 
 }  // namespace nnfast::cpu

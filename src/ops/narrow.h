@@ -26,7 +26,7 @@ S narrow(double value, const char* name, const char* expression = nullptr) {
       std::ostringstream message;
       message.precision(8);
       message << name << ": " << (expression ? std::string(expression) + " = " : std::string())
-              << value << " rounds to infinity in float32, the dtype of this call's arrays"
+              << value << " rounds to infinity in float32, the type this call computes in"
               << " (magnitude must be below 3.4028235e+38)";
       throw std::domain_error(message.str());
     }
