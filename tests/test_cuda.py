@@ -141,10 +141,46 @@ def test_torch_cpu_tensor_in_a_gpu_call_is_a_value_error():
         nnfast.sgd_step(FakeGpuArray(), torch.zeros(0), lr=0.1)
 
 
-@pytest.mark.parametrize("typestr", ["<i4", "<f2", "<c8", ">f4x"])
+@pytest.mark.parametrize("typestr", ["<i4", "<u2", "<c8", ">f4x"])
 def test_gpu_dtype_is_a_type_error(typestr):
-    with pytest.raises(TypeError, match=r"params\[0\]: dtype .* is not supported; expected float32"):
+    with pytest.raises(TypeError, match=r"params\[0\]: dtype .* is not supported; expected "
+                                        r"float32, float64, bfloat16 or float16"):
         nnfast.sgd_step(FakeGpuArray(typestr=typestr), FakeGpuArray(), lr=0.1)
+
+
+def test_gpu_16bit_arrays_are_read_with_their_dtypes():
+    # float16 and int16 through the CUDA array interface: the roles' rules apply, as on the CPU
+    half, single, short = (FakeGpuArray(typestr=t) for t in ("<f2", "<f4", "<i2"))
+    nnfast.sgd_step(half, half, lr=0.1)
+    nnfast.sgd_step(half, single, lr=0.1, stochastic_rounding=True, seed=3)
+    nnfast.adam_step([half], [half], [single], [single], step=1, lr=1e-3, master_params=[single])
+    with pytest.raises(TypeError, match=r"params\[0\]: dtype int16 is not allowed here"):
+        nnfast.sgd_step(short, short, lr=0.1)
+    with pytest.raises(TypeError, match=r"master_params\[0\]: dtype float16 is not allowed here; "
+                                        r"master_params are float32"):
+        nnfast.sgd_step(half, half, lr=0.1, master_params=half)
+    with pytest.raises(TypeError, match=r"param_remainders go with bfloat16 params"):
+        nnfast.sgd_step(half, half, lr=0.1, param_remainders=short)
+
+
+def test_gpu_16bit_arrays_are_refused_by_activations_and_losses():
+    half = FakeGpuArray(typestr="<f2")
+    with pytest.raises(TypeError, match=r"x: dtype float16 is not supported here; expected float32 or float64"):
+        nnfast.relu(half, out=FakeGpuArray(typestr="<f2"))
+    with pytest.raises(TypeError, match=r"dtype float16 is not supported here; expected float32 or float64"):
+        nnfast.mse_loss(half, FakeGpuArray(typestr="<f2"))
+    with pytest.raises(TypeError, match=r"dtype int16 is not supported here; expected float32 or float64"):
+        nnfast.l2_loss([FakeGpuArray(typestr="<i2")])
+
+
+def test_dlpack_bfloat16_is_read():
+    # DLPack code 4 (kDLBfloat), 16 bits: the only protocol that names bfloat16 (a torch CPU
+    # tensor's capsule stands in for a GPU library's)
+    torch = pytest.importorskip("torch", reason="a bfloat16 DLPack capsule comes from torch")
+    empty = FakeDlpackGpuArray(torch.zeros(0, dtype=torch.bfloat16))
+    nnfast.sgd_step(empty, FakeDlpackGpuArray(torch.zeros(0, dtype=torch.bfloat16)), lr=0.1)
+    with pytest.raises(TypeError, match=r"x: dtype bfloat16 is not supported here"):
+        nnfast.relu(FakeDlpackGpuArray(torch.zeros(0, dtype=torch.bfloat16)))
 
 
 def test_gpu_mixed_dtypes_are_a_type_error():
