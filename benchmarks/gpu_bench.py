@@ -5,7 +5,8 @@ with CUDA. Every time is the median of CUDA-event timings after warm-up; inputs 
 than L2 (50-60 MB on an H100/H200) unless the case is about many small tensors. Each
 kernel's bandwidth counts the bytes it must move (every input read once, every
 output written once), and is compared with a device-to-device copy measured in the same run
-(bytes read plus bytes written).
+(bytes read plus bytes written): a 1 GiB copy, or for the 16-bit optimizer rows a copy that
+moves the same bytes as the step.
 
 Prints one table; --json FILE writes every timing.
 """
@@ -51,12 +52,45 @@ def copy_bandwidth():
     return 2 * src.numel() * 4 / ms / 1e6
 
 
-def adam_case(sizes, label, fused_peer=True, decoupled=False):
-    """nnfast.adam_step over tensors of `sizes` vs torch.optim.Adam(W)(fused=True)."""
-    params = [torch.randn(n, device="cuda") for n in sizes]
-    grads = [torch.randn(n, device="cuda") * 1e-2 for n in sizes]
-    m = [torch.zeros(n, device="cuda") for n in sizes]
-    v = [torch.zeros(n, device="cuda") for n in sizes]
+def copy_bandwidth_of(nbytes):
+    """GB/s of a device-to-device copy that moves nbytes in all (half read, half written)."""
+    src = torch.empty(nbytes // 2, dtype=torch.uint8, device="cuda")
+    dst = torch.empty_like(src)
+    ms, _ = median_ms(lambda: dst.copy_(src))
+    return 2 * src.numel() / ms / 1e6
+
+
+def adam_master_case(n, label):
+    """The master-weights step: bfloat16 params and grads, float32 masters and moments. The
+    masters are read and written, the params only written (the masters rounded to nearest):
+    28 bytes an element. No PyTorch peer (its fused Adam takes grads of the params' dtype)."""
+    master = torch.randn(n, device="cuda")
+    params = [master.to(torch.bfloat16)]
+    grads = [(torch.randn(n, device="cuda") * 1e-2).to(torch.bfloat16)]
+    m = [torch.zeros(n, device="cuda")]
+    v = [torch.zeros(n, device="cuda")]
+    step = [0]
+
+    def run_nnfast():
+        step[0] += 1
+        nnfast.adam_step(params, grads, m, v, step=step[0], lr=1e-3, weight_decay=0.01,
+                         master_params=[master])
+
+    nn_ms, nn_times = median_ms(run_nnfast)
+    return dict(kernel=label, elements=n, bytes=28 * n,
+                nnfast_ms=nn_ms, torch_ms=None, nnfast_times=nn_times, torch_times=None,
+                copy_gbs=copy_bandwidth_of(28 * n))
+
+
+def adam_case(sizes, label, fused_peer=True, decoupled=False, dtype=torch.float32):
+    """nnfast.adam_step over tensors of `sizes` vs torch.optim.Adam(W)(fused=True), with
+    params, grads and both moments of `dtype` (bfloat16: computed in float32 by both; torch's
+    states take the params' dtype): 7 element sizes an element (p, m, v read and written, g
+    read). A 16-bit row is compared with a copy of its own bytes."""
+    params = [torch.randn(n, device="cuda").to(dtype) for n in sizes]
+    grads = [(torch.randn(n, device="cuda") * 1e-2).to(dtype) for n in sizes]
+    m = [torch.zeros(n, device="cuda", dtype=dtype) for n in sizes]
+    v = [torch.zeros(n, device="cuda", dtype=dtype) for n in sizes]
     hp = dict(lr=1e-3, weight_decay=0.01, decoupled_weight_decay=decoupled)
     step = [0]
 
@@ -72,8 +106,12 @@ def adam_case(sizes, label, fused_peer=True, decoupled=False):
     opt = cls(torch_params, lr=1e-3, weight_decay=0.01, fused=fused_peer)
     torch_ms, torch_times = median_ms(opt.step)
     total = sum(sizes)
-    return dict(kernel=label, elements=total, bytes=28 * total, nnfast_ms=nn_ms,
-                torch_ms=torch_ms, nnfast_times=nn_times, torch_times=torch_times)
+    moved = 7 * params[0].element_size() * total
+    row = dict(kernel=label, elements=total, bytes=moved, nnfast_ms=nn_ms,
+               torch_ms=torch_ms, nnfast_times=nn_times, torch_times=torch_times)
+    if dtype != torch.float32:
+        row["copy_gbs"] = copy_bandwidth_of(moved)
+    return row
 
 
 def softmax_case(rows, classes):
@@ -129,7 +167,9 @@ def main():
     props = torch.cuda.get_device_properties(0)
     copy_gbs = copy_bandwidth()
     rows = [adam_case([100_000_000], "adam 1e8"),
-            adam_case([100_000_000], "adamw 1e8", decoupled=True)]
+            adam_case([100_000_000], "adamw 1e8", decoupled=True),
+            adam_case([100_000_000], "adam bf16 1e8", dtype=torch.bfloat16),
+            adam_master_case(100_000_000, "adam bf16, fp32 master 1e8")]
     generator = torch.Generator().manual_seed(1)
     sizes = torch.randint(10_000, 100_001, (1000,), generator=generator).tolist()
     rows.append(adam_case(sizes, "adam 1000 tensors"))
@@ -145,10 +185,15 @@ def main():
     print("-" * len(header))
     for r in rows:
         gbs = r["bytes"] / r["nnfast_ms"] / 1e6
-        r["gbs"], r["percent_of_copy"] = gbs, 100 * gbs / copy_gbs
-        r["speedup_over_torch"] = r["torch_ms"] / r["nnfast_ms"]
+        r["gbs"], r["percent_of_copy"] = gbs, 100 * gbs / r.get("copy_gbs", copy_gbs)
+        if r["torch_ms"] is None:
+            r["speedup_over_torch"] = None
+            peer = f"{'-':>9} {'-':>8}"
+        else:
+            r["speedup_over_torch"] = r["torch_ms"] / r["nnfast_ms"]
+            peer = f"{r['torch_ms']:>9.4f} {r['speedup_over_torch']:>7.2f}x"
         print(f"{r['kernel']:34} {r['elements']:>10.3g} {r['nnfast_ms']:>10.4f} {gbs:>7.0f} "
-              f"{r['percent_of_copy']:>6.0f}% {r['torch_ms']:>9.4f} {r['speedup_over_torch']:>7.2f}x")
+              f"{r['percent_of_copy']:>6.0f}% {peer}")
     single = next(r for r in rows if r["kernel"] == "adam same total, 1 tensor")
     many = next(r for r in rows if r["kernel"] == "adam 1000 tensors")
     print(f"1000 tensors at {100 * single['nnfast_ms'] / many['nnfast_ms']:.0f}% of the "

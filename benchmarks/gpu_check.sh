@@ -4,7 +4,10 @@
 #   1. builds nnfast for sm_90 with its CUDA module required, printing every kernel's
 #      registers and spills (ptxas -v) into $OUT/ptxas.txt;
 #   2. runs the CUDA tests (tests/test_cuda.py) through PyTorch and CuPy arrays;
-#   3. benchmarks against the copy bandwidth and PyTorch (benchmarks/gpu_bench.py).
+#   3. benchmarks against the copy bandwidth and PyTorch (benchmarks/gpu_bench.py): Adam
+#      in float32 and bfloat16 (against torch's fused Adam), the master-weights step
+#      (bf16 params and grads, fp32 masters and moments, against a copy of its bytes),
+#      softmax cross-entropy and the activations.
 # Finishes in a few minutes; the table comes last. Usage: benchmarks/gpu_check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -6,20 +6,37 @@
 // sizes of as many tensors and the (tensor, chunk) of as many blocks as fit in
 // the 32 KiB of kernel-argument space that CUDA 12.1+ gives on Volta and newer,
 // so a list of tensors costs few launches. Indices are 64-bit, so tensors past
-// 2^31 elements work. Where every operand of a tensor is 16-byte aligned, each
-// thread moves 16 bytes per operand and access (float4, double2); otherwise one
-// element at a time, in the same order.
+// 2^31 elements work.
 //
-// An Op is a functor of src/ops/functors.h (the CPU loop runs the same ones): it
-// holds the call's scalars and runs the ops/ formula on x[0..], the operands of
-// one element in TensorList order, those in Op::kRead loaded first and those in
-// Op::kWrite stored after. An Op that returns a value is a reduction: the block's
-// terms are summed in double, in a fixed order, into partials[the chunk's index
-// in the call].
+// How the operands of an element are loaded and stored is the launch's storage
+// policy. NativeStorage (below) holds every operand in the compute type T: where
+// every operand of a tensor is 16-byte aligned, each thread moves 16 bytes per
+// operand and access (float4, double2); otherwise one element at a time, in the
+// same order. The optimizer steps' converting policy (optim.cu) reads and writes
+// 16-bit arrays, float32 masters and int16 remainders. A policy P gives:
+//   P::Value               the type the Op computes in
+//   P::kDepth              the Op's operand count (ops::operand_count)
+//   P::kLanes              the consecutive elements a thread takes at once (a group)
+//   P::kSlots, P::Extra    the pointers per tensor in the ChunkTable, and the
+//                          per-tensor facts beside them (void: none)
+//   p.arrays<Used>(table, tensor), on the device: the tensor's arrays, with
+//     load<Read>(i, lane) / store<Write>(i, lane)   the group of elements
+//         [i, i + kLanes), lane[k][j] operand k of element i + j
+//     load_one<Read>(i, x) / store_one<Write>(i, x)  element i alone, x[k] operand k
+//   (i is the element's index in its tensor; a group starts at a multiple of kLanes).
+//
+// An Op is a functor of src/ops/functors.h or ops/optimizers/ (the CPU loop runs
+// the same ones): it holds the call's scalars and runs the ops/ formula on x[0..],
+// the operands of one element in TensorList order, those in Op::kRead loaded
+// first and those in Op::kWrite stored after. An Op that returns a value is a
+// reduction: the block's terms are summed in double, in a fixed order, into
+// partials[the chunk's index in the call].
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <type_traits>
+#include <vector>
 
 #include "call/tensor_list.h"
 #include "ops/functors.h"
@@ -30,14 +47,40 @@ namespace nnfast::cuda {
 constexpr int64_t kChunkElements = 65536;
 constexpr int kApplyThreads = 512;
 constexpr int kMaxBlocksPerLaunch = 2048;
-// Kernel arguments: 32,764 bytes on sm_70+ with CUDA 12.1+; a margin for the Op.
+// Kernel arguments: 32,764 bytes on sm_70+ with CUDA 12.1+ (kArgumentLimit); the
+// table is sized to kArgumentBytes, leaving a margin for the Op and the policy.
+constexpr int kArgumentLimit = 32764;
 constexpr int kArgumentBytes = 31744;
 
-template <int Depth>
-struct ChunkTable {
-  static constexpr int kTensors =
-      (kArgumentBytes - 256 - kMaxBlocksPerLaunch * 6) / (8 * Depth + 8);
-  void* operands[Depth][kTensors];
+// The per-tensor facts a storage policy keeps beside the pointers and sizes:
+// none (void) takes no bytes, as an empty base.
+template <class Extra, int Tensors>
+struct ExtraColumn {
+  Extra extra[Tensors];
+};
+template <int Tensors>
+struct ExtraColumn<void, Tensors> {};
+
+template <class Extra>
+struct ExtraBytes {
+  static constexpr int value = sizeof(Extra);
+};
+template <>
+struct ExtraBytes<void> {
+  static constexpr int value = 0;
+};
+
+// Tensors per launch: what the argument space holds after the blocks' (tensor,
+// chunk) pairs (6 bytes each), at Slots pointers, a size and the extra per tensor.
+template <int Slots, class Extra>
+constexpr int tensors_per_launch() {
+  return (kArgumentBytes - 256 - kMaxBlocksPerLaunch * 6) / (8 * Slots + 8 + ExtraBytes<Extra>::value);
+}
+
+template <int Slots, class Extra = void>
+struct ChunkTable : ExtraColumn<Extra, tensors_per_launch<Slots, Extra>()> {
+  static constexpr int kTensors = tensors_per_launch<Slots, Extra>();
+  void* operands[Slots][kTensors];
   int64_t sizes[kTensors];
   int32_t chunk_of_block[kMaxBlocksPerLaunch];
   uint16_t tensor_of_block[kMaxBlocksPerLaunch];
@@ -56,6 +99,71 @@ struct Vector16<double> {
   static constexpr int lanes = 2;
 };
 
+// Every operand in T, in place: 16-byte vectors where the tensor's operands are
+// all 16-byte aligned, else element by element.
+template <class T, int Depth>
+struct NativeStorage {
+  using Value = T;
+  using Extra = void;
+  static constexpr int kDepth = Depth;
+  static constexpr int kSlots = Depth;
+  static constexpr int kLanes = Vector16<T>::lanes;
+  using Table = ChunkTable<kSlots, Extra>;
+  using Vec = typename Vector16<T>::type;
+
+  struct Arrays {
+    T* a[Depth];
+    bool aligned;
+
+    template <unsigned Read>
+    __device__ void load(int64_t i, T (&lane)[Depth][kLanes]) const {
+      for (int k = 0; k < Depth; ++k) {
+        if (!(Read >> k & 1u)) continue;
+        if (aligned) {
+          *reinterpret_cast<Vec*>(lane[k]) = *reinterpret_cast<const Vec*>(a[k] + i);
+        } else {
+          for (int j = 0; j < kLanes; ++j) lane[k][j] = a[k][i + j];
+        }
+      }
+    }
+
+    template <unsigned Write>
+    __device__ void store(int64_t i, const T (&lane)[Depth][kLanes]) const {
+      for (int k = 0; k < Depth; ++k) {
+        if (!(Write >> k & 1u)) continue;
+        if (aligned) {
+          *reinterpret_cast<Vec*>(a[k] + i) = *reinterpret_cast<const Vec*>(lane[k]);
+        } else {
+          for (int j = 0; j < kLanes; ++j) a[k][i + j] = lane[k][j];
+        }
+      }
+    }
+
+    template <unsigned Read>
+    __device__ void load_one(int64_t i, T (&x)[Depth]) const {
+      for (int k = 0; k < Depth; ++k)
+        if (Read >> k & 1u) x[k] = a[k][i];
+    }
+
+    template <unsigned Write>
+    __device__ void store_one(int64_t i, const T (&x)[Depth]) const {
+      for (int k = 0; k < Depth; ++k)
+        if (Write >> k & 1u) a[k][i] = x[k];
+    }
+  };
+
+  template <unsigned Used>
+  __device__ Arrays arrays(const Table& table, int tensor) const {
+    Arrays arrays;
+    arrays.aligned = true;
+    for (int k = 0; k < Depth; ++k) {
+      arrays.a[k] = static_cast<T*>(table.operands[k][tensor]);
+      if (Used >> k & 1u) arrays.aligned &= reinterpret_cast<uintptr_t>(arrays.a[k]) % 16 == 0;
+    }
+    return arrays;
+  }
+};
+
 template <class Op, class T>
 constexpr bool kIsReduction = !std::is_void_v<decltype(std::declval<const Op&>()(std::declval<T*>()))>;
 
@@ -69,59 +177,40 @@ __device__ __forceinline__ double apply_one(const Op& op, T* x) {
   }
 }
 
-template <class T, int Depth, class Op>
+template <class Storage, class Op>
 __global__ void __launch_bounds__(kApplyThreads)
-apply_kernel(const __grid_constant__ ChunkTable<Depth> table, const __grid_constant__ Op op,
-             double* partials, int64_t first_partial) {
+apply_kernel(const __grid_constant__ typename Storage::Table table, const __grid_constant__ Op op,
+             const __grid_constant__ Storage storage, double* partials, int64_t first_partial) {
+  using T = typename Storage::Value;
+  constexpr int Depth = Storage::kDepth;
+  constexpr int lanes = Storage::kLanes;
+  static_assert(kChunkElements % lanes == 0, "groups start at multiples of kLanes in their tensor");
   const int tensor = table.tensor_of_block[blockIdx.x];
   const int64_t begin = static_cast<int64_t>(table.chunk_of_block[blockIdx.x]) * kChunkElements;
   const int64_t end = min(begin + kChunkElements, table.sizes[tensor]);
-  T* a[Depth];
-  bool aligned = true;
-  for (int k = 0; k < Depth; ++k) {
-    a[k] = static_cast<T*>(table.operands[k][tensor]);
-    if ((Op::kRead | Op::kWrite) >> k & 1u) aligned &= reinterpret_cast<uintptr_t>(a[k]) % 16 == 0;
-  }
-  // Each thread takes groups of `lanes` consecutive elements, loaded as one
-  // 16-byte vector per operand where aligned, else element by element: the same
-  // elements in the same order either way, so a reduction's bits do not depend
-  // on the arrays' alignment.
-  using Vec = typename Vector16<T>::type;
-  constexpr int lanes = Vector16<T>::lanes;
+  const auto arrays = storage.template arrays<Op::kRead | Op::kWrite>(table, tensor);
+  // Each thread takes groups of `lanes` consecutive elements, then the tail one
+  // element at a time: the same elements in the same order however the policy
+  // moves them, so a reduction's bits do not depend on the arrays' alignment.
   const int64_t groups = (end - begin) / lanes;
   double sum = 0.0;
   T x[Depth];
   for (int64_t v = threadIdx.x; v < groups; v += blockDim.x) {
     const int64_t i = begin + v * lanes;
     alignas(16) T lane[Depth][lanes];
-    for (int k = 0; k < Depth; ++k) {
-      if (!(Op::kRead >> k & 1u)) continue;
-      if (aligned) {
-        *reinterpret_cast<Vec*>(lane[k]) = *reinterpret_cast<const Vec*>(a[k] + i);
-      } else {
-        for (int j = 0; j < lanes; ++j) lane[k][j] = a[k][i + j];
-      }
-    }
+    arrays.template load<Op::kRead>(i, lane);
+#pragma unroll
     for (int j = 0; j < lanes; ++j) {
       for (int k = 0; k < Depth; ++k) x[k] = lane[k][j];
       sum += apply_one<T>(op, x);
       for (int k = 0; k < Depth; ++k) lane[k][j] = x[k];
     }
-    for (int k = 0; k < Depth; ++k) {
-      if (!(Op::kWrite >> k & 1u)) continue;
-      if (aligned) {
-        *reinterpret_cast<Vec*>(a[k] + i) = *reinterpret_cast<const Vec*>(lane[k]);
-      } else {
-        for (int j = 0; j < lanes; ++j) a[k][i + j] = lane[k][j];
-      }
-    }
+    arrays.template store<Op::kWrite>(i, lane);
   }
   for (int64_t i = begin + groups * lanes + threadIdx.x; i < end; i += blockDim.x) {
-    for (int k = 0; k < Depth; ++k)
-      if (Op::kRead >> k & 1u) x[k] = a[k][i];
+    arrays.template load_one<Op::kRead>(i, x);
     sum += apply_one<T>(op, x);
-    for (int k = 0; k < Depth; ++k)
-      if (Op::kWrite >> k & 1u) a[k][i] = x[k];
+    arrays.template store_one<Op::kWrite>(i, x);
   }
   if constexpr (kIsReduction<Op, T>) {
     __shared__ double scratch[32];
@@ -138,27 +227,33 @@ int64_t chunk_count(const TensorList<T>& list) {
   return chunks;
 }
 
-// Runs op over every element of every tensor, on the current launch's stream;
-// partials (chunk_count entries) for a reduction.
-template <class T, class Op>
-void apply(const TensorList<T>& list, const Op& op, double* partials = nullptr) {
-  constexpr int Depth = ops::operand_count(Op::kRead | Op::kWrite);
+// Runs op over every element of the tensors of the given sizes, moved by storage,
+// on the current launch's stream; partials (chunk_count entries) for a reduction.
+// fill(t, table, slot) writes tensor t's pointers (and extra facts) into the
+// table's entry `slot`.
+template <class Storage, class Op, class Fill>
+void apply_chunks(const Storage& storage, const Op& op, const std::vector<int64_t>& sizes,
+                  const Fill& fill, double* partials) {
+  using Table = typename Storage::Table;
+  static_assert(Storage::kDepth == ops::operand_count(Op::kRead | Op::kWrite));
+  static_assert(sizeof(Table) + sizeof(Op) + sizeof(Storage) + 2 * sizeof(int64_t) + 32 <= kArgumentLimit,
+                "the kernel's arguments exceed CUDA's kernel-argument space");
   const cudaStream_t stream = current_stream();
   // Built on the host, passed by value as the kernel's argument at each launch.
-  static thread_local ChunkTable<Depth> table;
+  static thread_local Table table;
   int tensors = 0, blocks = 0;
   int64_t launched = 0;
   const auto launch = [&] {
-    apply_kernel<T, Depth, Op><<<blocks, kApplyThreads, 0, stream>>>(table, op, partials, launched);
+    apply_kernel<Storage, Op><<<blocks, kApplyThreads, 0, stream>>>(table, op, storage, partials, launched);
     check_launch("apply_kernel");
     launched += blocks;
     blocks = 0;
   };
-  for (size_t t = 0; t < list.sizes.size(); ++t) {
-    const int64_t size = list.sizes[t];
+  for (size_t t = 0; t < sizes.size(); ++t) {
+    const int64_t size = sizes[t];
     if (size == 0) continue;
     const int slot = tensors++;
-    for (int k = 0; k < Depth; ++k) table.operands[k][slot] = list.operands[t][k];
+    fill(t, table, slot);
     table.sizes[slot] = size;
     const int64_t chunks = (size + kChunkElements - 1) / kChunkElements;
     for (int64_t c = 0; c < chunks; ++c) {
@@ -166,12 +261,12 @@ void apply(const TensorList<T>& list, const Op& op, double* partials = nullptr) 
       table.chunk_of_block[blocks] = static_cast<int32_t>(c);
       ++blocks;
       const bool last_chunk = c + 1 == chunks;
-      if (blocks == kMaxBlocksPerLaunch || (tensors == ChunkTable<Depth>::kTensors && last_chunk)) {
+      if (blocks == kMaxBlocksPerLaunch || (tensors == Table::kTensors && last_chunk)) {
         launch();
         if (last_chunk) {
           tensors = 0;
         } else {  // the tensor goes on in the next launch, as its first
-          for (int k = 0; k < Depth; ++k) table.operands[k][0] = table.operands[k][tensors - 1];
+          fill(t, table, 0);
           table.sizes[0] = size;
           tensors = 1;
         }
@@ -179,6 +274,16 @@ void apply(const TensorList<T>& list, const Op& op, double* partials = nullptr) 
     }
   }
   if (blocks > 0) launch();
+}
+
+// Runs op over every element of every tensor of list, in place in T.
+template <class T, class Op>
+void apply(const TensorList<T>& list, const Op& op, double* partials = nullptr) {
+  constexpr int Depth = ops::operand_count(Op::kRead | Op::kWrite);
+  using Storage = NativeStorage<T, Depth>;
+  apply_chunks(Storage{}, op, list.sizes, [&](size_t t, typename Storage::Table& table, int slot) {
+    for (int k = 0; k < Depth; ++k) table.operands[k][slot] = list.operands[t][k];
+  }, partials);
 }
 
 }  // namespace nnfast::cuda

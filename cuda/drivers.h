@@ -17,8 +17,9 @@ struct Drivers {
   // The activation and loss drivers take float32 and float64 elements only, so far.
   static constexpr bool kSixteenBitStorage = false;
 
-  // Calls whose arrays are all of the compute type S (the GPU backend takes float32
-  // and float64 arrays only, so far).
+  // Every layout the CPU runs (call/optimizer_call.h): arrays of the compute type S
+  // in place; 16-bit params, grads and states, float32 masters, int16 remainders and
+  // stochastic rounding converted per element, with the CPU's bits (optim.cu).
   template <class S> static void optimizer_step(const OptimizerCall<S>& call);
 
   template <class T>

@@ -9,29 +9,13 @@
 
 #include <pybind11/pybind11.h>
 
-#include <string>
 
+#include "array_protocols.h"
 #include "bind/arrays.h"
 #include "drivers.h"
 #include "launch.h"
 
 namespace nnfast::bind {
-
-// What the array protocols say of one object, before it is accepted.
-struct GpuArrayDescription {
-  void* data = nullptr;
-  char kind = 0;  // 'f' float, 'i' signed or 'u' unsigned integer, else unsupported
-  int itemsize = 0;
-  Shape shape;
-  bool contiguous = true;
-  bool readonly = false;
-  bool requires_grad = false;  // a PyTorch tensor that autograd tracks
-  int device = -1;
-  bool device_from_pointer = false;  // the CUDA array interface names no device: ask the driver
-  intptr_t producer_stream = 0;      // the stream a v3 interface names (0: none)
-  py::object keep_alive;
-  std::string dtype_text;  // for messages
-};
 
 struct GpuBackend : cuda::Drivers {
   static constexpr const char* kArrayKind =

@@ -15,6 +15,7 @@ Two parts:
 
 import numpy as np
 import pytest
+from ml_dtypes import bfloat16
 
 import nnfast
 from _helpers import (
@@ -35,8 +36,10 @@ from _helpers import (
     expected_mse,
     expected_softmax_cross_entropy,
     expected_step,
+    make_states,
     random_problem,
     randn,
+    state_names,
     sum_rtol,
 )
 from nnfast import _backend, reference
@@ -141,10 +144,46 @@ def test_torch_cpu_tensor_in_a_gpu_call_is_a_value_error():
         nnfast.sgd_step(FakeGpuArray(), torch.zeros(0), lr=0.1)
 
 
-@pytest.mark.parametrize("typestr", ["<i4", "<f2", "<c8", ">f4x"])
+@pytest.mark.parametrize("typestr", ["<i4", "<u2", "<c8", ">f4x"])
 def test_gpu_dtype_is_a_type_error(typestr):
-    with pytest.raises(TypeError, match=r"params\[0\]: dtype .* is not supported; expected float32"):
+    with pytest.raises(TypeError, match=r"params\[0\]: dtype .* is not supported; expected "
+                                        r"float32, float64, bfloat16 or float16"):
         nnfast.sgd_step(FakeGpuArray(typestr=typestr), FakeGpuArray(), lr=0.1)
+
+
+def test_gpu_16bit_arrays_are_read_with_their_dtypes():
+    # float16 and int16 through the CUDA array interface: the roles' rules apply, as on the CPU
+    half, single, short = (FakeGpuArray(typestr=t) for t in ("<f2", "<f4", "<i2"))
+    nnfast.sgd_step(half, half, lr=0.1)
+    nnfast.sgd_step(half, single, lr=0.1, stochastic_rounding=True, seed=3)
+    nnfast.adam_step([half], [half], [single], [single], step=1, lr=1e-3, master_params=[single])
+    with pytest.raises(TypeError, match=r"params\[0\]: dtype int16 is not allowed here"):
+        nnfast.sgd_step(short, short, lr=0.1)
+    with pytest.raises(TypeError, match=r"master_params\[0\]: dtype float16 is not allowed here; "
+                                        r"master_params are float32"):
+        nnfast.sgd_step(half, half, lr=0.1, master_params=half)
+    with pytest.raises(TypeError, match=r"param_remainders go with bfloat16 params"):
+        nnfast.sgd_step(half, half, lr=0.1, param_remainders=short)
+
+
+def test_gpu_16bit_arrays_are_refused_by_activations_and_losses():
+    half = FakeGpuArray(typestr="<f2")
+    with pytest.raises(TypeError, match=r"x: dtype float16 is not supported here; expected float32 or float64"):
+        nnfast.relu(half, out=FakeGpuArray(typestr="<f2"))
+    with pytest.raises(TypeError, match=r"dtype float16 is not supported here; expected float32 or float64"):
+        nnfast.mse_loss(half, FakeGpuArray(typestr="<f2"))
+    with pytest.raises(TypeError, match=r"dtype int16 is not supported here; expected float32 or float64"):
+        nnfast.l2_loss([FakeGpuArray(typestr="<i2")])
+
+
+def test_dlpack_bfloat16_is_read():
+    # DLPack code 4 (kDLBfloat), 16 bits: the only protocol that names bfloat16 (a torch CPU
+    # tensor's capsule stands in for a GPU library's)
+    torch = pytest.importorskip("torch", reason="a bfloat16 DLPack capsule comes from torch")
+    empty = FakeDlpackGpuArray(torch.zeros(0, dtype=torch.bfloat16))
+    nnfast.sgd_step(empty, FakeDlpackGpuArray(torch.zeros(0, dtype=torch.bfloat16)), lr=0.1)
+    with pytest.raises(TypeError, match=r"x: dtype bfloat16 is not supported here"):
+        nnfast.relu(FakeDlpackGpuArray(torch.zeros(0, dtype=torch.bfloat16)))
 
 
 def test_gpu_mixed_dtypes_are_a_type_error():
@@ -313,6 +352,180 @@ def test_a_thousand_tensors_in_one_call(rng, lib):
                      decoupled_weight_decay=True)
     for i, got in enumerate(_host(lib, gpu[0])):
         assert_same_bits(got, params[i], f"params[{i}]")
+
+
+# ----------------------------------------------------------------- 16-bit optimizer storage
+
+BF16 = np.dtype(bfloat16)
+F16, F32 = np.dtype(np.float16), np.dtype(np.float32)
+HALF16 = (BF16, F16)
+
+#: (params storage, params, grads, states) dtypes: every layout the engine runs.
+LAYOUTS_16 = (
+    [("nearest", p, g, st) for p, g, st in [
+        (BF16, BF16, BF16), (BF16, BF16, F32), (BF16, F32, F32), (BF16, F32, BF16),
+        (F16, F16, F16), (F16, F16, F32), (F16, F32, BF16), (F32, F32, BF16)]]
+    + [("master", p, g, st) for p in HALF16 for g in (BF16, F16, F32) for st in (F32, BF16)]
+    + [("remainder", BF16, g, st) for g in (BF16, F16, F32) for st in (F32, BF16)]
+    + [("stochastic", p, g, st) for p in HALF16 for g in (p, F32) for st in (F32, BF16, p)])
+LAYOUT_16_IDS = ["{}-p{}-g{}-s{}".format(how, *(d.name for d in dtypes))
+                 for how, *dtypes in LAYOUTS_16]
+
+# sizes: empty (which still counts in stochastic rounding's tensor index), under one group of
+# 8, one group, odd, several 65536-element chunks with a tail
+SIZES_16 = [0, 1, 7, 8, 4097, 2 * 65536 + 13]
+
+
+def _to_gpu(lib, a):
+    """A GPU copy of a NumPy array of any storage dtype, bit for bit (bfloat16 through torch,
+    as a reinterpreted int16 copy: NumPy's bfloat16 is ml_dtypes', which torch does not read)."""
+    a = np.ascontiguousarray(a)
+    if lib[0] == "torch":
+        import torch
+        if a.dtype == BF16:
+            return torch.from_numpy(a.view(np.int16)).cuda().view(torch.bfloat16)
+        return torch.from_numpy(a).cuda()
+    return lib[1](a)
+
+
+def _to_host(lib, x):
+    if lib[0] == "torch":
+        import torch
+        if x.dtype == torch.bfloat16:
+            return x.view(torch.int16).cpu().numpy().view(BF16)
+        return x.cpu().numpy()
+    return lib[2](x)
+
+
+def _bits(a):
+    """The storage bits of an array of any dtype (2, 4 or 8 bytes an element)."""
+    a = np.ascontiguousarray(a)
+    return a.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[a.itemsize])
+
+
+def _assert_same_storage(got, want, what):
+    assert got.dtype == want.dtype and got.shape == want.shape, (
+        f"{what}: {got.dtype}{got.shape} vs {want.dtype}{want.shape}")
+    np.testing.assert_array_equal(_bits(got), _bits(want), err_msg=what)
+
+
+ARRAY_OPTIONS = ("master_params", "param_remainders")
+
+
+def _storage_problem(rng, kind, hp, layout, sizes):
+    """(arrays, options) of one call in NumPy: arrays by role (params, grads, each state,
+    and master_params or param_remainders), each list in its storage dtype; options the
+    storage keywords that are not arrays (stochastic rounding: a seed past 2**32 and
+    per-tensor steps, so several scalars groups)."""
+    how, params_dtype, grads_dtype, states_dtype = layout
+    masters = [rng.standard_normal(n).astype(np.float32) for n in sizes]
+    arrays = {"params": [m.astype(params_dtype) for m in masters],
+              "grads": [rng.standard_normal(n).astype(np.float32).astype(grads_dtype) for n in sizes]}
+    arrays.update({name: [] for name in state_names(kind, hp)})
+    for n in sizes:
+        for name, a in make_states(rng, kind, hp, (n,), np.float64).items():
+            arrays[name].append(a.astype(np.float32).astype(states_dtype))
+    options = {}
+    if how == "master":
+        arrays["master_params"] = masters
+    elif how == "remainder":  # every (bfloat16, int16) pair encodes one float32 master
+        arrays["param_remainders"] = [rng.integers(-2**15, 2**15, n).astype(np.int16) for n in sizes]
+    elif how == "stochastic":
+        base = hp.get("step", 1)
+        options = dict(stochastic_rounding=True, seed=2**40 + 12345,
+                       step=[base + i // 2 for i in range(len(sizes))])
+    return arrays, options
+
+
+def _step(kind, hp, arrays, options):
+    rest = dict(arrays)
+    params, grads = rest.pop("params"), rest.pop("grads")
+    storage = {name: rest.pop(name) for name in ARRAY_OPTIONS if name in rest}
+    return call_step(nnfast, kind, params, grads, rest, dict(hp, **options, **storage))
+
+
+def _by_name(arrays):
+    return {f"{role}[{i}]": a for role, listed in arrays.items() for i, a in enumerate(listed)}
+
+
+def _run_on_cpu_and_gpu(lib, kind, hp, arrays, options, view=lambda a: a):
+    """The step on CPU copies and on GPU copies of the same arrays, each given view(a) (the
+    array, or a view of it that starts off a 16-byte boundary): (CPU, GPU) whole arrays on
+    the host, by name (grads included: they must come back unchanged)."""
+    cpu = {role: [a.copy() for a in listed] for role, listed in arrays.items()}
+    gpu = {role: [_to_gpu(lib, a) for a in listed] for role, listed in arrays.items()}
+    _step(kind, hp, {role: [view(a) for a in listed] for role, listed in cpu.items()}, options)
+    assert _step(kind, hp, {role: [view(a) for a in listed] for role, listed in gpu.items()},
+                 options) is None
+    back = {role: [_to_host(lib, a) for a in listed] for role, listed in gpu.items()}
+    return _by_name(cpu), _by_name(back)
+
+
+def _skip_without_bfloat16(lib, dtypes):
+    if lib[0] != "torch" and BF16 in dtypes:
+        pytest.skip(f"{lib[0]} has no bfloat16 arrays")
+
+
+@needs_gpu
+@pytest.mark.parametrize("layout", LAYOUTS_16, ids=LAYOUT_16_IDS)
+@pytest.mark.parametrize("case", OPTIMIZER_CASES, ids=CASE_IDS)
+def test_16bit_storage_steps_equal_the_cpu_bit_for_bit(rng, lib, case, layout):
+    kind, hp = case
+    _skip_without_bfloat16(lib, layout[1:])
+    arrays, options = _storage_problem(rng, kind, hp, layout, SIZES_16)
+    cpu, got = _run_on_cpu_and_gpu(lib, kind, hp, arrays, options)
+    assert cpu.keys() == got.keys()
+    for name in cpu:
+        _assert_same_storage(got[name], cpu[name], f"{layout[0]} {kind} {name} GPU vs CPU")
+    # the step did run: something of every tensor of 4097 elements or more changed
+    before = _by_name(arrays)
+    for i in (i for i, n in enumerate(SIZES_16) if n >= 4097):
+        names = [name for name in cpu if name.endswith(f"[{i}]")]
+        assert any((_bits(cpu[name]) != _bits(before[name])).any() for name in names), f"tensor {i}"
+
+
+@needs_gpu
+@pytest.mark.parametrize("layout", [
+    ("nearest", BF16, BF16, F32), ("nearest", F16, F32, F16), ("master", BF16, BF16, F32),
+    ("remainder", BF16, BF16, BF16), ("stochastic", BF16, F32, F32), ("stochastic", F16, F16, F16)],
+    ids=lambda layout: "{}-p{}-g{}-s{}".format(layout[0], *(d.name for d in layout[1:])))
+@pytest.mark.parametrize("offset", [1, 3, 8])
+def test_16bit_storage_views_off_16_bytes_take_the_element_path(rng, lib, layout, offset):
+    # views starting `offset` elements in: off a 16-byte boundary (1, 3: one element at a
+    # time), or on one for every dtype (8: 16-byte accesses); the same bits either way, and
+    # the elements before the views untouched
+    _skip_without_bfloat16(lib, layout[1:])
+    kind, hp = "adam", dict(lr=1e-2, step=3, amsgrad=True, weight_decay=0.01)
+    sizes = [65536 + 77 + offset, 5 + offset, 4097 + offset]
+    arrays, options = _storage_problem(rng, kind, hp, layout, sizes)
+    cpu, got = _run_on_cpu_and_gpu(lib, kind, hp, arrays, options, view=lambda a: a[offset:])
+    before = _by_name(arrays)
+    for name in cpu:
+        _assert_same_storage(got[name], cpu[name], f"{layout[0]} {name} GPU vs CPU")
+        _assert_same_storage(got[name][:offset], before[name][:offset],
+                             f"{name}: the elements before the view")
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", HALF16, ids=["bfloat16", "float16"])
+def test_stochastic_rounding_bits_equal_the_cpu(rng, lib, dtype):
+    """The random bits of element e of tensor t (its index in the call) at a step and seed
+    are the CPU's: the same rounding of every element, whatever the launch layout."""
+    _skip_without_bfloat16(lib, [dtype])
+    sizes = [0, 3, 9, 65536 * 3 + 5, 1, 20_001]
+    # lr = 1 and tiny grads: every update lands between two 16-bit neighbours, so the
+    # rounding of each element depends on its random bits
+    params = [rng.standard_normal(n).astype(dtype) for n in sizes]
+    grads = [(rng.standard_normal(n) * 1e-3).astype(np.float32) for n in sizes]
+    for seed, step in ((0, 1), (2**63 + 7, 2**32 + 5)):
+        options = dict(stochastic_rounding=True, seed=seed, step=step)
+        cpu, got = _run_on_cpu_and_gpu(lib, "sgd", dict(lr=1.0), {"params": params, "grads": grads},
+                                       options)
+        for name in cpu:
+            _assert_same_storage(got[name], cpu[name], f"{name} seed={seed} step={step}")
+        # and the bits are not round-to-nearest's: some element rounded the other way
+        nearest = [(p.astype(np.float32) - g).astype(dtype) for p, g in zip(params, grads)]
+        assert any((_bits(got[f"params[{i}]"]) != _bits(nearest[i])).any() for i in range(len(sizes)))
 
 
 @needs_gpu

@@ -20,6 +20,11 @@ others, with no framework as a dependency. Rules:
 - New arrays (outputs, per-row losses) are allocated by the input's own library,
   on its device: a torch tensor in, a torch tensor out.
 - Class ids on the GPU are int32 or int64.
+- Optimizer steps take the 16-bit storage the CPU takes (bfloat16 and float16 params,
+  grads and states, float32 ``master_params``, int16 ``param_remainders``, stochastic
+  rounding), with the CPU's bits: PyTorch bfloat16 and float16 tensors, float16 and int16
+  through the CUDA array interface, bfloat16 through DLPack. Activations and losses take
+  float32 and float64.
 
 Sums (loss values, l1/l2) are deterministic: fixed chunks and a fixed order of
 additions in double, so the same inputs give the same bits on every run.
