@@ -567,7 +567,7 @@ def test_activation_forward(rng, lib, name, dtype):
     assert type(got).__module__.partition(".")[0] == lib[0], "the input's own kind comes back"
     got = lib[2](got)
     assert_forward(name, x, got, alpha)
-    fma = nnfast.info()["simd"] in ("avx2", "avx512")  # the polynomials round as on the GPU
+    fma = nnfast.info()["simd"] in ("avx2", "avx512", "avx512bf16")  # the polynomials round as on the GPU
     if fma or name in ("relu", "leaky_relu"):
         assert_same_bits(got, getattr(nnfast, name)(x, **args), f"{name} GPU vs CPU")
     out = lib[1](np.full_like(x, np.nan))  # poisoned: every element must be written

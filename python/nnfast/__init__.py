@@ -42,8 +42,9 @@ def info() -> dict[str, Any]:
     """Build and runtime facts: version, SIMD level, compiler, thread count, CUDA.
 
     ``simd`` names the kernel set chosen at import: the widest the CPU supports of
-    ``avx512``, ``avx2`` and ``sse2`` on x86-64 (``generic`` elsewhere), or a lower
-    one requested with the environment variable ``NNFAST_SIMD``.
+    ``avx512bf16`` (AVX-512 with its bfloat16 conversion instruction), ``avx512``,
+    ``avx2`` and ``sse2`` on x86-64 (``generic`` elsewhere), or a lower one requested
+    with the environment variable ``NNFAST_SIMD``.
 
     Returns:
         dict with keys ``version``, ``commit`` (the git commit built, if known),

@@ -1,5 +1,5 @@
 // Picks the chunk-kernel table: at import, the widest ISA the CPU (and OS)
-// support, lowered by the environment variable NNFAST_SIMD=sse2|avx2|avx512 if
+// support, lowered by the environment variable NNFAST_SIMD=sse2|avx2|avx512|avx512bf16 if
 // set (a request above what the CPU has is not honored). Tests switch tables with
 // use_kernels() to hold every ISA's kernels to the reference on one machine.
 #include <atomic>
@@ -16,6 +16,7 @@ namespace nnfast::cpu {
 namespace sse2 { const KernelTable& kernel_table(); }
 namespace avx2 { const KernelTable& kernel_table(); }
 namespace avx512 { const KernelTable& kernel_table(); }
+namespace avx512bf16 { const KernelTable& kernel_table(); }
 #else
 namespace generic { const KernelTable& kernel_table(); }
 #endif
@@ -45,7 +46,11 @@ std::vector<const KernelTable*> supported_kernels() {
   std::vector<const KernelTable*> tables;
   const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                     __builtin_cpu_supports("f16c");
-  if (avx2 && __builtin_cpu_supports("avx512f")) tables.push_back(&avx512::kernel_table());
+  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f");
+  if (avx512 && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16"))
+    tables.push_back(&avx512bf16::kernel_table());
+  if (avx512) tables.push_back(&avx512::kernel_table());
   if (avx2) tables.push_back(&avx2::kernel_table());
   tables.push_back(&sse2::kernel_table());
   return tables;

@@ -72,7 +72,7 @@ struct KernelTable {
 };
 
 // The table in use: the best the CPU supports, or a lower one named by the
-// environment variable NNFAST_SIMD (sse2, avx2, avx512) at import.
+// environment variable NNFAST_SIMD (sse2, avx2, avx512, avx512bf16) at import.
 const KernelTable& kernels();
 
 // The tables this CPU can run, widest first.

@@ -349,6 +349,15 @@ inline void store_bf16_as(uint16_t* p, V x) {
     *p = ops::float_to_bf16(x);
   } else {
     using namespace convert_detail;
+#if defined(__AVX512BF16__)
+    // VCVTNEPS2BF16 rounds to nearest even and quiets NaNs as float_to_bf16 does, in one
+    // instruction, but reads subnormal inputs as zero: a vector holding one (the only
+    // inputs with subnormal bfloat16 results) takes the integer formula instead.
+    if (_mm512_fpclass_ps_mask(x.v, 0x20) == 0) {  // 0x20: denormal
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(x.v)));
+      return;
+    }
+#endif
     store_low16(p, float_to_bf16(bit_lanes(x)));
   }
 }
