@@ -499,6 +499,9 @@ def test_roofline_kernel_refuses_counts_it_has_no_kernel_for(counts):
     ("adam_bf16_f32_states", 22, {"nnfast", "nnfast_fp32"}),
     ("adam_bf16_masters", 28, {"nnfast", "torch"}),
     ("adam_bf16_remainders", 26, {"nnfast", "torch"}),
+    ("relu_bf16", 4, {"nnfast", "nnfast_fp32", "torch"}),
+    ("tanh_bf16", 4, {"nnfast", "nnfast_fp32", "torch"}),
+    ("softmax_cross_entropy_bf16", 4, {"nnfast", "nnfast_fp32", "torch"}),
 ])
 def test_layout_cases_state_their_bytes_and_run(name, bytes_per_element, peers, no_deepspeed):
     """The 16-bit layout rows: their bytes per element (each array at its own size), their

@@ -210,11 +210,9 @@ inline void converted_block(void* const* slots, void* companion, int64_t i, cons
   });
 }
 
+// op over elements [begin, end) of operand slots stored as L says.
 template <class L, class Op>
-void run_converted(const Op& op, const OptimizerCall<float>& call, int64_t tensor, int64_t begin,
-                   int64_t end) {
-  void* const* slots = call.operands[tensor].data();
-  void* companion = call.operands[tensor][kCompanionSlot];
+void run_converted(const Op& op, void* const* slots, void* companion, int64_t begin, int64_t end) {
   constexpr int lanes = lane_count<Vec<float>>();
   int64_t i = begin;
   if constexpr (lanes > 1) {
@@ -223,6 +221,15 @@ void run_converted(const Op& op, const OptimizerCall<float>& call, int64_t tenso
   }
   for (; i < end; ++i) converted_block<float, L, Op::kRead, Op::kWrite>(slots, companion, i, op);
 }
+
+template <class L, class Op>
+void run_converted(const Op& op, const OptimizerCall<float>& call, int64_t tensor, int64_t begin,
+                   int64_t end) {
+  run_converted<L>(op, call.operands[tensor].data(), call.operands[tensor][kCompanionSlot], begin, end);
+}
+
+// Every operand bfloat16 (an activation and its gradient).
+using AllBf16 = Layout<Stored::bf16, Stored::bf16>;
 
 // Runs op through run_converted when the call's storage is one of its layouts.
 template <class Op>
@@ -698,6 +705,11 @@ double in_float32_tiles(const std::array<TiledOperand<S>, kMaxOperands>& operand
 template <class S>
 struct Tiled {
   static void activation_forward(Activation kind, float alpha, S* out, const S* x, int64_t n) {
+    if constexpr (std::is_same_v<S, Bfloat16>) {  // converted in registers: one pass
+      void* const slots[kMaxOperands] = {out, const_cast<S*>(x)};
+      return ops::with_activation_op<ops::ActivationForwardOp>(
+          kind, alpha, [&](const auto& op) { run_converted<AllBf16>(op, slots, nullptr, 0, n); });
+    }
     in_float32_tiles<S>({written_operand(out), read_operand(x)}, n,
                         [&](float* const* f, int64_t, int64_t units) {
                           NNFAST_ISA::activation_forward<float>(kind, alpha, f[0], f[1], units);
@@ -707,6 +719,11 @@ struct Tiled {
 
   static void activation_backward(Activation kind, float alpha, S* out, const S* a, const S* dy,
                                   int64_t n) {
+    if constexpr (std::is_same_v<S, Bfloat16>) {
+      void* const slots[kMaxOperands] = {out, const_cast<S*>(a), const_cast<S*>(dy)};
+      return ops::with_activation_op<ops::ActivationBackwardOp>(
+          kind, alpha, [&](const auto& op) { run_converted<AllBf16>(op, slots, nullptr, 0, n); });
+    }
     in_float32_tiles<S>({written_operand(out), read_operand(a), read_operand(dy)}, n,
                         [&](float* const* f, int64_t, int64_t units) {
                           NNFAST_ISA::activation_backward<float>(kind, alpha, f[0], f[1], f[2],

@@ -497,6 +497,60 @@ def _layout_case(name, traffic, make, layout, deepspeed=""):
                 requires=("ml_dtypes",), deepspeed=deepspeed)
 
 
+def _bf16_activation(name):
+    """out = f(x) on bfloat16 arrays: nnfast, torch on the same memory, nnfast on float32."""
+    def make(n, rng):
+        def build(impl):
+            dtype = np.float32 if impl == "nnfast_fp32" else bfloat16
+            x, out = _values(rng, n, dtype, 4.0), np.empty(n, dtype)
+            if impl == "torch":
+                fn, t_in, t_out = _TORCH_ACTIVATIONS[name], _torch_view(x), _torch_view(out)
+                return lambda: fn(t_in, out=t_out)
+            f = getattr(nnfast, name)
+            return lambda: f(x, out=out)
+        inputs = Inputs(n, format_count(n), {impl: build(impl) for impl in ("nnfast", "nnfast_fp32")})
+        if torch is not None:
+            inputs.calls["torch"] = build("torch")
+            inputs.paths["torch"] = "aten out="
+        return inputs
+    return make
+
+
+def _bf16_softmax_cross_entropy(n, rng, classes=1000):
+    """Softmax cross-entropy and its gradient over bfloat16 logits with class ids: nnfast,
+    torch's F.cross_entropy forward and backward on bfloat16, nnfast on float32."""
+    rows = _rows(n, classes)
+    labels = rng.integers(0, classes, rows)
+
+    def build(impl):
+        dtype = np.float32 if impl == "nnfast_fp32" else bfloat16
+        logits = tiled_randn(rng, rows * classes, np.float32, 3.0).astype(dtype).reshape(rows, classes)
+        if impl == "torch":
+            x = _torch_view(logits).clone().requires_grad_()
+            y = torch.from_numpy(labels)
+
+            def call():
+                x.grad = None
+                loss = F.cross_entropy(x, y)
+                loss.backward()
+                return loss.item()
+            return call
+        grad = np.empty_like(logits)
+        return lambda: nnfast.softmax_cross_entropy(logits, labels, grad_out=grad)
+    inputs = Inputs(rows * classes, f"{rows} x {classes}",
+                    {impl: build(impl) for impl in ("nnfast", "nnfast_fp32")})
+    if torch is not None:
+        inputs.calls["torch"] = build("torch")
+        inputs.paths["torch"] = "autograd"
+    return inputs
+
+
+def _bf16_elementwise_case(name, family, make, size):
+    """A bfloat16 activation or loss reading one array and writing one (2 bytes each)."""
+    return Case(name, family, Traffic(1, 0, 1, (2, 2)), make, (size,), layout="bfloat16",
+                requires=("ml_dtypes",))
+
+
 # ---------------------------------------------------------------- the table
 
 _ADAM = _optimizer("adam_step", step=10)
@@ -549,6 +603,12 @@ CASES = [
     # reads g (2); updates p (2), remainder (2), m, v (4): 26
     _layout_case("adam_bf16_remainders", Traffic(1, 4, 0, (2, 2, 2, 4, 4)),
                  _adam_layout(np.float32, "remainders"), "bf16+int16 rem."),
+    _bf16_elementwise_case("relu_bf16", "activations", _bf16_activation("relu"), 1e7),
+    _bf16_elementwise_case("leaky_relu_bf16", "activations", _bf16_activation("leaky_relu"), 1e7),
+    _bf16_elementwise_case("sigmoid_bf16", "activations", _bf16_activation("sigmoid"), 1e7),
+    _bf16_elementwise_case("tanh_bf16", "activations", _bf16_activation("tanh"), 1e7),
+    _bf16_elementwise_case("softmax_cross_entropy_bf16", "losses", _bf16_softmax_cross_entropy,
+                           4.096e6),
     _activation_case("sigmoid", ["x"]),
     _activation_case("sigmoid_backward", ["y_sigmoid", "dy"]),
     _activation_case("tanh", ["x"]),
