@@ -458,15 +458,9 @@ class SGD(_Optimizer):
 class Adagrad(_Optimizer):
     r"""Adagrad (``torch.optim.Adagrad``).
 
-    Each step is :func:`nnfast.adagrad_step` (whose docstring has the update) with the
-    decayed learning rate
-
-    .. math::
-
-        \eta_t = \frac{\eta}{1 + (t - 1)\gamma}
-
-    (:math:`\eta` = ``lr``, :math:`\gamma` = ``lr_decay``, :math:`t` the parameter's step)
-    and sums starting at ``initial_accumulator_value`` instead of 0. The lesson's Adagrad has
+    Each step is :func:`nnfast.adagrad_step` (whose docstring has the update, with its
+    learning-rate decay) with each parameter's own step count and sums starting at
+    ``initial_accumulator_value`` instead of 0. The lesson's Adagrad has
     :math:`\epsilon = 0`; Keras starts the sums at 0.1 and uses :math:`\epsilon = 10^{-7}`;
     optax puts :math:`\epsilon` inside the square root. torch allocates the sums when the
     optimizer is built; here they appear on the first step (same results).
