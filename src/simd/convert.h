@@ -1,6 +1,7 @@
-// Tile conversions between float32 and 16-bit storage (bfloat16, IEEE binary16),
-// and between float32 master weights and (bfloat16, int16 remainder) pairs, over
-// arrays, vectorized for the ISA the translation unit is compiled for.
+// Conversions between float32 and 16-bit storage (bfloat16, IEEE binary16), and
+// between float32 master weights and (bfloat16, int16 remainder) pairs: over arrays
+// (the tiles) and one vector at a time (the in-register loops), vectorized for the ISA
+// the translation unit is compiled for.
 //
 // Each function gives, for every input, exactly the bits of the scalar function of
 // ops/precision.h applied element by element (which also handles the tails and
@@ -8,8 +9,9 @@
 // integer formulas of ops/precision.h on vectors of 32-bit lanes. binary16 uses
 // F16C (VCVTPH2PS, VCVTPS2PH with round-to-nearest-even) on AVX2 and AVX-512,
 // which convert subnormals exactly and quiet NaNs as the scalar code does; SSE2 has
-// no such instruction and runs the scalar code. Not used: AVX512_BF16's
-// VCVTNEPS2BF16, which flushes subnormal inputs to zero.
+// no such instruction and runs the scalar code. The avx512bf16 set rounds bfloat16
+// stores with VCVTNEPS2BF16, except for vectors holding a subnormal input, which that
+// instruction reads as zero (store_bf16_as).
 #pragma once
 
 #include <cstdint>
