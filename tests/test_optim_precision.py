@@ -554,6 +554,8 @@ def test_numpy_optimizer_storage_options_are_checked():
         optim.Adam([np.zeros(3, bfloat16)], state_dtype=np.float16)
     with pytest.raises(TypeError, match="share one dtype"):
         optim.Adam([np.zeros(3, bfloat16), np.zeros(3, np.float32)])
+    with pytest.raises(TypeError, match=r"state_dtype: .*float64 parameters: float64"):
+        optim.Adam([np.zeros(3, np.float64)], state_dtype=np.float32)
     opt = optim.Adam([np.zeros(3, bfloat16)], stochastic_rounding=True)
     assert isinstance(opt.hyperparameters["seed"], int)
 

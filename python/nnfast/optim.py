@@ -111,39 +111,49 @@ def _precision(master_weights: bool, store_param_remainders: bool, state_dtype: 
                 stochastic_rounding=bool(stochastic_rounding), seed=seed)
 
 
-def check_precision(hp: Hyperparameters, params_dtype: Any, where: str = "") -> None:
+def check_precision(hp: Hyperparameters, params_dtype: Any) -> None:
     """Raise unless the storage options of ``hp`` suit parameters of ``params_dtype``.
 
     Raises:
         ValueError: ``master_weights`` with ``store_param_remainders``; either, or
             ``stochastic_rounding``, for parameters that are not 16-bit (remainders: not
             bfloat16); stochastic rounding with a master; a seed outside [0, 2**64).
-        TypeError: a ``state_dtype`` other than None, float32 or bfloat16.
+        TypeError: a ``state_dtype`` other than None, float32 or bfloat16 (float64
+            parameters: None or float64).
     """
-    prefix = f"{where}: " if where else ""
     dtype = np.dtype(params_dtype)
     if hp["master_weights"] and hp["store_param_remainders"]:
-        raise ValueError(prefix + "master_weights and store_param_remainders: choose one (both "
+        raise ValueError("master_weights and store_param_remainders: choose one (both "
                          "keep the float32 master)")
     if hp["master_weights"] and dtype not in _HALF:
-        raise ValueError(prefix + f"master_weights: for bfloat16 or float16 parameters, got {dtype}")
+        raise ValueError(f"master_weights: for bfloat16 or float16 parameters, got {dtype}")
     if hp["store_param_remainders"] and dtype != np.dtype(bfloat16):
-        raise ValueError(prefix + f"store_param_remainders: for bfloat16 parameters, got {dtype}")
+        raise ValueError(f"store_param_remainders: for bfloat16 parameters, got {dtype}")
     if hp["stochastic_rounding"]:
         if dtype not in _HALF:
-            raise ValueError(prefix + f"stochastic_rounding: for bfloat16 or float16 parameters, "
+            raise ValueError(f"stochastic_rounding: for bfloat16 or float16 parameters, "
                              f"got {dtype}")
         if hp["master_weights"] or hp["store_param_remainders"]:
-            raise ValueError(prefix + "stochastic_rounding: not with a master (it keeps the "
+            raise ValueError("stochastic_rounding: not with a master (it keeps the "
                              "exact value already)")
         seed = hp["seed"]
         if not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**64:  # type: ignore[operator]
-            raise ValueError(prefix + f"seed: an integer in [0, 2**64), got {seed!r}")
-    state_dtype = hp["state_dtype"]
-    if state_dtype is not None and np.dtype(state_dtype) not in (np.dtype(np.float32),
-                                                                  np.dtype(bfloat16), dtype):
-        raise TypeError(prefix + f"state_dtype: None (the parameters' dtype), float32 or "
-                        f"bfloat16, got {state_dtype}")
+            raise ValueError(f"seed: an integer in [0, 2**64), got {seed!r}")
+    states = hp["state_dtype"]
+    allowed = (dtype,) if dtype == np.float64 else (np.dtype(np.float32), np.dtype(bfloat16), dtype)
+    if states is not None and np.dtype(states) not in allowed:
+        raise TypeError(f"state_dtype: None (the parameters' dtype), float32 or "
+                        f"bfloat16 (float64 parameters: float64), got {states}")
+
+
+def state_dtype(hp: Hyperparameters, name: str, params_dtype: Any) -> np.dtype:
+    """The dtype of the state array ``name`` of parameters of ``params_dtype``: float32 for
+    a master, int16 for remainders, else ``hp["state_dtype"]`` or the parameters' own."""
+    if name == "master_param":
+        return np.dtype(np.float32)
+    if name == "param_remainder":
+        return np.dtype(np.int16)
+    return np.dtype(hp["state_dtype"] or params_dtype)
 
 
 def precision_state_names(hp: Hyperparameters) -> list[str]:
@@ -227,11 +237,8 @@ class _Optimizer:
     def _state_dtypes(self, p: HostArray) -> dict[str, Any]:
         """The dtype of each state array of parameter ``p``."""
         hp = self.hyperparameters
-        states = hp["state_dtype"] or p.dtype
-        dtypes = {n: np.dtype(states) for n in self._state_names(hp)}
-        dtypes.update({n: np.dtype(np.float32 if n == "master_param" else np.int16)
-                       for n in precision_state_names(hp)})
-        return dtypes
+        return {n: state_dtype(hp, n, p.dtype)
+                for n in self._state_names(hp) + precision_state_names(hp)}
 
     def _new_state(self, p: HostArray) -> ParameterState:
         hp = self.hyperparameters

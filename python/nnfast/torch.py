@@ -106,7 +106,7 @@ _COMPUTED_IN_FLOAT32 = (torch.float32, torch.bfloat16, torch.float16, torch.comp
 _HALF = (torch.bfloat16, torch.float16)
 _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64, torch.bfloat16: bfloat16,
                  torch.float16: np.float16}
-_TORCH_DTYPES = {np.dtype(v): k for k, v in _NUMPY_DTYPES.items()}
+_TORCH_DTYPES = {np.dtype(v): k for k, v in (*_NUMPY_DTYPES.items(), (torch.int16, np.int16))}
 #: nnfast's storage options (beyond torch), as group keys with their defaults: what a group
 #: without them (torch's, or a torch checkpoint's) means.
 _PRECISION = {"master_weights": False, "store_param_remainders": False, "state_dtype": None,
@@ -140,14 +140,9 @@ def _for_dtype(hp, dtype):
 
 def _state_dtype(p, name, hp):
     """The dtype of the state ``name`` of ``p`` under ``hp`` (as _for_dtype gives it)."""
-    if name == "master_param":
-        return torch.float32
-    if name == "param_remainder":
-        return torch.int16
-    state = hp["state_dtype"]
-    if state is None or p.is_complex():
+    if p.is_complex():  # (complex parameters take no storage options: _for_dtype)
         return p.dtype
-    return _TORCH_DTYPES[np.dtype(state)]
+    return _TORCH_DTYPES[_numpy_optim.state_dtype(hp, name, _NUMPY_DTYPES[p.dtype])]
 
 
 def _dense(t):

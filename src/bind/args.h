@@ -94,12 +94,17 @@ inline int64_t int64_arg(py::handle obj, const char* name) {
   return static_cast<int64_t>(v);
 }
 
+// A Python or NumPy integer, not a bool.
+inline bool is_integer(py::handle obj) {
+  PyObject* o = obj.ptr();
+  return !PyBool_Check(o) && (PyLong_Check(o) || is_numpy_instance(obj, "integer"));
+}
+
 // A Python or NumPy integer (not a bool) in [low, high]: TypeError naming it if
 // it is not an integer, ValueError if it lies outside; what_low says why low.
 inline int64_t integer_arg(py::handle obj, const char* name, int64_t low, int64_t high,
                            const char* what_low = "") {
-  PyObject* o = obj.ptr();
-  if (PyBool_Check(o) || !(PyLong_Check(o) || is_numpy_instance(obj, "integer")))
+  if (!is_integer(obj))
     throw py::type_error(std::string(name) + ": expected an integer, got " + type_name(obj));
   const py::int_ integer(py::reinterpret_borrow<py::object>(obj));
   int overflow = 0;
@@ -116,11 +121,6 @@ inline int64_t integer_arg(py::handle obj, const char* name, int64_t low, int64_
     throw py::value_error(std::string(name) + ": must be <= " + std::to_string(high) + ", got " +
                           std::to_string(value));
   return value;
-}
-
-// A 1-based step count: an integer >= 1.
-inline int64_t step_arg(py::handle obj) {
-  return integer_arg(obj, "step", 1, INT64_MAX, " (the count including this update)");
 }
 
 // An optional state list that must be given exactly when `needed`.
@@ -144,9 +144,7 @@ inline Reduction reduction_arg(py::handle obj) {
 
 // ignore_index: None or an integer (not a bool).
 inline void check_ignore_index(py::handle ignore_index) {
-  PyObject* o = ignore_index.ptr();
-  if (!ignore_index.is_none() &&
-      (PyBool_Check(o) || !(PyLong_Check(o) || is_numpy_instance(ignore_index, "integer"))))
+  if (!ignore_index.is_none() && !is_integer(ignore_index))
     throw py::type_error("ignore_index: expected an integer or None, got " + type_name(ignore_index));
 }
 

@@ -157,33 +157,36 @@ struct AdamBinding {
 
 // ------------------------------------------------------------ what every step shares
 
-// step: an integer >= 1, or a sequence of them (one per tensor). first_step: a
-// bool, or a sequence of them. Either way, one value per tensor.
-inline std::vector<int64_t> per_tensor_steps(py::handle obj, size_t count) {
+// One value per tensor: obj itself for every tensor, or a list or tuple of one value
+// per tensor; parse(item, name) reads (and checks) each, `what` says what one is.
+template <class T, class Parse>
+std::vector<T> per_tensor(py::handle obj, const char* name, const char* what, size_t count,
+                          const Parse& parse) {
   if (!PyList_Check(obj.ptr()) && !PyTuple_Check(obj.ptr()))
-    return std::vector<int64_t>(count, step_arg(obj));
+    return std::vector<T>(count, parse(obj, std::string(name)));
   const py::sequence items = py::reinterpret_borrow<py::sequence>(obj);
   if (items.size() != count)
-    throw py::value_error("step: expected an integer or " + std::to_string(count) +
+    throw py::value_error(std::string(name) + ": expected " + what + " or " + std::to_string(count) +
                           " of them (one per entry of params), got " + std::to_string(items.size()));
-  std::vector<int64_t> steps(count);
+  std::vector<T> values;
+  values.reserve(count);
   for (size_t i = 0; i < count; ++i)
-    steps[i] = integer_arg(items[i], ArgName("step", static_cast<int64_t>(i)).str().c_str(), 1,
-                           INT64_MAX, " (the count including this update)");
-  return steps;
+    values.push_back(parse(items[i], ArgName(name, static_cast<int64_t>(i)).str()));
+  return values;
 }
 
+// step: an integer >= 1 (the count including this update), or one per tensor.
+inline std::vector<int64_t> per_tensor_steps(py::handle obj, size_t count) {
+  return per_tensor<int64_t>(obj, "step", "an integer", count, [](py::handle item, const std::string& n) {
+    return integer_arg(item, n.c_str(), 1, INT64_MAX, " (the count including this update)");
+  });
+}
+
+// first_step: a bool, or one per tensor.
 inline std::vector<bool> per_tensor_flags(py::handle obj, const char* name, size_t count) {
-  if (!PyList_Check(obj.ptr()) && !PyTuple_Check(obj.ptr()))
-    return std::vector<bool>(count, bool_arg(obj, name));
-  const py::sequence items = py::reinterpret_borrow<py::sequence>(obj);
-  if (items.size() != count)
-    throw py::value_error(std::string(name) + ": expected a bool or " + std::to_string(count) +
-                          " of them (one per entry of params), got " + std::to_string(items.size()));
-  std::vector<bool> flags(count);
-  for (size_t i = 0; i < count; ++i)
-    flags[i] = bool_arg(items[i], ArgName(name, static_cast<int64_t>(i)).str().c_str());
-  return flags;
+  return per_tensor<bool>(obj, name, "a bool", count, [](py::handle item, const std::string& n) {
+    return bool_arg(item, n.c_str());
+  });
 }
 
 // The storage options of a step: master weights or remainders for 16-bit params,
@@ -201,8 +204,7 @@ inline StorageArgs storage_args(Keywords& k) {
   a.param_remainders = k.take("param_remainders");
   a.stochastic_rounding = bool_arg(k.take("stochastic_rounding"), "stochastic_rounding");
   const py::handle seed = k.take("seed");
-  if (PyBool_Check(seed.ptr()) || !(PyLong_Check(seed.ptr()) || is_numpy_instance(seed, "integer")))
-    throw py::type_error("seed: expected an integer, got " + type_name(seed));
+  if (!is_integer(seed)) throw py::type_error("seed: expected an integer, got " + type_name(seed));
   const py::int_ value(py::reinterpret_borrow<py::object>(seed));
   const unsigned long long s = PyLong_AsUnsignedLongLong(value.ptr());
   if (s == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
