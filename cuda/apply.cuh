@@ -180,7 +180,9 @@ __device__ __forceinline__ double apply_one(const Op& op, T* x) {
 template <class Storage, class Op>
 __global__ void __launch_bounds__(kApplyThreads)
 apply_kernel(const __grid_constant__ typename Storage::Table table, const __grid_constant__ Op op,
-             const __grid_constant__ Storage storage, double* partials, int64_t first_partial) {
+             const __grid_constant__ Storage storage, double* partials, int64_t first_partial,
+             const float* skip) {
+  if (skip && *skip != 0.0f) return;
   using T = typename Storage::Value;
   constexpr int Depth = Storage::kDepth;
   constexpr int lanes = Storage::kLanes;
@@ -230,10 +232,11 @@ int64_t chunk_count(const TensorList<T>& list) {
 // Runs op over every element of the tensors of the given sizes, moved by storage,
 // on the current launch's stream; partials (chunk_count entries) for a reduction.
 // fill(t, table, slot) writes tensor t's pointers (and extra facts) into the
-// table's entry `slot`.
+// table's entry `slot`. A nonzero *skip (a device float, read by every block)
+// leaves everything unwritten.
 template <class Storage, class Op, class Fill>
 void apply_chunks(const Storage& storage, const Op& op, const std::vector<int64_t>& sizes,
-                  const Fill& fill, double* partials) {
+                  const Fill& fill, double* partials, const float* skip = nullptr) {
   using Table = typename Storage::Table;
   static_assert(Storage::kDepth == ops::operand_count(Op::kRead | Op::kWrite));
   static_assert(sizeof(Table) + sizeof(Op) + sizeof(Storage) + 2 * sizeof(int64_t) + 32 <= kArgumentLimit,
@@ -244,7 +247,8 @@ void apply_chunks(const Storage& storage, const Op& op, const std::vector<int64_
   int tensors = 0, blocks = 0;
   int64_t launched = 0;
   const auto launch = [&] {
-    apply_kernel<Storage, Op><<<blocks, kApplyThreads, 0, stream>>>(table, op, storage, partials, launched);
+    apply_kernel<Storage, Op><<<blocks, kApplyThreads, 0, stream>>>(table, op, storage, partials, launched,
+                                                                   skip);
     check_launch("apply_kernel");
     launched += blocks;
     blocks = 0;

@@ -22,6 +22,10 @@ struct Drivers {
   // stochastic rounding converted per element, with the CPU's bits (optim.cu).
   template <class S> static void optimizer_step(const OptimizerCall<S>& call);
 
+  // Arrays live in device memory: control arrays (found_inf, grad_scale) are read by
+  // the kernels (optim.cu), never by the host.
+  static constexpr bool kHostMemory = false;
+
   template <class T>
   static void activation_forward(Activation kind, const T* x, T* out, int64_t n, double alpha);
   template <class T>

@@ -211,6 +211,28 @@ struct ConvertingStorage {
   }
 };
 
+// Op with every gradient first multiplied by a float the kernel reads from the
+// device: a grad_scale given as a device array, else a device 1 (so that one
+// instantiation serves both; the multiply is exact and costs no traffic).
+template <class Op>
+struct DeviceScaledGrads : Op {
+  const float* grad_scale;
+  template <class V>
+  __device__ void operator()(V* x) const {
+    x[ops::kGradsSlot] = x[ops::kGradsSlot] * V(*grad_scale);
+    Op::operator()(x);
+  }
+};
+
+__device__ const float kDeviceOne = 1.0f;
+
+// kDeviceOne's address on the current device (each device has its own copy).
+const float* device_one() {
+  void* address = nullptr;
+  check(cudaGetSymbolAddress(&address, kDeviceOne), "cudaGetSymbolAddress");
+  return static_cast<const float*>(address);
+}
+
 // The tensors of one scalars group, in place in S.
 template <class S, class Op>
 void step_native(const OptimizerCall<S>& call, const std::vector<size_t>& tensors,
@@ -219,7 +241,7 @@ void step_native(const OptimizerCall<S>& call, const std::vector<size_t>& tensor
   using Storage = NativeStorage<S, Depth>;
   apply_chunks(Storage{}, op, sizes, [&](size_t t, typename Storage::Table& table, int slot) {
     for (int k = 0; k < Depth; ++k) table.operands[k][slot] = call.operands[tensors[t]][k];
-  }, nullptr);
+  }, nullptr, call.found_inf);
 }
 
 // The tensors of one scalars group, converted as the call's storage says.
@@ -239,13 +261,14 @@ void step_converted(const OptimizerCall<float>& call, const std::vector<size_t>&
     table.operands[Storage::kCompanion][slot] = call.operands[tensor][kCompanionSlot];
     table.extra[slot] = {static_cast<uint32_t>(tensor),
                          stochastic ? static_cast<uint32_t>(call.steps[tensor]) : 0u};
-  }, nullptr);
+  }, nullptr, call.found_inf);
 }
 
 }  // namespace
 
 template <class S>
 void Drivers::optimizer_step(const OptimizerCall<S>& call) {
+  if (call.total() == 0) return;  // (touches no device: an empty call runs without one)
   for (size_t group = 0; group < call.scalars.size(); ++group) {
     std::vector<size_t> tensors;
     std::vector<int64_t> sizes;
@@ -254,18 +277,18 @@ void Drivers::optimizer_step(const OptimizerCall<S>& call) {
       tensors.push_back(t);
       sizes.push_back(call.sizes[t]);
     }
-    std::visit([&](const auto& scalars) {
-      ops::with_op(scalars, [&](const auto& op) {
-        // (float32 compute only: a float64 call is float64 throughout, bind/optimizer.h)
-        if constexpr (std::is_same_v<S, float>) {
-          if (!call.native()) {
-            step_converted(call, tensors, sizes, op);
-            return;
-          }
+    const float* grad_scale = call.device_grad_scale ? call.device_grad_scale : device_one();
+    ops::with_step_op(call.scalars[group], call.stores_scaled_grads, [&](const auto& step_op) {
+      const DeviceScaledGrads<std::decay_t<decltype(step_op)>> op{{step_op}, grad_scale};
+      // (float32 compute only: a float64 call is float64 throughout, bind/optimizer.h)
+      if constexpr (std::is_same_v<S, float>) {
+        if (!call.native()) {
+          step_converted(call, tensors, sizes, op);
+          return;
         }
-        step_native(call, tensors, sizes, op);
-      });
-    }, call.scalars[group]);
+      }
+      step_native(call, tensors, sizes, op);
+    });
   }
 }
 

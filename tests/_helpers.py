@@ -351,7 +351,8 @@ def make_states(rng, kind, hp, shape, dtype):
     return {k: np.array(v, dtype=dtype) for k, v in states.items()}
 
 
-def _effective_grad(ctx, p, g, *, weight_decay, l1, maximize):
+def _effective_grad(ctx, p, g, *, weight_decay, l1, maximize, grad_scale):
+    g = ctx.scalar(grad_scale) * g
     if maximize:
         g = -g
     if weight_decay != 0:
@@ -370,7 +371,8 @@ def bound_step(ctx, kind, p, g, states, hp):
     S = ctx.scalar
     lr = hp["lr"] if "lr" in hp else 1e-3
     common = dict(weight_decay=hp.get("weight_decay", 1e-2 if kind == "adamw" else 0.0),
-                  l1=hp.get("l1", 0.0), maximize=hp.get("maximize", False))
+                  l1=hp.get("l1", 0.0), maximize=hp.get("maximize", False),
+                  grad_scale=hp.get("grad_scale", 1.0))
     out = {}
     if kind == "sgd":
         d = _effective_grad(ctx, p, g, **common)
@@ -411,7 +413,8 @@ def bound_step(ctx, kind, p, g, states, hp):
         decoupled = kind == "adamw" or hp.get("decoupled_weight_decay", False)
         wd = common["weight_decay"]
         d = _effective_grad(ctx, p, g, weight_decay=0.0 if decoupled else wd,
-                            l1=common["l1"], maximize=common["maximize"])
+                            l1=common["l1"], maximize=common["maximize"],
+                            grad_scale=common["grad_scale"])
         if decoupled and wd != 0:
             p = p * S(1.0 - lr * wd)
         m = S(beta1) * states["exp_avgs"] + S(1.0 - beta1) * d
@@ -480,15 +483,18 @@ OPTIMIZER_CASES = [
     ("sgd", dict(lr=0.05, weight_decay=0.1)),
     ("sgd", dict(lr=0.05, l1=0.01)),
     ("sgd", dict(lr=0.2, maximize=True, weight_decay=0.01, l1=0.003)),
+    ("sgd", dict(lr=0.1, grad_scale=0.3, maximize=True, weight_decay=0.01)),
     ("sgdm", dict(lr=0.1)),
     ("sgdm", dict(lr=0.1, momentum=0.8, dampening=0.3)),
     ("sgdm", dict(lr=0.1, momentum=0.9, dampening=0.9)),  # the lesson's EMA momentum
     ("sgdm", dict(lr=0.05, momentum=0.95, nesterov=True)),
     ("sgdm", dict(lr=0.05, momentum=0.0)),
     ("sgdm", dict(lr=0.05, nesterov=True, weight_decay=0.1, l1=0.01, maximize=True)),
+    ("sgdm", dict(lr=0.05, grad_scale=2.0**-16)),
     ("adagrad", dict(lr=0.1)),
     ("adagrad", dict(lr=0.1, eps=0.0)),  # the lesson's form
     ("adagrad", dict(lr=0.3, eps=1e-6, weight_decay=0.05, l1=0.01, maximize=True)),
+    ("adagrad", dict(lr=0.1, grad_scale=7.0)),
     ("rmsprop", dict(lr=0.01)),
     ("rmsprop", dict(lr=0.01, alpha=0.9, eps=0.0)),  # the lesson's form
     ("rmsprop", dict(lr=0.01, centered=True)),
@@ -497,6 +503,7 @@ OPTIMIZER_CASES = [
                      maximize=True)),
     ("rmsprop", dict(lr=0.01, alpha=1.0)),
     ("rmsprop", dict(lr=0.01, alpha=0.0)),
+    ("rmsprop", dict(lr=0.01, centered=True, momentum=0.5, grad_scale=0.0)),
     ("adam", dict(lr=1e-3, step=1)),
     ("adam", dict(lr=1e-2, step=7, beta1=0.8, beta2=0.99, eps=1e-6)),
     ("adam", dict(lr=1e-2, step=3, eps=0.0)),  # the lesson's form
@@ -509,6 +516,8 @@ OPTIMIZER_CASES = [
     ("adamw", dict(lr=1e-3, step=1)),
     ("adamw", dict(lr=1e-2, step=10, weight_decay=0.2, amsgrad=True)),
     ("adamw", dict(lr=1e-2, step=2, l1=0.02, maximize=True)),
+    ("adam", dict(lr=1e-2, step=3, grad_scale=0.7 / 65536, weight_decay=0.1)),
+    ("adamw", dict(lr=1e-2, step=2, grad_scale=0.37, amsgrad=True)),
 ]
 
 

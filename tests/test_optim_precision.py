@@ -362,7 +362,8 @@ def test_storage_options_that_contradict_are_value_errors():
                         step=1, lr=0.1, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0.0,
                         l1=0.0, decoupled_weight_decay=False, amsgrad=False, maximize=False,
                         master_params=None, param_remainders=None, stochastic_rounding=False,
-                        seed=0, master_param=None)
+                        seed=0, grad_scale=1.0, found_inf=None, store_scaled_grads=False,
+                        master_param=None)
     np.testing.assert_array_equal(p.astype(np.float32), 1.0)
 
 

@@ -43,6 +43,21 @@ Storage options, shared by every step (keyword only):
         any thread count, SIMD level and device.
     seed: the integer in [0, 2**64) of ``stochastic_rounding``.
 
+Gradient-scaling options, shared by every step (keyword only): what a mixed-precision
+training loop folds into the update instead of separate passes over the gradients
+(``torch.amp.GradScaler``'s unscaling, gradient clipping; :class:`nnfast.torch.GradScaler`).
+    grad_scale: :math:`s \ge 0`: every gradient is multiplied by it, in the compute type,
+        before anything else (:math:`g \leftarrow s\,g` below): an inverse loss scale times
+        a clip coefficient (:func:`nnfast.clip_grad_norm_`'s). A real, or a 1-element
+        float32 array on the params' device (a GPU call's kernel reads it there: no sync).
+    found_inf: None, or a 1-element float32 array on the params' device: when it holds a
+        nonzero value the step writes nothing (GradScaler's flag of an inf or NaN
+        gradient; read by the kernel on a GPU). The step counts are the caller's: do not
+        advance them for a skipped step.
+    store_scaled_grads: also write :math:`s\,g` (rounded to the grads' dtype) back into
+        ``grads``, which must then be writable, as torch's fused optimizers leave the
+        unscaled gradient there under GradScaler. Without it grads are only read.
+
 Every update below uses the effective gradient :math:`g'` in place of the gradient :math:`g`:
 
 .. math::
@@ -60,7 +75,8 @@ Every step raises, besides the errors it lists itself:
     TypeError: an array argument is neither an array nnfast accepts nor a list or tuple of
         them; a dtype outside the table above for its role, or arrays of one role with
         different dtypes; a hyperparameter is not a real number (bool excluded), a flag is
-        not a bool, ``step`` or ``seed`` is not an integer.
+        not a bool, ``step`` or ``seed`` is not an integer; ``found_inf`` or an array
+        ``grad_scale`` is not float32.
     ValueError: list lengths or shapes differ; an array that is written is not C-contiguous,
         is read-only, or shares memory with another array of the call; the arrays of one
         call are on different devices; a hyperparameter is not finite or out of its range,
@@ -68,7 +84,8 @@ Every step raises, besides the errors it lists itself:
         state list is given that the options do not use, or is missing where they use it;
         ``step < 1``, or a sequence of steps whose length is not the number of params;
         both ``master_params`` and ``param_remainders``; ``stochastic_rounding`` for
-        params that are not 16-bit, or with a master.
+        params that are not 16-bit, or with a master; ``grad_scale`` negative (or not
+        finite), ``found_inf`` or an array ``grad_scale`` of more than one element.
     RuntimeError: GPU arrays, where nnfast was built without CUDA.
 The whole call is validated (in C++, once) before anything is written. The GIL is released
 while the kernel runs, for calls of 16,384 elements or more (below that, releasing it would
@@ -80,22 +97,25 @@ from __future__ import annotations
 from typing import Sequence, Union
 
 from ._backend import module_for
-from ._types import Arrays
+from ._types import Array, Arrays
 
 #: A step count, or one per parameter.
 Steps = Union[int, Sequence[int]]
 
 
-def _storage(step: Steps, master_params: Arrays | None, param_remainders: Arrays | None,
-             stochastic_rounding: bool, seed: int) -> dict[str, object]:
+def _shared(step: Steps, master_params: Arrays | None, param_remainders: Arrays | None,
+            stochastic_rounding: bool, seed: int, grad_scale: float | Array,
+            found_inf: Array | None, store_scaled_grads: bool) -> dict[str, object]:
     return dict(step=step, master_params=master_params, param_remainders=param_remainders,
-                stochastic_rounding=stochastic_rounding, seed=seed)
+                stochastic_rounding=stochastic_rounding, seed=seed, grad_scale=grad_scale,
+                found_inf=found_inf, store_scaled_grads=store_scaled_grads)
 
 
 def sgd_step(params: Arrays, grads: Arrays, *, lr: float, weight_decay: float = 0.0,
              l1: float = 0.0, maximize: bool = False, step: Steps = 1, master_params: Arrays | None = None,
              param_remainders: Arrays | None = None, stochastic_rounding: bool = False,
-             seed: int = 0) -> None:
+             seed: int = 0, grad_scale: float | Array = 1.0,
+             found_inf: Array | None = None, store_scaled_grads: bool = False) -> None:
     r"""Stochastic gradient descent.
 
     .. math::
@@ -110,6 +130,8 @@ def sgd_step(params: Arrays, grads: Arrays, *, lr: float, weight_decay: float = 
             :math:`\sigma = -1` (ascent) in :math:`g'` (module docstring).
         step, master_params, param_remainders, stochastic_rounding, seed: the storage
             options (module docstring).
+        grad_scale, found_inf, store_scaled_grads: the gradient-scaling options (module
+            docstring).
 
     Returns:
         None; ``params`` holds the result.
@@ -120,7 +142,8 @@ def sgd_step(params: Arrays, grads: Arrays, *, lr: float, weight_decay: float = 
     """
     module_for(params).sgd_step(params=params, grads=grads, lr=lr, weight_decay=weight_decay,
                                 l1=l1, maximize=maximize,
-                                **_storage(step, master_params, param_remainders, stochastic_rounding, seed))
+                                **_shared(step, master_params, param_remainders, stochastic_rounding, seed,
+                                          grad_scale, found_inf, store_scaled_grads))
 
 
 def sgdm_step(params: Arrays, grads: Arrays, momentum_buffers: Arrays, *, lr: float,
@@ -128,7 +151,8 @@ def sgdm_step(params: Arrays, grads: Arrays, momentum_buffers: Arrays, *, lr: fl
               weight_decay: float = 0.0, l1: float = 0.0, maximize: bool = False,
               first_step: bool | Sequence[bool] = False, step: Steps = 1, master_params: Arrays | None = None,
              param_remainders: Arrays | None = None, stochastic_rounding: bool = False,
-             seed: int = 0) -> None:
+             seed: int = 0, grad_scale: float | Array = 1.0,
+             found_inf: Array | None = None, store_scaled_grads: bool = False) -> None:
     r"""SGD with momentum (PyTorch's form).
 
     .. math::
@@ -159,6 +183,8 @@ def sgdm_step(params: Arrays, grads: Arrays, momentum_buffers: Arrays, *, lr: fl
             parameter.
         step, master_params, param_remainders, stochastic_rounding, seed: the storage
             options (module docstring).
+        grad_scale, found_inf, store_scaled_grads: the gradient-scaling options (module
+            docstring).
 
     Returns:
         None; ``params`` and ``momentum_buffers`` hold the result.
@@ -172,14 +198,16 @@ def sgdm_step(params: Arrays, grads: Arrays, momentum_buffers: Arrays, *, lr: fl
                                  lr=lr, momentum=momentum, dampening=dampening,
                                  nesterov=nesterov, weight_decay=weight_decay, l1=l1,
                                  maximize=maximize, first_step=first_step,
-                                 **_storage(step, master_params, param_remainders, stochastic_rounding, seed))
+                                 **_shared(step, master_params, param_remainders, stochastic_rounding, seed,
+                                          grad_scale, found_inf, store_scaled_grads))
 
 
 def adagrad_step(params: Arrays, grads: Arrays, sums: Arrays, *, lr: float, eps: float = 1e-10,
                  weight_decay: float = 0.0, l1: float = 0.0, maximize: bool = False,
                  lr_decay: float = 0.0, step: Steps = 1, master_params: Arrays | None = None,
              param_remainders: Arrays | None = None, stochastic_rounding: bool = False,
-             seed: int = 0) -> None:
+             seed: int = 0, grad_scale: float | Array = 1.0,
+             found_inf: Array | None = None, store_scaled_grads: bool = False) -> None:
     r"""Adagrad (Duchi et al., 2011; PyTorch's form).
 
     .. math::
@@ -203,6 +231,8 @@ def adagrad_step(params: Arrays, grads: Arrays, sums: Arrays, *, lr: float, eps:
         lr_decay: :math:`\gamma \ge 0`.
         step, master_params, param_remainders, stochastic_rounding, seed: the storage
             options (module docstring).
+        grad_scale, found_inf, store_scaled_grads: the gradient-scaling options (module
+            docstring).
 
     Returns:
         None; ``params`` and ``sums`` hold the result.
@@ -214,7 +244,8 @@ def adagrad_step(params: Arrays, grads: Arrays, sums: Arrays, *, lr: float, eps:
     module_for(params).adagrad_step(params=params, grads=grads, sums=sums, lr=lr, eps=eps,
                                     weight_decay=weight_decay, l1=l1, maximize=maximize,
                                     lr_decay=lr_decay,
-                                    **_storage(step, master_params, param_remainders, stochastic_rounding, seed))
+                                    **_shared(step, master_params, param_remainders, stochastic_rounding, seed,
+                                          grad_scale, found_inf, store_scaled_grads))
 
 
 def rmsprop_step(params: Arrays, grads: Arrays, square_avgs: Arrays, *, lr: float,
@@ -223,7 +254,8 @@ def rmsprop_step(params: Arrays, grads: Arrays, square_avgs: Arrays, *, lr: floa
                  momentum_buffers: Arrays | None = None, centered: bool = False,
                  grad_avgs: Arrays | None = None, step: Steps = 1, master_params: Arrays | None = None,
              param_remainders: Arrays | None = None, stochastic_rounding: bool = False,
-             seed: int = 0) -> None:
+             seed: int = 0, grad_scale: float | Array = 1.0,
+             found_inf: Array | None = None, store_scaled_grads: bool = False) -> None:
     r"""RMSprop (Hinton, 2012; PyTorch's form).
 
     .. math::
@@ -254,6 +286,8 @@ def rmsprop_step(params: Arrays, grads: Arrays, square_avgs: Arrays, *, lr: floa
         grad_avgs: :math:`c`, updated in place; given exactly when ``centered``.
         step, master_params, param_remainders, stochastic_rounding, seed: the storage
             options (module docstring).
+        grad_scale, found_inf, store_scaled_grads: the gradient-scaling options (module
+            docstring).
 
     Returns:
         None; ``params`` and the state arrays given hold the result.
@@ -269,7 +303,8 @@ def rmsprop_step(params: Arrays, grads: Arrays, square_avgs: Arrays, *, lr: floa
                                     lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                     l1=l1, maximize=maximize, momentum=momentum,
                                     centered=centered,
-                                    **_storage(step, master_params, param_remainders, stochastic_rounding, seed))
+                                    **_shared(step, master_params, param_remainders, stochastic_rounding, seed,
+                                          grad_scale, found_inf, store_scaled_grads))
 
 
 def adam_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, *,
@@ -278,7 +313,8 @@ def adam_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arra
               decoupled_weight_decay: bool = False, amsgrad: bool = False,
               max_exp_avg_sqs: Arrays | None = None, maximize: bool = False,
               master_params: Arrays | None = None, param_remainders: Arrays | None = None,
-              stochastic_rounding: bool = False, seed: int = 0) -> None:
+              stochastic_rounding: bool = False, seed: int = 0, grad_scale: float | Array = 1.0,
+             found_inf: Array | None = None, store_scaled_grads: bool = False) -> None:
     r"""Adam (Kingma & Ba, 2015) as PyTorch computes it; AdamW with decoupled decay.
 
     .. math::
@@ -320,6 +356,8 @@ def adam_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arra
         maximize: ascend: :math:`g'` starts from :math:`-g`.
         master_params, param_remainders, stochastic_rounding, seed: the storage options
             (module docstring).
+        grad_scale, found_inf, store_scaled_grads: the gradient-scaling options (module
+            docstring).
 
     Returns:
         None; ``params`` and the state arrays hold the result.
@@ -336,7 +374,8 @@ def adam_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arra
                                  weight_decay=weight_decay, l1=l1,
                                  decoupled_weight_decay=decoupled_weight_decay,
                                  amsgrad=amsgrad, maximize=maximize,
-                                 **_storage(step, master_params, param_remainders, stochastic_rounding, seed))
+                                 **_shared(step, master_params, param_remainders, stochastic_rounding, seed,
+                                          grad_scale, found_inf, store_scaled_grads))
 
 
 def adamw_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, *,
@@ -345,7 +384,8 @@ def adamw_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arr
                amsgrad: bool = False, max_exp_avg_sqs: Arrays | None = None,
                maximize: bool = False, master_params: Arrays | None = None,
                param_remainders: Arrays | None = None, stochastic_rounding: bool = False,
-               seed: int = 0) -> None:
+               seed: int = 0, grad_scale: float | Array = 1.0,
+             found_inf: Array | None = None, store_scaled_grads: bool = False) -> None:
     r"""AdamW: :func:`adam_step` with ``decoupled_weight_decay=True``.
 
     .. math::
@@ -358,7 +398,8 @@ def adamw_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arr
     Args:
         params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps, weight_decay,
             l1, amsgrad, max_exp_avg_sqs, maximize, master_params, param_remainders,
-            stochastic_rounding, seed: as :func:`adam_step` (``weight_decay`` decoupled).
+            stochastic_rounding, seed, grad_scale, found_inf, store_scaled_grads: as
+            :func:`adam_step` (``weight_decay`` decoupled).
 
     Returns:
         None; ``params`` and the state arrays hold the result.
@@ -370,4 +411,5 @@ def adamw_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arr
               eps=eps, weight_decay=weight_decay, l1=l1, decoupled_weight_decay=True,
               amsgrad=amsgrad, max_exp_avg_sqs=max_exp_avg_sqs, maximize=maximize,
               master_params=master_params, param_remainders=param_remainders,
-              stochastic_rounding=stochastic_rounding, seed=seed)
+              stochastic_rounding=stochastic_rounding, seed=seed, grad_scale=grad_scale,
+              found_inf=found_inf, store_scaled_grads=store_scaled_grads)

@@ -22,7 +22,7 @@ math with the symbols mapped to the arguments).
 
 Notation: ``g'`` is the effective gradient,
 
-    g' = (-g if maximize else g) + weight_decay * p + l1 * sign(p)
+    g' = (-s if maximize else s) + weight_decay * p + l1 * sign(p),   s = grad_scale * g
 
 where each added term is applied only when its coefficient is nonzero (so ``0 * inf``
 never turns a parameter's update into NaN).
@@ -70,8 +70,10 @@ def _as_list(arrays: Any) -> list[Any]:
 
 
 def _effective_grad(p: HostArray, g: HostArray, *, maximize: bool, weight_decay: float,
-                    l1: float) -> HostArray:
-    """g' = (-g if maximize else g) + weight_decay*p + l1*sign(p), nonzero terms only."""
+                    l1: float, grad_scale: float) -> HostArray:
+    """g' = (-s if maximize else s) + weight_decay*p + l1*sign(p), nonzero terms only, with
+    s = grad_scale * g."""
+    g = grad_scale * g
     if maximize:
         g = -g
     if weight_decay != 0:
@@ -99,7 +101,7 @@ def _check_reduction(reduction: str) -> None:
 
 
 def sgd_step(params: HostArrays, grads: HostArrays, *, lr: float, weight_decay: float = 0.0,
-             l1: float = 0.0, maximize: bool = False) -> None:
+             l1: float = 0.0, maximize: bool = False, grad_scale: float = 1.0) -> None:
     """Plain stochastic gradient descent, in place.
 
     ``p <- p - lr * g'``
@@ -107,7 +109,7 @@ def sgd_step(params: HostArrays, grads: HostArrays, *, lr: float, weight_decay: 
     Args:
         params, grads: one array or a list/tuple of arrays; ``params`` is updated in place.
         lr: learning rate.
-        weight_decay, l1, maximize: terms of ``g'`` (see the module docstring).
+        weight_decay, l1, maximize, grad_scale: terms of ``g'`` (see the module docstring).
 
     Returns:
         None; ``params`` holds the result.
@@ -116,14 +118,15 @@ def sgd_step(params: HostArrays, grads: HostArrays, *, lr: float, weight_decay: 
         Nothing of its own (see the module docstring).
     """
     for p, g in zip(_as_list(params), _as_list(grads)):
-        g = _effective_grad(p, g, maximize=maximize, weight_decay=weight_decay, l1=l1)
+        g = _effective_grad(p, g, maximize=maximize, weight_decay=weight_decay, l1=l1,
+                            grad_scale=grad_scale)
         # p = p - lr*g'
         p[...] = p - lr * g
 
 
 def sgdm_step(params: HostArrays, grads: HostArrays, momentum_buffers: HostArrays, *, lr: float,
               momentum: float = 0.9, dampening: float = 0.0, nesterov: bool = False,
-              weight_decay: float = 0.0, l1: float = 0.0, maximize: bool = False,
+              weight_decay: float = 0.0, l1: float = 0.0, maximize: bool = False, grad_scale: float = 1.0,
               first_step: bool | list[bool] = False) -> None:
     """SGD with (heavy-ball or Nesterov) momentum, PyTorch's form, in place.
 
@@ -139,7 +142,7 @@ def sgdm_step(params: HostArrays, grads: HostArrays, momentum_buffers: HostArray
         params, grads, momentum_buffers: one array or a list/tuple of arrays; ``params`` and
             ``momentum_buffers`` are updated in place.
         lr, momentum, dampening, nesterov: as in the formula.
-        weight_decay, l1, maximize: terms of ``g'``.
+        weight_decay, l1, maximize, grad_scale: terms of ``g'``.
         first_step: a bool, or one per tensor.
 
     Returns:
@@ -151,7 +154,8 @@ def sgdm_step(params: HostArrays, grads: HostArrays, momentum_buffers: HostArray
     params = _as_list(params)
     firsts = _per_tensor(first_step, len(params))
     for p, g, b, first in zip(params, _as_list(grads), _as_list(momentum_buffers), firsts):
-        g = _effective_grad(p, g, maximize=maximize, weight_decay=weight_decay, l1=l1)
+        g = _effective_grad(p, g, maximize=maximize, weight_decay=weight_decay, l1=l1,
+                            grad_scale=grad_scale)
         # b = g' on a first step, else b = mu*b + (1 - dampening)*g'
         b[...] = g if first else momentum * b + (1 - dampening) * g
         # d = g' + mu*b (Nesterov) or b
@@ -162,7 +166,7 @@ def sgdm_step(params: HostArrays, grads: HostArrays, momentum_buffers: HostArray
 
 def adagrad_step(params: HostArrays, grads: HostArrays, sums: HostArrays, *, lr: float,
                  eps: float = 1e-10, weight_decay: float = 0.0, l1: float = 0.0,
-                 maximize: bool = False, lr_decay: float = 0.0,
+                 maximize: bool = False, grad_scale: float = 1.0, lr_decay: float = 0.0,
                  step: int | list[int] = 1) -> None:
     """Adagrad, PyTorch's form, in place.
 
@@ -174,7 +178,7 @@ def adagrad_step(params: HostArrays, grads: HostArrays, sums: HostArrays, *, lr:
         params, grads, sums: one array or a list/tuple of arrays; ``params`` and ``sums`` are
             updated in place.
         lr, eps, lr_decay: as in the formula.
-        weight_decay, l1, maximize: terms of ``g'``.
+        weight_decay, l1, maximize, grad_scale: terms of ``g'``.
         step: the 1-based step count, or one per tensor.
 
     Returns:
@@ -187,7 +191,8 @@ def adagrad_step(params: HostArrays, grads: HostArrays, sums: HostArrays, *, lr:
     for p, g, s, t in zip(params, _as_list(grads), _as_list(sums), _per_tensor(step, len(params))):
         # clr = lr/(1 + (t - 1)*lr_decay), in Python float (double), as torch computes it
         clr = lr / (1 + (t - 1) * lr_decay)
-        g = _effective_grad(p, g, maximize=maximize, weight_decay=weight_decay, l1=l1)
+        g = _effective_grad(p, g, maximize=maximize, weight_decay=weight_decay, l1=l1,
+                            grad_scale=grad_scale)
         # s = s + g'^2
         s[...] = s + g * g
         # p = p - clr*g'/(sqrt(s) + eps)
@@ -196,7 +201,7 @@ def adagrad_step(params: HostArrays, grads: HostArrays, sums: HostArrays, *, lr:
 
 def rmsprop_step(params: HostArrays, grads: HostArrays, square_avgs: HostArrays, *, lr: float,
                  alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 l1: float = 0.0, maximize: bool = False, momentum: float = 0.0,
+                 l1: float = 0.0, maximize: bool = False, grad_scale: float = 1.0, momentum: float = 0.0,
                  momentum_buffers: HostArrays | None = None, centered: bool = False,
                  grad_avgs: HostArrays | None = None) -> None:
     """RMSprop, PyTorch's form, in place.
@@ -214,7 +219,7 @@ def rmsprop_step(params: HostArrays, grads: HostArrays, square_avgs: HostArrays,
         momentum_buffers: the ``b`` arrays; required when ``momentum > 0``.
         grad_avgs: the ``c`` arrays; required when ``centered``.
         lr, alpha, eps, momentum, centered: as in the formula.
-        weight_decay, l1, maximize: terms of ``g'``.
+        weight_decay, l1, maximize, grad_scale: terms of ``g'``.
         Params and every state given are updated in place.
 
     Returns:
@@ -233,7 +238,8 @@ def rmsprop_step(params: HostArrays, grads: HostArrays, square_avgs: HostArrays,
     averages = _as_list(grad_avgs) if centered else [None] * len(params)
     for p, g, q, b, c in zip(params, _as_list(grads), _as_list(square_avgs), buffers,
                              averages):
-        g = _effective_grad(p, g, maximize=maximize, weight_decay=weight_decay, l1=l1)
+        g = _effective_grad(p, g, maximize=maximize, weight_decay=weight_decay, l1=l1,
+                            grad_scale=grad_scale)
         # q = alpha*q + (1 - alpha)*g'^2
         q[...] = alpha * q + (1 - alpha) * g * g
         if centered:
@@ -258,7 +264,8 @@ def adam_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays,
               exp_avg_sqs: HostArrays, *, step: int | list[int], lr: float = 1e-3, beta1: float = 0.9,
               beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
               l1: float = 0.0, decoupled_weight_decay: bool = False, amsgrad: bool = False,
-              max_exp_avg_sqs: HostArrays | None = None, maximize: bool = False) -> None:
+              max_exp_avg_sqs: HostArrays | None = None, maximize: bool = False,
+               grad_scale: float = 1.0) -> None:
     """Adam (and AdamW, AMSGrad), PyTorch's form, in place.
 
     With ``t = step`` (1-based, counting this update)::
@@ -278,7 +285,7 @@ def adam_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays,
         max_exp_avg_sqs: the ``vmax`` arrays; required when ``amsgrad``.
         step: the 1-based step count ``t``, or one per tensor.
         lr, beta1, beta2, eps, decoupled_weight_decay, amsgrad: as in the formula.
-        weight_decay, l1, maximize: terms of ``g'`` (weight decay: or of the decay above).
+        weight_decay, l1, maximize, grad_scale: terms of ``g'`` (weight decay: or of the decay above).
         Params and every state given are updated in place.
 
     Returns:
@@ -300,7 +307,8 @@ def adam_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays,
         # scalars in Python float (double), as torch computes them
         step_size = lr / (1 - beta1**t)
         bias_correction2_sqrt = math.sqrt(1 - beta2**t)
-        g = _effective_grad(p, g, maximize=maximize, weight_decay=coupled_weight_decay, l1=l1)
+        g = _effective_grad(p, g, maximize=maximize, weight_decay=coupled_weight_decay, l1=l1,
+                            grad_scale=grad_scale)
         if decoupled_weight_decay and weight_decay != 0:
             # p = p*(1 - lr*wd)
             p[...] = p * (1 - lr * weight_decay)
@@ -322,14 +330,15 @@ def adamw_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays,
                exp_avg_sqs: HostArrays, *, step: int | list[int], lr: float = 1e-3, beta1: float = 0.9,
                beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 1e-2,
                l1: float = 0.0, amsgrad: bool = False,
-               max_exp_avg_sqs: HostArrays | None = None, maximize: bool = False) -> None:
+               max_exp_avg_sqs: HostArrays | None = None, maximize: bool = False,
+               grad_scale: float = 1.0) -> None:
     """AdamW: ``adam_step`` with ``decoupled_weight_decay=True`` (default weight_decay 1e-2).
 
     ``p <- p*(1 - lr*weight_decay)``, then the Adam update; see ``adam_step``.
 
     Args:
         params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps, weight_decay, l1,
-            amsgrad, max_exp_avg_sqs, maximize: as ``adam_step``.
+            amsgrad, max_exp_avg_sqs, maximize, grad_scale: as ``adam_step``.
 
     Returns:
         None; ``params`` and the state arrays given hold the result.
@@ -340,7 +349,7 @@ def adamw_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays,
     adam_step(params, grads, exp_avgs, exp_avg_sqs, step=step, lr=lr, beta1=beta1,
               beta2=beta2, eps=eps, weight_decay=weight_decay, l1=l1,
               decoupled_weight_decay=True, amsgrad=amsgrad, max_exp_avg_sqs=max_exp_avg_sqs,
-              maximize=maximize)
+              maximize=maximize, grad_scale=grad_scale)
 
 
 # --------------------------------------------------------------------------- activations

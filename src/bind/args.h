@@ -38,14 +38,19 @@ inline bool is_numpy_instance(py::handle obj, const char* numpy_type) {
   return py::isinstance(obj, py::module_::import("numpy").attr(numpy_type));
 }
 
+// A Python or NumPy int or float, not a bool.
+inline bool is_real(py::handle obj) {
+  PyObject* o = obj.ptr();
+  return PyFloat_Check(o) || (PyLong_Check(o) && !PyBool_Check(o)) ||
+         is_numpy_instance(obj, "floating") || is_numpy_instance(obj, "integer");
+}
+
 // A real number (Python or NumPy int/float, not bool) as a finite double:
 // ValueError for NaN, an infinity, or an integer beyond float64's range. (Each
 // kernel then refuses a value its dtype cannot hold: ops/narrow.h.)
 inline double real_arg(py::handle obj, const char* name) {
   PyObject* o = obj.ptr();
-  const bool numeric = PyFloat_Check(o) || (PyLong_Check(o) && !PyBool_Check(o)) ||
-                       is_numpy_instance(obj, "floating") || is_numpy_instance(obj, "integer");
-  if (!numeric)
+  if (!is_real(obj))
     throw py::type_error(std::string(name) + ": expected a real number, got " + type_name(obj));
   const double value = PyFloat_AsDouble(o);
   if (value == -1.0 && PyErr_Occurred()) {

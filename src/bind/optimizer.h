@@ -5,7 +5,7 @@
 // argument by name): the operands by the names of their ops/optimizers/ spec, the
 // hyperparameters by the names its binding struct below reads, then the options
 // every step shares (step, master_params, param_remainders, stochastic_rounding,
-// seed). A missing or unknown keyword is a TypeError. The whole call is checked,
+// seed, grad_scale, found_inf, store_scaled_grads). A missing or unknown keyword is a TypeError. The whole call is checked,
 // scalars first, then every array and the dtypes of each role, before anything is
 // written; then the backend's driver runs it once.
 #pragma once
@@ -221,6 +221,53 @@ inline StorageArgs storage_args(Keywords& k) {
   return a;
 }
 
+// The options of a step that mixed-precision training sets (torch.amp.GradScaler,
+// gradient clipping): the factor folded into every gradient, the flag that skips
+// the step, and whether the scaled gradients are stored back.
+struct GradScaling {
+  py::handle grad_scale;  // a real >= 0, or a 1-element float32 array on the call's device
+  py::handle found_inf;   // None, or a 1-element float32 array on the call's device
+  bool store_scaled_grads = false;
+};
+
+inline GradScaling grad_scaling(Keywords& k) {
+  GradScaling g;
+  g.grad_scale = k.take("grad_scale");
+  g.found_inf = k.take("found_inf");
+  g.store_scaled_grads = bool_arg(k.take("store_scaled_grads"), "store_scaled_grads");
+  return g;
+}
+
+// A 1-element float32 array of the call (found_inf, grad_scale), checked by the
+// backend as every operand is (its device among them).
+template <class B>
+Array control_array(py::handle obj, const char* name) {
+  Array a = B::check(obj, name, Access::read);
+  if (a.dtype != DType::float32)
+    throw py::type_error(std::string(name) + ": expected a float32 array of one element, got dtype " +
+                         dtype_name(a.dtype));
+  if (a.size != 1)
+    throw py::value_error(std::string(name) + ": expected one element, got shape " +
+                          describe_shape(a.shape));
+  return a;
+}
+
+// The grad_scale of a step whose grad_scale is an array: its value, read now from
+// host memory (then held to the rule of a real grad_scale), or 1 with the array's
+// device pointer left for the kernel to read.
+template <class B>
+double array_grad_scale(const Array& a, const float*& device_grad_scale) {
+  if constexpr (B::kHostMemory) {
+    const double value = *a.ptr<float>();
+    if (!(value >= 0.0) || value - value != 0.0)
+      throw py::value_error("grad_scale: must be finite and >= 0, got " + std::to_string(value));
+    return value;
+  } else {
+    device_grad_scale = a.ptr<float>();
+    return 1.0;
+  }
+}
+
 inline std::string dtype_list(std::initializer_list<DType> dtypes) {
   std::string s;
   for (DType d : dtypes) s += (s.empty() ? "" : ", ") + std::string(dtype_name(d));
@@ -344,13 +391,17 @@ OptimizerCall<S> optimizer_call(const CheckedList& c, const std::vector<Operand>
 template <class B, class Opt>
 void run_step(Keywords& k) {
   using Operands = typename Opt::Operands;
-  const typename Opt::Hyper h = Opt::hyper(k);
+  typename Opt::Hyper h = Opt::hyper(k);
+  const GradScaling scaling = grad_scaling(k);
+  const bool scale_is_array = !is_real(scaling.grad_scale);
+  if (!scale_is_array) h.grad.grad_scale = nonnegative_arg(scaling.grad_scale, "grad_scale");
   std::vector<Operand> operands;
   std::vector<ops::Role> roles;
   for (int slot = 0; slot < Operands::count; ++slot) {
     const ops::OperandSpec& spec = Operands::spec[slot];
     const py::handle list = k.take(spec.name);
-    const Access access = spec.role == ops::Role::grad ? Access::read : Access::write;
+    const bool read_only = spec.role == ops::Role::grad && !scaling.store_scaled_grads;
+    const Access access = read_only ? Access::read : Access::write;
     if (spec.used_when) require_state(list, spec.name, Opt::uses(h, slot), spec.used_when);
     operands.emplace_back(spec.name, list, access, spec.used_when != nullptr);
     roles.push_back(spec.role);
@@ -372,10 +423,20 @@ void run_step(Keywords& k) {
   const ParamStorage param_storage = check_roles(c, operands, roles, companion, storage);
   const std::vector<int64_t> steps = per_tensor_steps(step, c.arrays.size());
   const std::vector<bool> first_steps = per_tensor_flags(first_step, "first_step", c.arrays.size());
+  const float* device_grad_scale = nullptr;
+  Array grad_scale_array, found_inf_array;
+  if (scale_is_array) {
+    grad_scale_array = control_array<B>(scaling.grad_scale, "grad_scale");
+    h.grad.grad_scale = array_grad_scale<B>(grad_scale_array, device_grad_scale);
+  }
+  if (!scaling.found_inf.is_none()) found_inf_array = control_array<B>(scaling.found_inf, "found_inf");
   const auto run = [&](auto compute) {
     using S = decltype(compute);
-    const OptimizerCall<S> call = optimizer_call<Opt, S>(c, operands, Operands::count, companion, param_storage,
-                                                         h, steps, first_steps, storage.seed);
+    OptimizerCall<S> call = optimizer_call<Opt, S>(c, operands, Operands::count, companion, param_storage,
+                                                   h, steps, first_steps, storage.seed);
+    call.stores_scaled_grads = scaling.store_scaled_grads;
+    call.found_inf = found_inf_array.ptr<const float>();
+    call.device_grad_scale = device_grad_scale;
     without_gil_if_large(call.total(), [&] { B::optimizer_step(call); });
     return 0;
   };

@@ -37,6 +37,15 @@ struct OptimizerCall {
   ParamStorage param_storage = ParamStorage::nearest;
   uint64_t seed = 0;           // stochastic rounding: the key of tensor i is (seed, steps[i])
   std::vector<int64_t> steps;  // per tensor, with stochastic rounding
+  // grads[i] = grad_scale * grads[i] as well (ops::StoresScaledGrads).
+  bool stores_scaled_grads = false;
+  // Null, or one float32 in the call's memory (host or device): nonzero skips the
+  // whole step, with nothing written (GradScaler's found_inf). Read by the driver's
+  // own side, so a GPU caller needs no sync.
+  const float* found_inf = nullptr;
+  // Null, or one float32 on the device that every gradient is multiplied by too
+  // (GPU calls whose grad_scale is a device array; a host value is in the scalars).
+  const float* device_grad_scale = nullptr;
 
   ops::StochasticKey key_of(int64_t tensor) const {
     return {seed, static_cast<uint64_t>(steps[tensor])};

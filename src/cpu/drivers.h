@@ -29,6 +29,11 @@ struct Drivers {
   // The activation and loss drivers take Bfloat16 and Float16 elements too.
   static constexpr bool kSixteenBitStorage = true;
 
+  // Arrays live in host memory: a 1-element control array (found_inf, grad_scale)
+  // can be read while the call is checked.
+  static constexpr bool kHostMemory = true;
+
+  // Skips the step when call.found_inf holds a nonzero value.
   template <class S> static void optimizer_step(const OptimizerCall<S>& call);
 
   template <class T>

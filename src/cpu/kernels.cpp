@@ -35,9 +35,8 @@ using ops::kOp3;
 
 template <class S>
 void optimizer(const OptimizerCall<S>& call, int64_t tensor, int64_t begin, int64_t end) {
-  std::visit([&](const auto& scalars) {
-    ops::with_op(scalars, [&](const auto& op) { run_optimizer(op, call, tensor, begin, end); });
-  }, call.scalars[call.scalars_of_tensor[tensor]]);
+  ops::with_step_op(call.scalars[call.scalars_of_tensor[tensor]], call.stores_scaled_grads,
+                    [&](const auto& op) { run_optimizer(op, call, tensor, begin, end); });
 }
 
 // ---------------------------------------------------------------- activations

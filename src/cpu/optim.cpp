@@ -6,6 +6,7 @@ namespace nnfast::cpu {
 
 template <class S>
 void Drivers::optimizer_step(const OptimizerCall<S>& call) {
+  if (call.found_inf && *call.found_inf != 0.0f) return;
   const auto& k = kernels().get<S>();
   const std::vector<Chunk> chunks = make_chunks(call.sizes);
   parallel_for(static_cast<int64_t>(chunks.size()), call.total(), [&](int64_t c) {

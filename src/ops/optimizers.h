@@ -5,6 +5,7 @@
 // which picks the functor variant for a call's scalars.
 #pragma once
 
+#include <type_traits>
 #include <variant>
 
 #include "ops/optimizers/adagrad.h"
@@ -19,5 +20,22 @@ namespace nnfast::ops {
 template <class S>
 using OptimizerScalars = std::variant<SgdScalars<S>, SgdmScalars<S>, AdagradScalars<S>,
                                       RmspropScalars<S>, AdamScalars<S>>;
+
+NNFAST_ISA_NAMESPACE_BEGIN
+
+// f(the functor of one tensor's scalars), storing the scaled gradients back too when
+// stores_scaled_grads (OptimizerCall).
+template <class S, class F>
+void with_step_op(const OptimizerScalars<S>& scalars, bool stores_scaled_grads, const F& f) {
+  std::visit([&](const auto& s) {
+    with_op(s, [&](const auto& op) {
+      using Op = std::decay_t<decltype(op)>;
+      if (stores_scaled_grads) f(StoresScaledGrads<Op>{op});
+      else f(op);
+    });
+  }, scalars);
+}
+
+NNFAST_ISA_NAMESPACE_END
 
 }  // namespace nnfast::ops

@@ -1,5 +1,5 @@
-// What every optimizer shares: the effective gradient g' (coupled weight decay,
-// L1, maximize), the description of an optimizer's operands, and the per-tensor
+// What every optimizer shares: the effective gradient g' (gradient scale, coupled
+// weight decay, L1, maximize), the description of an optimizer's operands, and the per-tensor
 // progress (step counts) its scalars may depend on.
 //
 // Notation of every optimizer file: p parameter, g gradient, g' effective
@@ -54,6 +54,10 @@ struct GradHyper {
   double weight_decay = 0.0;  // coupled L2 coefficient (0 when decoupled or absent)
   double l1 = 0.0;
   bool maximize = false;
+  // The factor every gradient is multiplied by before anything else: an inverse loss
+  // scale times a clip coefficient (apex and torch fold unscaling into their fused
+  // steps the same way).
+  double grad_scale = 1.0;
 };
 
 template <class S>
@@ -61,27 +65,39 @@ struct GradScalars {
   S weight_decay;
   S l1;
   bool maximize;
+  S grad_scale;
 };
 
 template <class S>
 GradScalars<S> grad_scalars(const GradHyper& h) {
-  return {narrow<S>(h.weight_decay, "weight_decay"), narrow<S>(h.l1, "l1"), h.maximize};
+  return {narrow<S>(h.weight_decay, "weight_decay"), narrow<S>(h.l1, "l1"), h.maximize,
+          narrow<S>(h.grad_scale, "grad_scale")};
 }
 
 NNFAST_ISA_NAMESPACE_BEGIN
 
+// g = grad_scale * g, in place (what StoresScaledGrads stores back), then
 // g' = (maximize ? -g : g) + weight_decay * p + l1 * sign(p).
 // Each term is added only when its coefficient is nonzero: 0 * inf would turn
 // an infinite parameter's gradient into NaN (PyTorch skips the term the same way).
 // The flags are uniform over a call, so these selects cost no branch misses.
 template <class V, class S>
-NNFAST_HD V effective_grad(V g, V p, const GradScalars<S>& s) {
+NNFAST_HD V effective_grad(V& g, V p, const GradScalars<S>& s) {
+  g = g * V(s.grad_scale);
   const V signed_grad = s.maximize ? -g : g;
   const V with_l2 = signed_grad + V(s.weight_decay) * p;
   const V decayed = s.weight_decay != S(0) ? with_l2 : signed_grad;
   if (s.l1 == S(0)) return decayed;  // skip the two selects of sign(p)
   return decayed + V(s.l1) * sign_(p);
 }
+
+// Op, also storing the scaled gradient grad_scale * g (left in place by
+// effective_grad) back into grads: torch's fused optimizers leave the unscaled
+// gradient there when GradScaler hands them its scale.
+template <class Op>
+struct StoresScaledGrads : Op {
+  static constexpr unsigned kWrite = Op::kWrite | slot_bit(kGradsSlot);
+};
 
 NNFAST_ISA_NAMESPACE_END
 }  // namespace nnfast::ops
