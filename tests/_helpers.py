@@ -171,7 +171,7 @@ def assert_close(got, ref, tol, what="result"):
 def bits(a):
     """The raw bits of a float array (NaN payloads and signed zeros included)."""
     a = np.ascontiguousarray(a)
-    return a.view({4: np.uint32, 8: np.uint64}[a.dtype.itemsize])
+    return a.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[a.dtype.itemsize])
 
 
 def assert_same_bits(a, b, what="result"):
