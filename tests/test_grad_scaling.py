@@ -224,3 +224,21 @@ def test_a_gpu_found_inf_in_a_host_call_is_refused():
     arrays = _adam_problem()
     with pytest.raises(ValueError, match="found_inf: a GPU array"):
         _adam(arrays, found_inf=FakeDlpackGpuArray(np.zeros(1, np.float32)))
+
+
+def test_nnfast_optim_steps_take_the_scale_and_the_flag():
+    rng = np.random.default_rng(5)
+    p0, g = rng.standard_normal(50).astype(np.float32), rng.standard_normal(50).astype(np.float32)
+    scaled, plain = nnfast.optim.Adam([p0.copy()], lr=0.1), nnfast.optim.Adam([p0.copy()], lr=0.1)
+    scaled.step([g * np.float32(4)], grad_scale=0.25)
+    plain.step([g])
+    assert_same_bits(scaled.params[0], plain.params[0], "grad_scale=0.25 on 4 g vs g")
+    before = scaled.state_dict()
+    scaled.step([g], found_inf=np.ones(1, np.float32))
+    assert scaled.steps_taken == 1 and scaled.state[0]["step"] == 1
+    after = scaled.state_dict()
+    for name in ("exp_avg", "exp_avg_sq"):
+        assert_same_bits(after["state"][0][name], before["state"][0][name], name)
+    assert_same_bits(scaled.params[0], plain.params[0], "params after a skipped step")
+    scaled.step([g], found_inf=np.zeros(1, np.float32))
+    assert scaled.steps_taken == 2 and scaled.state[0]["step"] == 2

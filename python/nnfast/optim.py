@@ -176,6 +176,15 @@ def storage_arguments(hp: Hyperparameters, states: Sequence[ParameterState]) -> 
     return out
 
 
+def _grad_scaling(grad_scale: float, found_inf: HostArray | None) -> dict[str, Any]:
+    """The gradient-scaling options of a kernel call, only those set (the NumPy reference
+    takes grad_scale but not found_inf)."""
+    options: dict[str, Any] = {} if found_inf is None else {"found_inf": found_inf}
+    if grad_scale != 1.0:
+        options["grad_scale"] = grad_scale
+    return options
+
+
 def initial_precision_state(p: Any, name: str) -> Any:
     """A new parameter's master (its value in float32) or remainders (zeros: a bfloat16
     value is its own float32 master)."""
@@ -249,16 +258,21 @@ class _Optimizer:
 
     # -- public API
 
-    def step(self, grads: HostArray | Iterable[HostArray | None]) -> None:
+    def step(self, grads: HostArray | Iterable[HostArray | None], *, grad_scale: float = 1.0,
+             found_inf: HostArray | None = None) -> None:
         """Apply one update to every parameter whose gradient is not None.
 
         Each parameter updated advances its own ``state[i]["step"]``; ``steps_taken``
-        advances once per call.
+        advances once per call (a step skipped by ``found_inf`` advances neither).
 
         Args:
             grads: one gradient per parameter (a NumPy array of the parameter's shape and
                 dtype), or None to skip that parameter; a single array for a single
                 parameter.
+            grad_scale: every gradient is multiplied by it inside the kernel (an inverse
+                loss scale times a clip coefficient); the gradients are not written.
+            found_inf: None, or a 1-element float32 array: when it holds a nonzero value
+                (an inf or NaN gradient was found) the step writes nothing.
 
         Returns:
             None; the parameters and their state hold the result.
@@ -288,7 +302,10 @@ class _Optimizer:
             states = [pending[i] for i in indices]
             self._apply(self._ops, self.hyperparameters, [self.params[i] for i in indices],
                         [g for g in grads if g is not None], states, lr,
-                        storage_arguments(self.hyperparameters, states))
+                        {**storage_arguments(self.hyperparameters, states),
+                         **_grad_scaling(grad_scale, found_inf)})
+        if found_inf is not None and np.asarray(found_inf).reshape(-1)[0] != 0:
+            return  # (the kernel checked the call whole, then wrote nothing)
         self.state.update(pending)
         self.steps_taken += 1
 

@@ -72,6 +72,17 @@ states are created with the parameter's strides. A gradient in another layout is
 through a copy in the parameter's. A parameter with gaps in its memory (a strided slice) is
 updated through a contiguous copy that is copied back (correct, slower).
 
+Mixed precision with ``torch.amp.GradScaler``: every optimizer here says
+``_step_supports_amp_scaling``, so ``scaler.step(optimizer)`` hands it the scale and the
+inf flag instead of unscaling the gradients itself, as it does for torch's fused optimizers.
+The step folds the unscaling into its one pass (each gradient times 1/scale, exact for the
+scaler's powers of two) and leaves ``.grad`` unscaled, as torch's fused optimizers leave it;
+a step whose gradients hold an inf or NaN is skipped whole: nothing is written, ``.grad``
+stays scaled, the step counts stay (a parameter's first step still creates its state, step 0,
+as torch's fused Adam does; SGD's momentum buffer is created by its first step that runs).
+``scaler.unscale_(optimizer)`` before the step (to clip by hand) works as with torch. The
+flag is read on the host: for CUDA parameters that is one sync per step.
+
 16-bit parameters and storage options: bfloat16 and float16 parameters are stepped with
 ``torch.optim.Adam(fused=True)``'s semantics (states in the parameter's dtype, math in float32)
 unless the keyword options beyond torch say otherwise: ``master_weights`` (float32 masters in
@@ -273,6 +284,9 @@ class _KernelOptimizer(torch.optim.Optimizer):
     _arithmetic = None
     _fallbacks = {}
     _has_step = True
+    # torch.amp.GradScaler.step hands optimizers that say so its scale and inf flag as the
+    # attributes grad_scale and found_inf, and leaves the unscaling to their step.
+    _step_supports_amp_scaling = True
 
     def __init__(self, params, defaults):
         # torch's order: the hyperparameters, its constructor-only rules, then the params
@@ -507,6 +521,22 @@ class _KernelOptimizer(torch.optim.Optimizer):
 
     # -- the step
 
+    def _grad_scaling(self):
+        """What ``torch.amp.GradScaler.step`` handed this step: (the kernels' gradient-scaling
+        options, whether the step is skipped).
+
+        With ``grad_scale`` S the kernels multiply each gradient by 1/S and store it back, as
+        torch's fused optimizers leave the unscaled gradient in ``.grad`` (1/S is exact for
+        the powers of two GradScaler uses, so the results are torch's bits of g/S). A nonzero
+        ``found_inf`` skips the step: nothing is written and the step counts stay. Both are
+        read on the host (on a GPU, a sync: nnfast.torch counts steps on the host)."""
+        grad_scale = getattr(self, "grad_scale", None)
+        found_inf = getattr(self, "found_inf", None)
+        skipped = found_inf is not None and bool(found_inf.item() != 0)
+        if grad_scale is None:
+            return dict(grad_scale=1.0, store_scaled_grads=False), skipped
+        return dict(grad_scale=1.0 / float(grad_scale), store_scaled_grads=True), skipped
+
     @torch.no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a ``.grad``; see the module docstring.
@@ -527,6 +557,7 @@ class _KernelOptimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         plans = [self._plan(i, group) for i, group in enumerate(self.param_groups)]
+        scaling, skipped = self._grad_scaling()
         for group, (hp, work) in zip(self.param_groups, plans):
             parts = {}
             for p, g, step in work:  # one kernel call per (device, dtype): usually the group
@@ -540,16 +571,26 @@ class _KernelOptimizer(torch.optim.Optimizer):
                 # A parameter with gaps or overlaps in its memory is updated through a
                 # contiguous copy, copied back after the kernels (slower, but correct).
                 updated = [p if _dense(p) else p.detach().contiguous() for p, _, _ in part]
+                options = _numpy_optim.storage_arguments(part_hp, states)
+                if skipped:  # checked whole by the kernel, which then writes nothing
+                    options["found_inf"] = _memory(torch.ones(1, device=part[0][0].device))
                 self._arithmetic._apply(_kernels, part_hp, [_memory(p) for p in updated],
                                         [_memory(g) for _, g, _ in part], states, hp["lr"],
-                                        _numpy_optim.storage_arguments(part_hp, states))
-                for (p, _, _), copy in zip(part, updated):
+                                        {**options, **scaling})
+                for (p, g, _), copy in zip(part, updated):
                     if copy is not p:
                         p.detach().copy_(copy)
+                    if scaling["store_scaled_grads"] and not skipped and g is not p.grad:
+                        p.grad.copy_(g)  # (the step read a copy in the parameter's layout)
                 # Stored only once the kernels have run: a part they refuse keeps its states
-                # and step counts.
+                # and step counts. A skipped step keeps the counts, and the new states that
+                # torch's fused step creates before it skips (SGD's momentum buffer aside:
+                # torch leaves it unset, so the next step is its first).
                 for (p, _, step), (tensors, new) in zip(part, pending):
-                    self._store_state(p, group, tensors, step, new)
+                    if not skipped:
+                        self._store_state(p, group, tensors, step, new)
+                    elif new and self._has_step:
+                        self._store_state(p, group, tensors, step - 1, new)
                 # Written behind autograd's back: bump the version counters as an in-place
                 # torch op would, so autograd still detects stale saved values.
                 _increment_versions([p for p, _, _ in part])
