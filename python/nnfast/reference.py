@@ -766,7 +766,7 @@ def grad_norm(grads: HostArrays, *, norm_type: float = 2.0, scale: float = 1.0,
         if t.size == 0:
             return 0.0
         # ||s g||_inf = max |s g_i|; ||s g||_p = (sum |s g_i|^p)^(1/p)
-        return float(np.max(t)) if math.isinf(norm_type) else float(np.sum(t)) ** (1 / norm_type)
+        return float(np.max(t)) if math.isinf(norm_type) else float(np.sum(t) ** (1 / norm_type))
 
     each = [terms(g) for g in _as_list(grads)]
     total = norm_of(np.concatenate(each) if each else np.zeros(0))
