@@ -518,6 +518,12 @@ def test_torch_drop_in_falls_back_for_mixed_lists(rng, torch):
     assert torch.equal(total, expected)
     for a, b in zip(params[1:], twin[1:]):
         assert torch.equal(a.grad, b.grad)
+    z = torch.nn.Parameter(torch.zeros(3, dtype=torch.complex64))
+    z.grad = torch.tensor([3 + 4j, 1j, 0], dtype=torch.complex64)  # |z|, not |re| + |im|
+    twin = _twin(torch, [z])
+    assert torch.equal(nnfast.torch.clip_grad_norm_([z], 1.0, norm_type=1),
+                       torch.nn.utils.clip_grad_norm_(twin, 1.0, norm_type=1))
+    assert torch.equal(z.grad, twin[0].grad)
 
 
 def test_torch_drop_in_errors_write_nothing(rng, torch):

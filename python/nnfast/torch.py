@@ -829,8 +829,9 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     float16 grads take the coefficient in float32 (torch rounds it to their dtype).
 
     Gradients of one dtype and one device, each dense (contiguous, or a permutation such as
-    channels_last) and real, run the nnfast kernels; any other list (mixed dtypes or devices,
-    sparse, complex, or strided-slice gradients) runs torch's own implementation. ``foreach``
+    channels_last) and real, run the nnfast kernels (on a GPU: float32 or float64); any other
+    list (mixed dtypes or devices, sparse, complex, strided-slice or 16-bit CUDA gradients)
+    runs torch's own implementation. ``foreach``
     chooses among torch's implementations and changes nothing on the nnfast path.
 
     Args:
@@ -867,8 +868,10 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         clip_on_kernels([], max_norm, norm_type=norm_type)  # (validates the scalars)
         return torch.tensor(0.0)
     first = grads[0]
-    if not all(g.dtype == first.dtype and g.device == first.device and g.layout == torch.strided
-               and not g.is_complex() and first.dtype in _DTYPES and _dense(g) for g in grads):
+    on_kernels = first.dtype in _DTYPES and not first.is_complex() and not (
+        first.is_cuda and first.dtype in _HALF)  # (on the GPU the norms take float32, float64)
+    if not on_kernels or not all(g.dtype == first.dtype and g.device == first.device
+                                 and g.layout == torch.strided and _dense(g) for g in grads):
         clip_on_kernels([], max_norm, norm_type=norm_type)
         return torch.nn.utils.clip_grad_norm_(parameters, max_norm, norm_type,
                                               error_if_nonfinite, foreach)
