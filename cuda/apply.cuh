@@ -29,8 +29,8 @@
 // the same ones): it holds the call's scalars and runs the ops/ formula on x[0..],
 // the operands of one element in TensorList order, those in Op::kRead loaded
 // first and those in Op::kWrite stored after. An Op that returns a value is a
-// reduction: the block's terms are summed in double, in a fixed order, into
-// partials[the chunk's index in the call].
+// reduction: the block's terms are summed in double (or combined by the Op's
+// Combine), in a fixed order, into partials[the chunk's index in the call].
 #pragma once
 
 #include <algorithm>
@@ -167,6 +167,17 @@ struct NativeStorage {
 template <class Op, class T>
 constexpr bool kIsReduction = !std::is_void_v<decltype(std::declval<const Op&>()(std::declval<T*>()))>;
 
+// How a reduction combines its terms: Op::Combine where the Op names one (the
+// max of an inf-norm), else Add. 0 must be its identity.
+template <class Op, class = void>
+struct CombineOf {
+  using type = Add;
+};
+template <class Op>
+struct CombineOf<Op, std::void_t<typename Op::Combine>> {
+  using type = typename Op::Combine;
+};
+
 template <class T, class Op>
 __device__ __forceinline__ double apply_one(const Op& op, T* x) {
   if constexpr (kIsReduction<Op, T>) {
@@ -195,6 +206,7 @@ apply_kernel(const __grid_constant__ typename Storage::Table table, const __grid
   // element at a time: the same elements in the same order however the policy
   // moves them, so a reduction's bits do not depend on the arrays' alignment.
   const int64_t groups = (end - begin) / lanes;
+  const typename CombineOf<Op>::type combine{};
   double sum = 0.0;
   T x[Depth];
   for (int64_t v = threadIdx.x; v < groups; v += blockDim.x) {
@@ -204,19 +216,19 @@ apply_kernel(const __grid_constant__ typename Storage::Table table, const __grid
 #pragma unroll
     for (int j = 0; j < lanes; ++j) {
       for (int k = 0; k < Depth; ++k) x[k] = lane[k][j];
-      sum += apply_one<T>(op, x);
+      sum = combine(sum, apply_one<T>(op, x));
       for (int k = 0; k < Depth; ++k) lane[k][j] = x[k];
     }
     arrays.template store<Op::kWrite>(i, lane);
   }
   for (int64_t i = begin + groups * lanes + threadIdx.x; i < end; i += blockDim.x) {
     arrays.template load_one<Op::kRead>(i, x);
-    sum += apply_one<T>(op, x);
+    sum = combine(sum, apply_one<T>(op, x));
     arrays.template store_one<Op::kWrite>(i, x);
   }
   if constexpr (kIsReduction<Op, T>) {
     __shared__ double scratch[32];
-    sum = block_reduce(sum, 0.0, scratch, Add{});
+    sum = block_reduce(sum, 0.0, scratch, combine);
     if (threadIdx.x == 0) partials[first_partial + blockIdx.x] = sum;
   }
 }

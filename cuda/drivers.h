@@ -8,6 +8,7 @@
 
 #include "call/activation_kind.h"
 #include "call/loss_options.h"
+#include "call/norm_spec.h"
 #include "call/optimizer_call.h"
 #include "call/tensor_list.h"
 
@@ -43,6 +44,18 @@ struct Drivers {
                                       const SoftmaxCrossEntropyOptions& o);
   template <class T> static double l1_loss(const TensorList<T>& t);
   template <class T> static double l2_loss(const TensorList<T>& t);
+
+  // Gradient norms (norms.cu; src/cpu/drivers.h states the norm): the norm of
+  // spec.scale * g over the list into *total, each tensor's into per_tensor[t] where
+  // per_tensor is not null, in device memory, without waiting. clip_to_norm scales
+  // every g in place by ops::clip_coefficient of *total (a device pointer) and
+  // max_norm; norm_value copies *total back (synchronizes).
+  template <class T>
+  static void grad_norm_to(const TensorList<T>& grads, const NormSpec& spec, T* total,
+                           T* per_tensor);
+  template <class T>
+  static void clip_to_norm(const TensorList<T>& grads, const T* total, double max_norm);
+  template <class T> static T norm_value(const T* total);
 };
 
 // Class ids on the device (Index int32 or int64, `rows` of them), copied to

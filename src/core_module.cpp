@@ -1,7 +1,7 @@
 // The pybind11 module nnfast._core: NumPy arrays, run by the CPU drivers.
 //
-// Every operation is defined by bind/ops.h (shared with nnfast._cuda), which
-// validates each whole call before anything is written. Here: the benchmark's
+// Every operation is defined by bind/ops.h and bind/gradients.h (shared with
+// nnfast._cuda), which validate each whole call before anything is written. Here: the benchmark's
 // roofline kernel, the module's own settings (threads, SIMD kernel sets), and
 // private hooks that run the 16-bit conversions of the table in use on NumPy arrays.
 #include <pybind11/numpy.h>
@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bind/gradients.h"
 #include "bind/numpy_backend.h"
 #include "bind/ops.h"
 #include "cpu/kernels.h"
@@ -202,6 +203,7 @@ void bind_precision(py::module_& m) {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "nnfast's C++ kernels (private; use the nnfast package)";
   bind_ops<NumpyBackend>(m);
+  bind_gradients<NumpyBackend>(m);
   bind_benchmark(m);
   bind_precision(m);
   m.def("set_num_threads", [](py::handle n) {

@@ -1,7 +1,8 @@
 """nnfast: fast, exact neural-network training kernels.
 
 Optimizer steps (SGD, momentum, Adagrad, RMSprop, Adam, AdamW, AMSGrad),
-activations and losses run as fused C++ kernels on NumPy arrays, in place where
+activations, losses, and gradient norms and clipping (``grad_norm``,
+``clip_grad_norm_``) run as fused C++ kernels on NumPy arrays, in place where
 they update state, and as CUDA kernels on GPU arrays of any library
 (``nnfast.cuda``). ``nnfast.reference`` holds the same operations in plain NumPy:
 the oracle the kernels are tested against. ``nnfast.split_master`` and
@@ -32,6 +33,7 @@ from .functional import (
     sgd_step,
     sgdm_step,
 )
+from .gradients import clip_grad_norm_, grad_norm
 from .precision import bfloat16, join_master, split_master
 from . import cuda, optim, reference, schedules  # noqa: E402  (after the kernels they wrap)
 
@@ -95,8 +97,8 @@ _core.set_num_threads(_threads.default_thread_count())
 
 
 __all__ = [
-    "Complexity", "adagrad_step", "adam_step", "adamw_step", "bfloat16", "complexity",
-    "cross_entropy", "cuda", "get_num_threads", "info", "join_master", "l1_loss", "l2_loss", "leaky_relu", "leaky_relu_backward",
+    "Complexity", "adagrad_step", "adam_step", "adamw_step", "bfloat16", "clip_grad_norm_",
+    "complexity", "cross_entropy", "cuda", "get_num_threads", "grad_norm", "info", "join_master", "l1_loss", "l2_loss", "leaky_relu", "leaky_relu_backward",
     "mse_loss", "optim", "reference", "relu", "relu_backward", "rmsprop_step", "schedules",
     "set_num_threads", "sgd_step", "split_master", "sgdm_step", "sigmoid", "sigmoid_backward",
     "softmax_cross_entropy", "tanh", "tanh_backward",

@@ -1,4 +1,4 @@
-# Signatures of nnfast._core (src/core_module.cpp, src/bind/ops.h), with the argument names
+# Signatures of nnfast._core (src/core_module.cpp, src/bind/ops.h, src/bind/gradients.h), with the argument names
 # the bindings give. The optimizer steps take keywords only; every other argument is
 # positional or keyword, in the order the wrappers in nnfast.activations and nnfast.losses pass
 # them. The wrappers (and nnfast.functional) are the documented API.
@@ -42,6 +42,13 @@ def softmax_cross_entropy(logits: ArrayT, target: Array, reduction: Reduction,
                           grad_out: ArrayT | None) -> tuple[float | ArrayT, ArrayT]: ...
 def l1_loss(w: Arrays) -> float: ...
 def l2_loss(w: Arrays) -> float: ...
+
+# ---------------------------------------------------------------- gradients (src/bind/gradients.h)
+# Host: floats (and a float64 array of per-tensor norms); nnfast._cuda: device arrays.
+
+def grad_norm(grads: Arrays, norm_type: float, scale: float, per_tensor: bool) -> Any: ...
+def clip_grad_norm_(grads: Arrays, max_norm: float, norm_type: float,
+                    error_if_nonfinite: bool) -> Any: ...
 
 # ---------------------------------------------------------------- _core only
 

@@ -1,12 +1,14 @@
 # Signatures of nnfast._cuda (cuda/module.cpp): every operation of nnfast._core, bound by the
-# same src/bind/ops.h and so with the same signatures, on GPU arrays; then its own functions.
+# same src/bind/ops.h and src/bind/gradients.h and so with the same signatures, on GPU arrays; then its own functions.
 
 from typing import Any
 
 from nnfast._core import (
     adagrad_step as adagrad_step,
     adam_step as adam_step,
+    clip_grad_norm_ as clip_grad_norm_,
     cross_entropy as cross_entropy,
+    grad_norm as grad_norm,
     l1_loss as l1_loss,
     l2_loss as l2_loss,
     leaky_relu as leaky_relu,

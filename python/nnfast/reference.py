@@ -57,6 +57,8 @@ __all__ = [
     "softmax_cross_entropy",
     "l1_loss",
     "l2_loss",
+    "grad_norm",
+    "clip_grad_norm_",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -745,3 +747,67 @@ def l2_loss(w: HostArrays) -> float:
         a = np.asarray(a)
         total += _sum64(a * a)
     return total / 2
+
+
+def grad_norm(grads: HostArrays, *, norm_type: float = 2.0, scale: float = 1.0,
+              per_tensor: bool = False) -> float | tuple[float, HostArray]:
+    """The p-norm of ``scale * g`` over every element of ``grads`` (one array or a list), in
+    float64, as ``torch.linalg.vector_norm`` on their concatenation.
+
+    Args:
+        grads: one array, or a list or tuple of arrays.
+        norm_type: p > 0, or ``math.inf``.
+        scale: the factor s of ``s * g``.
+        per_tensor: also return the norm of each array.
+
+    Returns:
+        The norm, a Python float; with ``per_tensor``, ``(norm, float64 array of the norms
+        of each array)``.
+
+    Raises:
+        Nothing of its own (see the module docstring).
+    """
+    def terms(g: HostArray) -> HostArray:
+        a = np.abs(scale * np.asarray(g, dtype=np.float64).ravel())
+        return a if math.isinf(norm_type) else a**norm_type
+
+    def norm_of(t: HostArray) -> float:
+        if t.size == 0:
+            return 0.0
+        # ||s g||_inf = max |s g_i|; ||s g||_p = (sum |s g_i|^p)^(1/p)
+        return float(np.max(t)) if math.isinf(norm_type) else float(np.sum(t) ** (1 / norm_type))
+
+    each = [terms(g) for g in _as_list(grads)]
+    total = norm_of(np.concatenate(each) if each else np.zeros(0))
+    if per_tensor:
+        return total, np.array([norm_of(t) for t in each], dtype=np.float64)
+    return total
+
+
+def clip_grad_norm_(grads: HostArrays, max_norm: float, *, norm_type: float = 2.0,
+                    error_if_nonfinite: bool = False) -> float:
+    """Scales every array of ``grads`` in place by ``min(1, max_norm / (norm + 1e-6))``
+    (torch.nn.utils.clip_grad_norm_), the norm and the coefficient in float64.
+
+    Args:
+        grads: one array, or a list or tuple of arrays, written in place.
+        max_norm: the largest norm kept.
+        norm_type: p > 0, or ``math.inf``.
+        error_if_nonfinite: raise RuntimeError (nothing written) for a NaN or infinite norm.
+
+    Returns:
+        The norm before clipping, a Python float.
+
+    Raises:
+        RuntimeError: ``error_if_nonfinite`` and the norm is NaN or infinite.
+    """
+    total = grad_norm(grads, norm_type=norm_type)
+    assert isinstance(total, float)
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(f"The total norm of order {float(norm_type)} is non-finite")
+    # c = min(1, max_norm / (||g|| + 1e-6)), NaN kept
+    coefficient = max_norm / (total + 1e-6)
+    coefficient = coefficient if math.isnan(coefficient) else min(1.0, coefficient)
+    for g in _as_list(grads):
+        g[...] = g * coefficient
+    return total

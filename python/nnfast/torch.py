@@ -96,6 +96,9 @@ to the group's 16-bit parameters; :mod:`nnfast.optim` documents each.
 
 from __future__ import annotations
 
+import types
+import warnings
+
 import numpy as np
 import torch
 from ml_dtypes import bfloat16
@@ -104,7 +107,7 @@ from . import _core
 from . import optim as _numpy_optim
 from . import functional as _kernels
 
-__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "clip_grad_norm_"]
 
 _DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16, torch.complex64,
            torch.complex128)
@@ -846,3 +849,76 @@ class AdamW(Adam):
         super().__setstate__(state)
         for group in self.param_groups:
             group["decoupled_weight_decay"] = True
+
+
+# ---------------------------------------------------------------- gradient clipping
+
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    r"""``torch.nn.utils.clip_grad_norm_`` on nnfast's kernels (:func:`nnfast.clip_grad_norm_`).
+
+    .. math::
+
+        g \leftarrow g \cdot \min\Big(1, \frac{\mathrm{max\_norm}}{\|g\|_p + 10^{-6}}\Big)
+
+    for the gradients of ``parameters`` (those without ``.grad`` skipped), the norm taken over
+    all of them as one vector, in place in the tensors' memory (CPU tensors as NumPy views, CUDA
+    tensors as themselves, on torch's current stream). The norm is summed in float64 in a fixed
+    order (the same bits for any thread count), so on float32 grads it may differ from torch's
+    float32 sum in the last bits; the coefficient and the products are computed from it as
+    torch computes them (float32 for float32 grads), so the clipped gradients are those of
+    ``torch.nn.utils.clip_grads_with_norm_`` for the returned norm, bit for bit. bfloat16 and
+    float16 grads take the coefficient in float32 (torch rounds it to their dtype).
+
+    Gradients of one dtype and one device, each dense (contiguous, or a permutation such as
+    channels_last) and real, run the nnfast kernels (on a GPU: float32 or float64); any other
+    list (mixed dtypes or devices, sparse, complex, strided-slice or 16-bit CUDA gradients)
+    runs torch's own implementation. ``foreach``
+    chooses among torch's implementations and changes nothing on the nnfast path.
+
+    Args:
+        parameters: a tensor, or an iterable of tensors (an empty generator warns, as torch).
+        max_norm: the largest norm kept, >= 0 (``float(max_norm)``, as torch).
+        norm_type: p > 0 or ``inf`` (``float(norm_type)``, so ``"inf"`` works, as torch).
+        error_if_nonfinite: raise RuntimeError, with no gradient written, when the norm is NaN
+            or infinite.
+        foreach: accepted for torch's signature.
+
+    Returns:
+        The total norm of the gradients before clipping: a 0-dim tensor of the gradients'
+        dtype on their device (``torch.tensor(0.0)`` when there is none).
+
+    Raises:
+        RuntimeError: ``error_if_nonfinite`` and the norm is NaN or infinite (torch's message).
+        ValueError: a negative or NaN ``max_norm``, or ``norm_type`` <= 0 or NaN (torch accepts
+            these; nnfast refuses them, with nothing written).
+        TypeError: ``max_norm`` or ``norm_type`` that ``float()`` refuses.
+    """
+    from .gradients import clip_grad_norm_ as clip_on_kernels
+
+    if isinstance(parameters, torch.Tensor):
+        parameters = [parameters]
+    else:
+        is_generator = isinstance(parameters, types.GeneratorType)
+        parameters = list(parameters)
+        if is_generator and not parameters:
+            warnings.warn("`parameters` is an empty generator, no gradient clipping will occur.",
+                          stacklevel=2)
+    max_norm, norm_type = float(max_norm), float(norm_type)
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        clip_on_kernels([], max_norm, norm_type=norm_type)  # (validates the scalars)
+        return torch.tensor(0.0)
+    first = grads[0]
+    on_kernels = first.dtype in _DTYPES and not first.is_complex() and not (
+        first.is_cuda and first.dtype in _HALF)  # (on the GPU the norms take float32, float64)
+    if not on_kernels or not all(g.dtype == first.dtype and g.device == first.device
+                                 and g.layout == torch.strided and _dense(g) for g in grads):
+        clip_on_kernels([], max_norm, norm_type=norm_type)
+        return torch.nn.utils.clip_grad_norm_(parameters, max_norm, norm_type,
+                                              error_if_nonfinite, foreach)
+    total = clip_on_kernels([_memory(g) for g in grads], max_norm, norm_type=norm_type,
+                            error_if_nonfinite=error_if_nonfinite)
+    _increment_versions(grads)
+    if first.is_cuda:
+        return total.reshape(())
+    return torch.tensor(total, dtype=first.dtype)

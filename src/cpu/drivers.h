@@ -10,6 +10,8 @@
 // "mean"), summed in double over fixed chunks, so it does not depend on the thread
 // count.
 //
+// grad_norm and scale are the two passes of gradient clipping (python/nnfast/gradients.py).
+//
 // T is the arrays' element type: float or double, computed in itself, or Bfloat16
 // or Float16 (call/dtype.h), computed in float32 by the float32 kernels on float32
 // tiles; activations and losses only (optimizer steps carry their storage dtypes in
@@ -20,6 +22,7 @@
 
 #include "call/activation_kind.h"
 #include "call/loss_options.h"
+#include "call/norm_spec.h"
 #include "call/optimizer_call.h"
 #include "call/tensor_list.h"
 
@@ -55,6 +58,17 @@ struct Drivers {
                                       const SoftmaxCrossEntropyOptions& options);
   template <class T> static double l1_loss(const TensorList<T>& tensors);
   template <class T> static double l2_loss(const TensorList<T>& tensors);
+
+  // The norm of spec.scale * g over every tensor of the list (ops/norms.h), with
+  // the norm of each tensor in per_tensor[t] where per_tensor is not null. Each
+  // chunk combines its elements into kNormLanes lanes, then its lanes in order;
+  // each tensor its chunks in order, the total the tensors' in order: the same
+  // bits for any thread count and ISA. An empty list or tensor has norm 0.
+  template <class T>
+  static double grad_norm(const TensorList<T>& grads, const NormSpec& spec, double* per_tensor);
+  // g *= factor in place, for every tensor of the list (factor rounded to T's
+  // compute type; 16-bit products rounded once).
+  template <class T> static void scale(const TensorList<T>& grads, double factor);
 };
 
 }  // namespace nnfast::cpu

@@ -16,6 +16,7 @@
 #include "cpu/traffic.h"
 #include "ops/functors.h"
 #include "ops/loss_scalars.h"
+#include "ops/norms.h"
 #include "ops/optimizers.h"
 #include "simd/convert.h"
 #include "simd/vec.h"
@@ -377,6 +378,53 @@ double l2_sum(const T* w, int64_t n) {
   return sum_terms(w, n, [](auto v) { return ops::l2_term(v); });
 }
 
+// ---------------------------------------------------------------- gradient norms
+
+// Blocks of kNormLanes elements, element j of a block combined into accumulator
+// lane j (held as kNormLanes / lanes double vectors), then the tail element by
+// element into the lanes of its position: the lane of every element, and so
+// every double operation, is the same whatever the vector width.
+template <NormOrder Order, class T>
+void norm_terms_of(const T* x, int64_t n, double scale, double p, double* lanes) {
+  using D = Vec<double>;
+  using F = Vec<T>;
+  constexpr int d_lanes = lane_count<D>();
+  constexpr int t_lanes = lane_count<F>();
+  constexpr int accumulators = kNormLanes / d_lanes;
+  static_assert(kNormLanes % t_lanes == 0 && (t_lanes == d_lanes || t_lanes == 2 * d_lanes));
+  const auto term = [&](auto v) { return ops::norm_term<Order>(v, scale, p); };
+  D acc[accumulators];
+  for (int k = 0; k < accumulators; ++k) acc[k] = load_as<D>(lanes + k * d_lanes);
+  int64_t i = 0;
+  for (; i + kNormLanes <= n; i += kNormLanes) {
+    for (int j = 0; j < kNormLanes / t_lanes; ++j) {
+      const F v = load_as<F>(x + i + j * t_lanes);
+      if constexpr (t_lanes == d_lanes) {  // double, or scalars
+        acc[j] = ops::norm_combine<Order>(acc[j], term(D(v)));
+      } else {  // float: two double vectors per float vector
+        acc[2 * j] = ops::norm_combine<Order>(acc[2 * j], term(simd::widen_low(v)));
+        acc[2 * j + 1] = ops::norm_combine<Order>(acc[2 * j + 1], term(simd::widen_high(v)));
+      }
+    }
+  }
+  for (int k = 0; k < accumulators; ++k) store_as<D>(lanes + k * d_lanes, acc[k]);
+  for (int j = 0; i < n; ++i, ++j)
+    lanes[j] = ops::norm_combine<Order>(lanes[j], term(static_cast<double>(x[i])));
+}
+
+template <class T>
+void norm_terms(const T* x, int64_t n, const NormSpec& spec, double* lanes) {
+  ops::with_norm_order(spec.order, [&](auto order) {
+    norm_terms_of<decltype(order)::value>(x, n, spec.scale, spec.p, lanes);
+  });
+}
+
+template <class T>
+void scale(T factor, T* out, const T* x, int64_t n) {
+  T* const a[kMaxOperands] = {out, const_cast<T*>(x), nullptr, nullptr, nullptr};
+  run(ops::ScaleOp<T>{factor}, a, 0, n);
+}
+
 // ---------------------------------------------------------------- 16-bit activations and losses
 
 // The kernels over bfloat16 and float16 arrays are the float32 kernels above, run
@@ -535,6 +583,23 @@ struct Tiled {
       return NNFAST_ISA::l2_sum<float>(f[0], units);
     });
   }
+
+  // Every tile but the last holds a multiple of kNormLanes elements, so each
+  // element lands in the lane it would in one pass over float32 values.
+  static void norm_terms(const S* x, int64_t n, const NormSpec& spec, double* lanes) {
+    in_float32_tiles<S>({read_operand(x)}, n, [&](float* const* f, int64_t, int64_t units) {
+      NNFAST_ISA::norm_terms<float>(f[0], units, spec, lanes);
+      return 0.0;
+    });
+  }
+
+  static void scale(float factor, S* out, const S* x, int64_t n) {
+    in_float32_tiles<S>({written_operand(out), read_operand(x)}, n,
+                        [&](float* const* f, int64_t, int64_t units) {
+                          NNFAST_ISA::scale<float>(factor, f[0], f[1], units);
+                          return 0.0;
+                        });
+  }
 };
 
 // The roofline kernel for R arrays only read, U updated in place and W only written,
@@ -590,7 +655,7 @@ void memory_traffic(int kind, T* const* operands, int64_t begin, int64_t end) {
 template <class T>
 constexpr ChunkKernels<T> chunk_kernels() {
   return {{activation_forward<T>, activation_backward<T>, mse<T>, cross_entropy_rows<T>,
-           softmax_cross_entropy_rows<T>, l1_sum<T>, l2_sum<T>},
+           softmax_cross_entropy_rows<T>, l1_sum<T>, l2_sum<T>, norm_terms<T>, scale<T>},
           optimizer<T>,
           memory_traffic<T>};
 }
@@ -599,7 +664,7 @@ template <class S>
 constexpr OpKernels<S> tiled_kernels() {
   using K = Tiled<S>;
   return {K::activation_forward, K::activation_backward, K::mse, K::cross_entropy_rows,
-          K::softmax_cross_entropy_rows, K::l1_sum, K::l2_sum};
+          K::softmax_cross_entropy_rows, K::l1_sum, K::l2_sum, K::norm_terms, K::scale};
 }
 
 #define NNFAST_STRINGIFY_(x) #x

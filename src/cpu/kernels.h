@@ -14,11 +14,16 @@
 #include "call/activation_kind.h"
 #include "call/dtype.h"
 #include "call/loss_options.h"
+#include "call/norm_spec.h"
 #include "call/optimizer_call.h"
 #include "call/tensor_list.h"
 #include "cpu/precision_kernels.h"
 
 namespace nnfast::cpu {
+
+// The double accumulators of a norm_terms call: 16, a multiple of every ISA's
+// double lanes (2, 4, 8), so each ISA holds them in whole vectors.
+constexpr int kNormLanes = 16;
 
 // The activations and losses over elements of type T (float, double, Bfloat16,
 // Float16), computed in C: T itself, or float32 for the 16-bit types, whose kernels
@@ -38,6 +43,12 @@ struct OpKernels {
                                        const SoftmaxCrossEntropyRows& options);
   double (*l1_sum)(const T* w, int64_t n);
   double (*l2_sum)(const T* w, int64_t n);
+  // The norm terms |spec.scale * x_i|^spec.p of x[0..n) (ops/norms.h), element i
+  // combined into lanes[i % kNormLanes]: the lane of an element, and so the order
+  // of every double operation, is the same for every ISA.
+  void (*norm_terms)(const T* x, int64_t n, const NormSpec& spec, double* lanes);
+  // out[i] = factor * x[i] for i in [0, n), rounded once to T; out may be x.
+  void (*scale)(C factor, T* out, const T* x, int64_t n);
 };
 
 // Every chunk kernel of a compute type T (float or double).

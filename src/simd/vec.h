@@ -361,7 +361,7 @@ inline V map_lanes(V x, const F& f) {
 using F32 = Vec<float>;
 using F64 = Vec<double>;
 // The polynomial forms of ops/common.h, bit-identical to the scalar tail; double
-// log: the C library lane by lane.
+// log and pow: the C library lane by lane.
 inline F32 exp_(F32 x) { return ops::exp_float(x); }
 inline F32 exp_nonpositive_(F32 x) { return ops::exp_nonpositive_float(x); }
 inline F64 exp_nonpositive_(F64 x) { return ops::exp_double(x); }
@@ -370,6 +370,7 @@ inline F32 log_(F32 x) { return ops::log_float(x); }
 inline F64 exp_(F64 x) { return ops::exp_double(x); }
 inline F64 tanh_(F64 x) { return ops::tanh_double(x); }
 inline F64 log_(F64 x) { return map_lanes(x, [](double v) { return std::log(v); }); }
+inline F64 pow_(F64 x, double p) { return map_lanes(x, [p](double v) { return std::pow(v, p); }); }
 #endif
 
 NNFAST_ISA_NAMESPACE_END

@@ -9,7 +9,8 @@ write with NumPy), ``torch`` (PyTorch's fastest CPU path for the same result,
 when torch is importable) and, for the optimizers DeepSpeed has on the CPU,
 ``deepspeed`` (its C++ CPU optimizers, when deepspeed is importable). The model-shaped case ``adam_gpt2small`` compares
 ``nnfast.torch.Adam`` with ``torch.optim.Adam`` fused (``torch``) and default
-(``torch_default``) instead; it needs torch (``Case.requires``).
+(``torch_default``) instead; it needs torch (``Case.requires``). ``clip_grad_norm_gpt2small``
+clips GPT-2 small's gradient list against ``torch.nn.utils.clip_grad_norm_(foreach=True)``.
 """
 
 from __future__ import annotations
@@ -393,14 +394,19 @@ def _gpt2_small_sizes():
 _GPT2_SMALL = _gpt2_small_sizes()
 
 
+def _gpt2_small_scaled(n):
+    """GPT-2 small's tensor sizes, each scaled by n / 124,439,808 (at least 1 element)."""
+    total = sum(_GPT2_SMALL)
+    return [max(1, round(s * n / total)) for s in _GPT2_SMALL]
+
+
 def _model_adam(n, dtype, rng):
     """One optimizer step over GPT-2 small's parameter list with every tensor scaled by
     n / 124,439,808 (n = 124,439,808 is the model itself): ``nnfast.torch.Adam`` against
     ``torch.optim.Adam`` fused and default (on the CPU, torch's default is its per-tensor
     loop). Each optimizer updates its own copy of the parameters; the gradients, only read,
     are shared."""
-    total = sum(_GPT2_SMALL)
-    sizes = [max(1, round(s * n / total)) for s in _GPT2_SMALL]
+    sizes = _gpt2_small_scaled(n)
     params = [tiled_randn(rng, s, dtype) for s in sizes]
     grads = [torch.from_numpy(tiled_randn(rng, s, dtype)) for s in sizes]
     optimizers = {"nnfast": nnfast.torch.Adam,
@@ -415,6 +421,28 @@ def _model_adam(n, dtype, rng):
     return Inputs(sum(sizes), f"{len(sizes)} tensors, {format_count(sum(sizes))}",
                   {impl: build(impl) for impl in optimizers},
                   {"torch": "fused", "torch_default": "for-loop"})
+
+
+def _model_clip(n, dtype, rng):
+    """Gradient clipping (the norm pass, then the in-place scaling pass) over GPT-2 small's
+    gradient list scaled to n elements: ``nnfast.clip_grad_norm_``, nnfast.reference and
+    ``torch.nn.utils.clip_grad_norm_(foreach=True)``, each on its own copy of the grads (the
+    first call scales them to norm 1; every later one scales by about 1)."""
+    sizes = _gpt2_small_scaled(n)
+    grads = [tiled_randn(rng, s, dtype) for s in sizes]
+
+    def build(impl):
+        mine = [g.copy() for g in grads]
+        if impl == "torch":
+            params = [torch.nn.Parameter(torch.from_numpy(g)) for g in mine]
+            for p, g in zip(params, mine):
+                p.grad = torch.from_numpy(g.copy())
+            return lambda: torch.nn.utils.clip_grad_norm_(params, 1.0, foreach=True)
+        clip = nnfast.clip_grad_norm_ if impl == "nnfast" else reference.clip_grad_norm_
+        return lambda: clip(mine, 1.0)
+    inputs = _implementations(build, sum(sizes), f"{len(sizes)} tensors, "
+                              f"{format_count(sum(sizes))}", "foreach")
+    return inputs
 
 
 # ---------------------------------------------------------------- 16-bit storage layouts
@@ -592,6 +620,9 @@ CASES = [
          deepspeed=_ADAM_DS),
     Case("adam_gpt2small", "optimizers", Traffic(1, 3, 0), _model_adam, (sum(_GPT2_SMALL),),
          requires=("torch",)),
+    # the norm pass reads g, the clip pass reads and writes it: 12 bytes per float32 element,
+    # the traffic of one array read and one updated
+    Case("clip_grad_norm_gpt2small", "optimizers", Traffic(1, 1, 0), _model_clip, (1e7,)),
     # reads g; updates p, m, v (2, 2, 2, 2 bytes per element: 14 in all)
     _layout_case("adam_bf16", Traffic(1, 3, 0, (2, 2, 2, 2)), _adam_layout(bfloat16), "bfloat16"),
     # reads g; updates p (2 bytes), m, v (4): 22
