@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "bind/gradients.h"
+#include "ops/norms.h"
 #include "bind/numpy_backend.h"
 #include "bind/ops.h"
 #include "cpu/kernels.h"
@@ -223,6 +224,12 @@ PYBIND11_MODULE(_core, m) {
   m.def("check_unit_interval", [](py::handle value, const char* name, bool include_one) {
     return unit_interval_arg(value, name, include_one);
   }, py::arg("value"), py::arg("name"), py::arg("include_one"));
+  // clip_grad_norm_'s coefficient of a total norm (ops/norms.h), in float64 or float32:
+  // what nnfast.torch's max_grad_norm folds into the step's grad_scale.
+  m.def("clip_coefficient", [](double total, double max_norm, bool float64) {
+    return float64 ? ops::clip_coefficient<double>(total, max_norm)
+                   : static_cast<double>(ops::clip_coefficient<float>(total, max_norm));
+  }, py::arg("total"), py::arg("max_norm"), py::arg("float64"));
   m.def("supported_simd", []() {
     std::vector<std::string> names;
     for (const cpu::KernelTable* t : cpu::supported_kernels()) names.emplace_back(t->isa);

@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not installed: nnfast.torch needs it")
 import nnfast.torch as nt  # noqa: E402
-from test_torch_optim import assert_params_close, make_data, make_model  # noqa: E402
+from test_torch_optim import OPTIMIZERS, assert_params_close, make_data, make_model  # noqa: E402
 
 STEPS = 30
 #: Steps whose gradients get an inf or a NaN (the scaler skips them and backs off).
@@ -32,28 +32,47 @@ CASES = [
 CASE_IDS = [f"{n}-{','.join(f'{k}={v}' for k, v in kw.items())}" for n, kw in CASES]
 
 
-def _scaler():
+MAX_NORM = 0.5
+
+
+def _scaler(cls=torch.amp.GradScaler):
     # a small growth interval so that the loop sees the scale grow as well as back off
-    return torch.amp.GradScaler("cpu", init_scale=2.0**16, growth_interval=5)
+    return cls("cpu", init_scale=2.0**16, growth_interval=5)
 
 
-def _amp_step(model, optimizer, scaler, data, k, unscale_and_clip=False):
+def _amp_step(model, optimizer, scaler, data, k, unscale_and_clip=False, poison=True):
+    """One training step under `scaler` (None: no scaler): backward of the (scaled) loss,
+    an inf or NaN gradient on the POISONED steps, torch's unscale_ and clip_grad_norm_ by
+    hand with `unscale_and_clip`, then the step."""
     x, y = data
     rows = slice((k * 16) % len(x), (k * 16) % len(x) + 16)
     optimizer.zero_grad()
     loss = torch.nn.functional.mse_loss(model(x[rows]), y[rows])
-    scaler.scale(loss).backward()
-    if k in POISONED:
+    (loss if scaler is None else scaler.scale(loss)).backward()
+    if poison and k in POISONED:
         next(model.parameters()).grad.view(-1)[5] = POISONED[k]
     if unscale_and_clip:
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_NORM)
+    if scaler is None:
+        optimizer.step()
+        return
     scaler.step(optimizer)
     scaler.update()
 
 
 def _grads(model):
     return [p.grad.clone() for p in model.parameters()]
+
+
+def _assert_grads_close(theirs, ours, what):
+    for i, (a, b) in enumerate(zip(_grads(theirs), _grads(ours))):
+        assert torch.equal(a.isnan(), b.isnan()), f"{what}: NaNs of grad {i}"
+        largest = a.nan_to_num(posinf=0.0, neginf=0.0).abs().max()
+        close = (torch.isclose(a, b, rtol=1e-4, atol=1e-5 * float(largest))
+                 | (a.isnan() & b.isnan()))
+        assert bool(close.all()), f"{what}: grad {i} differs from torch's"
 
 
 @pytest.mark.parametrize("unscale_and_clip", [False, True], ids=["scaler", "unscale_-clip"])
@@ -79,12 +98,7 @@ def test_grad_scaler_loop_equal_to_torch(name, kwargs, unscale_and_clip):
         # skips, where nnfast's, as every fused optimizer's, are left scaled
         if k in POISONED and not kwargs.get("fused"):
             continue
-        for i, (a, b) in enumerate(zip(_grads(theirs), _grads(ours))):
-            assert torch.equal(a.isnan(), b.isnan()), f"{what}: NaNs of grad {i}"
-            largest = a.nan_to_num(posinf=0.0, neginf=0.0).abs().max()
-            close = (torch.isclose(a, b, rtol=1e-4, atol=1e-5 * float(largest))
-                     | (a.isnan() & b.isnan()))
-            assert bool(close.all()), f"{what}: grad {i} differs from torch's"
+        _assert_grads_close(theirs, ours, what)
         for p, q in zip(theirs.parameters(), ours.parameters()):
             st, ours_st = their_opt.state.get(p, {}), our_opt.state.get(q, {})
             if name == "SGD":
@@ -119,7 +133,96 @@ def test_a_skipped_first_step_creates_torch_s_state():
 
 
 def test_optimizers_say_they_take_the_scale():
-    for name in nt.__all__:
-        cls = getattr(nt, name)
-        if isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer):
-            assert cls._step_supports_amp_scaling is True, name
+    for name in OPTIMIZERS:
+        assert getattr(nt, name)._step_supports_amp_scaling is True, name
+
+
+SCALERS = {"torch-scaler": torch.amp.GradScaler, "nnfast-scaler": nt.GradScaler, "no-scaler": None}
+
+
+@pytest.mark.parametrize("scaler_name", SCALERS)
+@pytest.mark.parametrize("name, kwargs", [CASES[0], CASES[3], CASES[6]],
+                         ids=[CASE_IDS[0], CASE_IDS[3], CASE_IDS[6]])
+def test_max_grad_norm_equal_to_torch_s_clipping(name, kwargs, scaler_name):
+    """max_grad_norm folds torch's clip_grad_norm_ into the step: the same parameters,
+    step counts, scale and (under a scaler) .grad as torch's unscale_ + clip_grad_norm_ +
+    step, with either scaler; last_grad_norm is the norm clip_grad_norm_ returned."""
+    cls = SCALERS[scaler_name]
+    dtype = torch.float32
+    theirs = make_model(dtype)
+    ours = copy.deepcopy(theirs)
+    their_opt = getattr(torch.optim, name)(theirs.parameters(), **kwargs)
+    our_opt = getattr(nt, name)(ours.parameters(), max_grad_norm=MAX_NORM, **kwargs)
+    their_scaler = None if cls is None else _scaler()
+    our_scaler = None if cls is None else _scaler(cls)
+    data = make_data(dtype)
+    clipped = 0
+    for k in range(STEPS):
+        _amp_step(theirs, their_opt, their_scaler, data, k, unscale_and_clip=True,
+                  poison=cls is not None)
+        _amp_step(ours, our_opt, our_scaler, data, k, poison=cls is not None)
+        what = f"{name}{kwargs} {scaler_name} step {k + 1}"
+        if cls is not None:
+            assert our_scaler.get_scale() == their_scaler.get_scale(), what
+        assert_params_close(list(theirs.parameters()), list(ours.parameters()), dtype, k + 1, what)
+        if cls is not None and k not in POISONED:
+            _assert_grads_close(theirs, ours, what)
+        if k not in POISONED or cls is None:
+            unscaled = [p.grad for p in theirs.parameters()]
+            norm = float(torch.linalg.vector_norm(torch.cat([g.reshape(-1) for g in unscaled])))
+            clipped += norm > MAX_NORM * (1 - 1e-5)
+            assert our_opt.last_grad_norm > 0
+    assert clipped >= 5, "the loop should clip (max_grad_norm below the gradients' norm)"
+    if cls is not None:
+        assert their_scaler.state_dict() == our_scaler.state_dict()
+
+
+def test_last_grad_norm_is_torch_s_total_norm():
+    theirs = make_model(torch.float32)
+    ours = copy.deepcopy(theirs)
+    our_opt = nt.SGD(ours.parameters(), lr=0.0, max_grad_norm=1e9)
+    x = torch.randn(8, 6, generator=torch.Generator().manual_seed(1))
+    for model in (theirs, ours):
+        model(x).square().sum().backward()
+    total = torch.nn.utils.clip_grad_norm_(theirs.parameters(), 1e9)
+    our_opt.step()
+    assert our_opt.last_grad_norm == pytest.approx(float(total), rel=1e-6)
+
+
+def test_nnfast_grad_scaler_runs_other_optimizers_as_torch_s():
+    """nnfast.torch.GradScaler with a torch optimizer: torch's step, unchanged."""
+    theirs = make_model(torch.float32)
+    ours = copy.deepcopy(theirs)
+    their_opt = torch.optim.Adam(theirs.parameters(), lr=1e-2)
+    our_opt = torch.optim.Adam(ours.parameters(), lr=1e-2)
+    their_scaler, our_scaler = _scaler(), _scaler(nt.GradScaler)
+    data = make_data(torch.float32)
+    for k in range(8):
+        _amp_step(theirs, their_opt, their_scaler, data, k)
+        _amp_step(ours, our_opt, our_scaler, data, k)
+    for a, b in zip(theirs.parameters(), ours.parameters()):
+        assert torch.equal(a, b)
+    assert their_scaler.state_dict() == our_scaler.state_dict()
+
+
+def test_max_grad_norm_errors():
+    model = make_model(torch.float32)
+    with pytest.raises(ValueError, match="max_grad_norm: must be >= 0"):
+        nt.Adam(model.parameters(), max_grad_norm=-1.0)
+    with pytest.raises(TypeError, match="max_grad_norm"):
+        nt.Adam(model.parameters(), max_grad_norm="1")
+    optimizer = nt.Adam(model.parameters(), max_grad_norm=1.0)
+    model(torch.ones(2, 6)).sum().backward()
+    next(model.parameters()).grad.view(-1)[0] = float("nan")
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(RuntimeError, match="max_grad_norm: the norm of the gradients is NaN"):
+        optimizer.step()
+    assert all(torch.equal(a, p) for a, p in zip(before, model.parameters()))
+    assert not optimizer.state
+
+
+def test_max_grad_norm_survives_pickling():
+    import pickle
+
+    optimizer = nt.AdamW(make_model(torch.float32).parameters(), max_grad_norm=0.25)
+    assert pickle.loads(pickle.dumps(optimizer)).max_grad_norm == 0.25

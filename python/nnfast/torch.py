@@ -96,6 +96,7 @@ to the group's 16-bit parameters; :mod:`nnfast.optim` documents each.
 
 from __future__ import annotations
 
+import math
 import types
 import warnings
 
@@ -106,8 +107,9 @@ from ml_dtypes import bfloat16
 from . import _core
 from . import optim as _numpy_optim
 from . import functional as _kernels
+from . import gradients as _gradients
 
-__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "clip_grad_norm_"]
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "GradScaler", "clip_grad_norm_"]
 
 _DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16, torch.complex64,
            torch.complex128)
@@ -291,12 +293,17 @@ class _KernelOptimizer(torch.optim.Optimizer):
     # attributes grad_scale and found_inf, and leaves the unscaling to their step.
     _step_supports_amp_scaling = True
 
-    def __init__(self, params, defaults):
+    def __init__(self, params, defaults, max_grad_norm=None):
         # torch's order: the hyperparameters, its constructor-only rules, then the params
         # (torch.optim.Optimizer), whose groups add_param_group checks whole.
         self._hyperparameters(defaults, "")
         self._check_constructor_rules(defaults)
+        if max_grad_norm is not None:
+            _core.check_nonnegative(max_grad_norm, "max_grad_norm")
         super().__init__(params, defaults)
+        self.max_grad_norm = max_grad_norm
+        #: The norm of the unscaled gradients of the last step, with ``max_grad_norm``.
+        self.last_grad_norm = None
 
     @classmethod
     def _check_constructor_rules(cls, defaults):
@@ -310,9 +317,14 @@ class _KernelOptimizer(torch.optim.Optimizer):
                 raise RuntimeError(f"`fused` and `foreach` cannot be `True` together (as in "
                                    f"torch.optim.{cls.__name__})")
 
+    def __getstate__(self):
+        return {**super().__getstate__(), "max_grad_norm": self.max_grad_norm}
+
     def __setstate__(self, state):
         # Called by load_state_dict (and unpickling): fill what an older checkpoint lacks,
         # and turn a plain-number step into the tensor torch keeps, as torch's own do.
+        self.__dict__.setdefault("max_grad_norm", None)
+        self.__dict__.setdefault("last_grad_norm", None)
         super().__setstate__(state)
         for group in self.param_groups:
             for key, value in self._fallbacks.items():
@@ -524,21 +536,55 @@ class _KernelOptimizer(torch.optim.Optimizer):
 
     # -- the step
 
-    def _grad_scaling(self):
-        """What ``torch.amp.GradScaler.step`` handed this step: (the kernels' gradient-scaling
-        options, whether the step is skipped).
+    def _grad_scaling(self, plans):
+        """The kernels' gradient-scaling options for this step, per dtype of its parameters,
+        and whether the step is skipped.
 
-        With ``grad_scale`` S the kernels multiply each gradient by 1/S and store it back, as
-        torch's fused optimizers leave the unscaled gradient in ``.grad`` (1/S is exact for
-        the powers of two GradScaler uses, so the results are torch's bits of g/S). A nonzero
-        ``found_inf`` skips the step: nothing is written and the step counts stay. Both are
-        read on the host (on a GPU, a sync: nnfast.torch counts steps on the host)."""
+        ``torch.amp.GradScaler.step`` hands the step ``grad_scale`` S and ``found_inf``: the
+        kernels multiply each gradient by 1/S and store it back, as torch's fused optimizers
+        leave the unscaled gradient in ``.grad`` (1/S is exact for the powers of two
+        GradScaler uses, so the results are torch's bits of g/S); a nonzero ``found_inf``
+        skips the step. :class:`GradScaler` asks the step to find infs itself
+        (``_finds_inf``): then, and with ``max_grad_norm``, one read pass over every
+        gradient takes the norm of the unscaled gradients; an inf or NaN in it sets
+        ``found_inf``, and ``max_grad_norm`` multiplies 1/S by torch's clip coefficient
+        ``min(1, max_grad_norm / (norm + 1e-6))`` (computed in each dtype's compute type).
+        The flag is read on the host (on a GPU, a sync: nnfast.torch counts steps there)."""
         grad_scale = getattr(self, "grad_scale", None)
         found_inf = getattr(self, "found_inf", None)
-        skipped = found_inf is not None and bool(found_inf.item() != 0)
-        if grad_scale is None:
-            return dict(grad_scale=1.0, store_scaled_grads=False), skipped
-        return dict(grad_scale=1.0 / float(grad_scale), store_scaled_grads=True), skipped
+        unscale = 1.0 if grad_scale is None else 1.0 / float(grad_scale)
+        factors = {}
+        finds_inf = getattr(self, "_finds_inf", False)
+        skipped = found_inf is not None and not finds_inf and bool(found_inf.item() != 0)
+        if not skipped and (self.max_grad_norm is not None or finds_inf):
+            total = self._grad_norm(plans, unscale)
+            if not math.isfinite(total) and finds_inf:
+                found_inf.fill_(1.0)
+            elif self.max_grad_norm is not None:
+                if math.isnan(total):
+                    raise RuntimeError("max_grad_norm: the norm of the gradients is NaN (no "
+                                       "GradScaler skips this step); nothing was written")
+                self.last_grad_norm = total
+                for _, work in plans:
+                    for p, _, _ in work:
+                        if p.dtype not in factors:
+                            coefficient = _core.clip_coefficient(
+                                total, self.max_grad_norm, p.dtype == torch.float64)
+                            factors[p.dtype] = unscale * coefficient
+        skipped = skipped or (finds_inf and bool(found_inf.item() != 0))
+        return (lambda dtype: dict(grad_scale=factors.get(dtype, unscale),
+                                   store_scaled_grads=grad_scale is not None)), skipped
+
+    @staticmethod
+    def _grad_norm(plans, scale):
+        """The 2-norm of ``scale`` times every gradient of the step: one read pass, one
+        kernel call per (device, dtype), combined in float64."""
+        parts = {}
+        for _, work in plans:
+            for p, g, _ in work:
+                parts.setdefault((g.device, g.dtype), []).append(_memory(g))
+        norms = [float(_gradients.grad_norm(grads, scale=scale)) for grads in parts.values()]
+        return math.sqrt(math.fsum(n * n for n in norms)) if len(norms) > 1 else sum(norms)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -560,7 +606,7 @@ class _KernelOptimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         plans = [self._plan(i, group) for i, group in enumerate(self.param_groups)]
-        scaling, skipped = self._grad_scaling()
+        scaling, skipped = self._grad_scaling(plans)
         for group, (hp, work) in zip(self.param_groups, plans):
             parts = {}
             for p, g, step in work:  # one kernel call per (device, dtype): usually the group
@@ -579,11 +625,11 @@ class _KernelOptimizer(torch.optim.Optimizer):
                     options["found_inf"] = _memory(torch.ones(1, device=part[0][0].device))
                 self._arithmetic._apply(_kernels, part_hp, [_memory(p) for p in updated],
                                         [_memory(g) for _, g, _ in part], states, hp["lr"],
-                                        {**options, **scaling})
+                                        {**options, **scaling(dtype)})
                 for (p, g, _), copy in zip(part, updated):
                     if copy is not p:
                         p.detach().copy_(copy)
-                    if scaling["store_scaled_grads"] and not skipped and g is not p.grad:
+                    if scaling(dtype)["store_scaled_grads"] and not skipped and g is not p.grad:
                         p.grad.copy_(g)  # (the step read a copy in the parameter's layout)
                 # Stored only once the kernels have run: a part they refuse keeps its states
                 # and step counts. A skipped step keeps the counts, and the new states that
@@ -598,6 +644,59 @@ class _KernelOptimizer(torch.optim.Optimizer):
                 # torch op would, so autograd still detects stale saved values.
                 _increment_versions([p for p, _, _ in part])
         return loss
+
+
+class GradScaler(torch.amp.GradScaler):
+    """``torch.amp.GradScaler`` whose ``step`` leaves the inf check to nnfast's optimizers.
+
+    ``torch.amp.GradScaler.step`` reads every gradient once to find infs and NaNs before it
+    calls a fused optimizer. With an optimizer of this module, this scaler instead has the
+    step find them in its own read pass (the gradient norm it takes anyway with
+    ``max_grad_norm``), so the optimizer phase of a step reads the gradients twice in all:
+    the norm pass, then the update with unscaling (and clipping) folded in. Everything else
+    is torch's: constructor, ``scale``, ``unscale_`` (after which ``step`` works as torch's),
+    ``update``, ``state_dict``; other optimizers go through torch's ``step`` unchanged.
+
+    Example::
+
+        scaler = nnfast.torch.GradScaler("cuda")
+        optimizer = nnfast.torch.AdamW(model.parameters(), lr=1e-3, max_grad_norm=1.0)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)   # norm pass + one update pass; skipped on inf/NaN
+        scaler.update()
+    """
+
+    def step(self, optimizer, *args, **kwargs):
+        """``torch.amp.GradScaler.step``: the optimizer step with the scale handed over,
+        skipped (nothing written) when a gradient holds an inf or NaN.
+
+        Returns:
+            what ``optimizer.step`` returns.
+
+        Raises:
+            RuntimeError: as torch's (a closure; ``step`` twice before ``update``).
+        """
+        from torch.amp.grad_scaler import OptState
+
+        if not self._enabled or not isinstance(optimizer, _KernelOptimizer):
+            return super().step(optimizer, *args, **kwargs)
+        if "closure" in kwargs:
+            raise RuntimeError("Closure use is not currently supported if GradScaler is enabled.")
+        self._check_scale_growth_tracker("step")
+        state = self._per_optimizer_states[id(optimizer)]
+        if state["stage"] is not OptState.READY:  # unscale_ found the infs already (or error)
+            return super().step(optimizer, *args, **kwargs)
+        found_inf = torch.zeros((), dtype=torch.float32, device=self._scale.device)
+        optimizer.grad_scale = self._get_scale_async()
+        optimizer.found_inf = found_inf
+        optimizer._finds_inf = True
+        try:
+            result = optimizer.step(*args, **kwargs)
+        finally:
+            del optimizer.grad_scale, optimizer.found_inf, optimizer._finds_inf
+        state["found_inf_per_device"] = {found_inf.device: found_inf}
+        state["stage"] = OptState.STEPPED
+        return result
 
 
 class SGD(_KernelOptimizer):
@@ -635,13 +734,14 @@ class SGD(_KernelOptimizer):
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
                  nesterov=False, *, maximize=False, foreach=None, differentiable=False,
                  fused=None, master_weights=False, store_param_remainders=False,
-                 state_dtype=None, stochastic_rounding=False):
+                 state_dtype=None, stochastic_rounding=False, max_grad_norm=None):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize, foreach=foreach,
                                       differentiable=differentiable, fused=fused,
                                       **_precision(master_weights, store_param_remainders, state_dtype,
-                                                   stochastic_rounding)))
+                                                   stochastic_rounding)),
+                         max_grad_norm=max_grad_norm)
 
     def _initial_state(self, p, name, dtype):
         if name != "momentum_buffer":
@@ -683,14 +783,15 @@ class Adagrad(_KernelOptimizer):
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0,
                  initial_accumulator_value=0, eps=1e-10, foreach=None, *, maximize=False,
                  differentiable=False, fused=None, master_weights=False, store_param_remainders=False, state_dtype=None,
-                 stochastic_rounding=False):
+                 stochastic_rounding=False, max_grad_norm=None):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, eps=eps,
                                       weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,
                                       foreach=foreach, maximize=maximize,
                                       differentiable=differentiable, fused=fused,
                                       **_precision(master_weights, store_param_remainders, state_dtype,
-                                                   stochastic_rounding)))
+                                                   stochastic_rounding)),
+                         max_grad_norm=max_grad_norm)
         # torch builds Adagrad's state up front (so state_dict() has it before any step).
         for group in self.param_groups:
             hp = self._hyperparameters(group, "")
@@ -743,13 +844,14 @@ class RMSprop(_KernelOptimizer):
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
                  centered=False, capturable=False, foreach=None, maximize=False,
                  differentiable=False, *, master_weights=False, store_param_remainders=False, state_dtype=None,
-                 stochastic_rounding=False):
+                 stochastic_rounding=False, max_grad_norm=None):
         super().__init__(params, dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps,
                                       centered=centered, weight_decay=weight_decay,
                                       capturable=capturable, foreach=foreach,
                                       maximize=maximize, differentiable=differentiable,
                                       **_precision(master_weights, store_param_remainders, state_dtype,
-                                                   stochastic_rounding)))
+                                                   stochastic_rounding)),
+                         max_grad_norm=max_grad_norm)
 
 
 class Adam(_KernelOptimizer):
@@ -791,7 +893,7 @@ class Adam(_KernelOptimizer):
                  amsgrad=False, *, foreach=None, maximize=False, capturable=False,
                  differentiable=False, fused=None, decoupled_weight_decay=False,
                  master_weights=False, store_param_remainders=False, state_dtype=None,
-                 stochastic_rounding=False):
+                 stochastic_rounding=False, max_grad_norm=None):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, amsgrad=amsgrad,
                                       maximize=maximize, foreach=foreach,
@@ -799,7 +901,8 @@ class Adam(_KernelOptimizer):
                                       fused=fused,
                                       decoupled_weight_decay=decoupled_weight_decay,
                                       **_precision(master_weights, store_param_remainders, state_dtype,
-                                                   stochastic_rounding)))
+                                                   stochastic_rounding)),
+                         max_grad_norm=max_grad_norm)
 
     @classmethod
     def _check_constructor_rules(cls, defaults):
@@ -837,13 +940,15 @@ class AdamW(Adam):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
                  amsgrad=False, *, maximize=False, foreach=None, capturable=False,
                  differentiable=False, fused=None, master_weights=False,
-                 store_param_remainders=False, state_dtype=None, stochastic_rounding=False):
+                 store_param_remainders=False, state_dtype=None, stochastic_rounding=False,
+                 max_grad_norm=None):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
                          maximize=maximize, capturable=capturable,
                          differentiable=differentiable, fused=fused,
                          decoupled_weight_decay=True, master_weights=master_weights,
                          store_param_remainders=store_param_remainders,
-                         state_dtype=state_dtype, stochastic_rounding=stochastic_rounding)
+                         state_dtype=state_dtype, stochastic_rounding=stochastic_rounding,
+                         max_grad_norm=max_grad_norm)
 
     def __setstate__(self, state):
         super().__setstate__(state)
