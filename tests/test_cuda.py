@@ -762,7 +762,9 @@ def test_torch_tensors_autograd_tracks_are_read_not_written():
 # bit for bit (NaN by position only: a NaN made by arithmetic carries a payload of the
 # processor's choosing, and x86 and NVIDIA GPUs choose differently). A result that depends on
 # a float64 sum (a reduced loss, a row's loss, softmax cross-entropy's gradient through
-# 1 / sum(e)) is compared within a bound, since the GPU adds the same terms in another order.
+# 1 / sum(e)) is compared with the CPU's within a bound, since the GPU adds the same terms in
+# another order; the row losses are also held bit for bit to the GPU's own float32 kernel on
+# the widened inputs, which adds in the same order.
 
 #: (significand bits including the leading one, exponent of the smallest normal) per dtype.
 FORMATS_16 = {BF16: (8, -126), F16: (11, -14)}
@@ -844,6 +846,21 @@ def _assert_rounded_once(got, float32_result, what):
     to nearest even), NaN by position."""
     with quiet():
         _assert_same_16(got, np.asarray(float32_result).astype(got.dtype), what)
+
+
+def _assert_float32_rows_rounded(lib, fn, got, inputs, reduction, what, **kwargs):
+    """A 16-bit row loss's (loss, grad) on the GPU is the GPU's float32 result on the widened
+    inputs rounded once, bit for bit, the reduced loss equal: the row kernels add the same
+    values in the same order whatever the storage type (one launch shape per row length)."""
+    widened = [a.astype(np.float32) if a.dtype in HALF16 else a for a in inputs]
+    loss32, grad32 = _loss_16(lib, fn, *widened, reduction=reduction, **kwargs)
+    loss, grad = got
+    _assert_rounded_once(grad, grad32, f"{what} grad: the GPU's float32 grad rounded once")
+    if reduction == "none":
+        _assert_rounded_once(loss, loss32, f"{what} losses: the GPU's float32 losses rounded once")
+    else:
+        assert loss == loss32 or (np.isnan(loss) and np.isnan(loss32)), (
+            f"{what}: {loss!r} vs the GPU's float32 {loss32!r}")
 
 
 def _sums_agree(got, want, n, slack=0.0):
@@ -946,6 +963,8 @@ def test_16bit_cross_entropy_equals_the_cpu(rng, lib, dtype, reduction):
         probs[0, 0] = 0
         what = f"cross_entropy {reduction} {rows}x{classes}"
         loss, grad = _loss_16(lib, nnfast.cross_entropy, probs, target, reduction=reduction)
+        _assert_float32_rows_rounded(lib, nnfast.cross_entropy, (loss, grad), [probs, target],
+                                     reduction, what)
         want_loss, want_grad = nnfast.cross_entropy(probs, target, reduction=reduction)
         _assert_same_16(grad, want_grad, f"{what} grad")
         if reduction == "none":  # a row's sum, rounded to float32 and then to 16 bits
@@ -988,6 +1007,8 @@ def test_16bit_softmax_cross_entropy_equals_the_cpu(rng, lib, dtype, reduction, 
         what = f"softmax_cross_entropy {target_kind} {reduction} {rows}x{classes}"
         loss, grad = _loss_16(lib, nnfast.softmax_cross_entropy, logits, target,
                               reduction=reduction, **kwargs)
+        _assert_float32_rows_rounded(lib, nnfast.softmax_cross_entropy, (loss, grad),
+                                     [logits, target], reduction, what, **kwargs)
         want_loss, want_grad = nnfast.softmax_cross_entropy(logits, target, reduction=reduction,
                                                             **kwargs)
         _assert_within_16(grad, want_grad, 2.0**-20 * grad_scale, f"{what} grad")
