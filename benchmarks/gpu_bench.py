@@ -114,8 +114,16 @@ def adam_case(sizes, label, fused_peer=True, decoupled=False, dtype=torch.float3
     return row
 
 
-def softmax_case(rows, classes):
-    x = torch.randn(rows, classes, device="cuda")
+def dtype_label(dtype):
+    """'' for float32, else the dtype's short name after a space (' bf16')."""
+    return {torch.float32: "", torch.bfloat16: " bf16", torch.float16: " fp16"}[dtype]
+
+
+def softmax_case(rows, classes, dtype=torch.float32):
+    """nnfast.softmax_cross_entropy (class ids, gradient into grad_out) vs F.cross_entropy and
+    its backward, logits of `dtype` (16-bit: computed in float32 by both): the logits read
+    once and the gradient written once, 2 element sizes a logit."""
+    x = torch.randn(rows, classes, device="cuda").to(dtype)
     labels = torch.randint(0, classes, (rows,), device="cuda")
     grad = torch.empty_like(x)
     nn_ms, nn_times = median_ms(lambda: nnfast.softmax_cross_entropy(x, labels, grad_out=grad))
@@ -126,13 +134,16 @@ def softmax_case(rows, classes):
         F.cross_entropy(xt, labels).backward()
 
     torch_ms, torch_times = median_ms(torch_step)
-    return dict(kernel=f"softmax_cross_entropy {rows}x{classes}", elements=rows * classes,
-                bytes=8 * rows * classes, nnfast_ms=nn_ms, torch_ms=torch_ms,
+    return dict(kernel=f"softmax_cross_entropy{dtype_label(dtype)} {rows}x{classes}",
+                elements=rows * classes, bytes=2 * x.element_size() * rows * classes,
+                nnfast_ms=nn_ms, torch_ms=torch_ms,
                 nnfast_times=nn_times, torch_times=torch_times)
 
 
-def activation_case(name, n):
-    x = torch.randn(n, device="cuda") * 3
+def activation_case(name, n, dtype=torch.float32):
+    """The forward (x read, out written) and backward (a and dy read, out written) of one
+    activation on `dtype` (16-bit: computed in float32 by both) vs PyTorch's out= kernels."""
+    x = (torch.randn(n, device="cuda") * 3).to(dtype)
     out = torch.empty_like(x)
     forward = getattr(nnfast, name)
     nn_ms, nn_times = median_ms(lambda: forward(x, out=out))
@@ -140,7 +151,9 @@ def activation_case(name, n):
             "relu": lambda: torch.clamp_min(x, 0, out=out),  # relu's own op has no out= binding
             "leaky_relu": lambda: torch.ops.aten.leaky_relu.out(x, 0.01, out=out)}[name]
     torch_ms, torch_times = median_ms(peer)
-    rows = [dict(kernel=name, elements=n, bytes=8 * n, nnfast_ms=nn_ms, torch_ms=torch_ms,
+    size = x.element_size()
+    rows = [dict(kernel=f"{name}{dtype_label(dtype)}", elements=n, bytes=2 * size * n,
+                 nnfast_ms=nn_ms, torch_ms=torch_ms,
                  nnfast_times=nn_times, torch_times=torch_times)]
     dy = torch.randn_like(x)
     a = forward(x) if name in ("sigmoid", "tanh") else x
@@ -154,8 +167,9 @@ def activation_case(name, n):
             dy, a, 0.01, False, grad_input=out),
     }[name]
     torch_ms, torch_times = median_ms(torch_backward)
-    rows.append(dict(kernel=f"{name}_backward", elements=n, bytes=12 * n, nnfast_ms=nn_ms,
-                     torch_ms=torch_ms, nnfast_times=nn_times, torch_times=torch_times))
+    rows.append(dict(kernel=f"{name}_backward{dtype_label(dtype)}", elements=n, bytes=3 * size * n,
+                     nnfast_ms=nn_ms, torch_ms=torch_ms, nnfast_times=nn_times,
+                     torch_times=torch_times))
     return rows
 
 
@@ -175,12 +189,14 @@ def main():
     rows.append(adam_case(sizes, "adam 1000 tensors"))
     rows.append(adam_case([sum(sizes)], "adam same total, 1 tensor"))
     rows.append(softmax_case(8192, 32000))
+    rows.append(softmax_case(8192, 32000, torch.bfloat16))
     for name in ("sigmoid", "tanh", "relu", "leaky_relu"):
         rows.extend(activation_case(name, 100_000_000))
+    rows.extend(activation_case("relu", 100_000_000, torch.bfloat16))
     print(f"\n{props.name}, {props.multi_processor_count} SMs, nnfast {nnfast.__version__} "
           f"({nnfast.info()['commit'][:8]}), torch {torch.__version__}; "
           f"copy bandwidth {copy_gbs:.0f} GB/s (read + write); medians of {REPEAT} CUDA-event timings")
-    header = f"{'kernel':34} {'elements':>10} {'nnfast ms':>10} {'GB/s':>7} {'% copy':>7} {'torch ms':>9} {'x torch':>8}"
+    header = f"{'kernel':38} {'elements':>10} {'nnfast ms':>10} {'GB/s':>7} {'% copy':>7} {'torch ms':>9} {'x torch':>8}"
     print(header)
     print("-" * len(header))
     for r in rows:
@@ -192,7 +208,7 @@ def main():
         else:
             r["speedup_over_torch"] = r["torch_ms"] / r["nnfast_ms"]
             peer = f"{r['torch_ms']:>9.4f} {r['speedup_over_torch']:>7.2f}x"
-        print(f"{r['kernel']:34} {r['elements']:>10.3g} {r['nnfast_ms']:>10.4f} {gbs:>7.0f} "
+        print(f"{r['kernel']:38} {r['elements']:>10.3g} {r['nnfast_ms']:>10.4f} {gbs:>7.0f} "
               f"{r['percent_of_copy']:>6.0f}% {peer}")
     single = next(r for r in rows if r["kernel"] == "adam same total, 1 tensor")
     many = next(r for r in rows if r["kernel"] == "adam 1000 tensors")

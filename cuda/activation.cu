@@ -1,5 +1,7 @@
 // CUDA drivers of the activations: the functors of ops/functors.h over the
-// chunked apply loop (one tensor; operands out, x or out, a, dy).
+// chunked apply loop (one tensor; operands out, x or out, a, dy), computed in
+// ComputeType<T>: bfloat16 and float16 elements are widened to float32 and each
+// result rounded once to nearest even (apply.cuh), the CPU's 16-bit semantics.
 #include "apply.cuh"
 #include "drivers.h"
 #include "ops/narrow.h"
@@ -21,7 +23,7 @@ TensorList<T> one_tensor(int64_t n, T* a, const T* b, const T* c = nullptr) {
 template <class T>
 void Drivers::activation_forward(Activation kind, const T* x, T* out, int64_t n, double alpha) {
   const TensorList<T> t = one_tensor(n, out, x);
-  ops::with_activation_op<ops::ActivationForwardOp>(kind, ops::narrow<T>(alpha, "alpha"),
+  ops::with_activation_op<ops::ActivationForwardOp>(kind, ops::narrow<ComputeType<T>>(alpha, "alpha"),
                                                     [&](const auto& op) { apply(t, op); });
 }
 
@@ -29,13 +31,17 @@ template <class T>
 void Drivers::activation_backward(Activation kind, const T* a, const T* dy, T* out, int64_t n,
                                   double alpha) {
   const TensorList<T> t = one_tensor(n, out, a, dy);
-  ops::with_activation_op<ops::ActivationBackwardOp>(kind, ops::narrow<T>(alpha, "alpha"),
+  ops::with_activation_op<ops::ActivationBackwardOp>(kind, ops::narrow<ComputeType<T>>(alpha, "alpha"),
                                                      [&](const auto& op) { apply(t, op); });
 }
 
-template void Drivers::activation_forward<float>(Activation, const float*, float*, int64_t, double);
-template void Drivers::activation_forward<double>(Activation, const double*, double*, int64_t, double);
-template void Drivers::activation_backward<float>(Activation, const float*, const float*, float*, int64_t, double);
-template void Drivers::activation_backward<double>(Activation, const double*, const double*, double*, int64_t, double);
+#define NNFAST_INSTANTIATE(T)                                                                   \
+  template void Drivers::activation_forward<T>(Activation, const T*, T*, int64_t, double);         \
+  template void Drivers::activation_backward<T>(Activation, const T*, const T*, T*, int64_t, double);
+NNFAST_INSTANTIATE(float)
+NNFAST_INSTANTIATE(double)
+NNFAST_INSTANTIATE(Bfloat16)
+NNFAST_INSTANTIATE(Float16)
+#undef NNFAST_INSTANTIATE
 
 }  // namespace nnfast::cuda

@@ -9,11 +9,13 @@
 // 2^31 elements work.
 //
 // How the operands of an element are loaded and stored is the launch's storage
-// policy. NativeStorage (below) holds every operand in the compute type T: where
-// every operand of a tensor is 16-byte aligned, each thread moves 16 bytes per
-// operand and access (float4, double2); otherwise one element at a time, in the
-// same order. The optimizer steps' converting policy (optim.cu) reads and writes
-// 16-bit arrays, float32 masters and int16 remainders. A policy P gives:
+// policy. NativeStorage (below) holds every operand in the call's one storage type
+// S (float, double, Bfloat16 or Float16), computed in ComputeType<S>: where every
+// operand of a tensor is 16-byte aligned, each thread moves 16 bytes per operand
+// and access (4 floats, 2 doubles, 8 16-bit values); otherwise one element at a
+// time, in the same order. The optimizer steps' converting policy (optim.cu) reads
+// and writes mixed 16-bit and float32 arrays, float32 masters and int16
+// remainders. A policy P gives:
 //   P::Value               the type the Op computes in
 //   P::kDepth              the Op's operand count (ops::operand_count)
 //   P::kLanes              the consecutive elements a thread takes at once (a group)
@@ -38,8 +40,10 @@
 #include <type_traits>
 #include <vector>
 
+#include "call/dtype.h"
 #include "call/tensor_list.h"
 #include "ops/functors.h"
+#include "ops/precision.h"
 #include "runtime.cuh"
 
 namespace nnfast::cuda {
@@ -86,69 +90,91 @@ struct ChunkTable : ExtraColumn<Extra, tensors_per_launch<Slots, Extra>()> {
   uint16_t tensor_of_block[kMaxBlocksPerLaunch];
 };
 
-template <class T>
-struct Vector16;
-template <>
-struct Vector16<float> {
-  using type = float4;
-  static constexpr int lanes = 4;
-};
-template <>
-struct Vector16<double> {
-  using type = double2;
-  static constexpr int lanes = 2;
-};
+// An element of storage type S in its compute type C = ComputeType<S>, and a C
+// value stored as S: float and double as they are; bfloat16 and float16 widened
+// exactly and rounded once to nearest even by the conversions of ops/precision.h,
+// which the CPU's 16-bit kernels are held to bit for bit.
+template <class S>
+__device__ __forceinline__ ComputeType<S> to_compute(S x) {
+  if constexpr (std::is_same_v<S, Bfloat16>) return ops::bf16_to_float(x.bits);
+  else if constexpr (std::is_same_v<S, Float16>) return ops::half_to_float(x.bits);
+  else return x;
+}
 
-// Every operand in T, in place: 16-byte vectors where the tensor's operands are
-// all 16-byte aligned, else element by element.
-template <class T, int Depth>
+template <class S>
+__device__ __forceinline__ S to_storage(ComputeType<S> v) {
+  if constexpr (std::is_same_v<S, Bfloat16>) return {ops::float_to_bf16(v)};
+  else if constexpr (std::is_same_v<S, Float16>) return {ops::float_to_half(v)};
+  else return v;
+}
+
+// N consecutive elements from src to dst (one side the global array, the other
+// registers): as 16-byte accesses when vector (both 16-byte aligned, N elements a whole
+// number of 16 bytes), else one element at a time.
+template <int N, class W>
+__device__ __forceinline__ void copy_words(W* dst, const W* src, bool vector) {
+  if constexpr (N * sizeof(W) % 16 == 0) {
+    if (vector) {
+#pragma unroll
+      for (int v = 0; v < static_cast<int>(N * sizeof(W) / 16); ++v)
+        reinterpret_cast<uint4*>(dst)[v] = reinterpret_cast<const uint4*>(src)[v];
+      return;
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < N; ++j) dst[j] = src[j];
+}
+
+// Every operand in the storage type S, computed in ComputeType<S> (to_compute on
+// load, to_storage on store): 16-byte accesses where the tensor's operands are all
+// 16-byte aligned, else element by element.
+template <class S, int Depth>
 struct NativeStorage {
-  using Value = T;
+  using Value = ComputeType<S>;
   using Extra = void;
   static constexpr int kDepth = Depth;
   static constexpr int kSlots = Depth;
-  static constexpr int kLanes = Vector16<T>::lanes;
+  static constexpr int kLanes = 16 / sizeof(S);
   using Table = ChunkTable<kSlots, Extra>;
-  using Vec = typename Vector16<T>::type;
 
   struct Arrays {
-    T* a[Depth];
+    S* a[Depth];
     bool aligned;
 
     template <unsigned Read>
-    __device__ void load(int64_t i, T (&lane)[Depth][kLanes]) const {
+    __device__ void load(int64_t i, Value (&lane)[Depth][kLanes]) const {
+#pragma unroll
       for (int k = 0; k < Depth; ++k) {
         if (!(Read >> k & 1u)) continue;
-        if (aligned) {
-          *reinterpret_cast<Vec*>(lane[k]) = *reinterpret_cast<const Vec*>(a[k] + i);
-        } else {
-          for (int j = 0; j < kLanes; ++j) lane[k][j] = a[k][i + j];
-        }
+        alignas(16) S group[kLanes];
+        copy_words<kLanes>(group, a[k] + i, aligned);
+#pragma unroll
+        for (int j = 0; j < kLanes; ++j) lane[k][j] = to_compute(group[j]);
       }
     }
 
     template <unsigned Write>
-    __device__ void store(int64_t i, const T (&lane)[Depth][kLanes]) const {
+    __device__ void store(int64_t i, const Value (&lane)[Depth][kLanes]) const {
+#pragma unroll
       for (int k = 0; k < Depth; ++k) {
         if (!(Write >> k & 1u)) continue;
-        if (aligned) {
-          *reinterpret_cast<Vec*>(a[k] + i) = *reinterpret_cast<const Vec*>(lane[k]);
-        } else {
-          for (int j = 0; j < kLanes; ++j) a[k][i + j] = lane[k][j];
-        }
+        alignas(16) S group[kLanes];
+#pragma unroll
+        for (int j = 0; j < kLanes; ++j) group[j] = to_storage<S>(lane[k][j]);
+        copy_words<kLanes>(a[k] + i, group, aligned);
       }
     }
 
     template <unsigned Read>
-    __device__ void load_one(int64_t i, T (&x)[Depth]) const {
+    __device__ void load_one(int64_t i, Value (&x)[Depth]) const {
       for (int k = 0; k < Depth; ++k)
-        if (Read >> k & 1u) x[k] = a[k][i];
+        if (Read >> k & 1u) x[k] = to_compute(a[k][i]);
     }
 
     template <unsigned Write>
-    __device__ void store_one(int64_t i, const T (&x)[Depth]) const {
+    __device__ void store_one(int64_t i, const Value (&x)[Depth]) const {
       for (int k = 0; k < Depth; ++k)
-        if (Write >> k & 1u) a[k][i] = x[k];
+        if (Write >> k & 1u) a[k][i] = to_storage<S>(x[k]);
     }
   };
 
@@ -157,7 +183,7 @@ struct NativeStorage {
     Arrays arrays;
     arrays.aligned = true;
     for (int k = 0; k < Depth; ++k) {
-      arrays.a[k] = static_cast<T*>(table.operands[k][tensor]);
+      arrays.a[k] = static_cast<S*>(table.operands[k][tensor]);
       if (Used >> k & 1u) arrays.aligned &= reinterpret_cast<uintptr_t>(arrays.a[k]) % 16 == 0;
     }
     return arrays;
@@ -292,11 +318,12 @@ void apply_chunks(const Storage& storage, const Op& op, const std::vector<int64_
   if (blocks > 0) launch();
 }
 
-// Runs op over every element of every tensor of list, in place in T.
-template <class T, class Op>
-void apply(const TensorList<T>& list, const Op& op, double* partials = nullptr) {
+// Runs op (a functor over ComputeType<S>) over every element of every tensor of
+// list, whose arrays all hold S (NativeStorage).
+template <class S, class Op>
+void apply(const TensorList<S>& list, const Op& op, double* partials = nullptr) {
   constexpr int Depth = ops::operand_count(Op::kRead | Op::kWrite);
-  using Storage = NativeStorage<T, Depth>;
+  using Storage = NativeStorage<S, Depth>;
   apply_chunks(Storage{}, op, list.sizes, [&](size_t t, typename Storage::Table& table, int slot) {
     for (int k = 0; k < Depth; ++k) table.operands[k][slot] = list.operands[t][k];
   }, partials);

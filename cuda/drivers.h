@@ -2,6 +2,11 @@
 // drivers of src/cpu/drivers.h, on device pointers, queued on the current launch's
 // stream (launch.h). They return without waiting, except those that return a
 // loss value, which wait for it. Host code; defined in the .cu files.
+//
+// T is the arrays' element type, as on the CPU: float or double, computed in
+// itself, or Bfloat16 or Float16 (call/dtype.h), computed in float32 with the CPU's
+// rounding (apply.cuh, loss.cu); activations and losses only (optimizer steps carry
+// their storage dtypes in the OptimizerCall).
 #pragma once
 
 #include <cstdint>
@@ -15,8 +20,8 @@
 namespace nnfast::cuda {
 
 struct Drivers {
-  // The activation and loss drivers take float32 and float64 elements only, so far.
-  static constexpr bool kSixteenBitStorage = false;
+  // The activation and loss drivers take Bfloat16 and Float16 elements too.
+  static constexpr bool kSixteenBitStorage = true;
 
   // Every layout the CPU runs (call/optimizer_call.h): arrays of the compute type S
   // in place; 16-bit params, grads and states, float32 masters, int16 remainders and

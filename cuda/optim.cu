@@ -28,23 +28,6 @@ struct TensorKey {
   uint32_t step;   // the low 32 bits of its step: all of the step that enters the Philox counter
 };
 
-// N consecutive elements from src to dst (one side the global array, the other
-// registers): as 16-byte accesses when vector (both 16-byte aligned, N elements a whole
-// number of 16 bytes), else one element at a time.
-template <int N, class W>
-__device__ __forceinline__ void copy_words(W* dst, const W* src, bool vector) {
-  if constexpr (N * sizeof(W) % 16 == 0) {
-    if (vector) {
-#pragma unroll
-      for (int v = 0; v < static_cast<int>(N * sizeof(W) / 16); ++v)
-        reinterpret_cast<uint4*>(dst)[v] = reinterpret_cast<const uint4*>(src)[v];
-      return;
-    }
-  }
-#pragma unroll
-  for (int j = 0; j < N; ++j) dst[j] = src[j];
-}
-
 // Elements [i, i + N) of the array of W at base, loaded into out or stored from in.
 template <class W, int N>
 __device__ __forceinline__ void load_words(const void* base, int64_t i, bool vector, W (&out)[N]) {

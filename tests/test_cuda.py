@@ -13,6 +13,7 @@ Two parts:
   These skip, saying why, where no GPU (or neither library) is present.
 """
 
+import ml_dtypes
 import numpy as np
 import pytest
 from ml_dtypes import bfloat16
@@ -37,6 +38,7 @@ from _helpers import (
     expected_softmax_cross_entropy,
     expected_step,
     make_states,
+    quiet,
     random_problem,
     randn,
     state_names,
@@ -166,24 +168,40 @@ def test_gpu_16bit_arrays_are_read_with_their_dtypes():
         nnfast.sgd_step(half, half, lr=0.1, param_remainders=short)
 
 
-def test_gpu_16bit_arrays_are_refused_by_activations_and_losses():
-    half = FakeGpuArray(typestr="<f2")
-    with pytest.raises(TypeError, match=r"x: dtype float16 is not supported here; expected float32 or float64"):
-        nnfast.relu(half, out=FakeGpuArray(typestr="<f2"))
-    with pytest.raises(TypeError, match=r"dtype float16 is not supported here; expected float32 or float64"):
-        nnfast.mse_loss(half, FakeGpuArray(typestr="<f2"))
-    with pytest.raises(TypeError, match=r"dtype int16 is not supported here; expected float32 or float64"):
+def test_gpu_16bit_arrays_are_read_by_activations_and_losses():
+    # empty float16 stand-ins: validation alone, then nothing to launch; int16 is refused
+    def half(shape=(0,)):
+        return FakeGpuArray(shape, typestr="<f2")
+
+    out = half()
+    assert nnfast.relu(half(), out=out) is out
+    assert nnfast.sigmoid_backward(half(), half(), out=out) is out
+    grad = half()
+    loss, got = nnfast.mse_loss(half(), half(), grad_out=grad, reduction="sum")
+    assert loss == 0.0 and got is grad
+    loss, got = nnfast.softmax_cross_entropy(half((0, 3)), FakeGpuArray((0,), "<i8"),
+                                             grad_out=half((0, 3)), reduction="sum")
+    assert loss == 0.0
+    assert nnfast.l2_loss([half(), half()]) == 0.0
+    with pytest.raises(TypeError, match=r"w\[0\]: dtype int16 is not supported here; expected "
+                                        r"float32, float64, bfloat16 or float16"):
         nnfast.l2_loss([FakeGpuArray(typestr="<i2")])
+    with pytest.raises(TypeError, match=r"target: dtype float32 differs from pred's float16"):
+        nnfast.mse_loss(half(), FakeGpuArray(), grad_out=half())
 
 
 def test_dlpack_bfloat16_is_read():
     # DLPack code 4 (kDLBfloat), 16 bits: the only protocol that names bfloat16 (a torch CPU
     # tensor's capsule stands in for a GPU library's)
     torch = pytest.importorskip("torch", reason="a bfloat16 DLPack capsule comes from torch")
-    empty = FakeDlpackGpuArray(torch.zeros(0, dtype=torch.bfloat16))
-    nnfast.sgd_step(empty, FakeDlpackGpuArray(torch.zeros(0, dtype=torch.bfloat16)), lr=0.1)
-    with pytest.raises(TypeError, match=r"x: dtype bfloat16 is not supported here"):
-        nnfast.relu(FakeDlpackGpuArray(torch.zeros(0, dtype=torch.bfloat16)))
+
+    def empty():
+        return FakeDlpackGpuArray(torch.zeros(0, dtype=torch.bfloat16))
+
+    nnfast.sgd_step(empty(), empty(), lr=0.1)
+    out = empty()
+    assert nnfast.relu(empty(), out=out) is out
+    assert nnfast.l1_loss(empty()) == 0.0
 
 
 def test_gpu_mixed_dtypes_are_a_type_error():
@@ -736,3 +754,291 @@ def test_torch_tensors_autograd_tracks_are_read_not_written():
     assert (p.detach().cpu().numpy() == 0.5).all()
     with pytest.raises(ValueError, match="x: a torch.sparse_coo tensor"):
         nnfast.relu(torch.eye(3, device="cuda").to_sparse())
+
+
+# ----------------------------------------------------------------- 16-bit activations and losses
+# The CPU's semantics on GPU arrays: inputs widened exactly to float32, the float32 formula,
+# every result rounded once to nearest even. Elementwise results are compared with the CPU's
+# bit for bit (NaN by position only: a NaN made by arithmetic carries a payload of the
+# processor's choosing, and x86 and NVIDIA GPUs choose differently). A result that depends on
+# a float64 sum (a reduced loss, a row's loss, softmax cross-entropy's gradient through
+# 1 / sum(e)) is compared with the CPU's within a bound, since the GPU adds the same terms in
+# another order; the row losses are also held bit for bit to the GPU's own float32 kernel on
+# the widened inputs, which adds in the same order.
+
+#: (significand bits including the leading one, exponent of the smallest normal) per dtype.
+FORMATS_16 = {BF16: (8, -126), F16: (11, -14)}
+
+# sizes: one, under one group of 8, odd, several 65536-element chunks with a tail
+SIZES_16_ELEMENTWISE = [1, 13, 4097, 2 * 65536 + 77]
+
+
+def _edge_values_16(dtype):
+    """NaN, +-inf, signed zeros, the smallest subnormals, the smallest normal, the largest
+    finite value (65504 in float16) and its negative, and the saturation region of sigmoid."""
+    info = ml_dtypes.finfo(dtype)
+    values = [np.nan, np.inf, -np.inf, 0.0, -0.0, float(info.smallest_subnormal),
+              -float(info.smallest_subnormal), float(info.smallest_normal), float(info.max),
+              -float(info.max), 17.0, -17.0, 88.0, -104.0]
+    with quiet():
+        return np.array(values, np.float64).astype(dtype)
+
+
+def _values_16(rng, n, dtype, scale=3.0, edges=True):
+    """n normal values times scale in dtype, the edge values first (as many as fit)."""
+    x = (rng.standard_normal(n) * scale).astype(np.float32).astype(dtype)
+    if edges:
+        special = _edge_values_16(dtype)[:n]
+        x[:special.size] = special
+    return x
+
+
+def _nan_16(a):
+    """Where a 16-bit array holds NaN (from its bits: no conversion, no warning)."""
+    magnitude = _bits(a) & 0x7FFF
+    return magnitude > (0x7F80 if a.dtype == BF16 else 0x7C00)
+
+
+def _assert_same_16(got, want, what):
+    """got and want, 16-bit arrays, hold the same bits (signed zeros, infinities) but where
+    both are NaN."""
+    assert got.dtype == want.dtype and got.shape == want.shape, (
+        f"{what}: {got.dtype}{got.shape} vs {want.dtype}{want.shape}")
+    nan = _nan_16(want)
+    assert (_nan_16(got) == nan).all(), f"{what}: NaN positions differ"
+    differs = ~nan & (_bits(got) != _bits(want))
+    assert not differs.any(), (
+        f"{what}: {differs.sum()} elements differ bitwise, first at "
+        f"{np.argwhere(differs)[:3].tolist()}")
+
+
+def _unit_16(x, dtype):
+    """The spacing of the 16-bit dtype's values at |x| (float64): 2^(e - p + 1) for |x| in
+    [2^e, 2^(e+1)), the subnormal spacing below the smallest normal."""
+    bits, emin = FORMATS_16[np.dtype(dtype)]
+    x = np.abs(np.asarray(x, np.float64))
+    _, e = np.frexp(np.where(np.isfinite(x) & (x > 0), x, 1.0))  # |x| in [2^(e-1), 2^e)
+    return np.ldexp(1.0, np.maximum(e - 1, emin) - (bits - 1))
+
+
+def _assert_within_16(got, want, slack, what):
+    """got and want, 16-bit arrays, are NaN and infinite at the same places, and elsewhere
+    |got - want| <= one unit of the dtype at the larger magnitude plus slack (float64,
+    broadcast): the bound of one float32 result computed twice from float64 sums added in
+    different orders, then rounded once to 16 bits."""
+    assert got.dtype == want.dtype and got.shape == want.shape, what
+    nan = _nan_16(want)
+    assert (_nan_16(got) == nan).all(), f"{what}: NaN positions differ"
+    with quiet():
+        got64, want64 = got.astype(np.float64), want.astype(np.float64)
+    inf = np.isinf(want64)
+    assert (got64[inf] == want64[inf]).all(), f"{what}: infinities differ"
+    check = ~nan & ~inf
+    tol = _unit_16(np.maximum(np.abs(got64), np.abs(want64)), got.dtype) + slack
+    bad = check & ~(np.abs(got64 - want64) <= tol)
+    assert not bad.any(), (
+        f"{what}: {bad.sum()} elements beyond the bound, first at "
+        f"{np.argwhere(bad)[:3].tolist()}: {got64[bad][:3]} vs {want64[bad][:3]}")
+
+
+def _assert_rounded_once(got, float32_result, what):
+    """got is float32_result rounded once to got's dtype (NumPy's and ml_dtypes' casts round
+    to nearest even), NaN by position."""
+    with quiet():
+        _assert_same_16(got, np.asarray(float32_result).astype(got.dtype), what)
+
+
+def _assert_float32_rows_rounded(lib, fn, got, inputs, reduction, what, **kwargs):
+    """A 16-bit row loss's (loss, grad) on the GPU is the GPU's float32 result on the widened
+    inputs rounded once, bit for bit, the reduced loss equal: the row kernels add the same
+    values in the same order whatever the storage type (one launch shape per row length)."""
+    widened = [a.astype(np.float32) if a.dtype in HALF16 else a for a in inputs]
+    loss32, grad32 = _loss_16(lib, fn, *widened, reduction=reduction, **kwargs)
+    loss, grad = got
+    _assert_rounded_once(grad, grad32, f"{what} grad: the GPU's float32 grad rounded once")
+    if reduction == "none":
+        _assert_rounded_once(loss, loss32, f"{what} losses: the GPU's float32 losses rounded once")
+    else:
+        assert loss == loss32 or (np.isnan(loss) and np.isnan(loss32)), (
+            f"{what}: {loss!r} vs the GPU's float32 {loss32!r}")
+
+
+def _sums_agree(got, want, n, slack=0.0):
+    """A float64 sum of n non-negative float32 terms computed twice in different orders:
+    each within sum_rtol(n) of the exact sum (_helpers), so within twice that of each other,
+    plus slack for terms that may differ themselves."""
+    return abs(got - want) <= 2 * sum_rtol(n) * abs(want) + slack
+
+
+def _check_views_16(lib, fn, inputs, what, **args):
+    """fn on views of GPU copies of inputs that start one element in (off 16 bytes: one
+    element at a time), into a poisoned out and in place, against fn on aligned copies."""
+    aligned = _to_host(lib, fn(*(_to_gpu(lib, a[1:]) for a in inputs), **args))
+    out = _to_gpu(lib, np.full(inputs[0].shape, np.nan, inputs[0].dtype))
+    fn(*(_to_gpu(lib, a)[1:] for a in inputs), out=out[1:], **args)
+    back = _to_host(lib, out)
+    _assert_same_16(back[1:], aligned, f"{what}: a view off 16 bytes")
+    assert _nan_16(back[:1]).all(), f"{what}: the element before the view was written"
+    inplace = [_to_gpu(lib, a[1:]) for a in inputs]
+    fn(*inplace, out=inplace[0], **args)
+    _assert_same_16(_to_host(lib, inplace[0]), aligned, f"{what}: in place")
+
+
+def _exact_on_the_cpu(name):
+    """Whether the CPU's float32 kernel of this activation rounds as the GPU's: always for
+    the selects and products, for the polynomials of sigmoid and tanh where the CPU kernels
+    have fused multiply-add."""
+    fma = nnfast.info()["simd"] in ("avx2", "avx512", "avx512bf16")
+    return fma or not name.startswith(("sigmoid", "tanh"))
+
+
+def _activation_inputs_16(rng, name, n, dtype):
+    """The n-element inputs of a forward (x) or backward (a, dy) activation in dtype, with
+    the edge values (first in x and dy, last in a)."""
+    if name in FORWARD:
+        return [_values_16(rng, n, dtype, 4.0)]
+    a, _ = backward_inputs(rng, name, (n,), np.float32)
+    a, dy = a.astype(dtype), _values_16(rng, n, dtype)
+    edges = _edge_values_16(dtype)[:n]
+    a[n - edges.size:] = edges
+    return [a, dy]
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", HALF16, ids=["bfloat16", "float16"])
+@pytest.mark.parametrize("name", FORWARD + BACKWARD)
+def test_16bit_activations_equal_the_cpu(rng, lib, name, dtype):
+    _skip_without_bfloat16(lib, [dtype])
+    args = {"alpha": 0.2} if name.startswith("leaky_relu") else {}
+    fn = getattr(nnfast, name)
+    for n in SIZES_16_ELEMENTWISE:
+        inputs = _activation_inputs_16(rng, name, n, dtype)
+        got = _to_host(lib, fn(*(_to_gpu(lib, a) for a in inputs), **args))
+        float32 = fn(*(_to_gpu(lib, a.astype(np.float32)) for a in inputs), **args)
+        _assert_rounded_once(got, _to_host(lib, float32),
+                             f"{name} n={n}: the GPU's float32 result rounded once")
+        if _exact_on_the_cpu(name):
+            _assert_same_16(got, fn(*inputs, **args), f"{name} n={n} GPU vs CPU")
+    _check_views_16(lib, fn, _activation_inputs_16(rng, name, 4098, dtype), name, **args)
+
+
+def _loss_16(lib, fn, *arrays, **kwargs):
+    """(loss, grad) of fn on GPU copies of arrays, back on the host (loss a float or an array)."""
+    loss, grad = fn(*(_to_gpu(lib, a) for a in arrays), **kwargs)
+    return (loss if isinstance(loss, float) else _to_host(lib, loss)), _to_host(lib, grad)
+
+
+@needs_gpu
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", HALF16, ids=["bfloat16", "float16"])
+def test_16bit_mse_equals_the_cpu(rng, lib, dtype, reduction):
+    _skip_without_bfloat16(lib, [dtype])
+    for n in SIZES_16_ELEMENTWISE:
+        # edge values (whose NaN and inf would make the sums NaN) where nothing is summed
+        pred = _values_16(rng, n, dtype, edges=reduction == "none")
+        target = _values_16(rng, n, dtype, edges=False)
+        what = f"mse {reduction} n={n}"
+        loss, grad = _loss_16(lib, nnfast.mse_loss, pred, target, reduction=reduction)
+        want_loss, want_grad = nnfast.mse_loss(pred, target, reduction=reduction)
+        _assert_same_16(grad, want_grad, f"{what} grad")
+        if reduction == "none":
+            _assert_same_16(loss, want_loss, f"{what} losses")
+        else:
+            assert isinstance(loss, float) and _sums_agree(loss, want_loss, n), (
+                f"{what}: {loss!r} vs the CPU's {want_loss!r}")
+        in_place = _to_gpu(lib, pred)
+        nnfast.mse_loss(in_place, _to_gpu(lib, target), reduction=reduction, grad_out=in_place)
+        _assert_same_16(_to_host(lib, in_place), want_grad, f"{what} grad in place")
+
+
+@needs_gpu
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", HALF16, ids=["bfloat16", "float16"])
+def test_16bit_cross_entropy_equals_the_cpu(rng, lib, dtype, reduction):
+    _skip_without_bfloat16(lib, [dtype])
+    for rows, classes in [(7, 5), (3, 1500)]:  # a warp per row, a block per row
+        probs = rng.dirichlet(np.ones(classes), rows).astype(np.float32).astype(dtype)
+        target = rng.dirichlet(np.ones(classes), rows).astype(np.float32).astype(dtype)
+        target[0, :2] = 0  # zero targets add exactly 0, on a zero probability too
+        probs[0, 0] = 0
+        what = f"cross_entropy {reduction} {rows}x{classes}"
+        loss, grad = _loss_16(lib, nnfast.cross_entropy, probs, target, reduction=reduction)
+        _assert_float32_rows_rounded(lib, nnfast.cross_entropy, (loss, grad), [probs, target],
+                                     reduction, what)
+        want_loss, want_grad = nnfast.cross_entropy(probs, target, reduction=reduction)
+        _assert_same_16(grad, want_grad, f"{what} grad")
+        if reduction == "none":  # a row's sum, rounded to float32 and then to 16 bits
+            _assert_within_16(loss, want_loss, 0.0, f"{what} row losses")
+        else:
+            assert isinstance(loss, float) and _sums_agree(loss, want_loss, rows * classes), (
+                f"{what}: {loss!r} vs the CPU's {want_loss!r}")
+
+
+# rows of a warp (under and over 32 classes) and of a block (over 1024 classes)
+SCE_SHAPES_16 = [(5, 3), (64, 40), (3, 1025)]
+
+
+@needs_gpu
+@pytest.mark.parametrize("target_kind", ["class ids", "probabilities"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", HALF16, ids=["bfloat16", "float16"])
+def test_16bit_softmax_cross_entropy_equals_the_cpu(rng, lib, dtype, reduction, target_kind):
+    """The gradient depends on its row's float64 sums through 1 / sum(e) and the target's
+    mass, each rounded to float32, which the GPU's other order of additions may move by one
+    float32 unit: |diff| <= 2^-20 grad_scale before the rounding to 16 bits. A row's loss
+    moves with ln(sum(e)) by at most 2^-23 (sum(e) >= 1) besides its own float32 rounding."""
+    _skip_without_bfloat16(lib, [dtype])
+    info = ml_dtypes.finfo(dtype)
+    for rows, classes in SCE_SHAPES_16:
+        logits = (rng.standard_normal((rows, classes)) * 4).astype(np.float32).astype(dtype)
+        # row 0: the largest finite logit (65504 in float16), a signed zero, a subnormal
+        edges = np.array([info.max, -0.0, info.smallest_subnormal], np.float64).astype(dtype)
+        logits[0, :min(classes, 3)] = edges[:classes]
+        if target_kind == "class ids":
+            target = rng.integers(0, classes, rows)
+            target[1] = -100  # an ignored row
+            kwargs = dict(ignore_index=-100, label_smoothing=0.1)
+            divisor = rows - 1
+        else:
+            target = rng.dirichlet(np.ones(classes), rows).astype(np.float32).astype(dtype)
+            kwargs = dict(label_smoothing=0.2)
+            divisor = rows
+        grad_scale = 1 / divisor if reduction == "mean" else 1.0
+        what = f"softmax_cross_entropy {target_kind} {reduction} {rows}x{classes}"
+        loss, grad = _loss_16(lib, nnfast.softmax_cross_entropy, logits, target,
+                              reduction=reduction, **kwargs)
+        _assert_float32_rows_rounded(lib, nnfast.softmax_cross_entropy, (loss, grad),
+                                     [logits, target], reduction, what, **kwargs)
+        want_loss, want_grad = nnfast.softmax_cross_entropy(logits, target, reduction=reduction,
+                                                            **kwargs)
+        _assert_within_16(grad, want_grad, 2.0**-20 * grad_scale, f"{what} grad")
+        if reduction == "none":
+            with quiet():
+                slack = 2.0**-21 * (1 + np.abs(want_loss.astype(np.float64)))
+            _assert_within_16(loss, want_loss, slack, f"{what} row losses")
+        else:
+            slack = 2.0**-21 * (rows * grad_scale + abs(want_loss))
+            assert isinstance(loss, float) and _sums_agree(loss, want_loss, rows, slack), (
+                f"{what}: {loss!r} vs the CPU's {want_loss!r}")
+        in_place = _to_gpu(lib, logits)
+        nnfast.softmax_cross_entropy(in_place, _to_gpu(lib, target), reduction=reduction,
+                                     grad_out=in_place, **kwargs)
+        _assert_same_16(_to_host(lib, in_place), grad, f"{what} grad in place")
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", HALF16, ids=["bfloat16", "float16"])
+def test_16bit_l1_l2_loss_equal_the_cpu(rng, lib, dtype):
+    _skip_without_bfloat16(lib, [dtype])
+    info = ml_dtypes.finfo(dtype)
+    w = [_values_16(rng, n, dtype, edges=False) for n in [0] + SIZES_16_ELEMENTWISE]
+    w[-1][:3] = np.array([info.max, info.smallest_subnormal, -0.0], np.float64).astype(dtype)
+    total = sum(a.size for a in w)
+    for fn in (nnfast.l1_loss, nnfast.l2_loss):
+        got, want = fn([_to_gpu(lib, a) for a in w]), fn(w)
+        assert isinstance(got, float) and _sums_agree(got, want, total), (
+            f"{fn.__name__}: {got!r} vs the CPU's {want!r}")
+        with quiet():
+            special = [np.array(v, np.float64).astype(dtype) for v in ([1.0, np.inf], [np.nan])]
+        assert fn(_to_gpu(lib, special[0])) == np.inf
+        assert np.isnan(fn(_to_gpu(lib, special[1])))

@@ -2,7 +2,7 @@ r"""Activations and their gradients, elementwise over arrays of any shape.
 
 Arrays: NumPy arrays on the host, or GPU arrays of any library through the CUDA array
 interface or DLPack (see :mod:`nnfast.cuda`), all of one call on one device, of one dtype:
-float32 or float64, and on the host also bfloat16 (``ml_dtypes.bfloat16``) or float16.
+float32, float64, bfloat16 (``ml_dtypes.bfloat16`` on the host) or float16.
 Forward functions return a new array of the input's library, dtype and shape, or write into
 ``out`` (C-contiguous, writeable, the input's shape and dtype; it may be the input itself, but
 may not overlap an input partially) and return it. Backward functions take the upstream
@@ -25,9 +25,8 @@ input of the forward functions). Subnormal 16-bit inputs and results are kept, n
 
 Every function raises:
     TypeError: an array argument is not an array nnfast accepts; a dtype other than float32,
-        float64, bfloat16 or float16 (or a 16-bit one on the GPU), or dtypes that differ
-        (float64 mixed with any other dtype, bfloat16 with float16, ...); ``alpha`` not a
-        real number.
+        float64, bfloat16 or float16, or dtypes that differ (float64 mixed with any other
+        dtype, bfloat16 with float16, ...); ``alpha`` not a real number.
     ValueError: shapes that differ; an ``out`` that is not C-contiguous, is read-only or
         overlaps an input partially; arrays on different devices; ``alpha`` not finite (or
         too large for float32 in a float32, bfloat16 or float16 call: those compute with a

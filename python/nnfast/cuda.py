@@ -26,7 +26,9 @@ others, with no framework as a dependency. Rules:
   grads and states, float32 ``master_params``, int16 ``param_remainders``, stochastic
   rounding), with the CPU's bits: PyTorch bfloat16 and float16 tensors, float16 and int16
   through the CUDA array interface, bfloat16 through DLPack. Activations and losses take
-  float32 and float64.
+  the same 16-bit arrays, computed in float32 with the CPU's rounding: elementwise results
+  have the CPU's bits (NaN payloads aside), sums may differ in their last bits (the same
+  float64 terms, added in another order).
 
 Sums (loss values, l1/l2) are deterministic: fixed chunks and a fixed order of
 additions in double, so the same inputs give the same bits on every run.

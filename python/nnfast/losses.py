@@ -1,9 +1,9 @@
 r"""Losses, each returning ``(loss, grad)`` from one fused pass.
 
 Arrays: NumPy arrays on the host, or GPU arrays of any library through the CUDA array
-interface or DLPack (see :mod:`nnfast.cuda`), all of one call on one device; values float32
-or float64, and on the host also bfloat16 (``ml_dtypes.bfloat16``) or float16, one dtype per
-call (class-id targets are integers). New arrays (the gradient, per-element or per-row
+interface or DLPack (see :mod:`nnfast.cuda`), all of one call on one device; values float32,
+float64, bfloat16 (``ml_dtypes.bfloat16`` on the host) or float16, one dtype per call
+(class-id targets are integers). New arrays (the gradient, per-element or per-row
 losses) are of the input's library, dtype and device.
 
 bfloat16 and float16 are computed in float32, by the float32 kernels on the widened values
@@ -28,9 +28,8 @@ partial overlap, or softmax_cross_entropy's probability target, is a ValueError)
 
 Every loss raises:
     TypeError: an array argument is not an array nnfast accepts (``l1_loss`` and ``l2_loss``:
-        nor a list or tuple of them); a dtype other than float32, float64, bfloat16 or float16
-        (or a 16-bit one on the GPU), or dtypes that differ (float64 mixed with any other
-        dtype, bfloat16 with float16, ...).
+        nor a list or tuple of them); a dtype other than float32, float64, bfloat16 or float16,
+        or dtypes that differ (float64 mixed with any other dtype, bfloat16 with float16, ...).
     ValueError: shapes that differ; a ``grad_out`` that is not C-contiguous, is read-only or
         overlaps an input partially; arrays on different devices; a ``reduction`` other than
         "mean", "sum" and "none".
