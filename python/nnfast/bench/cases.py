@@ -423,6 +423,40 @@ def _model_adam(n, dtype, rng):
                   {"torch": "fused", "torch_default": "for-loop"})
 
 
+def _amp_adam(n, rng, dtype):
+    """The optimizer phase of a mixed-precision step, ``scaler.step(optimizer);
+    scaler.update()`` with Adam, gradient clipping at norm 1.0 and a GradScaler, over one
+    tensor of n elements of the torch dtype ``dtype``: nnfast.torch.Adam(max_grad_norm=1.0)
+    with nnfast.torch.GradScaler (``nnfast``: the norm pass, then the update) and with
+    torch.amp.GradScaler (``nnfast_torch_scaler``: torch's inf check first), against torch's
+    sequence ``scaler.unscale_``, ``clip_grad_norm_(foreach=True)``, fused ``step``
+    (``torch``). Each call unscales its gradients in place, so the scale is 2, not 65536
+    (which would take them to zero in a few calls; the passes and bytes are the same).
+    States in the params' dtype, as torch's fused Adam keeps them."""
+    values = torch.from_numpy(tiled_randn(rng, n, np.float32))
+    grads = torch.from_numpy(tiled_randn(rng, n, np.float32, 2.0))
+
+    def build(impl):
+        p = torch.nn.Parameter(values.to(dtype))
+        p.grad = grads.to(dtype)
+        scaler = (nnfast.torch.GradScaler if impl == "nnfast" else torch.amp.GradScaler)(
+            "cpu", init_scale=2.0, growth_interval=1 << 30)
+        scaler.scale(torch.ones(()))  # (what a backward pass's scale() does first: make the scale)
+        optimizer = (torch.optim.Adam([p], fused=True) if impl == "torch"
+                     else nnfast.torch.Adam([p], max_grad_norm=1.0))
+
+        def step():
+            if impl == "torch":
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_([p], 1.0, foreach=True)
+            scaler.step(optimizer)
+            scaler.update()
+        return step
+    impls = ("nnfast", "nnfast_torch_scaler", "torch")
+    return Inputs(n, format_count(n), {impl: build(impl) for impl in impls},
+                  {"torch": "unscale_+clip+fused"})
+
+
 def _model_clip(n, dtype, rng):
     """Gradient clipping (the norm pass, then the in-place scaling pass) over GPT-2 small's
     gradient list scaled to n elements: ``nnfast.clip_grad_norm_``, nnfast.reference and
@@ -623,6 +657,16 @@ CASES = [
     # the norm pass reads g, the clip pass reads and writes it: 12 bytes per float32 element,
     # the traffic of one array read and one updated
     Case("clip_grad_norm_gpt2small", "optimizers", Traffic(1, 1, 0), _model_clip, (1e7,)),
+    # the norm pass reads g; the step reads and writes g (stored unscaled, as torch's fused
+    # step leaves it), p, m, v: 36 bytes per float32 element
+    Case("adam_amp", "optimizers", Traffic(1, 4, 0),
+         lambda n, dtype, rng: _amp_adam(n, rng, torch.from_numpy(np.empty(0, dtype)).dtype),
+         (1e6, 1e7),
+         requires=("torch",)),
+    # the same on bfloat16 params, grads and states: 18 bytes
+    Case("adam_amp_bf16", "optimizers", Traffic(1, 4, 0, (2, 2, 2, 2, 2)),
+         lambda n, rng: _amp_adam(n, rng, torch.bfloat16), (1e6, 1e7), requires=("torch",),
+         layout="bfloat16"),
     # reads g; updates p, m, v (2, 2, 2, 2 bytes per element: 14 in all)
     _layout_case("adam_bf16", Traffic(1, 3, 0, (2, 2, 2, 2)), _adam_layout(bfloat16), "bfloat16"),
     # reads g; updates p (2 bytes), m, v (4): 22

@@ -39,12 +39,14 @@ COLUMNS = {
                    "DeepSpeedCPUAdagrad)",
     "x fp32": "16-bit rows: nnfast's time on float32 arrays of the same values / its time in "
               "the row's layout",
+    "x torch, torch scaler": "AMP rows: PyTorch's time / nnfast's with torch.amp.GradScaler "
+                             "(nnfast ms and x torch are with nnfast.torch.GradScaler)",
 }
 
 #: Columns shown only when some measurement has the implementation they need.
 _NEEDS = {"x torch": "torch", "torch path": "torch", "torch % roofline": "torch",
           "x torch default": "torch_default", "x deepspeed": "deepspeed",
-          "x fp32": "nnfast_fp32"}
+          "x fp32": "nnfast_fp32", "x torch, torch scaler": "nnfast_torch_scaler"}
 
 
 def _ratio(x):
@@ -69,6 +71,8 @@ def _cells(m):
         cells["x deepspeed"] = _ratio(m.speedup("deepspeed"))
     if "nnfast_fp32" in m.seconds:
         cells["x fp32"] = _ratio(m.speedup("nnfast_fp32"))
+    if "nnfast_torch_scaler" in m.seconds:
+        cells["x torch, torch scaler"] = _ratio(m.speedup("torch", "nnfast_torch_scaler"))
     return cells
 
 
