@@ -525,6 +525,32 @@ def test_16bit_storage_views_off_16_bytes_take_the_element_path(rng, lib, layout
 
 
 @needs_gpu
+@pytest.mark.parametrize("layout", [("nearest", F32, F32, F32), ("nearest", BF16, BF16, BF16),
+                                    ("master", BF16, BF16, F32)],
+                         ids=lambda layout: "{}-p{}-g{}-s{}".format(layout[0], *(d.name for d in layout[1:])))
+@pytest.mark.parametrize("flag", [0.0, 1.0], ids=["found_inf=0", "found_inf=1"])
+def test_device_grad_scale_and_found_inf_equal_the_cpu(rng, lib, layout, flag):
+    """grad_scale and found_inf as 1-element device arrays (read by the kernels, no sync)
+    with store_scaled_grads: the CPU's bits with the same values as host arrays; a nonzero
+    found_inf writes nothing, grads included."""
+    _skip_without_bfloat16(lib, layout[1:])
+    kind, hp = "adam", dict(lr=1e-2, step=3, weight_decay=0.01)
+    arrays, options = _storage_problem(rng, kind, hp, layout, [65536 + 77, 5, 4097])
+    before = _by_name(arrays)
+    cpu = {role: [a.copy() for a in listed] for role, listed in arrays.items()}
+    gpu = {role: [_to_gpu(lib, a) for a in listed] for role, listed in arrays.items()}
+    scale, found = np.array([0.375], np.float32), np.array([flag], np.float32)
+    _step(kind, hp, cpu, dict(options, grad_scale=scale, found_inf=found, store_scaled_grads=True))
+    _step(kind, hp, gpu, dict(options, grad_scale=_to_gpu(lib, scale),
+                              found_inf=_to_gpu(lib, found), store_scaled_grads=True))
+    got = _by_name({role: [_to_host(lib, a) for a in listed] for role, listed in gpu.items()})
+    for name, want in _by_name(cpu).items():
+        _assert_same_storage(got[name], want, f"{name} GPU vs CPU")
+        if flag:
+            _assert_same_storage(got[name], before[name], f"{name} after a skipped step")
+
+
+@needs_gpu
 @pytest.mark.parametrize("dtype", HALF16, ids=["bfloat16", "float16"])
 def test_stochastic_rounding_bits_equal_the_cpu(rng, lib, dtype):
     """The random bits of element e of tensor t (its index in the call) at a step and seed
