@@ -114,6 +114,38 @@ def adam_case(sizes, label, fused_peer=True, decoupled=False, dtype=torch.float3
     return row
 
 
+def amp_case(n, label):
+    """The optimizer phase of a mixed-precision step, ``scaler.step(optimizer);
+    scaler.update()``, float32 Adam with clipping at norm 1.0: nnfast.torch.Adam with
+    max_grad_norm and nnfast.torch.GradScaler (a norm pass, then the update with the grads
+    written back unscaled: 36 bytes an element) against torch's scaler.unscale_ +
+    clip_grad_norm_(foreach=True) + fused step. Scale 2 (each call unscales the grads in
+    place; 65536 would take them to zero in a few calls). nnfast.torch reads the norm and
+    the inf flag on the host: its time includes those syncs."""
+    import nnfast.torch
+
+    def build(ours):
+        p = torch.nn.Parameter(torch.randn(n, device="cuda"))
+        p.grad = torch.randn(n, device="cuda")
+        scaler = (nnfast.torch.GradScaler if ours else torch.amp.GradScaler)(
+            "cuda", init_scale=2.0, growth_interval=1 << 30)
+        scaler.scale(torch.ones((), device="cuda"))
+        opt = (nnfast.torch.Adam([p], max_grad_norm=1.0) if ours
+               else torch.optim.Adam([p], fused=True))
+
+        def step():
+            if not ours:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_([p], 1.0, foreach=True)
+            scaler.step(opt)
+            scaler.update()
+        return step
+    nn_ms, nn_times = median_ms(build(True))
+    torch_ms, torch_times = median_ms(build(False))
+    return dict(kernel=label, elements=n, bytes=36 * n, nnfast_ms=nn_ms, torch_ms=torch_ms,
+                nnfast_times=nn_times, torch_times=torch_times)
+
+
 def dtype_label(dtype):
     """'' for float32, else the dtype's short name after a space (' bf16')."""
     return {torch.float32: "", torch.bfloat16: " bf16", torch.float16: " fp16"}[dtype]
@@ -183,7 +215,8 @@ def main():
     rows = [adam_case([100_000_000], "adam 1e8"),
             adam_case([100_000_000], "adamw 1e8", decoupled=True),
             adam_case([100_000_000], "adam bf16 1e8", dtype=torch.bfloat16),
-            adam_master_case(100_000_000, "adam bf16, fp32 master 1e8")]
+            adam_master_case(100_000_000, "adam bf16, fp32 master 1e8"),
+            amp_case(100_000_000, "adam + GradScaler + clip 1e8")]
     generator = torch.Generator().manual_seed(1)
     sizes = torch.randint(10_000, 100_001, (1000,), generator=generator).tolist()
     rows.append(adam_case(sizes, "adam 1000 tensors"))
