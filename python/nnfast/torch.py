@@ -552,28 +552,26 @@ class _KernelOptimizer(torch.optim.Optimizer):
         The flag is read on the host (on a GPU, a sync: nnfast.torch counts steps there)."""
         grad_scale = getattr(self, "grad_scale", None)
         found_inf = getattr(self, "found_inf", None)
-        unscale = 1.0 if grad_scale is None else 1.0 / float(grad_scale)
-        factors = {}
         finds_inf = getattr(self, "_finds_inf", False)
+        unscale = 1.0 if grad_scale is None else 1.0 / float(grad_scale)
+        dtypes = {p.dtype for _, work in plans for p, _, _ in work}
+        coefficients = dict.fromkeys(dtypes, 1.0)
         skipped = found_inf is not None and not finds_inf and bool(found_inf.item() != 0)
         if not skipped and (self.max_grad_norm is not None or finds_inf):
             total = self._grad_norm(plans, unscale)
-            if not math.isfinite(total) and finds_inf:
+            if finds_inf and not math.isfinite(total):
                 found_inf.fill_(1.0)
+                skipped = True
             elif self.max_grad_norm is not None:
                 if math.isnan(total):
                     raise RuntimeError("max_grad_norm: the norm of the gradients is NaN (no "
                                        "GradScaler skips this step); nothing was written")
                 self.last_grad_norm = total
-                for _, work in plans:
-                    for p, _, _ in work:
-                        if p.dtype not in factors:
-                            coefficient = _core.clip_coefficient(
-                                total, self.max_grad_norm, p.dtype == torch.float64)
-                            factors[p.dtype] = unscale * coefficient
-        skipped = skipped or (finds_inf and bool(found_inf.item() != 0))
-        return (lambda dtype: dict(grad_scale=factors.get(dtype, unscale),
-                                   store_scaled_grads=grad_scale is not None)), skipped
+                coefficients = {d: _core.clip_coefficient(total, self.max_grad_norm,
+                                                          d == torch.float64) for d in dtypes}
+        options = {d: dict(grad_scale=unscale * c, store_scaled_grads=grad_scale is not None)
+                   for d, c in coefficients.items()}
+        return options, skipped
 
     @staticmethod
     def _grad_norm(plans, scale):
@@ -625,11 +623,11 @@ class _KernelOptimizer(torch.optim.Optimizer):
                     options["found_inf"] = _memory(torch.ones(1, device=part[0][0].device))
                 self._arithmetic._apply(_kernels, part_hp, [_memory(p) for p in updated],
                                         [_memory(g) for _, g, _ in part], states, hp["lr"],
-                                        {**options, **scaling(dtype)})
+                                        {**options, **scaling[dtype]})
                 for (p, g, _), copy in zip(part, updated):
                     if copy is not p:
                         p.detach().copy_(copy)
-                    if scaling(dtype)["store_scaled_grads"] and not skipped and g is not p.grad:
+                    if scaling[dtype]["store_scaled_grads"] and not skipped and g is not p.grad:
                         p.grad.copy_(g)  # (the step read a copy in the parameter's layout)
                 # Stored only once the kernels have run: a part they refuse keeps its states
                 # and step counts. A skipped step keeps the counts, and the new states that
