@@ -478,3 +478,18 @@ def test_cross_entropy_float32_log_accuracy_contract():
         limits, _ = nnfast.cross_entropy(np.array([[0.0], [np.inf], [-1.0], [np.nan]], np.float32),
                                          np.ones((4, 1), np.float32), reduction="none")
     assert limits[0] == np.inf and limits[1] == -np.inf and np.isnan(limits[2:]).all()
+
+
+def test_torch_cpu_class_ids_are_read_as_numpy_ones():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    logits = rng.standard_normal((6, 5)).astype(np.float32)
+    ids = np.array([0, 4, 2, 2, 1, 3])
+    for reduction in ("mean", "none"):
+        want = nnfast.softmax_cross_entropy(logits, ids, reduction=reduction)
+        for labels in (torch.from_numpy(ids), torch.from_numpy(ids.astype(np.int32))):
+            got = nnfast.softmax_cross_entropy(torch.from_numpy(logits), labels, reduction=reduction)
+            np.testing.assert_array_equal(np.asarray(got[0]), np.asarray(want[0]))
+            np.testing.assert_array_equal(np.asarray(got[1]), want[1])
+    with pytest.raises(ValueError, match=r"target\[1\] = 7 is outside \[0, 5\)"):
+        nnfast.softmax_cross_entropy(logits, torch.tensor([0, 7, 1, 1, 1, 1]))

@@ -186,9 +186,11 @@ struct NumpyBackend : cpu::Drivers {
     return out;
   }
 
+  // Class ids: an integer ndarray, or a host array of another library (a PyTorch CPU
+  // tensor) that holds integers, read through its ndarray view.
   static bool holds_integers(py::handle obj) {
-    if (!py::isinstance<py::array>(obj)) return false;
-    const char kind = py::reinterpret_borrow<py::array>(obj).dtype().kind();
+    if (!py::isinstance<py::array>(obj) && !is_host_dlpack(obj)) return false;
+    const char kind = require_ndarray(obj, "target", Access::read).dtype().kind();
     return kind == 'i' || kind == 'u';
   }
 
@@ -197,7 +199,7 @@ struct NumpyBackend : cpu::Drivers {
   // and o.counted_rows.
   static py::object class_ids(py::handle obj, int64_t rows, int64_t classes,
                               SoftmaxCrossEntropyOptions& o) {
-    py::array target = py::reinterpret_borrow<py::array>(obj);
+    py::array target = require_ndarray(obj, "target", Access::read);
     if (target.ndim() != 1 || target.shape(0) != rows)
       throw py::value_error("target: class ids must have shape (" + std::to_string(rows) +
                             ",), got " +
