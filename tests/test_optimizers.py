@@ -22,6 +22,7 @@ from _helpers import (
     BoundContext,
     assert_close,
     assert_same_bits,
+    at_step,
     bound_step,
     call_step,
     check_step,
@@ -88,7 +89,7 @@ def test_twenty_steps_each_checked(rng, case, dtype):
     states = {n: np.zeros_like(p) for n in state_names(kind, hp)}
     for k in range(20):
         g = randn(rng, p.shape, dtype)
-        hp_k = dict(hp, step=k + 1) if "step" in hp else hp
+        hp_k = at_step(kind, hp, k + 1)
         check_step(kind, [p], [g], {n: [v] for n, v in states.items()}, hp_k, f"step {k + 1}")
     assert np.isfinite(p).all()
 
@@ -100,6 +101,8 @@ _DRIFT_CASES = [
     ("rmsprop", dict(lr=0.001, centered=True, momentum=0.9)),
     ("adam", dict(lr=0.001, amsgrad=True)),
     ("adamw", dict(lr=0.001, weight_decay=0.1)),
+    ("nadam", dict(lr=0.002, weight_decay=0.01)),
+    ("radam", dict(lr=0.001, weight_decay=0.1, decoupled_weight_decay=True)),
 ]
 
 
@@ -118,7 +121,7 @@ def test_long_float32_run_drift(rng, case):
     pb, sb = ctx.exact(p64), {n: ctx.exact(s64[n]) for n in names}
     for k in range(steps):
         g32 = randn(rng, shape, np.float32)
-        hp_k = dict(hp, step=k + 1) if kind in ("adam", "adamw") else hp
+        hp_k = at_step(kind, hp, k + 1)
         call_step(nnfast, kind, p32, g32, s32, hp_k)
         reference_step(kind, p64, g32.astype(np.float64), s64, hp_k)
         with quiet():
@@ -298,14 +301,18 @@ def _hyperparameters(draw, kind):
         hp["eps"] = draw(st.floats(1e-8, 1e-3))
         hp["momentum"] = draw(st.sampled_from([0.0, 0.5, 0.9]))
         hp["centered"] = draw(st.booleans())
-    elif kind in ("adam", "adamw"):
+    elif kind in ("adam", "adamw", "nadam", "radam"):
         hp["beta1"] = draw(st.floats(0.0, 0.999))
         hp["beta2"] = draw(st.floats(0.0, 0.9999))
         hp["eps"] = draw(st.floats(1e-8, 1e-3))
         hp["step"] = draw(st.integers(1, 10_000))
-        hp["amsgrad"] = draw(st.booleans())
-        if kind == "adam":
+        if kind in ("adam", "adamw"):
+            hp["amsgrad"] = draw(st.booleans())
+        if kind != "adamw":
             hp["decoupled_weight_decay"] = draw(st.booleans())
+        if kind == "nadam":
+            hp["momentum_decay"] = draw(st.floats(0.0, 0.1))
+            hp["mu_product"] = draw(st.floats(0.0, 0.999))
     return hp
 
 
