@@ -339,3 +339,27 @@ def test_property_sgd_on_arbitrary_float32_values(values, lr, weight_decay):
     drawn from a distribution."""
     p = values[::-1].copy()
     check_step("sgd", p, values, {}, dict(lr=lr, weight_decay=weight_decay))
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=DTYPE_IDS)
+@pytest.mark.parametrize("kind", ["nadam", "radam"])
+def test_per_tensor_steps_and_products_in_one_call(rng, kind, dtype):
+    """One call over tensors at steps 4 to 7 (RAdam: 4 and 5 unrectified, 6 and 7 rectified;
+    NAdam: each with its own mu_product) equals one call per tensor, each of which matches
+    the reference."""
+    steps = [4, 5, 6, 7, 300]
+    problems = [random_problem(rng, kind, {}, (33 + i,), dtype) for i in range(len(steps))]
+    hps = [at_step(kind, dict(lr=1e-2), t) for t in steps]
+    params = [p for p, _, _ in problems]
+    grads = [g for _, g, _ in problems]
+    states = {n: [s[n] for _, _, s in problems] for n in state_names(kind, {})}
+    alone = [(p.copy(), {n: a.copy() for n, a in s.items()}) for p, _, s in problems]
+    together = dict(hps[0], step=steps)
+    if kind == "nadam":
+        together["mu_product"] = [hp["mu_product"] for hp in hps]
+    call_step(nnfast, kind, params, grads, states, together)
+    for i, ((p, s), hp) in enumerate(zip(alone, hps)):
+        check_step(kind, p, grads[i], s, hp, f"tensor {i} alone")
+        assert_same_bits(params[i], p, f"{kind} params[{i}] in one call")
+        for n in s:
+            assert_same_bits(states[n][i], s[n], f"{kind} {n}[{i}] in one call")
