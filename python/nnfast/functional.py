@@ -27,8 +27,9 @@ gives inf: float16's largest finite value is 65504).
 
 Storage options, shared by every step (keyword only):
     step: :math:`t`, the count of updates including this one: an integer >= 1, or one per
-        parameter (a sequence). Adam's bias corrections and Adagrad's learning-rate decay
-        use it; with ``stochastic_rounding`` it keys the random bits.
+        parameter (a sequence). The bias corrections of Adam, NAdam and RAdam, NAdam's
+        momentum schedule, RAdam's rectification and Adagrad's learning-rate decay use it;
+        with ``stochastic_rounding`` it keys the random bits.
     master_params: None, or a float32 master per 16-bit parameter: the step updates the
         masters (every :math:`p` below is the master) and writes ``params[i] =
         round_nearest(master)`` in the same pass.
