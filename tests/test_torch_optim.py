@@ -177,6 +177,49 @@ def test_nadam_mu_product_equals_torchs_bit_for_bit(dtype):
     assert_params_close(list(theirs.parameters()), list(ours.parameters()), dtype, 300, "NAdam")
 
 
+def test_nadam_mu_product_follows_torchs_default_dtype():
+    """Under a float64 default dtype torch keeps mu_product (and step) in float64: so does
+    nnfast.torch.NAdam, with the same bits."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        theirs, their_opt, ours, our_opt = twins("NAdam", dict(lr=1e-2), torch.float32)
+        data = make_data(torch.float32)
+        for k in range(20):
+            train_step(theirs, their_opt, data, k)
+            train_step(ours, our_opt, data, k)
+    finally:
+        torch.set_default_dtype(before)
+    for p, q in zip(theirs.parameters(), ours.parameters()):
+        theirs_product, ours_product = their_opt.state[p]["mu_product"], our_opt.state[q]["mu_product"]
+        assert ours_product.dtype == theirs_product.dtype == torch.float64
+        assert ours_product.item() == theirs_product.item()
+
+
+def test_nadam_checkpoint_with_plain_number_states_resumes_as_torch():
+    """An older checkpoint keeps step and mu_product as Python numbers; torch.optim.NAdam
+    turns them into tensors on loading, and so does nnfast.torch.NAdam."""
+    model = make_model(torch.float64)
+    optimizer = torch.optim.NAdam(model.parameters(), lr=1e-2)
+    data = make_data(torch.float64)
+    for k in range(5):
+        train_step(model, optimizer, data, k)
+    checkpoint = optimizer.state_dict()
+    for st in checkpoint["state"].values():
+        st["step"], st["mu_product"] = st["step"].item(), st["mu_product"].item()
+    copies = [copy.deepcopy(model) for _ in range(2)]
+    resumed = [cls(m.parameters(), lr=1e-2) for cls, m in zip((torch.optim.NAdam, nt.NAdam), copies)]
+    for opt in resumed:
+        opt.load_state_dict(copy.deepcopy(checkpoint))
+    for k in range(5, 15):
+        for m, opt in zip(copies, resumed):
+            train_step(m, opt, data, k)
+    assert_params_close(list(copies[0].parameters()), list(copies[1].parameters()), torch.float64,
+                        15, "NAdam resumed from plain numbers")
+    for st in resumed[1].state.values():
+        assert torch.is_tensor(st["mu_product"]) and st["step"].item() == 15
+
+
 @pytest.mark.parametrize("name", ["NAdam", "RAdam"])
 def test_parameters_at_different_steps_in_one_group(name):
     """A parameter given a gradient only every third step lags the others: one group, with
