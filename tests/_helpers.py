@@ -295,12 +295,32 @@ class BoundContext:
 
 #: The step functions under test, with the state lists each takes: positional ones (in
 #: order) and keyword ones that exist only for some options.
-OPTIMIZERS = ("sgd", "sgdm", "adagrad", "rmsprop", "adam", "adamw")
+OPTIMIZERS = ("sgd", "sgdm", "adagrad", "rmsprop", "adam", "adamw", "nadam", "radam")
 
 _POSITIONAL_STATES = {
     "sgd": [], "sgdm": ["momentum_buffers"], "adagrad": ["sums"], "rmsprop": ["square_avgs"],
     "adam": ["exp_avgs", "exp_avg_sqs"], "adamw": ["exp_avgs", "exp_avg_sqs"],
+    "nadam": ["exp_avgs", "exp_avg_sqs"], "radam": ["exp_avgs", "exp_avg_sqs"],
 }
+
+
+def nadam_mu_product(step, beta1=0.9, momentum_decay=4e-3):
+    """NAdam's P_t = mu_1 * ... * mu_t, multiplied in float32 as torch keeps it."""
+    product = np.float32(1.0)
+    for t in range(1, step + 1):
+        product = product * np.float32(beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay)))
+    return float(product)
+
+
+def at_step(kind, hp, step):
+    """``hp`` for the step count ``step`` (of the optimizers that take one): with NAdam's
+    mu_product for it too."""
+    if kind not in ("adam", "adamw", "nadam", "radam"):
+        return hp
+    if kind == "nadam":
+        return dict(hp, step=step, mu_product=nadam_mu_product(
+            step, hp.get("beta1", 0.9), hp.get("momentum_decay", 4e-3)))
+    return dict(hp, step=step)
 
 
 def state_names(kind, hp):
@@ -362,6 +382,19 @@ def _effective_grad(ctx, p, g, *, weight_decay, l1, maximize, grad_scale):
     return g
 
 
+def _moments(ctx, p, g, states, hp, lr, decoupled, common):
+    """The Adam family's first half on Bounds: (p after a decoupled decay, g', m, v)."""
+    S = ctx.scalar
+    wd = common["weight_decay"]
+    d = _effective_grad(ctx, p, g, weight_decay=0.0 if decoupled else wd, l1=common["l1"],
+                        maximize=common["maximize"], grad_scale=common["grad_scale"])
+    if decoupled and wd != 0:
+        p = p * S(1.0 - lr * wd)
+    m = S(hp.get("beta1", 0.9)) * states["exp_avgs"] + S(1.0 - hp.get("beta1", 0.9)) * d
+    v = S(hp.get("beta2", 0.999)) * states["exp_avg_sqs"] + S(1.0 - hp.get("beta2", 0.999)) * (d * d)
+    return p, d, m, v
+
+
 def bound_step(ctx, kind, p, g, states, hp):
     """The update of ``src/ops/optim.h`` on Bounds: returns {"params": Bound, state: Bound}.
 
@@ -407,6 +440,34 @@ def bound_step(ctx, kind, p, g, states, hp):
             out["params"] = p - S(lr) * b
         else:
             out["params"] = p - S(lr) * (d / avg)
+    elif kind == "nadam":
+        step, product = hp["step"], hp["mu_product"]
+        beta1, beta2 = hp.get("beta1", 0.9), hp.get("beta2", 0.999)
+        psi, lr = hp.get("momentum_decay", 4e-3), hp.get("lr", 2e-3)
+        decoupled = hp.get("decoupled_weight_decay", False)
+        mu = beta1 * (1 - 0.5 * 0.96 ** (step * psi))
+        mu_next = beta1 * (1 - 0.5 * 0.96 ** ((step + 1) * psi))
+        p, d, m, v = _moments(ctx, p, g, states, hp, lr, decoupled, common)
+        out["exp_avgs"], out["exp_avg_sqs"] = m, v
+        denom = (v / S(1.0 - beta2**step)).sqrt() + S(hp.get("eps", 1e-8))
+        p = p - S(lr * (1 - mu) / (1 - product)) * d / denom
+        out["params"] = p - S(lr * mu_next / (1 - product * mu_next)) * m / denom
+    elif kind == "radam":
+        step = hp["step"]
+        beta1, beta2 = hp.get("beta1", 0.9), hp.get("beta2", 0.999)
+        p, _, m, v = _moments(ctx, p, g, states, hp, lr, hp.get("decoupled_weight_decay", False),
+                              common)
+        out["exp_avgs"], out["exp_avg_sqs"] = m, v
+        bias_correction1, bias_correction2 = 1 - beta1**step, 1 - beta2**step
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * step * beta2**step / bias_correction2
+        if rho_t > 5:
+            rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
+                             / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+            step_size = lr / bias_correction1 * math.sqrt(bias_correction2) * rect
+            out["params"] = p - S(step_size) * (m / (v.sqrt() + S(hp.get("eps", 1e-8))))
+        else:
+            out["params"] = p - S(lr / bias_correction1) * m
     else:  # adam, adamw
         step = hp["step"]
         beta1, beta2 = hp.get("beta1", 0.9), hp.get("beta2", 0.999)
@@ -518,6 +579,27 @@ OPTIMIZER_CASES = [
     ("adamw", dict(lr=1e-2, step=2, l1=0.02, maximize=True)),
     ("adam", dict(lr=1e-2, step=3, grad_scale=0.7 / 65536, weight_decay=0.1)),
     ("adamw", dict(lr=1e-2, step=2, grad_scale=0.37, amsgrad=True)),
+    ("nadam", dict(lr=2e-3, step=1, mu_product=nadam_mu_product(1))),
+    ("nadam", dict(lr=1e-2, step=7, beta1=0.8, beta2=0.99, eps=1e-6, momentum_decay=0.01,
+                   mu_product=nadam_mu_product(7, 0.8, 0.01))),
+    ("nadam", dict(lr=1e-2, step=3, eps=0.0, mu_product=nadam_mu_product(3))),
+    ("nadam", dict(lr=1e-2, step=5, weight_decay=0.1, mu_product=nadam_mu_product(5))),
+    ("nadam", dict(lr=1e-2, step=4, weight_decay=0.05, decoupled_weight_decay=True, l1=0.01,
+                   maximize=True, mu_product=nadam_mu_product(4))),
+    ("nadam", dict(lr=1e-2, step=1000, momentum_decay=0.0, mu_product=0.45**1000)),
+    ("nadam", dict(lr=1e-2, step=10, beta1=0.0, beta2=0.0, mu_product=0.0)),
+    ("nadam", dict(lr=1e-2, step=2, grad_scale=0.7 / 65536, weight_decay=0.1, maximize=True,
+                   mu_product=nadam_mu_product(2))),
+    ("radam", dict(lr=1e-3, step=1)),
+    ("radam", dict(lr=1e-2, step=5)),   # rho_5 = 4.996: unrectified
+    ("radam", dict(lr=1e-2, step=6)),   # rho_6 = 5.994: rectified
+    ("radam", dict(lr=1e-2, step=100, beta1=0.8, beta2=0.99, eps=1e-6)),
+    ("radam", dict(lr=1e-2, step=20, eps=0.0, weight_decay=0.1)),
+    ("radam", dict(lr=1e-2, step=3, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("radam", dict(lr=1e-2, step=40, weight_decay=0.05, decoupled_weight_decay=True, l1=0.01,
+                   maximize=True)),
+    ("radam", dict(lr=1e-2, step=1000, beta1=0.0, beta2=0.0)),  # rho_inf = 1: never rectified
+    ("radam", dict(lr=1e-2, step=9, grad_scale=0.37, maximize=True, weight_decay=0.1)),
 ]
 
 

@@ -231,7 +231,8 @@ def test_model_case_states_its_tensors():
 
 @pytest.mark.parametrize("name, path", [("adam", "fused"), ("sgd", "fused"),
                                         ("rmsprop", "foreach"), ("sigmoid", "aten out="),
-                                        ("mse_loss", "autograd"), ("l1_loss", "vector_norm")])
+                                        ("mse_loss", "autograd"), ("l1_loss", "vector_norm"),
+                                        ("nadam", "foreach"), ("radam", "foreach")])
 def test_cases_name_the_torch_path(name, path, no_deepspeed):
     pytest.importorskip("torch")
     inputs = BY_NAME[name].inputs(100, np.float32, np.random.default_rng(0))

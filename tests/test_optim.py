@@ -19,7 +19,7 @@ def _twin(cls):
 
 
 CLASSES = {c.__name__: c for c in (optim.SGD, optim.Adagrad, optim.RMSprop, optim.Adam,
-                                   optim.AdamW)}
+                                   optim.AdamW, optim.NAdam, optim.RAdam)}
 
 # every main option of each optimizer
 CASES = [
@@ -47,6 +47,12 @@ CASES = [
     ("AdamW", dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
     ("Adam", dict(lr=ExponentialDecay(0.05, 5, 0.5))),
     ("SGD", dict(lr=ExponentialDecay(0.1, 3, 0.9, staircase=True), momentum=0.9)),
+    ("NAdam", dict(lr=0.01)),
+    ("NAdam", dict(lr=0.01, betas=(0.8, 0.99), momentum_decay=0.01, weight_decay=0.1)),
+    ("NAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
+    ("RAdam", dict(lr=0.01)),
+    ("RAdam", dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)),
+    ("RAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
 ]
 CASE_IDS = [f"{n}-{','.join(f'{k}={v}' for k, v in kw.items() if k != 'lr')}"
             for n, kw in CASES]
@@ -96,7 +102,9 @@ def test_matches_reference_twin(rng, name, kwargs, dtype):
     for i in opt.state:
         assert opt.state[i]["step"] == twin.state[i]["step"]
         for key, value in opt.state[i].items():
-            if isinstance(value, np.ndarray):
+            if key in CLASSES[name]._scalar_states:  # the same float32 products
+                assert_same_bits(value, twin.state[i][key], f"{name} state {i} {key}")
+            elif isinstance(value, np.ndarray):
                 assert value.dtype == dtype
                 ref = twin.state[i][key]
                 np.testing.assert_allclose(value, ref, rtol=STEPS * per_step * 4,
@@ -420,3 +428,23 @@ def test_single_array_params_and_non_contiguous_grads():
     opt = optim.SGD(p, lr=0.5)
     opt.step(np.array([[2.0, 9.0], [4.0, 9.0]])[:, 0])
     assert list(p) == [0.0, 0.0]
+
+
+def test_nadam_keeps_mu_product_as_a_float32_scalar_state():
+    """P_t = P_{t-1} * mu_t in float32 (torch's mu_product), saved and refused as state."""
+    p = np.ones(3)
+    opt = optim.NAdam([p], lr=0.1, momentum_decay=0.01)
+    expected = np.float32(1.0)
+    for t in (1, 2, 3):
+        opt.step([np.full(3, 0.5)])
+        expected = expected * np.float32(0.9 * (1 - 0.5 * 0.96 ** (t * 0.01)))
+        product = opt.state[0]["mu_product"]
+        assert product.shape == () and product.dtype == np.float32
+        assert_same_bits(product, np.array(expected))
+    saved = opt.state_dict()
+    saved["state"][0]["mu_product"] = 0.5
+    with pytest.raises(ValueError, match="mu_product"):
+        opt.load_state_dict(saved)
+    del saved["state"][0]["mu_product"]
+    with pytest.raises(ValueError, match="mu_product"):
+        opt.load_state_dict(saved)

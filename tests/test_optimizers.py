@@ -22,6 +22,7 @@ from _helpers import (
     BoundContext,
     assert_close,
     assert_same_bits,
+    at_step,
     bound_step,
     call_step,
     check_step,
@@ -88,7 +89,7 @@ def test_twenty_steps_each_checked(rng, case, dtype):
     states = {n: np.zeros_like(p) for n in state_names(kind, hp)}
     for k in range(20):
         g = randn(rng, p.shape, dtype)
-        hp_k = dict(hp, step=k + 1) if "step" in hp else hp
+        hp_k = at_step(kind, hp, k + 1)
         check_step(kind, [p], [g], {n: [v] for n, v in states.items()}, hp_k, f"step {k + 1}")
     assert np.isfinite(p).all()
 
@@ -100,6 +101,8 @@ _DRIFT_CASES = [
     ("rmsprop", dict(lr=0.001, centered=True, momentum=0.9)),
     ("adam", dict(lr=0.001, amsgrad=True)),
     ("adamw", dict(lr=0.001, weight_decay=0.1)),
+    ("nadam", dict(lr=0.002, weight_decay=0.01)),
+    ("radam", dict(lr=0.001, weight_decay=0.1, decoupled_weight_decay=True)),
 ]
 
 
@@ -118,7 +121,7 @@ def test_long_float32_run_drift(rng, case):
     pb, sb = ctx.exact(p64), {n: ctx.exact(s64[n]) for n in names}
     for k in range(steps):
         g32 = randn(rng, shape, np.float32)
-        hp_k = dict(hp, step=k + 1) if kind in ("adam", "adamw") else hp
+        hp_k = at_step(kind, hp, k + 1)
         call_step(nnfast, kind, p32, g32, s32, hp_k)
         reference_step(kind, p64, g32.astype(np.float64), s64, hp_k)
         with quiet():
@@ -298,14 +301,18 @@ def _hyperparameters(draw, kind):
         hp["eps"] = draw(st.floats(1e-8, 1e-3))
         hp["momentum"] = draw(st.sampled_from([0.0, 0.5, 0.9]))
         hp["centered"] = draw(st.booleans())
-    elif kind in ("adam", "adamw"):
+    elif kind in ("adam", "adamw", "nadam", "radam"):
         hp["beta1"] = draw(st.floats(0.0, 0.999))
         hp["beta2"] = draw(st.floats(0.0, 0.9999))
         hp["eps"] = draw(st.floats(1e-8, 1e-3))
         hp["step"] = draw(st.integers(1, 10_000))
-        hp["amsgrad"] = draw(st.booleans())
-        if kind == "adam":
+        if kind in ("adam", "adamw"):
+            hp["amsgrad"] = draw(st.booleans())
+        if kind != "adamw":
             hp["decoupled_weight_decay"] = draw(st.booleans())
+        if kind == "nadam":
+            hp["momentum_decay"] = draw(st.floats(0.0, 0.1))
+            hp["mu_product"] = draw(st.floats(0.0, 0.999))
     return hp
 
 
@@ -332,3 +339,27 @@ def test_property_sgd_on_arbitrary_float32_values(values, lr, weight_decay):
     drawn from a distribution."""
     p = values[::-1].copy()
     check_step("sgd", p, values, {}, dict(lr=lr, weight_decay=weight_decay))
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=DTYPE_IDS)
+@pytest.mark.parametrize("kind", ["nadam", "radam"])
+def test_per_tensor_steps_and_products_in_one_call(rng, kind, dtype):
+    """One call over tensors at steps 4 to 7 (RAdam: 4 and 5 unrectified, 6 and 7 rectified;
+    NAdam: each with its own mu_product) equals one call per tensor, each of which matches
+    the reference."""
+    steps = [4, 5, 6, 7, 300]
+    problems = [random_problem(rng, kind, {}, (33 + i,), dtype) for i in range(len(steps))]
+    hps = [at_step(kind, dict(lr=1e-2), t) for t in steps]
+    params = [p for p, _, _ in problems]
+    grads = [g for _, g, _ in problems]
+    states = {n: [s[n] for _, _, s in problems] for n in state_names(kind, {})}
+    alone = [(p.copy(), {n: a.copy() for n, a in s.items()}) for p, _, s in problems]
+    together = dict(hps[0], step=steps)
+    if kind == "nadam":
+        together["mu_product"] = [hp["mu_product"] for hp in hps]
+    call_step(nnfast, kind, params, grads, states, together)
+    for i, ((p, s), hp) in enumerate(zip(alone, hps)):
+        check_step(kind, p, grads[i], s, hp, f"tensor {i} alone")
+        assert_same_bits(params[i], p, f"{kind} params[{i}] in one call")
+        for n in s:
+            assert_same_bits(states[n][i], s[n], f"{kind} {n}[{i}] in one call")

@@ -19,7 +19,7 @@ STEPS = 30
 POISONED = {3: float("inf"), 4: float("nan"), 17: float("-inf")}
 
 #: torch's fused CPU optimizers (torch.amp.GradScaler hands them grad_scale and found_inf),
-#: and RMSprop, which torch has no fused form of (the scaler unscales its gradients first).
+#: and some that torch has no fused form of (the scaler unscales their gradients first).
 CASES = [
     ("Adam", dict(lr=1e-2, fused=True)),
     ("Adam", dict(lr=1e-2, amsgrad=True, weight_decay=0.1, fused=True)),
@@ -28,6 +28,8 @@ CASES = [
     ("SGD", dict(lr=0.05, fused=True)),
     ("Adagrad", dict(lr=0.05, fused=True)),
     ("RMSprop", dict(lr=1e-3, momentum=0.5)),
+    ("NAdam", dict(lr=1e-2)),
+    ("RAdam", dict(lr=1e-2)),
 ]
 CASE_IDS = [f"{n}-{','.join(f'{k}={v}' for k, v in kw.items())}" for n, kw in CASES]
 

@@ -25,6 +25,8 @@ FULL_HP = {
     "rmsprop": dict(lr=0.1, momentum=0.9, centered=True),
     "adam": dict(lr=0.1, step=1, amsgrad=True),
     "adamw": dict(lr=0.1, step=1, amsgrad=True),
+    "nadam": dict(lr=0.1, step=1, mu_product=0.45),
+    "radam": dict(lr=0.1, step=7),
 }
 
 
@@ -166,6 +168,19 @@ BAD_HYPERPARAMETERS = [
     *[(k, dict(beta2=2.0), ValueError, "beta2") for k in ("adam", "adamw")],
     *[(k, dict(eps=-1e-8), ValueError, "eps") for k in ("adam", "adamw")],
     *[(k, dict(amsgrad=False), ValueError, "max_exp_avg_sqs") for k in ("adam", "adamw")],
+    *[(k, dict(step=0), ValueError, "step") for k in ("nadam", "radam")],
+    *[(k, dict(step=1.5), TypeError, "step") for k in ("nadam", "radam")],
+    *[(k, dict(beta1=1.0), ValueError, "beta1") for k in ("nadam", "radam")],
+    *[(k, dict(beta2=-0.5), ValueError, "beta2") for k in ("nadam", "radam")],
+    *[(k, dict(eps=-1e-8), ValueError, "eps") for k in ("nadam", "radam")],
+    *[(k, dict(weight_decay=-0.1), ValueError, "weight_decay") for k in ("nadam", "radam")],
+    ("nadam", dict(momentum_decay=-4e-3), ValueError, "momentum_decay"),
+    ("nadam", dict(mu_product=1.0), ValueError, "mu_product"),
+    ("nadam", dict(mu_product=-0.1), ValueError, "mu_product"),
+    ("nadam", dict(mu_product=float("nan")), ValueError, "mu_product"),
+    ("nadam", dict(mu_product="0.5"), TypeError, "mu_product"),
+    ("nadam", dict(mu_product=[0.5, 0.5, 0.5]), ValueError, "mu_product"),
+    ("nadam", dict(mu_product=[0.5, 1.5]), ValueError, r"mu_product\[1"),
 ]
 
 

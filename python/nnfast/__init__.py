@@ -1,6 +1,6 @@
 """nnfast: fast, exact neural-network training kernels.
 
-Optimizer steps (SGD, momentum, Adagrad, RMSprop, Adam, AdamW, AMSGrad),
+Optimizer steps (SGD, momentum, Adagrad, RMSprop, Adam, AdamW, AMSGrad, NAdam, RAdam),
 activations, losses, and gradient norms and clipping (``grad_norm``,
 ``clip_grad_norm_``) run as fused C++ kernels on NumPy arrays, in place where
 they update state, and as CUDA kernels on GPU arrays of any library
@@ -33,6 +33,7 @@ from .functional import (
     sgd_step,
     sgdm_step,
 )
+from .functional import nadam_step, radam_step
 from .gradients import clip_grad_norm_, grad_norm
 from .precision import bfloat16, join_master, split_master
 from . import cuda, optim, reference, schedules  # noqa: E402  (after the kernels they wrap)
@@ -102,4 +103,5 @@ __all__ = [
     "mse_loss", "optim", "reference", "relu", "relu_backward", "rmsprop_step", "schedules",
     "set_num_threads", "sgd_step", "split_master", "sgdm_step", "sigmoid", "sigmoid_backward",
     "softmax_cross_entropy", "tanh", "tanh_backward",
+    "nadam_step", "radam_step",
 ]

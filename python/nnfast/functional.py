@@ -27,8 +27,9 @@ gives inf: float16's largest finite value is 65504).
 
 Storage options, shared by every step (keyword only):
     step: :math:`t`, the count of updates including this one: an integer >= 1, or one per
-        parameter (a sequence). Adam's bias corrections and Adagrad's learning-rate decay
-        use it; with ``stochastic_rounding`` it keys the random bits.
+        parameter (a sequence). The bias corrections of Adam, NAdam and RAdam, NAdam's
+        momentum schedule, RAdam's rectification and Adagrad's learning-rate decay use it;
+        with ``stochastic_rounding`` it keys the random bits.
     master_params: None, or a float32 master per 16-bit parameter: the step updates the
         masters (every :math:`p` below is the master) and writes ``params[i] =
         round_nearest(master)`` in the same pass.
@@ -413,3 +414,114 @@ def adamw_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arr
               master_params=master_params, param_remainders=param_remainders,
               stochastic_rounding=stochastic_rounding, seed=seed, grad_scale=grad_scale,
               found_inf=found_inf, store_scaled_grads=store_scaled_grads)
+
+
+def nadam_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, *,
+               step: Steps, mu_product: float | Sequence[float], lr: float = 2e-3,
+               beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+               weight_decay: float = 0.0, l1: float = 0.0, momentum_decay: float = 4e-3,
+               decoupled_weight_decay: bool = False, maximize: bool = False,
+               master_params: Arrays | None = None, param_remainders: Arrays | None = None,
+               stochastic_rounding: bool = False, seed: int = 0, grad_scale: float | Array = 1.0,
+               found_inf: Array | None = None, store_scaled_grads: bool = False) -> None:
+    r"""NAdam (Dozat, 2016): Adam with Nesterov momentum, as PyTorch computes it.
+
+    .. math::
+
+        p &\leftarrow p\,(1 - \eta\lambda) \quad\text{(decoupled only)} \\
+        \mu_t &= \beta_1\,(1 - \tfrac12\,0.96^{t\psi}), \qquad
+            \mu_{t+1} = \beta_1\,(1 - \tfrac12\,0.96^{(t+1)\psi}), \qquad
+            P_t = \textstyle\prod_{i=1}^{t} \mu_i \\
+        m &\leftarrow \beta_1 m + (1-\beta_1)\,g' \\
+        v &\leftarrow \beta_2 v + (1-\beta_2)\,g'^2, \qquad
+            d = \sqrt{v / (1-\beta_2^t)} + \epsilon \\
+        p &\leftarrow p - \frac{\eta\,(1-\mu_t)}{1 - P_t}\,\frac{g'}{d}, \quad\text{then}\quad
+        p \leftarrow p - \frac{\eta\,\mu_{t+1}}{1 - P_t\,\mu_{t+1}}\,\frac{m}{d}
+
+    The two updates of :math:`p` are rounded one after the other, as PyTorch's. :math:`P_t`
+    is the caller's: the running product of the :math:`\mu_i` (this step's included),
+    which PyTorch keeps per parameter as ``mu_product`` (in float32; :class:`nnfast.optim.NAdam`
+    and :class:`nnfast.torch.NAdam` keep it the same way). With ``decoupled_weight_decay``
+    the decay :math:`\lambda` multiplies :math:`p` first and is not part of :math:`g'` (taken
+    from :math:`p` before it); otherwise :math:`\lambda` is the coupled :math:`\lambda_2`.
+
+    Args:
+        mu_product: :math:`P_t \in [0, 1)`, including this step's :math:`\mu_t` (or one per
+            parameter).
+        momentum_decay: :math:`\psi \ge 0`.
+        params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps, weight_decay, l1,
+            decoupled_weight_decay, maximize, master_params, param_remainders,
+            stochastic_rounding, seed, grad_scale, found_inf, store_scaled_grads: as
+            :func:`adam_step` (:math:`m`, :math:`v`, :math:`t`, :math:`\eta`,
+            :math:`\beta_1`, :math:`\beta_2`, :math:`\epsilon`, :math:`\lambda` above).
+
+    Returns:
+        None; ``params`` and the state arrays hold the result.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as every step (module docstring); TypeError for
+            a ``mu_product`` that is not a real number; ValueError for ``step < 1``, a
+            ``mu_product`` outside [0, 1) or a sequence of them whose length is not the
+            number of params, a negative ``lr``, ``eps``, ``weight_decay``, ``l1`` or
+            ``momentum_decay``, and a beta outside [0, 1).
+    """
+    module_for(params).nadam_step(params=params, grads=grads, exp_avgs=exp_avgs,
+                                  exp_avg_sqs=exp_avg_sqs, mu_product=mu_product, lr=lr,
+                                  beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+                                  l1=l1, momentum_decay=momentum_decay,
+                                  decoupled_weight_decay=decoupled_weight_decay,
+                                  maximize=maximize,
+                                  **_shared(step, master_params, param_remainders, stochastic_rounding, seed,
+                                            grad_scale, found_inf, store_scaled_grads))
+
+
+def radam_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, *,
+               step: Steps, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+               eps: float = 1e-8, weight_decay: float = 0.0, l1: float = 0.0,
+               decoupled_weight_decay: bool = False, maximize: bool = False,
+               master_params: Arrays | None = None, param_remainders: Arrays | None = None,
+               stochastic_rounding: bool = False, seed: int = 0, grad_scale: float | Array = 1.0,
+               found_inf: Array | None = None, store_scaled_grads: bool = False) -> None:
+    r"""RAdam (Liu et al., 2020): Adam with its variance rectified, as PyTorch computes it.
+
+    .. math::
+
+        p &\leftarrow p\,(1 - \eta\lambda) \quad\text{(decoupled only)} \\
+        m &\leftarrow \beta_1 m + (1-\beta_1)\,g', \qquad
+        v \leftarrow \beta_2 v + (1-\beta_2)\,g'^2 \\
+        \rho_\infty &= \frac{2}{1-\beta_2} - 1, \qquad
+            \rho_t = \rho_\infty - \frac{2\,t\,\beta_2^t}{1-\beta_2^t} \\
+        p &\leftarrow p - \frac{\eta\,r_t\sqrt{1-\beta_2^t}}{1-\beta_1^t}\,
+            \frac{m}{\sqrt{v} + \epsilon}, \quad
+            r_t = \sqrt{\frac{(\rho_t-4)(\rho_t-2)\,\rho_\infty}
+            {(\rho_\infty-4)(\rho_\infty-2)\,\rho_t}} \quad\text{if } \rho_t > 5 \\
+        p &\leftarrow p - \frac{\eta}{1-\beta_1^t}\,m \quad\text{otherwise}
+
+    The branch is taken per parameter, from its own :math:`t` (with the default
+    :math:`\beta_2` = 0.999, steps 1 to 5 take the second form). With
+    ``decoupled_weight_decay`` the decay :math:`\lambda` multiplies :math:`p` first and is
+    not part of :math:`g'` (taken from :math:`p` before it); otherwise :math:`\lambda` is the
+    coupled :math:`\lambda_2`.
+
+    Args:
+        params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps, weight_decay, l1,
+            decoupled_weight_decay, maximize, master_params, param_remainders,
+            stochastic_rounding, seed, grad_scale, found_inf, store_scaled_grads: as
+            :func:`adam_step` (:math:`m`, :math:`v`, :math:`t`, :math:`\eta`,
+            :math:`\beta_1`, :math:`\beta_2`, :math:`\epsilon`, :math:`\lambda` above).
+
+    Returns:
+        None; ``params`` and the state arrays hold the result.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as every step (module docstring); ValueError
+            for ``step < 1``, a negative ``lr``, ``eps``, ``weight_decay`` or ``l1``, and a
+            beta outside [0, 1).
+    """
+    module_for(params).radam_step(params=params, grads=grads, exp_avgs=exp_avgs,
+                                  exp_avg_sqs=exp_avg_sqs, lr=lr, beta1=beta1, beta2=beta2,
+                                  eps=eps, weight_decay=weight_decay, l1=l1,
+                                  decoupled_weight_decay=decoupled_weight_decay,
+                                  maximize=maximize,
+                                  **_shared(step, master_params, param_remainders, stochastic_rounding, seed,
+                                            grad_scale, found_inf, store_scaled_grads))

@@ -53,7 +53,7 @@ from nnfast import _core
 from nnfast import functional as _kernels
 from nnfast._types import HostArray, LearningRate
 
-__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam", "RAdam"]
 
 #: The hyperparameters of an optimizer, by name (the constructor's arguments but params).
 Hyperparameters = dict[str, Any]
@@ -176,6 +176,11 @@ def storage_arguments(hp: Hyperparameters, states: Sequence[ParameterState]) -> 
     return out
 
 
+def skips(found_inf: Any) -> bool:
+    """Whether a step's ``found_inf`` (None, or a 1-element array or tensor) skips it."""
+    return found_inf is not None and float(found_inf.reshape(-1)[0]) != 0
+
+
 def _grad_scaling(grad_scale: float, found_inf: HostArray | None) -> dict[str, Any]:
     """The gradient-scaling options of a kernel call, only those set (the NumPy reference
     takes grad_scale but not found_inf)."""
@@ -210,7 +215,9 @@ class _Optimizer:
 
     Subclasses define ``_check_hyperparameters(hp)`` (beyond lr, weight_decay and l1, which
     every optimizer has), ``_state_names(hp)`` (the state arrays
-    a parameter holds, besides "step"), optionally ``_initial_state(p)`` (default zeros), and
+    a parameter holds, besides "step"), optionally ``_initial_state(p)`` (default zeros),
+    ``_scalar_states`` (per-parameter numbers besides "step", each a 0-d array, with their
+    initial values: NAdam's ``mu_product``), and
     ``_apply(ops, hp, params, grads, states, lr)``: the one kernel call of an update, given
     the parameters that have a gradient and their state dicts (step count already advanced).
     ``_apply`` and ``_validate`` use nothing of the instance, so ``nnfast.torch`` runs the
@@ -218,6 +225,7 @@ class _Optimizer:
     """
 
     _ops: ModuleType = _kernels
+    _scalar_states: dict[str, float] = {}
     _check_hyperparameters: Callable[[Hyperparameters], None]
     _state_names: Callable[[Hyperparameters], list[str]]
     _apply: Callable[[ModuleType, Hyperparameters, list[HostArray], list[HostArray],
@@ -254,7 +262,8 @@ class _Optimizer:
         formula = {n: self._initial_state(p, d) for n, d in self._state_dtypes(p).items()
                    if n in self._state_names(hp)}
         storage = {n: initial_precision_state(p, n) for n in precision_state_names(hp)}
-        return {"step": 0, **formula, **storage}
+        scalars = {n: np.array(v, np.float32) for n, v in self._scalar_states.items()}
+        return {"step": 0, **scalars, **formula, **storage}
 
     # -- public API
 
@@ -304,7 +313,7 @@ class _Optimizer:
                         [g for g in grads if g is not None], states, lr,
                         {**storage_arguments(self.hyperparameters, states),
                          **_grad_scaling(grad_scale, found_inf)})
-        if found_inf is not None and np.asarray(found_inf).reshape(-1)[0] != 0:
+        if skips(found_inf):
             return  # (the kernel checked the call whole, then wrote nothing)
         self.state.update(pending)
         self.steps_taken += 1
@@ -340,8 +349,9 @@ class _Optimizer:
 
         Raises:
             ValueError: missing or unexpected keys, invalid hyperparameters, a parameter
-                index out of range, or a state array whose shape or dtype differs from its
-                parameter's.
+                index out of range, a state array whose shape or dtype differs from its
+                parameter's, or a scalar state (``_scalar_states``) that is not a 0-d float
+                array.
         """
         if not isinstance(state_dict, dict) or set(state_dict) != {
                 "state", "hyperparameters", "steps_taken"}:
@@ -372,9 +382,14 @@ class _Optimizer:
             if not isinstance(i, numbers.Integral) or not 0 <= i < len(self.params):  # type: ignore[operator]
                 raise ValueError(f"state_dict['state'] has index {i!r}; params has "
                                  f"{len(self.params)} entries")
-            if not isinstance(entry, dict) or set(entry) != names | {"step"}:
-                raise ValueError(f"state_dict['state'][{i}] must have the keys "
-                                 f"{sorted(names | {'step'})}")
+            keys = names | {"step"} | set(self._scalar_states)
+            if not isinstance(entry, dict) or set(entry) != keys:
+                raise ValueError(f"state_dict['state'][{i}] must have the keys {sorted(keys)}")
+            for name in self._scalar_states:
+                a = entry[name]
+                if not (isinstance(a, np.ndarray) and a.shape == () and a.dtype.kind == "f"):
+                    raise ValueError(f"state_dict['state'][{i}][{name!r}] must be a 0-d float "
+                                     f"array, got {a!r}")
             step = entry["step"]
             if not isinstance(step, numbers.Integral) or step < 0:
                 raise ValueError(f"state_dict['state'][{i}]['step'] must be an integer >= 0, "
@@ -392,6 +407,7 @@ class _Optimizer:
                     raise ValueError(f"state_dict['state'][{i}][{name!r}] must be an array of "
                                      f"shape {p.shape} and dtype {dtypes[name]}, got {got}")
             state[int(i)] = {"step": int(step),
+                             **{name: np.array(entry[name]) for name in self._scalar_states},
                              **{name: np.array(entry[name], order="C") for name in names}}
         self.hyperparameters = copy.deepcopy(hp)
         self.state = state
@@ -618,7 +634,25 @@ class RMSprop(_Optimizer):
             grad_avgs=_gather(states, "grad_avg") if hp["centered"] else None, **storage)
 
 
-class Adam(_Optimizer):
+class _Moments(_Optimizer):
+    """The Adam family's shared checks (betas, eps) and state arrays (m and v: Adam adds
+    AMSGrad's maximum)."""
+
+    @staticmethod
+    def _check_hyperparameters(hp: Hyperparameters) -> None:
+        betas = hp["betas"]
+        if not isinstance(betas, tuple) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        _core.check_unit_interval(betas[0], "betas[0]", False)
+        _core.check_unit_interval(betas[1], "betas[1]", False)
+        _core.check_nonnegative(hp["eps"], "eps")
+
+    @staticmethod
+    def _state_names(hp: Hyperparameters) -> list[str]:
+        return ["exp_avg", "exp_avg_sq"]
+
+
+class Adam(_Moments):
     r"""Adam, AMSGrad and (with ``decoupled_weight_decay``) AdamW (``torch.optim.Adam``).
 
     Each step is :func:`nnfast.adam_step` (whose docstring has the update) with
@@ -670,15 +704,6 @@ class Adam(_Optimizer):
                                                    stochastic_rounding, seed)))
 
     @staticmethod
-    def _check_hyperparameters(hp: Hyperparameters) -> None:
-        betas = hp["betas"]
-        if not isinstance(betas, tuple) or len(betas) != 2:
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        _core.check_unit_interval(betas[0], "betas[0]", False)
-        _core.check_unit_interval(betas[1], "betas[1]", False)
-        _core.check_nonnegative(hp["eps"], "eps")
-
-    @staticmethod
     def _state_names(hp: Hyperparameters) -> list[str]:
         return ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if hp["amsgrad"] else [])
 
@@ -717,3 +742,142 @@ class AdamW(Adam):
                          store_param_remainders=store_param_remainders,
                          state_dtype=state_dtype, stochastic_rounding=stochastic_rounding,
                          seed=seed)
+
+
+class NAdam(_Moments):
+    r"""NAdam (``torch.optim.NAdam``).
+
+    Each step is :func:`nnfast.nadam_step` (whose docstring has the update) with
+    ``beta1, beta2 = betas``, ``step`` the parameter's own step count :math:`t`, and
+    ``mu_product`` the parameter's running product :math:`P_t = P_{t-1}\,\mu_t` from
+    :math:`P_0 = 1`, multiplied in the state's dtype (float32) as torch multiplies its
+    ``mu_product`` tensor, so long runs stay equal to torch's step for step. Moments start
+    at zero.
+
+    Args:
+        params: the parameters, a NumPy array or an iterable of them.
+        lr: learning rate :math:`\eta \ge 0`, or a callable of the steps taken.
+        betas: :math:`(eta_1, eta_2)`, each in [0, 1).
+        eps: :math:`\epsilon \ge 0`.
+        weight_decay: :math:`\lambda \ge 0`, coupled L2 unless ``decoupled_weight_decay``.
+        momentum_decay: :math:`\psi \ge 0`.
+        decoupled_weight_decay: decay the parameters directly, :math:`p \leftarrow p (1 -
+            \eta\lambda)` (torch's NAdamW).
+        maximize: ascend.
+        l1: :math:`\lambda_1 \ge 0` (always coupled).
+        master_weights, store_param_remainders, state_dtype, stochastic_rounding, seed: the
+            storage options (module docstring).
+
+    State per parameter: ``"step"``, ``"mu_product"`` (:math:`P_t`, a 0-d float32 array),
+    ``"exp_avg"`` (:math:`m`), ``"exp_avg_sq"`` (:math:`v`).
+
+    Raises:
+        ValueError: storage options the parameters do not take (:func:`check_precision`);
+            negative ``lr``, ``eps``, ``weight_decay``, ``momentum_decay`` or ``l1``; a beta
+            outside [0, 1) or ``betas`` not a pair; empty ``params``; a parameter that is not
+            C-contiguous or not writeable.
+        TypeError: a parameter that is not a float32, float64, bfloat16 or float16 numpy
+            array, or parameters of different dtypes; a ``state_dtype`` not allowed; a
+            hyperparameter that is not a real number.
+    """
+
+    _scalar_states = {"mu_product": 1.0}
+
+    def __init__(self, params: HostArray | Iterable[HostArray], lr: LearningRate = 2e-3,
+                 betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, momentum_decay: float = 4e-3,
+                 decoupled_weight_decay: bool = False, maximize: bool = False, l1: float = 0,
+                 *, master_weights: bool = False, store_param_remainders: bool = False,
+                 state_dtype: Any = None, stochastic_rounding: bool = False,
+                 seed: int | None = None) -> None:
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, momentum_decay=momentum_decay,
+                                      decoupled_weight_decay=bool(decoupled_weight_decay),
+                                      maximize=bool(maximize), l1=l1,
+                                      **_precision(master_weights, store_param_remainders, state_dtype,
+                                                   stochastic_rounding, seed)))
+
+    @staticmethod
+    def _check_hyperparameters(hp: Hyperparameters) -> None:
+        _Moments._check_hyperparameters(hp)
+        _core.check_nonnegative(hp["momentum_decay"], "momentum_decay")
+
+    @staticmethod
+    def _apply(ops: ModuleType, hp: Hyperparameters, params: list[HostArray],
+               grads: list[HostArray], states: list[ParameterState], lr: float,
+               storage: dict[str, Any]) -> None:
+        beta1, beta2 = hp["betas"]
+        # P_t = P_{t-1} * mu_t in the dtype of the stored product (a 0-d array: NumPy's, or
+        # a torch tensor's), mu_t rounded to it first, as torch's `mu_product *= mu`; stored
+        # only once the kernel has run.
+        products = [st["mu_product"] * (beta1 * (1.0 - 0.5 * 0.96 ** (st["step"] * hp["momentum_decay"])))
+                    for st in states]
+        ops.nadam_step(
+            params, grads, _gather(states, "exp_avg"), _gather(states, "exp_avg_sq"),
+            mu_product=[float(x) for x in products], lr=lr, beta1=beta1, beta2=beta2,
+            eps=hp["eps"], weight_decay=hp["weight_decay"], l1=hp["l1"],
+            momentum_decay=hp["momentum_decay"],
+            decoupled_weight_decay=hp["decoupled_weight_decay"], maximize=hp["maximize"],
+            **{"step": _steps(states), **storage})
+        if not skips(storage.get("found_inf")):
+            for st, product in zip(states, products):
+                st["mu_product"][...] = product
+
+
+class RAdam(_Moments):
+    r"""RAdam (``torch.optim.RAdam``).
+
+    Each step is :func:`nnfast.radam_step` (whose docstring has the update, both of its
+    branches) with ``beta1, beta2 = betas``, ``step`` the parameter's own step count
+    :math:`t` (so parameters at different counts take their own branch) and the moments
+    starting at zero.
+
+    Args:
+        params: the parameters, a NumPy array or an iterable of them.
+        lr: learning rate :math:`\eta \ge 0`, or a callable of the steps taken.
+        betas: :math:`(eta_1, eta_2)`, each in [0, 1).
+        eps: :math:`\epsilon \ge 0`.
+        weight_decay: :math:`\lambda \ge 0`, coupled L2 unless ``decoupled_weight_decay``.
+        decoupled_weight_decay: decay the parameters directly, :math:`p \leftarrow p (1 -
+            \eta\lambda)` (torch's RAdamW).
+        maximize: ascend.
+        l1: :math:`\lambda_1 \ge 0` (always coupled).
+        master_weights, store_param_remainders, state_dtype, stochastic_rounding, seed: the
+            storage options (module docstring).
+
+    State per parameter: ``"step"``, ``"exp_avg"`` (:math:`m`), ``"exp_avg_sq"``
+    (:math:`v`).
+
+    Raises:
+        ValueError: storage options the parameters do not take (:func:`check_precision`);
+            negative ``lr``, ``eps``, ``weight_decay`` or ``l1``; a beta outside [0, 1) or
+            ``betas`` not a pair; empty ``params``; a parameter that is not C-contiguous or
+            not writeable.
+        TypeError: a parameter that is not a float32, float64, bfloat16 or float16 numpy
+            array, or parameters of different dtypes; a ``state_dtype`` not allowed; a
+            hyperparameter that is not a real number.
+    """
+
+    def __init__(self, params: HostArray | Iterable[HostArray], lr: LearningRate = 1e-3,
+                 betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, decoupled_weight_decay: bool = False,
+                 maximize: bool = False, l1: float = 0, *, master_weights: bool = False,
+                 store_param_remainders: bool = False, state_dtype: Any = None,
+                 stochastic_rounding: bool = False, seed: int | None = None) -> None:
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay,
+                                      decoupled_weight_decay=bool(decoupled_weight_decay),
+                                      maximize=bool(maximize), l1=l1,
+                                      **_precision(master_weights, store_param_remainders, state_dtype,
+                                                   stochastic_rounding, seed)))
+
+    @staticmethod
+    def _apply(ops: ModuleType, hp: Hyperparameters, params: list[HostArray],
+               grads: list[HostArray], states: list[ParameterState], lr: float,
+               storage: dict[str, Any]) -> None:
+        beta1, beta2 = hp["betas"]
+        ops.radam_step(
+            params, grads, _gather(states, "exp_avg"), _gather(states, "exp_avg_sq"),
+            lr=lr, beta1=beta1, beta2=beta2, eps=hp["eps"], weight_decay=hp["weight_decay"],
+            l1=hp["l1"], decoupled_weight_decay=hp["decoupled_weight_decay"],
+            maximize=hp["maximize"], **{"step": _steps(states), **storage})

@@ -44,6 +44,8 @@ __all__ = [
     "rmsprop_step",
     "adam_step",
     "adamw_step",
+    "nadam_step",
+    "radam_step",
     "sigmoid",
     "tanh",
     "relu",
@@ -92,6 +94,14 @@ def _per_tensor(value: Any, count: int) -> list[Any]:
     if isinstance(value, (list, tuple)):
         return list(value)
     return [value] * count
+
+
+def _checked_steps(step: Any, count: int) -> list[Any]:
+    """A step count, or one per tensor, as one per tensor; ValueError for one below 1."""
+    steps = _per_tensor(step, count)
+    if min(steps, default=1) < 1:
+        raise ValueError(f"step must be >= 1, got {min(steps)}")
+    return steps
 
 
 def _check_reduction(reduction: str) -> None:
@@ -297,9 +307,7 @@ def adam_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays,
         ValueError: ``step < 1``, or ``amsgrad`` without ``max_exp_avg_sqs``.
     """
     params = _as_list(params)
-    steps = _per_tensor(step, len(params))
-    if min(steps, default=1) < 1:
-        raise ValueError(f"step must be >= 1, got {min(steps)}")
+    steps = _checked_steps(step, len(params))
     if amsgrad and max_exp_avg_sqs is None:
         raise ValueError("max_exp_avg_sqs is required when amsgrad=True")
     maxima = _as_list(max_exp_avg_sqs) if amsgrad else [None] * len(params)
@@ -352,6 +360,134 @@ def adamw_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays,
               beta2=beta2, eps=eps, weight_decay=weight_decay, l1=l1,
               decoupled_weight_decay=True, amsgrad=amsgrad, max_exp_avg_sqs=max_exp_avg_sqs,
               maximize=maximize, grad_scale=grad_scale)
+
+
+
+def _update_moments(p: HostArray, g: HostArray, m: HostArray, v: HostArray, *, lr: float,
+                    beta1: float, beta2: float, weight_decay: float,
+                    decoupled_weight_decay: bool, l1: float, maximize: bool,
+                    grad_scale: float) -> HostArray:
+    """NAdam's and RAdam's first half, in place: the decoupled decay of p, then m and v.
+    Returns g' (taken from p before the decay; weight_decay is in it unless decoupled)."""
+    g = _effective_grad(p, g, maximize=maximize,
+                        weight_decay=0.0 if decoupled_weight_decay else weight_decay, l1=l1,
+                        grad_scale=grad_scale)
+    if decoupled_weight_decay and weight_decay != 0:
+        # p = p*(1 - lr*wd)
+        p[...] = p * (1 - lr * weight_decay)
+    # m = beta1*m + (1 - beta1)*g'
+    m[...] = beta1 * m + (1 - beta1) * g
+    # v = beta2*v + (1 - beta2)*g'^2
+    v[...] = beta2 * v + (1 - beta2) * g * g
+    return g
+
+
+def nadam_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays,
+               exp_avg_sqs: HostArrays, *, step: int | list[int],
+               mu_product: float | list[float], lr: float = 2e-3, beta1: float = 0.9,
+               beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
+               l1: float = 0.0, momentum_decay: float = 4e-3,
+               decoupled_weight_decay: bool = False, maximize: bool = False,
+               grad_scale: float = 1.0) -> None:
+    """NAdam, PyTorch's form, in place.
+
+    With ``t = step`` and ``P = mu_product`` (mu_1*...*mu_t, this step's included)::
+
+        mu_t = beta1*(1 - 0.5*0.96**(t*momentum_decay)), mu_next likewise at t + 1
+        decoupled and weight_decay != 0:  p <- p * (1 - lr*weight_decay)
+        m <- beta1*m + (1 - beta1)*g'
+        v <- beta2*v + (1 - beta2)*g'^2
+        denom = sqrt(v/(1 - beta2^t)) + eps
+        p <- p - lr*(1 - mu_t)/(1 - P) * g'/denom
+        p <- p - lr*mu_next/(1 - P*mu_next) * m/denom
+
+    Args:
+        params, grads, exp_avgs (m), exp_avg_sqs (v): one array or a list/tuple of arrays.
+        step: the 1-based step count ``t``, or one per tensor.
+        mu_product: ``P``, or one per tensor.
+        lr, beta1, beta2, eps, momentum_decay, decoupled_weight_decay: as in the formula.
+        weight_decay, l1, maximize, grad_scale: terms of ``g'`` (weight decay: or the decay
+            above).
+        Params and every state are updated in place.
+
+    Returns:
+        None; ``params`` and the state arrays hold the result.
+
+    Raises:
+        ValueError: ``step < 1``.
+    """
+    params = _as_list(params)
+    products = _per_tensor(mu_product, len(params))
+    steps = _checked_steps(step, len(params))
+    for p, g, m, v, t, product in zip(params, _as_list(grads), _as_list(exp_avgs),
+                                      _as_list(exp_avg_sqs), steps, products):
+        # scalars in Python float (double), as torch computes them
+        mu = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+        mu_next = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+        grad_coefficient = lr * (1 - mu) / (1 - product)
+        avg_coefficient = lr * mu_next / (1 - product * mu_next)
+        g = _update_moments(p, g, m, v, lr=lr, beta1=beta1, beta2=beta2,
+                            weight_decay=weight_decay, decoupled_weight_decay=decoupled_weight_decay,
+                            l1=l1, maximize=maximize, grad_scale=grad_scale)
+        # denom = sqrt(v/(1 - beta2^t)) + eps
+        denom = np.sqrt(v / (1 - beta2**t)) + eps
+        # p = p - lr(1 - mu_t)/(1 - P) * g'/denom, then - lr mu_next/(1 - P mu_next) * m/denom
+        p[...] = p - grad_coefficient * g / denom
+        p[...] = p - avg_coefficient * m / denom
+
+
+def radam_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays,
+               exp_avg_sqs: HostArrays, *, step: int | list[int], lr: float = 1e-3,
+               beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+               weight_decay: float = 0.0, l1: float = 0.0, decoupled_weight_decay: bool = False,
+               maximize: bool = False, grad_scale: float = 1.0) -> None:
+    """RAdam, PyTorch's form, in place.
+
+    With ``t = step``::
+
+        decoupled and weight_decay != 0:  p <- p * (1 - lr*weight_decay)
+        m <- beta1*m + (1 - beta1)*g'
+        v <- beta2*v + (1 - beta2)*g'^2
+        rho_inf = 2/(1 - beta2) - 1,  rho_t = rho_inf - 2*t*beta2^t/(1 - beta2^t)
+        rho_t > 5:  r = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+                    p <- p - lr*r*sqrt(1 - beta2^t)/(1 - beta1^t) * m/(sqrt(v) + eps)
+        otherwise:  p <- p - lr/(1 - beta1^t) * m
+
+    Args:
+        params, grads, exp_avgs (m), exp_avg_sqs (v): one array or a list/tuple of arrays.
+        step: the 1-based step count ``t``, or one per tensor.
+        lr, beta1, beta2, eps, decoupled_weight_decay: as in the formula.
+        weight_decay, l1, maximize, grad_scale: terms of ``g'`` (weight decay: or the decay
+            above).
+        Params and every state are updated in place.
+
+    Returns:
+        None; ``params`` and the state arrays hold the result.
+
+    Raises:
+        ValueError: ``step < 1``.
+    """
+    params = _as_list(params)
+    steps = _checked_steps(step, len(params))
+    for p, g, m, v, t in zip(params, _as_list(grads), _as_list(exp_avgs),
+                             _as_list(exp_avg_sqs), steps):
+        bias_correction1 = 1 - beta1**t
+        bias_correction2 = 1 - beta2**t
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * t * beta2**t / bias_correction2
+        _update_moments(p, g, m, v, lr=lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay,
+                        decoupled_weight_decay=decoupled_weight_decay, l1=l1, maximize=maximize,
+                        grad_scale=grad_scale)
+        if rho_t > 5:
+            # r = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+            rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
+                             / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+            # p = p - lr r sqrt(1 - beta2^t)/(1 - beta1^t) * m/(sqrt(v) + eps)
+            step_size = lr * rect * math.sqrt(bias_correction2) / bias_correction1
+            p[...] = p - step_size * (m / (np.sqrt(v) + eps))
+        else:
+            # p = p - lr/(1 - beta1^t) * m
+            p[...] = p - lr / bias_correction1 * m
 
 
 # --------------------------------------------------------------------------- activations

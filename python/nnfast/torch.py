@@ -1,6 +1,6 @@
 r"""``torch.optim`` optimizers whose step runs nnfast's kernels on the tensors' own memory.
 
-``SGD``, ``Adagrad``, ``RMSprop``, ``Adam`` and ``AdamW`` here are subclasses of
+``SGD``, ``Adagrad``, ``RMSprop``, ``Adam``, ``AdamW``, ``NAdam`` and ``RAdam`` here are subclasses of
 ``torch.optim.Optimizer`` with torch's constructor arguments and defaults, ``param_groups``
 with per-group hyperparameters, ``add_param_group``, ``zero_grad``, ``step(closure=None)``
 and torch's own ``state_dict()`` format (the same state keys, and ``step`` as torch stores
@@ -109,7 +109,8 @@ from . import optim as _numpy_optim
 from . import functional as _kernels
 from . import gradients as _gradients
 
-__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "GradScaler", "clip_grad_norm_"]
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam", "RAdam", "GradScaler",
+           "clip_grad_norm_"]
 
 _DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16, torch.complex64,
            torch.complex128)
@@ -117,7 +118,7 @@ _FLAGS = ("nesterov", "maximize", "centered", "amsgrad", "decoupled_weight_decay
 #: The numeric hyperparameters, which torch lets be one-element tensors (a group may hold other
 #: keys of the user's, such as a name, left as they are).
 _NUMBERS = ("lr", "momentum", "dampening", "weight_decay", "lr_decay",
-            "initial_accumulator_value", "eps", "alpha")
+            "initial_accumulator_value", "eps", "alpha", "momentum_decay")
 _COMPUTED_IN_FLOAT32 = (torch.float32, torch.bfloat16, torch.float16, torch.complex64)
 _HALF = (torch.bfloat16, torch.float16)
 _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64, torch.bfloat16: bfloat16,
@@ -952,6 +953,156 @@ class AdamW(Adam):
         super().__setstate__(state)
         for group in self.param_groups:
             group["decoupled_weight_decay"] = True
+
+
+def _scalar_tensor(value, p, group):
+    """A per-parameter number as torch keeps it (NAdam's ``mu_product``; as ``step``
+    without ``fused``): a CPU scalar of torch's default scalar dtype, on the parameter's
+    device when capturable."""
+    dtype = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+    device = p.device if group.get("capturable") else None
+    return torch.tensor(float(value), dtype=dtype, device=device)
+
+
+class NAdam(_KernelOptimizer):
+    r"""``torch.optim.NAdam`` on nnfast's kernels, with coupled or decoupled weight decay.
+
+    .. math::
+
+        \mu_t = eta_1 (1 - 	frac12 0.96^{t\psi}), \quad P_t = P_{t-1}\mu_t, \quad
+        m_t = eta_1 m_{t-1} + (1 - eta_1) g'_t, \quad
+        v_t = eta_2 v_{t-1} + (1 - eta_2) g'^2_t \
+        p_t = p_{t-1} - \eta rac{1 - \mu_t}{1 - P_t} rac{g'_t}{d_t}
+              - \eta rac{\mu_{t+1}}{1 - P_t \mu_{t+1}} rac{m_t}{d_t}, \quad
+        d_t = \sqrt{v_t / (1 - eta_2^t)} + \epsilon
+
+    with :math:`\lambda p` in :math:`g'` or, with ``decoupled_weight_decay``,
+    :math:`p \leftarrow p(1 - \eta\lambda)` first; details in :class:`nnfast.optim.NAdam`.
+    State: ``step``, ``mu_product`` (:math:`P_t`, a scalar tensor multiplied by
+    :math:`\mu_t` each step as torch multiplies it, so checkpoints cross both ways and long
+    runs stay step for step with torch's), ``exp_avg``, ``exp_avg_sq``.
+
+    Args:
+        params: tensors or param-group dicts, as torch takes them.
+        lr (:math:`\eta`), betas (:math:`eta_1, eta_2`), eps (:math:`\epsilon`),
+        weight_decay (:math:`\lambda`), momentum_decay (:math:`\psi`),
+        decoupled_weight_decay, maximize: torch's, with its defaults.
+        foreach: accepted and kept; nnfast's kernel is used either way.
+        capturable, differentiable: must be False.
+
+    Raises:
+        ValueError: negative ``lr``, ``eps``, ``weight_decay`` or ``momentum_decay``; a beta
+            outside [0, 1); ``capturable`` or ``differentiable``. At :meth:`step`: see the
+            module docstring, and a state without a one-element floating-point
+            ``mu_product`` tensor.
+    """
+
+    _arithmetic = _numpy_optim.NAdam
+    _fallbacks = {"maximize": False, "foreach": None, "capturable": False,
+                  "differentiable": False, "decoupled_weight_decay": False}
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 momentum_decay=4e-3, decoupled_weight_decay=False, *, foreach=None,
+                 maximize=False, capturable=False, differentiable=False, master_weights=False,
+                 store_param_remainders=False, state_dtype=None, stochastic_rounding=False,
+                 max_grad_norm=None):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, momentum_decay=momentum_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      maximize=maximize, foreach=foreach,
+                                      capturable=capturable, differentiable=differentiable,
+                                      **_precision(master_weights, store_param_remainders, state_dtype,
+                                                   stochastic_rounding)),
+                         max_grad_norm=max_grad_norm)
+
+    def __setstate__(self, state):
+        # torch's NAdam turns a plain-number mu_product of an older checkpoint into a tensor.
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for p in group["params"]:
+                st = self.state.get(p)
+                if st and "mu_product" in st and not torch.is_tensor(st["mu_product"]):
+                    st["mu_product"] = _scalar_tensor(st["mu_product"], p, group)
+
+    def _plan(self, index, group):
+        hp, work = super()._plan(index, group)
+        position = {id(p): j for j, p in enumerate(group["params"])}
+        for p, _, _ in work:
+            st = self.state.get(p)
+            if not st:
+                continue
+            product = st.get("mu_product")
+            if not (isinstance(product, torch.Tensor) and product.numel() == 1
+                    and product.is_floating_point()):
+                raise ValueError(f"the state 'mu_product' of param_groups[{index}]['params']"
+                                 f"[{position[id(p)]}] must be a one-element floating-point "
+                                 f"tensor, got {product!r}")
+        return hp, work
+
+    def _pending_state(self, p, names, hp):
+        # mu_product travels with the state tensors (first, torch's key order), as a scalar
+        # that nnfast.optim.NAdam multiplies in place once the kernel has run.
+        tensors, new = super()._pending_state(p, names, hp)
+        st = self.state.get(p)
+        if st:
+            product = st["mu_product"]
+        else:
+            product = _scalar_tensor(1.0, p, {})
+        return {"mu_product": product.view(()), **tensors}, new
+
+
+class RAdam(_KernelOptimizer):
+    r"""``torch.optim.RAdam`` on nnfast's kernels, with coupled or decoupled weight decay.
+
+    .. math::
+
+        m_t = eta_1 m_{t-1} + (1 - eta_1) g'_t, \quad
+        v_t = eta_2 v_{t-1} + (1 - eta_2) g'^2_t, \quad
+        
+ho_t = 
+ho_\infty - rac{2 t eta_2^t}{1 - eta_2^t} \
+        p_t = p_{t-1} - rac{\eta\,r_t \sqrt{1 - eta_2^t}}{1 - eta_1^t}
+              rac{m_t}{\sqrt{v_t} + \epsilon} \ (
+ho_t > 5), \qquad
+        p_t = p_{t-1} - rac{\eta}{1 - eta_1^t} m_t \ 	ext{(otherwise)}
+
+    with :math:`
+ho_\infty = 2/(1-eta_2) - 1`, :math:`r_t` the rectification, and
+    :math:`\lambda p` in :math:`g'` or, with ``decoupled_weight_decay``,
+    :math:`p \leftarrow p(1 - \eta\lambda)` first; details in :class:`nnfast.optim.RAdam`
+    and :func:`nnfast.radam_step`. State: ``step``, ``exp_avg``, ``exp_avg_sq``.
+
+    Args:
+        params: tensors or param-group dicts, as torch takes them.
+        lr (:math:`\eta`), betas (:math:`eta_1, eta_2`), eps (:math:`\epsilon`),
+        weight_decay (:math:`\lambda`), decoupled_weight_decay, maximize: torch's, with
+        its defaults.
+        foreach: accepted and kept; nnfast's kernel is used either way.
+        capturable, differentiable: must be False.
+
+    Raises:
+        ValueError: negative ``lr``, ``eps`` or ``weight_decay``; a beta outside [0, 1);
+            ``capturable`` or ``differentiable``. At :meth:`step`: see the module
+            docstring.
+    """
+
+    _arithmetic = _numpy_optim.RAdam
+    _fallbacks = {"maximize": False, "foreach": None, "capturable": False,
+                  "differentiable": False, "decoupled_weight_decay": False}
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 decoupled_weight_decay=False, *, foreach=None, maximize=False,
+                 capturable=False, differentiable=False, master_weights=False,
+                 store_param_remainders=False, state_dtype=None, stochastic_rounding=False,
+                 max_grad_norm=None):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      maximize=maximize, foreach=foreach,
+                                      capturable=capturable, differentiable=differentiable,
+                                      **_precision(master_weights, store_param_remainders, state_dtype,
+                                                   stochastic_rounding)),
+                         max_grad_norm=max_grad_norm)
 
 
 # ---------------------------------------------------------------- gradient clipping

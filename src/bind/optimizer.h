@@ -11,6 +11,7 @@
 #pragma once
 
 #include <algorithm>
+#include <type_traits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -73,7 +74,8 @@ inline ops::GradHyper grad_hyper(Keywords& k) {
 // ------------------------------------------------------------ one struct per optimizer
 // kName, the operands (ops/optimizers/), hyper(): the hyperparameters read from
 // the keywords and checked, uses(): whether an optional state is used, and
-// kTakesFirstStep: whether the step takes a per-tensor first_step flag.
+// kTakesFirstStep: whether the step takes a per-tensor first_step flag (and, where a
+// binding declares it, kTakesMuProduct: whether it takes a per-tensor mu_product).
 
 struct SgdBinding {
   static constexpr bool kTakesFirstStep = false;
@@ -155,6 +157,53 @@ struct AdamBinding {
   }
 };
 
+// NAdam's and RAdam's shared hyperparameters (lr, the betas, eps), with a decoupled
+// weight_decay moved out of g' (grad) into the decay of p.
+inline ops::MomentHyper moment_hyper(Keywords& k, ops::GradHyper& grad) {
+  const bool decoupled = bool_arg(k.take("decoupled_weight_decay"), "decoupled_weight_decay");
+  const double decay = grad.weight_decay;
+  if (decoupled) grad.weight_decay = 0.0;
+  return {nonnegative_arg(k.take("lr"), "lr"), unit_interval_arg(k.take("beta1"), "beta1", false),
+          unit_interval_arg(k.take("beta2"), "beta2", false), nonnegative_arg(k.take("eps"), "eps"),
+          decoupled ? decay : 0.0};
+}
+
+// NAdam: takes its per-tensor mu_product (kTakesMuProduct).
+struct NadamBinding {
+  static constexpr bool kTakesFirstStep = false;
+  static constexpr bool kTakesMuProduct = true;
+  static constexpr const char* kName = "nadam_step";
+  using Operands = ops::NadamOperands;
+  using Hyper = ops::NadamHyper;
+  static Hyper hyper(Keywords& k) {
+    ops::GradHyper grad = grad_hyper(k);
+    const ops::MomentHyper moments = moment_hyper(k, grad);
+    return {grad, moments, nonnegative_arg(k.take("momentum_decay"), "momentum_decay")};
+  }
+  static bool uses(const Hyper&, int) { return true; }
+};
+
+struct RadamBinding {
+  static constexpr bool kTakesFirstStep = false;
+  static constexpr const char* kName = "radam_step";
+  using Operands = ops::RadamOperands;
+  using Hyper = ops::RadamHyper;
+  static Hyper hyper(Keywords& k) {
+    ops::GradHyper grad = grad_hyper(k);
+    const ops::MomentHyper moments = moment_hyper(k, grad);
+    return {grad, moments};
+  }
+  static bool uses(const Hyper&, int) { return true; }
+};
+
+// Whether a binding's step takes the per-tensor mu_product keyword (NAdam's); a binding
+// that does not say takes none.
+template <class Opt, class = void>
+struct TakesMuProduct : std::false_type {};
+template <class Opt>
+struct TakesMuProduct<Opt, std::void_t<decltype(Opt::kTakesMuProduct)>>
+    : std::bool_constant<Opt::kTakesMuProduct> {};
+
 // ------------------------------------------------------------ what every step shares
 
 // One value per tensor: obj itself for every tensor, or a list or tuple of one value
@@ -186,6 +235,13 @@ inline std::vector<int64_t> per_tensor_steps(py::handle obj, size_t count) {
 inline std::vector<bool> per_tensor_flags(py::handle obj, const char* name, size_t count) {
   return per_tensor<bool>(obj, name, "a bool", count, [](py::handle item, const std::string& n) {
     return bool_arg(item, n.c_str());
+  });
+}
+
+// mu_product: a real in [0, 1) (NAdam's product of mu_1..mu_t), or one per tensor.
+inline std::vector<double> per_tensor_products(py::handle obj, size_t count) {
+  return per_tensor<double>(obj, "mu_product", "a real", count, [](py::handle item, const std::string& n) {
+    return unit_interval_arg(item, n.c_str(), false);
   });
 }
 
@@ -358,7 +414,8 @@ OptimizerCall<S> optimizer_call(const CheckedList& c, const std::vector<Operand>
                                 size_t formula_operands, int companion,
                                 ParamStorage storage, const typename Opt::Hyper& h,
                                 const std::vector<int64_t>& steps,
-                                const std::vector<bool>& first_steps, uint64_t seed) {
+                                const std::vector<bool>& first_steps,
+                                const std::vector<double>& mu_products, uint64_t seed) {
   OptimizerCall<S> call;
   call.param_storage = storage;
   call.seed = seed;
@@ -378,8 +435,9 @@ OptimizerCall<S> optimizer_call(const CheckedList& c, const std::vector<Operand>
     for (size_t k = 0; k < formula_operands; ++k) slots[k] = c.arrays[i][k].data;
     if (companion >= 0) slots[kCompanionSlot] = c.arrays[i][companion].data;
     call.operands.push_back(slots);
-    const ops::TensorProgress progress{steps[i], first_steps[i]};
-    if (call.scalars.empty() || progress.step != last.step || progress.first_step != last.first_step) {
+    const ops::TensorProgress progress{steps[i], first_steps[i], mu_products[i]};
+    if (call.scalars.empty() || progress.step != last.step || progress.first_step != last.first_step ||
+        progress.mu_product != last.mu_product) {
       call.scalars.push_back(ops::make_scalars<S>(h, progress));
       last = progress;
     }
@@ -408,6 +466,7 @@ void run_step(Keywords& k) {
   }
   const py::handle step = k.take("step");
   const py::handle first_step = Opt::kTakesFirstStep ? k.take("first_step") : py::handle(Py_False);
+  const py::handle mu_product = TakesMuProduct<Opt>::value ? k.take("mu_product") : py::handle();
   const StorageArgs storage = storage_args(k);
   k.finish();
   int companion = -1;
@@ -423,6 +482,9 @@ void run_step(Keywords& k) {
   const ParamStorage param_storage = check_roles(c, operands, roles, companion, storage);
   const std::vector<int64_t> steps = per_tensor_steps(step, c.arrays.size());
   const std::vector<bool> first_steps = per_tensor_flags(first_step, "first_step", c.arrays.size());
+  const std::vector<double> mu_products =
+      TakesMuProduct<Opt>::value ? per_tensor_products(mu_product, c.arrays.size())
+                                 : std::vector<double>(c.arrays.size(), 1.0);
   const float* device_grad_scale = nullptr;
   Array grad_scale_array, found_inf_array;
   if (scale_is_array) {
@@ -433,7 +495,7 @@ void run_step(Keywords& k) {
   const auto run = [&](auto compute) {
     using S = decltype(compute);
     OptimizerCall<S> call = optimizer_call<Opt, S>(c, operands, Operands::count, companion, param_storage,
-                                                   h, steps, first_steps, storage.seed);
+                                                   h, steps, first_steps, mu_products, storage.seed);
     call.stores_scaled_grads = scaling.store_scaled_grads;
     call.found_inf = found_inf_array.ptr<const float>();
     call.device_grad_scale = device_grad_scale;
@@ -459,6 +521,8 @@ void bind_optimizers(py::module_& m) {
   bind_optimizer<B, AdagradBinding>(m);
   bind_optimizer<B, RmspropBinding>(m);
   bind_optimizer<B, AdamBinding>(m);
+  bind_optimizer<B, NadamBinding>(m);
+  bind_optimizer<B, RadamBinding>(m);
 }
 
 }  // namespace nnfast::bind

@@ -48,6 +48,7 @@ struct UpdatesAllButGrads {
 struct TensorProgress {
   int64_t step = 1;         // 1-based count of updates including this one
   bool first_step = false;  // SGD momentum: PyTorch's first step sets the buffer to g'
+  double mu_product = 1.0;  // NAdam: mu_1 * ... * mu_t, this step's mu_t included
 };
 
 struct GradHyper {
