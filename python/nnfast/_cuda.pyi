@@ -6,6 +6,7 @@ from typing import Any
 from nnfast._core import (
     adagrad_step as adagrad_step,
     adam_step as adam_step,
+    lamb_step as lamb_step,
     clip_grad_norm_ as clip_grad_norm_,
     cross_entropy as cross_entropy,
     grad_norm as grad_norm,

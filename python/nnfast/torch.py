@@ -109,7 +109,7 @@ from . import optim as _numpy_optim
 from . import functional as _kernels
 from . import gradients as _gradients
 
-__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "GradScaler", "clip_grad_norm_"]
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "LAMB", "GradScaler", "clip_grad_norm_"]
 
 _DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16, torch.complex64,
            torch.complex128)
@@ -568,12 +568,16 @@ class _KernelOptimizer(torch.optim.Optimizer):
                 for _, work in plans:
                     for p, _, _ in work:
                         if p.dtype not in factors:
-                            coefficient = _core.clip_coefficient(
-                                total, self.max_grad_norm, p.dtype == torch.float64)
+                            coefficient = self._clip_coefficient(total, p.dtype)
                             factors[p.dtype] = unscale * coefficient
         skipped = skipped or (finds_inf and bool(found_inf.item() != 0))
         return (lambda dtype: dict(grad_scale=factors.get(dtype, unscale),
                                    store_scaled_grads=grad_scale is not None)), skipped
+
+    def _clip_coefficient(self, total, dtype):
+        """The factor ``max_grad_norm`` makes of the norm ``total`` of the unscaled
+        gradients: torch's clip coefficient, in ``dtype``'s compute type."""
+        return _core.clip_coefficient(total, self.max_grad_norm, dtype == torch.float64)
 
     @staticmethod
     def _grad_norm(plans, scale):
@@ -957,6 +961,70 @@ class AdamW(Adam):
 
 
 # ---------------------------------------------------------------- gradient clipping
+
+class LAMB(_KernelOptimizer):
+    r"""LAMB (You et al., 2020) on nnfast's kernels, with apex's ``FusedLAMB`` semantics.
+
+    .. math::
+
+        g' = c\,g\ (+\lambda p \text{ without adam\_w\_mode}), \quad
+        m_t = \beta_1 m_{t-1} + \beta_3 g', \quad
+        v_t = \beta_2 v_{t-1} + (1 - \beta_2) g'^2 \\
+        u_t = \frac{m_t / (1 - \beta_1^t)}{\sqrt{v_t / (1 - \beta_2^t)} + \epsilon}
+              \ (+\lambda p \text{ with adam\_w\_mode}), \quad
+        p_t = p_{t-1} - \eta \frac{\lVert p_{t-1} \rVert}{\lVert u_t \rVert} u_t
+
+    with :math:`c = \mu / \max(G, \mu)` for the norm :math:`G` of every gradient of the
+    step (all groups; ``last_grad_norm`` keeps it), the trust ratio taken per parameter;
+    details in :func:`nnfast.lamb_step` and :class:`nnfast.optim.LAMB`. State: ``step``,
+    ``exp_avg``, ``exp_avg_sq`` (apex keeps one ``step`` per group instead). With
+    :class:`GradScaler` (or ``torch.amp.GradScaler``) the unscaling is folded into the
+    update and :math:`G` is the norm of the unscaled gradients.
+
+    Args:
+        params: tensors or param-group dicts, as torch takes them.
+        lr (:math:`\eta`), bias_correction, betas (:math:`\beta_1, \beta_2`), eps
+        (:math:`\epsilon`), weight_decay (:math:`\lambda`), adam_w_mode, grad_averaging
+        (:math:`\beta_3 = 1 - \beta_1`, else 1), use_nvlamb: apex's, with its defaults.
+        max_grad_norm: :math:`\mu \ge 0` for the whole optimizer (0: no clipping).
+
+    Raises:
+        ValueError: negative ``lr``, ``eps``, ``weight_decay`` or ``max_grad_norm``; a beta
+            outside [0, 1). At :meth:`step`: see the module docstring.
+    """
+
+    _arithmetic = _numpy_optim.LAMB
+    _fallbacks = {"bias_correction": True, "adam_w_mode": True, "grad_averaging": True,
+                  "use_nvlamb": False, "maximize": False}
+    _flags = ("bias_correction", "adam_w_mode", "grad_averaging", "use_nvlamb", "maximize")
+
+    def __init__(self, params, lr=1e-3, bias_correction=True, betas=(0.9, 0.999), eps=1e-6,
+                 weight_decay=0.01, adam_w_mode=True, grad_averaging=True, max_grad_norm=1.0,
+                 use_nvlamb=False, *, maximize=False, master_weights=False,
+                 store_param_remainders=False, state_dtype=None, stochastic_rounding=False):
+        _core.check_nonnegative(max_grad_norm, "max_grad_norm")
+        super().__init__(params, dict(lr=lr, bias_correction=bias_correction, betas=tuple(betas),
+                                      eps=eps, weight_decay=weight_decay,
+                                      adam_w_mode=adam_w_mode, grad_averaging=grad_averaging,
+                                      use_nvlamb=use_nvlamb, maximize=maximize,
+                                      **_precision(master_weights, store_param_remainders, state_dtype,
+                                                   stochastic_rounding)),
+                         max_grad_norm=max_grad_norm if max_grad_norm > 0 else None)
+
+    def _hyperparameters(self, group, where):
+        """The base class's, with LAMB's flags as bools and the kernels' own clipping off:
+        the clip factor of the norm over every group is in ``grad_scale``
+        (:meth:`_clip_coefficient`)."""
+        group = {**group, "max_grad_norm": 0.0}
+        for flag in self._flags:
+            if flag in group:
+                group[flag] = bool(group[flag])
+        return super()._hyperparameters(group, where)
+
+    def _clip_coefficient(self, total, dtype):
+        """apex's clip factor ``max_grad_norm / max(total, max_grad_norm)``."""
+        return self.max_grad_norm / max(total, self.max_grad_norm)
+
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     r"""``torch.nn.utils.clip_grad_norm_`` on nnfast's kernels (:func:`nnfast.clip_grad_norm_`).

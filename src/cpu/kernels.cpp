@@ -602,6 +602,36 @@ struct Tiled {
   }
 };
 
+// ---------------------------------------------------------------- LAMB's sums
+
+// LambSquaresOp's terms p and u squared and added in double into the two sums
+// (held by pointer: the element loops take the functor as const).
+template <class S>
+struct LambSumsOp {
+  static constexpr unsigned kRead = ops::LambSquaresOp<S>::kRead;
+  static constexpr unsigned kWrite = 0;
+  ops::LambSquaresOp<S> terms;
+  LaneSums<S>* param_squares;
+  LaneSums<S>* update_squares;
+  template <class V>
+  void operator()(V* x) const {
+    const auto square = [](auto a) { return a * a; };
+    const V u = terms.direction(x);
+    param_squares->add(x[ops::LambOperands::params], square);
+    update_squares->add(u, square);
+  }
+};
+
+template <class S>
+void lamb_squares(const OptimizerCall<S>& call, int64_t tensor, int64_t begin, int64_t end,
+                  double* sums) {
+  const auto& scalars = std::get<ops::LambScalars<S>>(call.scalars[call.scalars_of_tensor[tensor]]);
+  LaneSums<S> param_squares, update_squares;
+  run_optimizer(LambSumsOp<S>{{scalars}, &param_squares, &update_squares}, call, tensor, begin, end);
+  sums[0] = param_squares.total();
+  sums[1] = update_squares.total();
+}
+
 // The roofline kernel for R arrays only read, U updated in place and W only written,
 // operands in that order: s = the sum of the reads, each update += s, each out = s. The
 // counts are template arguments, so this is the apply() loop of the real kernels with
@@ -657,6 +687,7 @@ constexpr ChunkKernels<T> chunk_kernels() {
   return {{activation_forward<T>, activation_backward<T>, mse<T>, cross_entropy_rows<T>,
            softmax_cross_entropy_rows<T>, l1_sum<T>, l2_sum<T>, norm_terms<T>, scale<T>},
           optimizer<T>,
+          lamb_squares<T>,
           memory_traffic<T>};
 }
 

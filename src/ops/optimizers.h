@@ -10,6 +10,7 @@
 
 #include "ops/optimizers/adagrad.h"
 #include "ops/optimizers/adam.h"
+#include "ops/optimizers/lamb.h"
 #include "ops/optimizers/rmsprop.h"
 #include "ops/optimizers/sgd.h"
 #include "ops/optimizers/sgdm.h"
@@ -19,7 +20,8 @@ namespace nnfast::ops {
 // The scalars of one tensor of an optimizer call, computed in S.
 template <class S>
 using OptimizerScalars = std::variant<SgdScalars<S>, SgdmScalars<S>, AdagradScalars<S>,
-                                      RmspropScalars<S>, AdamScalars<S>>;
+                                      RmspropScalars<S>, AdamScalars<S>,
+                                      LambScalars<S>>;
 
 NNFAST_ISA_NAMESPACE_BEGIN
 
