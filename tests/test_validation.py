@@ -25,6 +25,7 @@ FULL_HP = {
     "rmsprop": dict(lr=0.1, momentum=0.9, centered=True),
     "adam": dict(lr=0.1, step=1, amsgrad=True),
     "adamw": dict(lr=0.1, step=1, amsgrad=True),
+    "lamb": dict(lr=0.1, step=1),
 }
 
 
@@ -144,7 +145,7 @@ BAD_HYPERPARAMETERS = [
     *[(k, dict(lr=float("nan")), ValueError, "lr") for k in OPTIMIZERS],
     *[(k, dict(lr="0.1"), TypeError, "lr") for k in OPTIMIZERS],
     *[(k, dict(weight_decay=-1e-3), ValueError, "weight_decay") for k in OPTIMIZERS],
-    *[(k, dict(l1=-1e-3), ValueError, "l1") for k in OPTIMIZERS],
+    *[(k, dict(l1=-1e-3), ValueError, "l1") for k in OPTIMIZERS if k != "lamb"],  # (no l1)
     *[(k, dict(maximize="yes"), TypeError, "maximize") for k in OPTIMIZERS],
     ("sgdm", dict(momentum=-0.5), ValueError, "momentum"),
     ("sgdm", dict(nesterov=True, dampening=0.5), ValueError, "nesterov"),
@@ -166,6 +167,14 @@ BAD_HYPERPARAMETERS = [
     *[(k, dict(beta2=2.0), ValueError, "beta2") for k in ("adam", "adamw")],
     *[(k, dict(eps=-1e-8), ValueError, "eps") for k in ("adam", "adamw")],
     *[(k, dict(amsgrad=False), ValueError, "max_exp_avg_sqs") for k in ("adam", "adamw")],
+    ("lamb", dict(step=0), ValueError, "step"),
+    ("lamb", dict(beta1=1.0), ValueError, "beta1"),
+    ("lamb", dict(beta2=-0.5), ValueError, "beta2"),
+    ("lamb", dict(eps=-1e-6), ValueError, "eps"),
+    ("lamb", dict(weight_decay=-0.01), ValueError, "weight_decay"),
+    ("lamb", dict(max_grad_norm=-1.0), ValueError, "max_grad_norm"),
+    ("lamb", dict(use_nvlamb=1), TypeError, "use_nvlamb"),
+    ("lamb", dict(lr=1e39), ValueError, "lr"),
 ]
 
 
