@@ -101,8 +101,9 @@ def _train(optimizer_of, dtype, steps, seed=1, model=None):
 @pytest.mark.parametrize("dtype", HALF, ids=["bfloat16", "float16"])
 @pytest.mark.parametrize("cls, kwargs", [(nt.Adam, dict(lr=1e-2)), (nt.SGD, dict(lr=0.1, momentum=0.9)),
                                          (nt.RMSprop, dict(lr=1e-3, centered=True)),
-                                         (nt.Adagrad, dict(lr=0.1))],
-                         ids=["adam", "sgdm", "rmsprop", "adagrad"])
+                                         (nt.Adagrad, dict(lr=0.1)),
+                                         (nt.LAMB, dict(lr=1e-2, max_grad_norm=0.5))],
+                         ids=["adam", "sgdm", "rmsprop", "adagrad", "lamb"])
 def test_master_weights_follow_the_float32_run_exactly(cls, kwargs, dtype):
     """With master_weights the float32 masters take the bits a float32 model's parameters
     take under the same gradients; the 16-bit parameters are the masters rounded."""

@@ -446,8 +446,8 @@ def lamb_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arra
     :math:`p` and :math:`u` per parameter (one read of :math:`p, g, m, v`, nothing
     written; sums in float64, each parameter's in a fixed order, so the result does not
     depend on the thread count), then the update (:math:`u` recomputed with the same
-    bits; one read of :math:`g`, :math:`p, m, v` read and written): 11 accesses per element,
-    44 bytes per float32 parameter. :math:`G` covers the call's gradients only:
+    bits; one read of :math:`g`, :math:`p, m, v` read and written): 12 accesses per element,
+    48 bytes per float32 parameter. :math:`G` covers the call's gradients only:
     :class:`nnfast.torch.LAMB` takes it over every group.
 
     Args:
