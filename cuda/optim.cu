@@ -330,11 +330,13 @@ std::vector<std::vector<size_t>> scalars_groups(const OptimizerCall<S>& call) {
 
 template <class S>
 double Drivers::lamb_grad_norm(const OptimizerCall<S>& call, double scale) {
+  if (call.total() == 0) return 0.0;  // (touches no device, as optimizer_step)
   std::vector<double> sums(call.sizes.size(), 0.0);
   std::vector<size_t> all(call.sizes.size());
   for (size_t t = 0; t < all.size(); ++t) all[t] = t;
+  // (The term reads no scalar but the scale: any tensor's scalars serve.)
   const auto& scalars = std::get<ops::LambScalars<S>>(call.scalars[0]);
-  if (!all.empty()) lamb_sums(call, all, LambSquareOp<S, LambTerm::grad>{{scalars}, scale}, sums.data());
+  lamb_sums(call, all, LambSquareOp<S, LambTerm::grad>{{scalars}, scale}, sums.data());
   double total = 0.0;
   for (double s : sums) total += s;
   return std::sqrt(total);
@@ -345,6 +347,7 @@ void Drivers::lamb_squares(const OptimizerCall<S>& call, double* param_squares,
                            double* update_squares) {
   std::fill(param_squares, param_squares + call.sizes.size(), 0.0);
   std::fill(update_squares, update_squares + call.sizes.size(), 0.0);
+  if (call.total() == 0) return;
   const auto groups = scalars_groups(call);
   for (size_t group = 0; group < groups.size(); ++group) {
     const auto& scalars = std::get<ops::LambScalars<S>>(call.scalars[group]);

@@ -60,8 +60,8 @@ def test_default_is_the_widest_supported_unless_lowered_by_nnfast_simd():
 
 
 #: The optimizers whose elements are independent: LAMB's trust ratio is a norm over the
-#: whole tensor, summed in double lanes as wide as the ISA's vectors, so its last bits
-#: depend on the ISA and on where the tensor starts (it is held to the reference per ISA).
+#: whole tensor, summed in fixed lanes (the same bits on every ISA) that an element's
+#: position decides.
 ELEMENTWISE_CASES = [c for c in OPTIMIZER_CASES if c[0] != "lamb"]
 
 # --------------------------------------------------------------------------- vs reference
@@ -143,7 +143,7 @@ def _every_elementwise_kernel(rng, dtype, n):
         out[name] = [getattr(nnfast, name)(x)]
     for name in BACKWARD:
         out[name] = [getattr(nnfast, name)(x, y)]
-    for kind, hp in ELEMENTWISE_CASES:
+    for kind, hp in OPTIMIZER_CASES:
         p, g, states = random_problem(rng, kind, hp, (n,), dtype)
         call_step(nnfast, kind, p, g, states, hp)
         out[f"{kind}{hp}"] = [p, *states.values()]
