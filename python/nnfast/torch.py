@@ -960,8 +960,6 @@ class AdamW(Adam):
             group["decoupled_weight_decay"] = True
 
 
-# ---------------------------------------------------------------- gradient clipping
-
 class LAMB(_KernelOptimizer):
     r"""LAMB (You et al., 2020) on nnfast's kernels, with apex's ``FusedLAMB`` semantics.
 
@@ -987,6 +985,9 @@ class LAMB(_KernelOptimizer):
         (:math:`\epsilon`), weight_decay (:math:`\lambda`), adam_w_mode, grad_averaging
         (:math:`\beta_3 = 1 - \beta_1`, else 1), use_nvlamb: apex's, with its defaults.
         max_grad_norm: :math:`\mu \ge 0` for the whole optimizer (0: no clipping).
+        maximize: ascend (beyond apex).
+        master_weights, store_param_remainders, state_dtype, stochastic_rounding: nnfast's
+        storage options (module docstring).
 
     Raises:
         ValueError: negative ``lr``, ``eps``, ``weight_decay`` or ``max_grad_norm``; a beta
@@ -1025,6 +1026,8 @@ class LAMB(_KernelOptimizer):
         """apex's clip factor ``max_grad_norm / max(total, max_grad_norm)``."""
         return self.max_grad_norm / max(total, self.max_grad_norm)
 
+
+# ---------------------------------------------------------------- gradient clipping
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     r"""``torch.nn.utils.clip_grad_norm_`` on nnfast's kernels (:func:`nnfast.clip_grad_norm_`).

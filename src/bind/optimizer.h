@@ -319,13 +319,17 @@ Array control_array(py::handle obj, const char* name) {
 // The grad_scale of a step whose grad_scale is an array: its value, read now from
 // host memory (then held to the rule of a real grad_scale), or 1 with the array's
 // device pointer left for the kernel to read.
+// The value of a grad_scale array, held to the rule of a real grad_scale.
+inline double checked_grad_scale(double value) {
+  if (!(value >= 0.0) || value - value != 0.0)
+    throw py::value_error("grad_scale: must be finite and >= 0, got " + std::to_string(value));
+  return value;
+}
+
 template <class B>
 double array_grad_scale(const Array& a, const float*& device_grad_scale) {
   if constexpr (B::kHostMemory) {
-    const double value = *a.ptr<float>();
-    if (!(value >= 0.0) || value - value != 0.0)
-      throw py::value_error("grad_scale: must be finite and >= 0, got " + std::to_string(value));
-    return value;
+    return checked_grad_scale(*a.ptr<float>());
   } else {
     device_grad_scale = a.ptr<float>();
     return 1.0;
@@ -505,7 +509,7 @@ void run_step(Keywords& k) {
       // The passes read the gradients' scale and the skip flag on the host.
       if (call.found_inf && control_value<B>(call.found_inf) != 0.0) return 0;
       if (call.device_grad_scale) {
-        h.grad.grad_scale = control_value<B>(call.device_grad_scale);
+        h.grad.grad_scale = checked_grad_scale(control_value<B>(call.device_grad_scale));
         call = optimizer_call<Opt, S>(c, operands, Operands::count, companion, param_storage, h,
                                       steps, first_steps, storage.seed);
         call.stores_scaled_grads = scaling.store_scaled_grads;
