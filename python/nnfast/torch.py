@@ -8,6 +8,9 @@ it), so switching is one line::
 
     optimizer = nnfast.torch.Adam(model.parameters(), lr=1e-3)   # was torch.optim.Adam
 
+``LAMB`` (torch has none) takes apex ``FusedLAMB``'s arguments and defaults and keeps
+torch's state format (a ``step`` per parameter).
+
 LR schedulers (``torch.optim.lr_scheduler``) work unchanged; a checkpoint saved from
 ``torch.optim.Adam`` loads into ``nnfast.torch.Adam`` and continues, and the reverse; each
 works as the ``optimizer_class`` of ``torch.distributed.optim.ZeroRedundancyOptimizer``.
@@ -278,7 +281,7 @@ def _unlike(t, p, what, dtype=None):
 
 
 class _KernelOptimizer(torch.optim.Optimizer):
-    """The machinery the five optimizers share (see the module docstring).
+    """The machinery the optimizers of this module share (see the module docstring).
 
     A subclass sets ``_arithmetic``, the ``nnfast.optim`` class whose ``_validate`` checks the
     hyperparameters and whose ``_apply`` makes the kernel calls, and ``_fallbacks``, the group
