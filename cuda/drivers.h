@@ -27,6 +27,12 @@ struct Drivers {
   // in place; 16-bit params, grads and states, float32 masters, int16 remainders and
   // stochastic rounding converted per element, with the CPU's bits (optim.cu).
   template <class S> static void optimizer_step(const OptimizerCall<S>& call);
+  // LAMB's first two passes (src/cpu/drivers.h states them), each chunk summed in
+  // double on the device, a tensor's chunks added in order on the host: both wait.
+  template <class S> static double lamb_grad_norm(const OptimizerCall<S>& call, double scale);
+  template <class S>
+  static void lamb_squares(const OptimizerCall<S>& call, double* param_squares,
+                           double* update_squares);
 
   // Arrays live in device memory: control arrays (found_inf, grad_scale) are read by
   // the kernels (optim.cu), never by the host.

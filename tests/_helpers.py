@@ -295,12 +295,13 @@ class BoundContext:
 
 #: The step functions under test, with the state lists each takes: positional ones (in
 #: order) and keyword ones that exist only for some options.
-OPTIMIZERS = ("sgd", "sgdm", "adagrad", "rmsprop", "adam", "adamw", "nadam", "radam")
+OPTIMIZERS = ("sgd", "sgdm", "adagrad", "rmsprop", "adam", "adamw", "nadam", "radam", "lamb")
 
 _POSITIONAL_STATES = {
     "sgd": [], "sgdm": ["momentum_buffers"], "adagrad": ["sums"], "rmsprop": ["square_avgs"],
     "adam": ["exp_avgs", "exp_avg_sqs"], "adamw": ["exp_avgs", "exp_avg_sqs"],
     "nadam": ["exp_avgs", "exp_avg_sqs"], "radam": ["exp_avgs", "exp_avg_sqs"],
+    "lamb": ["exp_avgs", "exp_avg_sqs"],
 }
 
 
@@ -468,6 +469,8 @@ def bound_step(ctx, kind, p, g, states, hp):
             out["params"] = p - S(step_size) * (m / (v.sqrt() + S(hp.get("eps", 1e-8))))
         else:
             out["params"] = p - S(lr / bias_correction1) * m
+    elif kind == "lamb":
+        out = _lamb_bound(ctx, p, g, states, hp)
     else:  # adam, adamw
         step = hp["step"]
         beta1, beta2 = hp.get("beta1", 0.9), hp.get("beta2", 0.999)
@@ -489,6 +492,59 @@ def bound_step(ctx, kind, p, g, states, hp):
     return out
 
 
+def lamb_clip(grads, hp):
+    """LAMB's clip factor of the call's grads (``hp["grad_scale"]`` times them), and the
+    number of terms of its float64 sum."""
+    scale, limit = hp.get("grad_scale", 1.0), hp.get("max_grad_norm", 1.0)
+    total = math.sqrt(math.fsum(float(np.sum(np.square(scale * np.asarray(g, np.float64))))
+                                for g in grads))
+    terms = sum(np.size(g) for g in grads)
+    return (limit / total if limit > 0 and total > limit else 1.0), terms
+
+
+def _lamb_bound(ctx, p, g, states, hp):
+    """LAMB (ops/optimizers/lamb.h) on Bounds. The trust ratio r couples a tensor's
+    elements: its stated bound is relative, |dr| / r <= ||e_u|| / ||u|| + n u64 (the
+    norm's triangle inequality, plus the float64 sums), and the clip factor, from the
+    float64 global norm, is held to the rounding of grad_scale * factor plus n u64.
+    hp["_clip"] is (factor, terms of the global sum) of a call of several tensors
+    (expected_step); without it the call is of this tensor alone."""
+    S = ctx.scalar
+    u64 = 2.0**-53
+    step, lr = hp["step"], hp.get("lr", 1e-3)
+    beta1, beta2 = hp.get("beta1", 0.9), hp.get("beta2", 0.999)
+    wd = hp.get("weight_decay", 0.01)
+    adam_w = hp.get("adam_w_mode", True)
+    factor, terms = hp["_clip"] if "_clip" in hp else lamb_clip([g.v], hp)
+    scale = hp.get("grad_scale", 1.0) * factor
+    scale_bound = S(scale)
+    scale_bound = Bound(scale_bound.v, scale_bound.e + terms * u64 * abs(scale), ctx.u, ctx.eta)
+    d = scale_bound * g
+    if hp.get("maximize", False):
+        d = -d
+    if not adam_w and wd != 0:
+        d = d + S(wd) * p
+    beta3 = 1.0 - beta1 if hp.get("grad_averaging", True) else 1.0
+    corrected = hp.get("bias_correction", True)
+    m = S(beta1) * states["exp_avgs"] + S(beta3) * d
+    v = S(beta2) * states["exp_avg_sqs"] + S(1.0 - beta2) * (d * d)
+    c1 = S(1.0 - beta1**step if corrected else 1.0)
+    c2 = S(1.0 - beta2**step if corrected else 1.0)
+    u = (m / c1) / ((v / c2).sqrt() + S(hp.get("eps", 1e-6)))
+    if adam_w and wd != 0:
+        u = u + S(wd) * p
+    n = max(np.size(p.v), 1)
+    param_norm = float(np.sqrt(np.sum(np.square(p.v))))
+    update_norm = float(np.sqrt(np.sum(np.square(u.v))))
+    ratio, ratio_rel = 1.0, 0.0
+    if (wd != 0 or hp.get("use_nvlamb", False)) and param_norm != 0 and update_norm != 0:
+        ratio = param_norm / update_norm
+        ratio_rel = float(np.sqrt(np.sum(np.square(u.e)))) / update_norm + 2 * n * u64
+    step_size = S(lr * ratio)
+    step_size = Bound(step_size.v, step_size.e + ratio_rel * abs(lr * ratio), ctx.u, ctx.eta)
+    return {"exp_avgs": m, "exp_avg_sqs": v, "params": p - step_size * u}
+
+
 def expected_step(kind, params, grads, states, hp):
     """What one step must produce: (reference results, error bounds), per tensor.
 
@@ -502,9 +558,10 @@ def expected_step(kind, params, grads, states, hp):
     s64 = {n: copies64(as_list(v)) for n, v in states.items()}
     dtype = as_list(params)[0].dtype if p64 else np.dtype(np.float64)
     ctx = BoundContext(dtype)
+    bound_hp = {**hp, "_clip": lamb_clip(g64, hp)} if kind == "lamb" else hp
     with quiet():
         bounds = [bound_step(ctx, kind, ctx.exact(p), ctx.exact(g),
-                             {n: ctx.exact(s64[n][i]) for n in s64}, hp)
+                             {n: ctx.exact(s64[n][i]) for n in s64}, bound_hp)
                   for i, (p, g) in enumerate(zip(p64, g64))]
     unwrap = (lambda lst: lst[0]) if single else (lambda lst: lst)
     reference_step(kind, unwrap(p64), unwrap(g64), {n: unwrap(v) for n, v in s64.items()}, hp)
@@ -600,6 +657,14 @@ OPTIMIZER_CASES = [
                    maximize=True)),
     ("radam", dict(lr=1e-2, step=1000, beta1=0.0, beta2=0.0)),  # rho_inf = 1: never rectified
     ("radam", dict(lr=1e-2, step=9, grad_scale=0.37, maximize=True, weight_decay=0.1)),
+    ("lamb", dict(lr=1e-2, step=1)),
+    ("lamb", dict(lr=1e-2, step=5, beta1=0.8, beta2=0.99, eps=1e-8, max_grad_norm=0.0)),
+    ("lamb", dict(lr=1e-2, step=3, weight_decay=0.0)),
+    ("lamb", dict(lr=1e-2, step=3, weight_decay=0.0, use_nvlamb=True)),
+    ("lamb", dict(lr=1e-2, step=4, adam_w_mode=False, weight_decay=0.1)),
+    ("lamb", dict(lr=1e-2, step=2, grad_averaging=False, bias_correction=False)),
+    ("lamb", dict(lr=1e-2, step=6, max_grad_norm=1e6)),
+    ("lamb", dict(lr=1e-2, step=2, grad_scale=0.37 / 1024, maximize=True)),
 ]
 
 

@@ -230,7 +230,8 @@ def test_model_case_states_its_tensors():
 
 
 @pytest.mark.parametrize("name, path", [("adam", "fused"), ("sgd", "fused"),
-                                        ("rmsprop", "foreach"), ("sigmoid", "aten out="),
+                                        ("rmsprop", "foreach"), ("lamb", "foreach (apex's math)"),
+                                        ("sigmoid", "aten out="),
                                         ("mse_loss", "autograd"), ("l1_loss", "vector_norm"),
                                         ("nadam", "foreach"), ("radam", "foreach")])
 def test_cases_name_the_torch_path(name, path, no_deepspeed):
@@ -472,7 +473,7 @@ def simd_set(request):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("counts", [(1, 1, 0), (1, 2, 0), (1, 3, 0), (1, 4, 0), (1, 3, 1), (1, 0, 1),
-                                    (2, 0, 1), (1, 0, 0)])
+                                    (2, 0, 1), (1, 0, 0), (4, 0, 0)])
 @pytest.mark.parametrize("n", [1, 37, (1 << 17) + 5])  # a tail only; body and tail; threaded
 def test_roofline_kernel_moves_the_traffic_it_names(simd_set, counts, n, dtype, rng):
     """s = the sum of the reads; each update += s; each out = s; reads untouched."""
@@ -540,3 +541,27 @@ def test_layout_roofline_moves_the_layouts_bytes():
     assert (len(reads), len(updates), len(writes)) == (1, 3, 1)
     moved = sum(a.nbytes for a in reads + writes) + 2 * sum(a.nbytes for a in updates)
     assert moved == 28 * 7000 and all(a.dtype == np.float32 for a in reads + updates + writes)
+
+
+def test_lamb_case_counts_its_three_passes_and_its_torch_peer_is_lamb(rng):
+    """The roofline of the lamb row runs each pass; the passes add up to the 48 bytes per
+    float32 element declared; the torch peer (apex's math in foreach ops) computes what
+    lamb_step computes."""
+    torch = pytest.importorskip("torch")
+    from nnfast.bench import cases
+
+    traffic = BY_NAME["lamb"].traffic
+    assert traffic.bytes_per_element(4) == 48
+    assert sum(t.bytes_per_element(4) for t in traffic.passes) == 48
+    cases.load_torch()
+    params = [rng.standard_normal(n).astype(np.float32) for n in (300, 7)]
+    grads = [rng.standard_normal(n).astype(np.float32) for n in (300, 7)]
+    ours = [p.copy() for p in params]
+    tensors = [torch.from_numpy(p) for p in params]
+    for t, g in zip(tensors, grads):
+        t.grad = torch.from_numpy(g)
+    cases._torch_lamb(tensors, 1e-2, 10)()
+    nnfast.lamb_step(ours, grads, [np.zeros_like(p) for p in ours],
+                     [np.zeros_like(p) for p in ours], step=10, lr=1e-2)
+    for a, b in zip(params, ours):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -40,7 +40,7 @@ def _arrays(draw, shape, dtype, count):
 def optimizer_call(draw):
     """(function, args, kwargs) of a valid optimizer step over 1-3 tensors."""
     kind = draw(st.sampled_from(["sgd", "sgdm", "adagrad", "rmsprop", "adam", "adamw", "nadam",
-                                 "radam"]))
+                                 "radam", "lamb"]))
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     shapes = draw(st.lists(st.sampled_from([(3,), (2, 2), (5,), (1,)]), min_size=1, max_size=3))
 
@@ -70,6 +70,9 @@ def optimizer_call(draw):
         kwargs.update(step=draw(st.integers(1, 12)))
         if kind == "nadam":
             kwargs.update(mu_product=draw(st.floats(0.0, 0.9)))
+    elif kind == "lamb":
+        args += [operand(), operand()]
+        kwargs.update(step=draw(st.integers(1, 5)), use_nvlamb=draw(st.booleans()))
     return getattr(nnfast, f"{kind}_step"), args, kwargs
 
 

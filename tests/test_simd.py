@@ -59,6 +59,11 @@ def test_default_is_the_widest_supported_unless_lowered_by_nnfast_simd():
     assert nnfast.info()["simd"] == DEFAULT
 
 
+#: The optimizers whose elements are independent: LAMB's trust ratio is a norm over the
+#: whole tensor, summed in fixed lanes (the same bits on every ISA) that an element's
+#: position decides.
+ELEMENTWISE_CASES = [c for c in OPTIMIZER_CASES if c[0] != "lamb"]
+
 # --------------------------------------------------------------------------- vs reference
 
 
@@ -208,7 +213,7 @@ def test_result_does_not_depend_on_an_elements_position(isa, rng, dtype):
     full_fwd = {name: getattr(nnfast, name)(x) for name in FORWARD}
     full_bwd = {name: getattr(nnfast, name)(x, y) for name in BACKWARD}
     problems = {(kind, str(hp)): (kind, hp, *random_problem(rng, kind, hp, (n,), dtype))
-                for kind, hp in OPTIMIZER_CASES}
+                for kind, hp in ELEMENTWISE_CASES}
     full_opt = {}
     for key, (kind, hp, p, g, states) in problems.items():
         p1, s1 = p.copy(), {k: v.copy() for k, v in states.items()}

@@ -103,8 +103,9 @@ def _train(optimizer_of, dtype, steps, seed=1, model=None):
                                          (nt.RMSprop, dict(lr=1e-3, centered=True)),
                                          (nt.Adagrad, dict(lr=0.1)),
                                          (nt.NAdam, dict(lr=1e-2, weight_decay=0.01)),
-                                         (nt.RAdam, dict(lr=1e-2))],
-                         ids=["adam", "sgdm", "rmsprop", "adagrad", "nadam", "radam"])
+                                         (nt.RAdam, dict(lr=1e-2)),
+                                         (nt.LAMB, dict(lr=1e-2, max_grad_norm=0.5))],
+                         ids=["adam", "sgdm", "rmsprop", "adagrad", "nadam", "radam", "lamb"])
 def test_master_weights_follow_the_float32_run_exactly(cls, kwargs, dtype):
     """With master_weights the float32 masters take the bits a float32 model's parameters
     take under the same gradients; the 16-bit parameters are the masters rounded."""

@@ -27,6 +27,7 @@ FULL_HP = {
     "adamw": dict(lr=0.1, step=1, amsgrad=True),
     "nadam": dict(lr=0.1, step=1, mu_product=0.45),
     "radam": dict(lr=0.1, step=7),
+    "lamb": dict(lr=0.1, step=1),
 }
 
 
@@ -146,7 +147,7 @@ BAD_HYPERPARAMETERS = [
     *[(k, dict(lr=float("nan")), ValueError, "lr") for k in OPTIMIZERS],
     *[(k, dict(lr="0.1"), TypeError, "lr") for k in OPTIMIZERS],
     *[(k, dict(weight_decay=-1e-3), ValueError, "weight_decay") for k in OPTIMIZERS],
-    *[(k, dict(l1=-1e-3), ValueError, "l1") for k in OPTIMIZERS],
+    *[(k, dict(l1=-1e-3), ValueError, "l1") for k in OPTIMIZERS if k != "lamb"],  # (no l1)
     *[(k, dict(maximize="yes"), TypeError, "maximize") for k in OPTIMIZERS],
     ("sgdm", dict(momentum=-0.5), ValueError, "momentum"),
     ("sgdm", dict(nesterov=True, dampening=0.5), ValueError, "nesterov"),
@@ -181,6 +182,14 @@ BAD_HYPERPARAMETERS = [
     ("nadam", dict(mu_product="0.5"), TypeError, "mu_product"),
     ("nadam", dict(mu_product=[0.5, 0.5, 0.5]), ValueError, "mu_product"),
     ("nadam", dict(mu_product=[0.5, 1.5]), ValueError, r"mu_product\[1"),
+    ("lamb", dict(step=0), ValueError, "step"),
+    ("lamb", dict(beta1=1.0), ValueError, "beta1"),
+    ("lamb", dict(beta2=-0.5), ValueError, "beta2"),
+    ("lamb", dict(eps=-1e-6), ValueError, "eps"),
+    ("lamb", dict(weight_decay=-0.01), ValueError, "weight_decay"),
+    ("lamb", dict(max_grad_norm=-1.0), ValueError, "max_grad_norm"),
+    ("lamb", dict(use_nvlamb=1), TypeError, "use_nvlamb"),
+    ("lamb", dict(lr=1e39), ValueError, "lr"),
 ]
 
 

@@ -1,6 +1,7 @@
 """nnfast: fast, exact neural-network training kernels.
 
-Optimizer steps (SGD, momentum, Adagrad, RMSprop, Adam, AdamW, AMSGrad, NAdam, RAdam),
+Optimizer steps (SGD, momentum, Adagrad, RMSprop, Adam, AdamW, AMSGrad, NAdam, RAdam,
+LAMB),
 activations, losses, and gradient norms and clipping (``grad_norm``,
 ``clip_grad_norm_``) run as fused C++ kernels on NumPy arrays, in place where
 they update state, and as CUDA kernels on GPU arrays of any library
@@ -29,6 +30,7 @@ from .functional import (
     adagrad_step,
     adam_step,
     adamw_step,
+    lamb_step,
     rmsprop_step,
     sgd_step,
     sgdm_step,
@@ -99,7 +101,7 @@ _core.set_num_threads(_threads.default_thread_count())
 
 __all__ = [
     "Complexity", "adagrad_step", "adam_step", "adamw_step", "bfloat16", "clip_grad_norm_",
-    "complexity", "cross_entropy", "cuda", "get_num_threads", "grad_norm", "info", "join_master", "l1_loss", "l2_loss", "leaky_relu", "leaky_relu_backward",
+    "complexity", "cross_entropy", "cuda", "get_num_threads", "grad_norm", "info", "join_master", "lamb_step", "l1_loss", "l2_loss", "leaky_relu", "leaky_relu_backward",
     "mse_loss", "optim", "reference", "relu", "relu_backward", "rmsprop_step", "schedules",
     "set_num_threads", "sgd_step", "split_master", "sgdm_step", "sigmoid", "sigmoid_backward",
     "softmax_cross_entropy", "tanh", "tanh_backward",

@@ -525,3 +525,82 @@ def radam_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arr
                                   maximize=maximize,
                                   **_shared(step, master_params, param_remainders, stochastic_rounding, seed,
                                             grad_scale, found_inf, store_scaled_grads))
+
+
+def lamb_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, *,
+              step: Steps, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+              eps: float = 1e-6, weight_decay: float = 0.01, bias_correction: bool = True,
+              adam_w_mode: bool = True, grad_averaging: bool = True, max_grad_norm: float = 1.0,
+              use_nvlamb: bool = False, maximize: bool = False,
+              master_params: Arrays | None = None, param_remainders: Arrays | None = None,
+              stochastic_rounding: bool = False, seed: int = 0, grad_scale: float | Array = 1.0,
+              found_inf: Array | None = None, store_scaled_grads: bool = False) -> None:
+    r"""LAMB (You et al., 2020) as apex's ``FusedLAMB`` computes it.
+
+    .. math::
+
+        G &= \lVert s\,g \rVert_2 \text{ over every gradient of the call}, \quad
+            c = \frac{\mu}{\max(G, \mu)} \ (\mu > 0), \quad c = 1 \ (\mu = 0) \\
+        g' &= \sigma\,c\,s\,g + \lambda p \quad\text{(}\lambda p\text{ only without
+            adam\_w\_mode)} \\
+        m &\leftarrow \beta_1 m + \beta_3 g', \quad
+            \beta_3 = 1 - \beta_1 \text{ (grad\_averaging) or } 1 \\
+        v &\leftarrow \beta_2 v + (1-\beta_2)\,g'^2 \\
+        u &= \frac{m / (1-\beta_1^t)}{\sqrt{v / (1-\beta_2^t)} + \epsilon}
+            + \lambda p \quad\text{(}\lambda p\text{ only with adam\_w\_mode; no
+            corrections without bias\_correction)} \\
+        r &= \lVert p \rVert_2 / \lVert u \rVert_2 \text{ per parameter} \\
+        p &\leftarrow p - \eta\,r\,u
+
+    :math:`r = 1` when :math:`\lambda = 0` and not ``use_nvlamb``, or when either norm
+    is 0 (a NaN norm gives a NaN :math:`r`, as apex). A call is three passes: the global
+    norm :math:`G` (one read of the gradients; none when :math:`\mu = 0`), the norms of
+    :math:`p` and :math:`u` per parameter (one read of :math:`p, g, m, v`, nothing
+    written; sums in float64, each parameter's in a fixed order, so the result does not
+    depend on the thread count), then the update (:math:`u` recomputed with the same
+    bits; one read of :math:`g`, :math:`p, m, v` read and written): 12 accesses per element,
+    48 bytes per float32 parameter. :math:`G` covers the call's gradients only:
+    :class:`nnfast.torch.LAMB` takes it over every group.
+
+    Args:
+        params: parameters :math:`p`, updated in place.
+        grads: gradients :math:`g`.
+        exp_avgs: first moments :math:`m`, updated in place.
+        exp_avg_sqs: second moments :math:`v`, updated in place.
+        step: :math:`t \ge 1` (or one per parameter).
+        lr: learning rate :math:`\eta \ge 0`.
+        beta1: :math:`\beta_1 \in [0, 1)`.
+        beta2: :math:`\beta_2 \in [0, 1)`.
+        eps: :math:`\epsilon \ge 0`.
+        weight_decay: :math:`\lambda \ge 0`: added to :math:`u` with ``adam_w_mode``,
+            else to :math:`g'` (L2).
+        bias_correction: divide :math:`m, v` by :math:`1 - \beta^t`.
+        adam_w_mode: decoupled decay (on :math:`u`) instead of L2 (on :math:`g'`).
+        grad_averaging: :math:`\beta_3 = 1 - \beta_1`, else 1.
+        max_grad_norm: :math:`\mu \ge 0`; 0 turns the clipping (and its pass) off.
+        use_nvlamb: apply the trust ratio also when :math:`\lambda = 0`.
+        maximize: ascend: :math:`\sigma = -1`.
+        master_params, param_remainders, stochastic_rounding, seed: the storage options
+            (module docstring).
+        grad_scale, found_inf, store_scaled_grads: the gradient-scaling options (module
+            docstring): :math:`s` multiplies the gradients before :math:`G` is taken; a
+            nonzero ``found_inf`` skips all three passes; the gradients stored back are
+            :math:`c\,s\,g`. On a GPU, ``found_inf`` and an array ``grad_scale`` are read
+            by the host (a sync), as the trust ratios are derived there.
+
+    Returns:
+        None; ``params`` and the state arrays hold the result.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as every step (module docstring); ValueError
+            for ``step < 1``, a negative ``lr``, ``eps``, ``weight_decay`` or
+            ``max_grad_norm``, or a beta outside [0, 1).
+    """
+    module_for(params).lamb_step(params=params, grads=grads, exp_avgs=exp_avgs,
+                                 exp_avg_sqs=exp_avg_sqs, lr=lr, beta1=beta1, beta2=beta2,
+                                 eps=eps, weight_decay=weight_decay,
+                                 bias_correction=bias_correction, adam_w_mode=adam_w_mode,
+                                 grad_averaging=grad_averaging, max_grad_norm=max_grad_norm,
+                                 use_nvlamb=use_nvlamb, maximize=maximize,
+                                 **_shared(step, master_params, param_remainders, stochastic_rounding, seed,
+                                          grad_scale, found_inf, store_scaled_grads))

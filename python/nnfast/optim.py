@@ -53,7 +53,7 @@ from nnfast import _core
 from nnfast import functional as _kernels
 from nnfast._types import HostArray, LearningRate
 
-__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam", "RAdam"]
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam", "RAdam", "LAMB"]
 
 #: The hyperparameters of an optimizer, by name (the constructor's arguments but params).
 Hyperparameters = dict[str, Any]
@@ -757,7 +757,7 @@ class NAdam(_Moments):
     Args:
         params: the parameters, a NumPy array or an iterable of them.
         lr: learning rate :math:`\eta \ge 0`, or a callable of the steps taken.
-        betas: :math:`(eta_1, eta_2)`, each in [0, 1).
+        betas: :math:`(\beta_1, \beta_2)`, each in [0, 1).
         eps: :math:`\epsilon \ge 0`.
         weight_decay: :math:`\lambda \ge 0`, coupled L2 unless ``decoupled_weight_decay``.
         momentum_decay: :math:`\psi \ge 0`.
@@ -835,7 +835,7 @@ class RAdam(_Moments):
     Args:
         params: the parameters, a NumPy array or an iterable of them.
         lr: learning rate :math:`\eta \ge 0`, or a callable of the steps taken.
-        betas: :math:`(eta_1, eta_2)`, each in [0, 1).
+        betas: :math:`(\beta_1, \beta_2)`, each in [0, 1).
         eps: :math:`\epsilon \ge 0`.
         weight_decay: :math:`\lambda \ge 0`, coupled L2 unless ``decoupled_weight_decay``.
         decoupled_weight_decay: decay the parameters directly, :math:`p \leftarrow p (1 -
@@ -881,3 +881,82 @@ class RAdam(_Moments):
             lr=lr, beta1=beta1, beta2=beta2, eps=hp["eps"], weight_decay=hp["weight_decay"],
             l1=hp["l1"], decoupled_weight_decay=hp["decoupled_weight_decay"],
             maximize=hp["maximize"], **{"step": _steps(states), **storage})
+
+
+class LAMB(_Optimizer):
+    r"""LAMB (You et al., 2020) with the semantics of apex's ``FusedLAMB``.
+
+    Each step is :func:`nnfast.lamb_step` (whose docstring has the update and its three
+    passes) over every parameter with a gradient, with ``beta1, beta2 = betas``, ``step``
+    the parameter's own step count and all state starting at zero: the gradients are
+    clipped by their global norm (``max_grad_norm``), then each parameter's Adam-style
+    direction :math:`u` is scaled by its trust ratio :math:`\lVert p \rVert /
+    \lVert u \rVert`.
+
+    Args:
+        params: the parameters, a NumPy array or an iterable of them.
+        lr: learning rate :math:`\eta \ge 0`, or a callable of the steps taken.
+        bias_correction: divide the moments by :math:`1 - \beta^t`.
+        betas: :math:`(\beta_1, \beta_2)`, each in [0, 1).
+        eps: :math:`\epsilon \ge 0`.
+        weight_decay: :math:`\lambda \ge 0`, decoupled with ``adam_w_mode``, else L2.
+        adam_w_mode: add :math:`\lambda p` to the direction instead of the gradient.
+        grad_averaging: the first moment takes :math:`(1 - \beta_1) g'` (else :math:`g'`).
+        max_grad_norm: :math:`\mu \ge 0`, the global norm the gradients are clipped to
+            (0: no clipping).
+        use_nvlamb: apply the trust ratio even when :math:`\lambda = 0`.
+        maximize: ascend.
+        master_weights, store_param_remainders, state_dtype, stochastic_rounding, seed: the
+            storage options (module docstring).
+
+    State per parameter: ``"step"``, ``"exp_avg"`` (:math:`m`), ``"exp_avg_sq"``
+    (:math:`v`).
+
+    Raises:
+        ValueError: storage options the parameters do not take (:func:`check_precision`);
+            negative ``lr``, ``eps``, ``weight_decay`` or ``max_grad_norm``; a beta outside
+            [0, 1) or ``betas`` not a pair; empty ``params``; a parameter that is not
+            C-contiguous or not writeable.
+        TypeError: a parameter that is not a float32, float64, bfloat16 or float16 numpy
+            array, or parameters of different dtypes; a ``state_dtype`` not allowed; a
+            hyperparameter that is not a real number.
+    """
+
+    def __init__(self, params: HostArray | Iterable[HostArray], lr: LearningRate = 1e-3,
+                 bias_correction: bool = True, betas: Sequence[float] = (0.9, 0.999),
+                 eps: float = 1e-6, weight_decay: float = 0.01, adam_w_mode: bool = True,
+                 grad_averaging: bool = True, max_grad_norm: float = 1.0,
+                 use_nvlamb: bool = False, maximize: bool = False, *,
+                 master_weights: bool = False, store_param_remainders: bool = False,
+                 state_dtype: Any = None, stochastic_rounding: bool = False,
+                 seed: int | None = None) -> None:
+        super().__init__(params, dict(lr=lr, bias_correction=bool(bias_correction),
+                                      betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      adam_w_mode=bool(adam_w_mode),
+                                      grad_averaging=bool(grad_averaging),
+                                      max_grad_norm=max_grad_norm, use_nvlamb=bool(use_nvlamb),
+                                      maximize=bool(maximize), l1=0.0,
+                                      **_precision(master_weights, store_param_remainders, state_dtype,
+                                                   stochastic_rounding, seed)))
+
+    @staticmethod
+    def _check_hyperparameters(hp: Hyperparameters) -> None:
+        Adam._check_hyperparameters(hp)
+        _core.check_nonnegative(hp["max_grad_norm"], "max_grad_norm")
+
+    @staticmethod
+    def _state_names(hp: Hyperparameters) -> list[str]:
+        return ["exp_avg", "exp_avg_sq"]
+
+    @staticmethod
+    def _apply(ops: ModuleType, hp: Hyperparameters, params: list[HostArray],
+               grads: list[HostArray], states: list[ParameterState], lr: float,
+               storage: dict[str, Any]) -> None:
+        beta1, beta2 = hp["betas"]
+        ops.lamb_step(
+            params, grads, _gather(states, "exp_avg"), _gather(states, "exp_avg_sq"),
+            lr=lr, beta1=beta1, beta2=beta2, eps=hp["eps"], weight_decay=hp["weight_decay"],
+            bias_correction=hp["bias_correction"], adam_w_mode=hp["adam_w_mode"],
+            grad_averaging=hp["grad_averaging"], max_grad_norm=hp["max_grad_norm"],
+            use_nvlamb=hp["use_nvlamb"], maximize=hp["maximize"],
+            **{"step": _steps(states), **storage})

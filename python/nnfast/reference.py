@@ -46,6 +46,7 @@ __all__ = [
     "adamw_step",
     "nadam_step",
     "radam_step",
+    "lamb_step",
     "sigmoid",
     "tanh",
     "relu",
@@ -488,6 +489,66 @@ def radam_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays,
         else:
             # p = p - lr/(1 - beta1^t) * m
             p[...] = p - lr / bias_correction1 * m
+
+
+def lamb_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays,
+              exp_avg_sqs: HostArrays, *, step: int | list[int], lr: float = 1e-3,
+              beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-6,
+              weight_decay: float = 0.01, bias_correction: bool = True, adam_w_mode: bool = True,
+              grad_averaging: bool = True, max_grad_norm: float = 1.0, use_nvlamb: bool = False,
+              maximize: bool = False, grad_scale: float = 1.0) -> None:
+    """LAMB, apex FusedLAMB's form, in place.
+
+    With ``t = step`` and ``G`` the 2-norm of ``grad_scale * g`` over every gradient::
+
+        c = max_grad_norm / max(G, max_grad_norm)   (1 when max_grad_norm == 0)
+        g' = c * grad_scale * g (negated with maximize) [+ weight_decay*p unless adam_w_mode]
+        m <- beta1*m + beta3*g'          beta3 = 1 - beta1 if grad_averaging else 1
+        v <- beta2*v + (1 - beta2)*g'^2
+        u = (m/c1) / (sqrt(v/c2) + eps) [+ weight_decay*p with adam_w_mode]
+        r = ||p|| / ||u||   (1 if either is 0, or weight_decay == 0 and not use_nvlamb)
+        p <- p - lr*r*u
+
+    with ``c1 = 1 - beta1^t``, ``c2 = 1 - beta2^t`` (1 without bias_correction).
+
+    Args:
+        params, grads, exp_avgs (m), exp_avg_sqs (v): one array or a list/tuple of arrays.
+        step: the 1-based step count ``t``, or one per tensor.
+        lr, beta1, beta2, eps, weight_decay, bias_correction, adam_w_mode, grad_averaging,
+            max_grad_norm, use_nvlamb, maximize, grad_scale: as in the formula.
+
+    Returns:
+        None; ``params`` and the state arrays hold the result.
+
+    Raises:
+        ValueError: ``step < 1``.
+    """
+    params = _as_list(params)
+    grads = _as_list(grads)
+    steps = _per_tensor(step, len(params))
+    if min(steps, default=1) < 1:
+        raise ValueError(f"step must be >= 1, got {min(steps)}")
+    total = math.sqrt(math.fsum(float(np.sum(np.square(grad_scale * np.asarray(g, np.float64))))
+                                for g in grads))
+    clip = max_grad_norm / total if max_grad_norm > 0 and total > max_grad_norm else 1.0
+    beta3 = 1 - beta1 if grad_averaging else 1.0
+    for p, g, m, v, t in zip(params, grads, _as_list(exp_avgs), _as_list(exp_avg_sqs), steps):
+        c1 = 1 - beta1**t if bias_correction else 1.0
+        c2 = 1 - beta2**t if bias_correction else 1.0
+        g = _effective_grad(p, g, maximize=maximize,
+                            weight_decay=0.0 if adam_w_mode else weight_decay, l1=0.0,
+                            grad_scale=clip * grad_scale)
+        m[...] = beta1 * m + beta3 * g
+        v[...] = beta2 * v + (1 - beta2) * g * g
+        u = (m / c1) / (np.sqrt(v / c2) + eps)
+        if adam_w_mode and weight_decay != 0:
+            u = u + weight_decay * p
+        param_norm = math.sqrt(float(np.sum(np.square(p, dtype=np.float64))))
+        update_norm = math.sqrt(float(np.sum(np.square(u, dtype=np.float64))))
+        ratio = 1.0
+        if (weight_decay != 0 or use_nvlamb) and param_norm != 0 and update_norm != 0:
+            ratio = param_norm / update_norm
+        p[...] = p - lr * ratio * u
 
 
 # --------------------------------------------------------------------------- activations

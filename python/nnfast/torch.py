@@ -8,6 +8,9 @@ it), so switching is one line::
 
     optimizer = nnfast.torch.Adam(model.parameters(), lr=1e-3)   # was torch.optim.Adam
 
+``LAMB`` (torch has none) takes apex ``FusedLAMB``'s arguments and defaults and keeps
+torch's state format (a ``step`` per parameter).
+
 LR schedulers (``torch.optim.lr_scheduler``) work unchanged; a checkpoint saved from
 ``torch.optim.Adam`` loads into ``nnfast.torch.Adam`` and continues, and the reverse; each
 works as the ``optimizer_class`` of ``torch.distributed.optim.ZeroRedundancyOptimizer``.
@@ -109,8 +112,8 @@ from . import optim as _numpy_optim
 from . import functional as _kernels
 from . import gradients as _gradients
 
-__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam", "RAdam", "GradScaler",
-           "clip_grad_norm_"]
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam", "RAdam", "LAMB",
+           "GradScaler", "clip_grad_norm_"]
 
 _DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16, torch.complex64,
            torch.complex128)
@@ -279,7 +282,7 @@ def _unlike(t, p, what, dtype=None):
 
 
 class _KernelOptimizer(torch.optim.Optimizer):
-    """The machinery the five optimizers share (see the module docstring).
+    """The machinery the optimizers of this module share (see the module docstring).
 
     A subclass sets ``_arithmetic``, the ``nnfast.optim`` class whose ``_validate`` checks the
     hyperparameters and whose ``_apply`` makes the kernel calls, and ``_fallbacks``, the group
@@ -568,11 +571,15 @@ class _KernelOptimizer(torch.optim.Optimizer):
                     raise RuntimeError("max_grad_norm: the norm of the gradients is NaN (no "
                                        "GradScaler skips this step); nothing was written")
                 self.last_grad_norm = total
-                coefficients = {d: _core.clip_coefficient(total, self.max_grad_norm,
-                                                          d == torch.float64) for d in dtypes}
+                coefficients = {d: self._clip_coefficient(total, d) for d in dtypes}
         options = {d: dict(grad_scale=unscale * c, store_scaled_grads=grad_scale is not None)
                    for d, c in coefficients.items()}
         return options, skipped
+
+    def _clip_coefficient(self, total, dtype):
+        """The factor ``max_grad_norm`` makes of the norm ``total`` of the unscaled
+        gradients: torch's clip coefficient, in ``dtype``'s compute type."""
+        return _core.clip_coefficient(total, self.max_grad_norm, dtype == torch.float64)
 
     @staticmethod
     def _grad_norm(plans, scale):
@@ -969,12 +976,12 @@ class NAdam(_KernelOptimizer):
 
     .. math::
 
-        \mu_t = eta_1 (1 - 	frac12 0.96^{t\psi}), \quad P_t = P_{t-1}\mu_t, \quad
-        m_t = eta_1 m_{t-1} + (1 - eta_1) g'_t, \quad
-        v_t = eta_2 v_{t-1} + (1 - eta_2) g'^2_t \
-        p_t = p_{t-1} - \eta rac{1 - \mu_t}{1 - P_t} rac{g'_t}{d_t}
-              - \eta rac{\mu_{t+1}}{1 - P_t \mu_{t+1}} rac{m_t}{d_t}, \quad
-        d_t = \sqrt{v_t / (1 - eta_2^t)} + \epsilon
+        \mu_t = \beta_1 (1 - \tfrac12 0.96^{t\psi}), \quad P_t = P_{t-1}\mu_t, \quad
+        m_t = \beta_1 m_{t-1} + (1 - \beta_1) g'_t, \quad
+        v_t = \beta_2 v_{t-1} + (1 - \beta_2) g'^2_t \\
+        p_t = p_{t-1} - \eta \frac{1 - \mu_t}{1 - P_t} \frac{g'_t}{d_t}
+              - \eta \frac{\mu_{t+1}}{1 - P_t \mu_{t+1}} \frac{m_t}{d_t}, \quad
+        d_t = \sqrt{v_t / (1 - \beta_2^t)} + \epsilon
 
     with :math:`\lambda p` in :math:`g'` or, with ``decoupled_weight_decay``,
     :math:`p \leftarrow p(1 - \eta\lambda)` first; details in :class:`nnfast.optim.NAdam`.
@@ -984,7 +991,7 @@ class NAdam(_KernelOptimizer):
 
     Args:
         params: tensors or param-group dicts, as torch takes them.
-        lr (:math:`\eta`), betas (:math:`eta_1, eta_2`), eps (:math:`\epsilon`),
+        lr (:math:`\eta`), betas (:math:`\beta_1, \beta_2`), eps (:math:`\epsilon`),
         weight_decay (:math:`\lambda`), momentum_decay (:math:`\psi`),
         decoupled_weight_decay, maximize: torch's, with its defaults.
         foreach: accepted and kept; nnfast's kernel is used either way.
@@ -1056,25 +1063,21 @@ class RAdam(_KernelOptimizer):
 
     .. math::
 
-        m_t = eta_1 m_{t-1} + (1 - eta_1) g'_t, \quad
-        v_t = eta_2 v_{t-1} + (1 - eta_2) g'^2_t, \quad
-        
-ho_t = 
-ho_\infty - rac{2 t eta_2^t}{1 - eta_2^t} \
-        p_t = p_{t-1} - rac{\eta\,r_t \sqrt{1 - eta_2^t}}{1 - eta_1^t}
-              rac{m_t}{\sqrt{v_t} + \epsilon} \ (
-ho_t > 5), \qquad
-        p_t = p_{t-1} - rac{\eta}{1 - eta_1^t} m_t \ 	ext{(otherwise)}
+        m_t = \beta_1 m_{t-1} + (1 - \beta_1) g'_t, \quad
+        v_t = \beta_2 v_{t-1} + (1 - \beta_2) g'^2_t, \quad
+        \rho_t = \rho_\infty - \frac{2 t \beta_2^t}{1 - \beta_2^t} \\
+        p_t = p_{t-1} - \frac{\eta\,r_t \sqrt{1 - \beta_2^t}}{1 - \beta_1^t}
+              \frac{m_t}{\sqrt{v_t} + \epsilon} \ (\rho_t > 5), \qquad
+        p_t = p_{t-1} - \frac{\eta}{1 - \beta_1^t} m_t \ \text{(otherwise)}
 
-    with :math:`
-ho_\infty = 2/(1-eta_2) - 1`, :math:`r_t` the rectification, and
+    with :math:`\rho_\infty = 2/(1-\beta_2) - 1`, :math:`r_t` the rectification, and
     :math:`\lambda p` in :math:`g'` or, with ``decoupled_weight_decay``,
     :math:`p \leftarrow p(1 - \eta\lambda)` first; details in :class:`nnfast.optim.RAdam`
     and :func:`nnfast.radam_step`. State: ``step``, ``exp_avg``, ``exp_avg_sq``.
 
     Args:
         params: tensors or param-group dicts, as torch takes them.
-        lr (:math:`\eta`), betas (:math:`eta_1, eta_2`), eps (:math:`\epsilon`),
+        lr (:math:`\eta`), betas (:math:`\beta_1, \beta_2`), eps (:math:`\epsilon`),
         weight_decay (:math:`\lambda`), decoupled_weight_decay, maximize: torch's, with
         its defaults.
         foreach: accepted and kept; nnfast's kernel is used either way.
@@ -1103,6 +1106,73 @@ ho_\infty = 2/(1-eta_2) - 1`, :math:`r_t` the rectification, and
                                       **_precision(master_weights, store_param_remainders, state_dtype,
                                                    stochastic_rounding)),
                          max_grad_norm=max_grad_norm)
+
+
+class LAMB(_KernelOptimizer):
+    r"""LAMB (You et al., 2020) on nnfast's kernels, with apex's ``FusedLAMB`` semantics.
+
+    .. math::
+
+        g' = c\,g\ (+\lambda p \text{ without adam\_w\_mode}), \quad
+        m_t = \beta_1 m_{t-1} + \beta_3 g', \quad
+        v_t = \beta_2 v_{t-1} + (1 - \beta_2) g'^2 \\
+        u_t = \frac{m_t / (1 - \beta_1^t)}{\sqrt{v_t / (1 - \beta_2^t)} + \epsilon}
+              \ (+\lambda p \text{ with adam\_w\_mode}), \quad
+        p_t = p_{t-1} - \eta \frac{\lVert p_{t-1} \rVert}{\lVert u_t \rVert} u_t
+
+    with :math:`c = \mu / \max(G, \mu)` for the norm :math:`G` of every gradient of the
+    step (all groups; ``last_grad_norm`` keeps it), the trust ratio taken per parameter;
+    details in :func:`nnfast.lamb_step` and :class:`nnfast.optim.LAMB`. State: ``step``,
+    ``exp_avg``, ``exp_avg_sq`` (apex keeps one ``step`` per group instead). With
+    :class:`GradScaler` (or ``torch.amp.GradScaler``) the unscaling is folded into the
+    update and :math:`G` is the norm of the unscaled gradients.
+
+    Args:
+        params: tensors or param-group dicts, as torch takes them.
+        lr (:math:`\eta`), bias_correction, betas (:math:`\beta_1, \beta_2`), eps
+        (:math:`\epsilon`), weight_decay (:math:`\lambda`), adam_w_mode, grad_averaging
+        (:math:`\beta_3 = 1 - \beta_1`, else 1), use_nvlamb: apex's, with its defaults.
+        max_grad_norm: :math:`\mu \ge 0` for the whole optimizer (0: no clipping).
+        maximize: ascend (beyond apex).
+        master_weights, store_param_remainders, state_dtype, stochastic_rounding: nnfast's
+        storage options (module docstring).
+
+    Raises:
+        ValueError: negative ``lr``, ``eps``, ``weight_decay`` or ``max_grad_norm``; a beta
+            outside [0, 1). At :meth:`step`: see the module docstring.
+    """
+
+    _arithmetic = _numpy_optim.LAMB
+    _fallbacks = {"bias_correction": True, "adam_w_mode": True, "grad_averaging": True,
+                  "use_nvlamb": False, "maximize": False}
+    _flags = ("bias_correction", "adam_w_mode", "grad_averaging", "use_nvlamb", "maximize")
+
+    def __init__(self, params, lr=1e-3, bias_correction=True, betas=(0.9, 0.999), eps=1e-6,
+                 weight_decay=0.01, adam_w_mode=True, grad_averaging=True, max_grad_norm=1.0,
+                 use_nvlamb=False, *, maximize=False, master_weights=False,
+                 store_param_remainders=False, state_dtype=None, stochastic_rounding=False):
+        _core.check_nonnegative(max_grad_norm, "max_grad_norm")
+        super().__init__(params, dict(lr=lr, bias_correction=bias_correction, betas=tuple(betas),
+                                      eps=eps, weight_decay=weight_decay,
+                                      adam_w_mode=adam_w_mode, grad_averaging=grad_averaging,
+                                      use_nvlamb=use_nvlamb, maximize=maximize,
+                                      **_precision(master_weights, store_param_remainders, state_dtype,
+                                                   stochastic_rounding)),
+                         max_grad_norm=max_grad_norm if max_grad_norm > 0 else None)
+
+    def _hyperparameters(self, group, where):
+        """The base class's, with LAMB's flags as bools and the kernels' own clipping off:
+        the clip factor of the norm over every group is in ``grad_scale``
+        (:meth:`_clip_coefficient`)."""
+        group = {**group, "max_grad_norm": 0.0}
+        for flag in self._flags:
+            if flag in group:
+                group[flag] = bool(group[flag])
+        return super()._hyperparameters(group, where)
+
+    def _clip_coefficient(self, total, dtype):
+        """apex's clip factor ``max_grad_norm / max(total, max_grad_norm)``."""
+        return self.max_grad_norm / max(total, self.max_grad_norm)
 
 
 # ---------------------------------------------------------------- gradient clipping

@@ -13,7 +13,9 @@
 #include <algorithm>
 #include <type_traits>
 #include <string>
+#include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "bind/arrays.h"
@@ -204,6 +206,68 @@ template <class Opt>
 struct TakesMuProduct<Opt, std::void_t<decltype(Opt::kTakesMuProduct)>>
     : std::bool_constant<Opt::kTakesMuProduct> {};
 
+struct LambBinding {
+  static constexpr bool kTakesFirstStep = false;
+  static constexpr const char* kName = "lamb_step";
+  using Operands = ops::LambOperands;
+  using Hyper = ops::LambHyper;
+  static Hyper hyper(Keywords& k) {
+    const bool adam_w_mode = bool_arg(k.take("adam_w_mode"), "adam_w_mode");
+    const double weight_decay = nonnegative_arg(k.take("weight_decay"), "weight_decay");
+    const ops::GradHyper grad{adam_w_mode ? 0.0 : weight_decay, 0.0,
+                              bool_arg(k.take("maximize"), "maximize")};
+    return {grad,
+            nonnegative_arg(k.take("lr"), "lr"),
+            unit_interval_arg(k.take("beta1"), "beta1", false),
+            unit_interval_arg(k.take("beta2"), "beta2", false),
+            nonnegative_arg(k.take("eps"), "eps"),
+            weight_decay,
+            nonnegative_arg(k.take("max_grad_norm"), "max_grad_norm"),
+            bool_arg(k.take("bias_correction"), "bias_correction"),
+            adam_w_mode,
+            bool_arg(k.take("grad_averaging"), "grad_averaging"),
+            bool_arg(k.take("use_nvlamb"), "use_nvlamb")};
+  }
+  static bool uses(const Hyper&, int) { return true; }
+};
+
+// ------------------------------------------------------------ LAMB's passes
+
+// The value of a 1-element float32 control array (found_inf, grad_scale): read from
+// host memory, or copied from the device (a sync: LAMB's trust ratios are derived
+// on the host anyway).
+template <class B>
+double control_value(const float* value) {
+  if constexpr (B::kHostMemory) return *value;
+  else return B::template norm_value<float>(value);
+}
+
+// Passes 1 and 2 of a LAMB call (ops/optimizers/lamb.h), which is then run as any
+// step: the global norm G of grad_scale * g (with max_grad_norm > 0), whose clip
+// factor multiplies grad_scale in every tensor's scalars; then the sums of p^2 and
+// u^2 of each tensor, which give it its own scalars with step size lr * r. The
+// caller has checked found_inf: this runs only for a step that is taken.
+template <class B, class S>
+void prepare_lamb(OptimizerCall<S>& call, ops::LambHyper h) {
+  if (h.max_grad_norm > 0.0) {
+    const double global_norm = B::lamb_grad_norm(call, h.grad.grad_scale);
+    h.grad.grad_scale *= ops::lamb_clip_factor(global_norm, h.max_grad_norm);
+    const ops::GradScalars<S> grad = ops::grad_scalars<S>(h.grad);
+    for (auto& scalars : call.scalars) std::get<ops::LambScalars<S>>(scalars).grad = grad;
+  }
+  const size_t tensors = call.sizes.size();
+  std::vector<double> param_squares(tensors), update_squares(tensors);
+  B::lamb_squares(call, param_squares.data(), update_squares.data());
+  std::vector<ops::OptimizerScalars<S>> own(tensors);
+  for (size_t t = 0; t < tensors; ++t) {
+    auto scalars = std::get<ops::LambScalars<S>>(call.scalars[call.scalars_of_tensor[t]]);
+    scalars.step_size = ops::trust_step_size<S>(h, param_squares[t], update_squares[t]);
+    own[t] = scalars;
+    call.scalars_of_tensor[t] = static_cast<uint32_t>(t);
+  }
+  call.scalars = std::move(own);
+}
+
 // ------------------------------------------------------------ what every step shares
 
 // One value per tensor: obj itself for every tensor, or a list or tuple of one value
@@ -311,13 +375,17 @@ Array control_array(py::handle obj, const char* name) {
 // The grad_scale of a step whose grad_scale is an array: its value, read now from
 // host memory (then held to the rule of a real grad_scale), or 1 with the array's
 // device pointer left for the kernel to read.
+// The value of a grad_scale array, held to the rule of a real grad_scale.
+inline double checked_grad_scale(double value) {
+  if (!(value >= 0.0) || value - value != 0.0)
+    throw py::value_error("grad_scale: must be finite and >= 0, got " + std::to_string(value));
+  return value;
+}
+
 template <class B>
 double array_grad_scale(const Array& a, const float*& device_grad_scale) {
   if constexpr (B::kHostMemory) {
-    const double value = *a.ptr<float>();
-    if (!(value >= 0.0) || value - value != 0.0)
-      throw py::value_error("grad_scale: must be finite and >= 0, got " + std::to_string(value));
-    return value;
+    return checked_grad_scale(*a.ptr<float>());
   } else {
     device_grad_scale = a.ptr<float>();
     return 1.0;
@@ -499,6 +567,17 @@ void run_step(Keywords& k) {
     call.stores_scaled_grads = scaling.store_scaled_grads;
     call.found_inf = found_inf_array.ptr<const float>();
     call.device_grad_scale = device_grad_scale;
+    if constexpr (std::is_same_v<Opt, LambBinding>) {
+      // The passes read the gradients' scale and the skip flag on the host.
+      if (call.found_inf && control_value<B>(call.found_inf) != 0.0) return 0;
+      if (call.device_grad_scale) {
+        h.grad.grad_scale = checked_grad_scale(control_value<B>(call.device_grad_scale));
+        call = optimizer_call<Opt, S>(c, operands, Operands::count, companion, param_storage, h,
+                                      steps, first_steps, mu_products, storage.seed);
+        call.stores_scaled_grads = scaling.store_scaled_grads;
+      }
+      without_gil_if_large(call.total(), [&] { prepare_lamb<B>(call, h); });
+    }
     without_gil_if_large(call.total(), [&] { B::optimizer_step(call); });
     return 0;
   };
@@ -523,6 +602,7 @@ void bind_optimizers(py::module_& m) {
   bind_optimizer<B, AdamBinding>(m);
   bind_optimizer<B, NadamBinding>(m);
   bind_optimizer<B, RadamBinding>(m);
+  bind_optimizer<B, LambBinding>(m);
 }
 
 }  // namespace nnfast::bind

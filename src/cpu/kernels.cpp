@@ -602,6 +602,69 @@ struct Tiled {
   }
 };
 
+// ---------------------------------------------------------------- LAMB's sums
+
+// A chunk's sum in double with the chunk's element i in lane i % kNormLanes, whatever
+// the vector width (16 is a multiple of every ISA's lanes, and vector blocks start at
+// multiples of theirs), the lanes then added in order: the same bits on every ISA.
+template <class S>
+struct FixedLaneSums {
+  using D = Vec<double>;
+  alignas(64) double lanes[kNormLanes] = {};
+  int64_t next = 0;  // the index in the chunk of the next element added
+
+  // Adds term(x) (applied in double) for each element of x.
+  template <class X, class Term>
+  void add(X x, const Term& term) {
+    constexpr int width = lane_count<X>();
+    double* at = lanes + next % kNormLanes;
+    if constexpr (width == 1) {
+      *at += term(static_cast<double>(x));
+    } else if constexpr (std::is_same_v<S, float>) {
+      constexpr int half = width / 2;
+      store_as<D>(at, load_as<D>(at) + term(simd::widen_low(x)));
+      store_as<D>(at + half, load_as<D>(at + half) + term(simd::widen_high(x)));
+    } else {
+      store_as<D>(at, load_as<D>(at) + term(x));
+    }
+    next += width;
+  }
+
+  double total() const {
+    double sum = 0.0;
+    for (double lane : lanes) sum += lane;
+    return sum;
+  }
+};
+
+// LambSquaresOp's terms p and u squared and added in double into the two sums
+// (held by pointer: the element loops take the functor as const).
+template <class S>
+struct LambSumsOp {
+  static constexpr unsigned kRead = ops::LambSquaresOp<S>::kRead;
+  static constexpr unsigned kWrite = 0;
+  ops::LambSquaresOp<S> terms;
+  FixedLaneSums<S>* param_squares;
+  FixedLaneSums<S>* update_squares;
+  template <class V>
+  void operator()(V* x) const {
+    const auto square = [](auto a) { return a * a; };
+    const V u = terms.direction(x);
+    param_squares->add(x[ops::LambOperands::params], square);
+    update_squares->add(u, square);
+  }
+};
+
+template <class S>
+void lamb_squares(const OptimizerCall<S>& call, int64_t tensor, int64_t begin, int64_t end,
+                  double* sums) {
+  const auto& scalars = std::get<ops::LambScalars<S>>(call.scalars[call.scalars_of_tensor[tensor]]);
+  FixedLaneSums<S> param_squares, update_squares;
+  run_optimizer(LambSumsOp<S>{{scalars}, &param_squares, &update_squares}, call, tensor, begin, end);
+  sums[0] = param_squares.total();
+  sums[1] = update_squares.total();
+}
+
 // The roofline kernel for R arrays only read, U updated in place and W only written,
 // operands in that order: s = the sum of the reads, each update += s, each out = s. The
 // counts are template arguments, so this is the apply() loop of the real kernels with
@@ -657,6 +720,7 @@ constexpr ChunkKernels<T> chunk_kernels() {
   return {{activation_forward<T>, activation_backward<T>, mse<T>, cross_entropy_rows<T>,
            softmax_cross_entropy_rows<T>, l1_sum<T>, l2_sum<T>, norm_terms<T>, scale<T>},
           optimizer<T>,
+          lamb_squares<T>,
           memory_traffic<T>};
 }
 

@@ -57,6 +57,10 @@ struct ChunkKernels : OpKernels<T> {
   // An optimizer step over elements [begin, end) of one tensor of the call (the
   // scalars, operands and storage the call gives that tensor).
   void (*optimizer)(const OptimizerCall<T>& call, int64_t tensor, int64_t begin, int64_t end);
+  // LAMB's second pass (ops/optimizers/lamb.h) over elements [begin, end) of one tensor
+  // of a LAMB call: sums[0] = sum p^2, sums[1] = sum u^2, in double; writes nothing.
+  void (*lamb_squares)(const OptimizerCall<T>& call, int64_t tensor, int64_t begin, int64_t end,
+                       double* sums);
   // The benchmark's roofline (traffic.h), almost no math: s = the sum of the reads,
   // each update += s, each out = s, for the counts kTrafficCounts[kind], over
   // elements [begin, end) of the operands (reads, then updates, then outs).

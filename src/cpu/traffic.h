@@ -15,9 +15,11 @@ struct TrafficCounts {
 // operands in registers, as the real kernels' apply() loop): those of the
 // benchmark's cases (bench/cases.py): 1 read and 1-4 updates (the optimizers), 1-2
 // reads and 1 out (activations, losses), 1 read alone (regularizers), 1 read, 3
-// updates and 1 out (Adam with float32 masters beside 16-bit params).
+// updates and 1 out (Adam with float32 masters beside 16-bit params), 4 reads (LAMB's
+// pass of the trust-ratio sums).
 inline constexpr TrafficCounts kTrafficCounts[] = {
     {1, 1, 0}, {1, 2, 0}, {1, 3, 0}, {1, 4, 0}, {1, 0, 1}, {2, 0, 1}, {1, 0, 0}, {1, 3, 1},
+    {4, 0, 0},
 };
 
 // The index of these counts in kTrafficCounts, or -1 if the kernel has none.

@@ -12,6 +12,7 @@
 #include "ops/optimizers/adam.h"
 #include "ops/optimizers/nadam.h"
 #include "ops/optimizers/radam.h"
+#include "ops/optimizers/lamb.h"
 #include "ops/optimizers/rmsprop.h"
 #include "ops/optimizers/sgd.h"
 #include "ops/optimizers/sgdm.h"
@@ -22,7 +23,7 @@ namespace nnfast::ops {
 template <class S>
 using OptimizerScalars = std::variant<SgdScalars<S>, SgdmScalars<S>, AdagradScalars<S>,
                                       RmspropScalars<S>, AdamScalars<S>,
-                                      NadamScalars<S>, RadamScalars<S>>;
+                                      NadamScalars<S>, RadamScalars<S>, LambScalars<S>>;
 
 NNFAST_ISA_NAMESPACE_BEGIN
 

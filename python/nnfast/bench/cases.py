@@ -58,6 +58,9 @@ class Traffic:
     # storage layout: 16-bit params beside float32 states); empty: every array has the
     # dtype measured.
     layout_bytes: tuple = ()
+    # A kernel of several passes over the arrays: one Traffic per pass (whose counts add up
+    # to the ones above), each run by the roofline in turn; empty: one pass.
+    passes: tuple = ()
 
     def bytes_per_element(self, itemsize):
         if self.layout_bytes:
@@ -186,6 +189,7 @@ _STATES = {
     "adamw_step": ("exp_avgs", "exp_avg_sqs"),
     "nadam_step": ("exp_avgs", "exp_avg_sqs"),
     "radam_step": ("exp_avgs", "exp_avg_sqs"),
+    "lamb_step": ("exp_avgs", "exp_avg_sqs"),
 }
 
 #: The steps torch has no fused CPU kernel for, timed on foreach: on the CPU torch.optim's
@@ -195,7 +199,37 @@ _TORCH_FOREACH = ("rmsprop_step", "nadam_step", "radam_step")
 
 
 def _torch_path(step_name):
+    if step_name == "lamb_step":
+        return "foreach (apex's math)"
     return "foreach" if step_name in _TORCH_FOREACH else "fused"
+
+
+def _torch_lamb(tensors, lr, step, beta1=0.9, beta2=0.999, eps=1e-6, weight_decay=1e-2,
+                max_grad_norm=1.0):
+    """LAMB as apex's FusedLAMB computes it (lamb_step's defaults: decoupled decay, bias
+    correction), in torch's foreach ops: torch has no LAMB, and apex's needs CUDA."""
+    params = list(tensors)
+    grads = [t.grad for t in params]
+    m = [torch.zeros_like(t) for t in params]
+    v = [torch.zeros_like(t) for t in params]
+
+    def call():
+        total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).item()
+        d = torch._foreach_mul(grads, max_grad_norm / max(total, max_grad_norm))
+        torch._foreach_lerp_(m, d, 1 - beta1)
+        torch._foreach_mul_(v, beta2)
+        torch._foreach_addcmul_(v, d, d, value=1 - beta2)
+        denom = torch._foreach_div(v, 1 - beta2**step)
+        torch._foreach_sqrt_(denom)
+        torch._foreach_add_(denom, eps)
+        u = torch._foreach_div(m, 1 - beta1**step)
+        torch._foreach_div_(u, denom)
+        torch._foreach_add_(u, params, alpha=weight_decay)
+        ratios = [(pn / un).item() if pn != 0 and un != 0 else 1.0
+                  for pn, un in zip(torch._foreach_norm(params), torch._foreach_norm(u))]
+        torch._foreach_mul_(u, [-lr * r for r in ratios])
+        torch._foreach_add_(params, u)
+    return call
 
 
 def _deepspeed_optimizer(class_name, step_name, params, grads, lr):
@@ -219,6 +253,8 @@ def _torch_optimizer(step_name, options, params, grads):
         t.grad = torch.from_numpy(g)
     o = dict(options)
     lr = o.pop("lr", 1e-3)
+    if step_name == "lamb_step":
+        return _torch_lamb(tensors, lr, o["step"])
     if step_name in ("sgd_step", "sgdm_step"):
         opt = torch.optim.SGD(tensors, lr=lr, momentum=o.get("momentum", 0.0),
                               nesterov=o.get("nesterov", False), fused=True)
@@ -663,6 +699,11 @@ CASES = [
     Case("nadam", "optimizers", Traffic(1, 3, 0),
          _single(_optimizer("nadam_step", step=10, mu_product=0.45**10))),
     Case("radam", "optimizers", Traffic(1, 3, 0), _single(_optimizer("radam_step", step=10))),
+    # three passes: the global norm reads g; the trust-ratio sums read p, g, m, v; the
+    # update reads g and updates p, m, v: 12 accesses, 48 bytes per float32 element
+    Case("lamb", "optimizers", Traffic(6, 3, 0, passes=(Traffic(1, 0, 0), Traffic(4, 0, 0),
+                                                        Traffic(1, 3, 0))),
+         _single(_optimizer("lamb_step", step=10)), (1e7,)),
     Case("adam_list200", "optimizers", Traffic(1, 3, 0), _tensor_list(_ADAM), (1e7,),
          deepspeed=_ADAM_DS),
     Case("adam_gpt2small", "optimizers", Traffic(1, 3, 0), _model_adam, (sum(_GPT2_SMALL),),

@@ -77,8 +77,20 @@ def interleaved(calls, repeat):
 def _roofline_call(case, elements, dtype, rng):
     """The roofline kernel for the case's traffic: its reads, updates and writes over arrays
     of the dtype measured, or for a storage layout over float32 arrays of the same total
-    bytes (the kernel takes one dtype and one length; the streams' sizes are evened out)."""
-    t = case.traffic
+    bytes (the kernel takes one dtype and one length; the streams' sizes are evened out).
+    A kernel of several passes gets the roofline of each pass, run in turn."""
+    if case.traffic.passes:
+        calls = [_traffic_call(t, elements, dtype, rng) for t in case.traffic.passes]
+
+        def run_passes():
+            for call in calls:
+                call()
+        return run_passes
+    return _traffic_call(case.traffic, elements, dtype, rng)
+
+
+def _traffic_call(t, elements, dtype, rng):
+    """The roofline kernel of one pass of traffic t (see _roofline_call)."""
     if t.layout_bytes:
         accesses = t.reads + 2 * t.updates + t.writes
         elements = max(1, round(elements * t.bytes_per_element(0) / (4 * accesses)))
