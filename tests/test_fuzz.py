@@ -39,7 +39,8 @@ def _arrays(draw, shape, dtype, count):
 @st.composite
 def optimizer_call(draw):
     """(function, args, kwargs) of a valid optimizer step over 1-3 tensors."""
-    kind = draw(st.sampled_from(["sgd", "sgdm", "adagrad", "rmsprop", "adam", "adamw"]))
+    kind = draw(st.sampled_from(["sgd", "sgdm", "adagrad", "rmsprop", "adam", "adamw", "lion",
+                                 "adamax", "adadelta"]))
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     shapes = draw(st.lists(st.sampled_from([(3,), (2, 2), (5,), (1,)]), min_size=1, max_size=3))
 
@@ -64,6 +65,13 @@ def optimizer_call(draw):
         kwargs.update(step=draw(st.integers(1, 5)))
         if draw(st.booleans()):
             kwargs.update(amsgrad=True, max_exp_avg_sqs=operand())
+    elif kind == "lion":
+        args.append(operand())
+    elif kind == "adamax":
+        args += [operand(), operand()]
+        kwargs.update(step=draw(st.integers(1, 5)))
+    elif kind == "adadelta":
+        args += [operand(), operand()]
     return getattr(nnfast, f"{kind}_step"), args, kwargs
 
 

@@ -39,7 +39,7 @@ HALF_IDS = ["bfloat16", "float16"]
 
 #: A case of each optimizer and variant (every state list and option path of the kernels).
 CASES = [c for c in OPTIMIZER_CASES if c[0] in ("sgd", "sgdm", "adagrad", "rmsprop", "adam",
-                                                 "adamw")]
+                                                 "adamw", "lion", "adamax", "adadelta")]
 
 
 def as16(x64, dtype):

@@ -64,6 +64,9 @@ _LARGE_CASES = [
     ("adam", dict(lr=1e-2, step=4, amsgrad=True, decoupled_weight_decay=True,
                   weight_decay=0.05, l1=0.01, maximize=True)),
     ("adamw", dict(lr=1e-2, step=10, weight_decay=0.2, amsgrad=True)),
+    ("lion", dict(lr=1e-3, weight_decay=0.5, grad_scale=0.25, maximize=True, l1=0.01)),
+    ("adamax", dict(lr=1e-2, step=3, weight_decay=0.1, l1=0.01, maximize=True)),
+    ("adadelta", dict(lr=0.1, weight_decay=0.1, l1=0.01, maximize=True)),
 ]
 
 
@@ -100,6 +103,10 @@ _DRIFT_CASES = [
     ("rmsprop", dict(lr=0.001, centered=True, momentum=0.9)),
     ("adam", dict(lr=0.001, amsgrad=True)),
     ("adamw", dict(lr=0.001, weight_decay=0.1)),
+    # (a sign that float32 and float64 see differently moves p by 2 lr: lr small here)
+    ("lion", dict(lr=1e-4, weight_decay=0.1)),
+    ("adamax", dict(lr=0.001)),
+    ("adadelta", dict(lr=1.0)),
 ]
 
 
@@ -118,7 +125,7 @@ def test_long_float32_run_drift(rng, case):
     pb, sb = ctx.exact(p64), {n: ctx.exact(s64[n]) for n in names}
     for k in range(steps):
         g32 = randn(rng, shape, np.float32)
-        hp_k = dict(hp, step=k + 1) if kind in ("adam", "adamw") else hp
+        hp_k = dict(hp, step=k + 1) if kind in ("adam", "adamw", "adamax") else hp
         call_step(nnfast, kind, p32, g32, s32, hp_k)
         reference_step(kind, p64, g32.astype(np.float64), s64, hp_k)
         with quiet():
@@ -306,6 +313,17 @@ def _hyperparameters(draw, kind):
         hp["amsgrad"] = draw(st.booleans())
         if kind == "adam":
             hp["decoupled_weight_decay"] = draw(st.booleans())
+    elif kind == "lion":
+        hp["beta1"] = draw(_unit)
+        hp["beta2"] = draw(_unit)
+    elif kind == "adamax":
+        hp["beta1"] = draw(st.floats(0.0, 0.999))
+        hp["beta2"] = draw(st.floats(0.0, 0.9999))
+        hp["eps"] = draw(st.floats(1e-8, 1e-3))
+        hp["step"] = draw(st.integers(1, 10_000))
+    elif kind == "adadelta":
+        hp["rho"] = draw(_unit)
+        hp["eps"] = draw(st.floats(1e-8, 1e-3))
     return hp
 
 

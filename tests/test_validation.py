@@ -25,6 +25,9 @@ FULL_HP = {
     "rmsprop": dict(lr=0.1, momentum=0.9, centered=True),
     "adam": dict(lr=0.1, step=1, amsgrad=True),
     "adamw": dict(lr=0.1, step=1, amsgrad=True),
+    "lion": dict(lr=0.1),
+    "adamax": dict(lr=0.1, step=1),
+    "adadelta": dict(lr=0.1),
 }
 
 
@@ -166,6 +169,16 @@ BAD_HYPERPARAMETERS = [
     *[(k, dict(beta2=2.0), ValueError, "beta2") for k in ("adam", "adamw")],
     *[(k, dict(eps=-1e-8), ValueError, "eps") for k in ("adam", "adamw")],
     *[(k, dict(amsgrad=False), ValueError, "max_exp_avg_sqs") for k in ("adam", "adamw")],
+    ("lion", dict(beta1=1.5), ValueError, "beta1"),
+    ("lion", dict(beta2=-0.1), ValueError, "beta2"),
+    ("adamax", dict(step=0), ValueError, "step"),
+    ("adamax", dict(step=1.5), TypeError, "step"),
+    ("adamax", dict(beta1=1.0), ValueError, "beta1"),
+    ("adamax", dict(beta2=1.0), ValueError, "beta2"),
+    ("adamax", dict(eps=-1e-8), ValueError, "eps"),
+    ("adadelta", dict(rho=1.5), ValueError, "rho"),
+    ("adadelta", dict(rho=-0.1), ValueError, "rho"),
+    ("adadelta", dict(eps=-1e-6), ValueError, "eps"),
 ]
 
 
@@ -475,7 +488,8 @@ def test_make_states_are_valid_for_every_optimizer(rng):
         st = make_states(rng, kind, hp, (100,), np.float64)
         if "grad_avgs" in st:
             assert (st["square_avgs"] > st["grad_avgs"] ** 2).all()
-        for name in ("sums", "exp_avg_sqs", "max_exp_avg_sqs"):
+        for name in ("sums", "exp_avg_sqs", "max_exp_avg_sqs", "exp_infs", "square_avgs",
+                     "acc_deltas"):
             if name in st:
                 assert (st[name] >= 0).all()
 

@@ -1,6 +1,7 @@
 """nnfast: fast, exact neural-network training kernels.
 
-Optimizer steps (SGD, momentum, Adagrad, RMSprop, Adam, AdamW, AMSGrad),
+Optimizer steps (SGD, momentum, Adagrad, RMSprop, Adam, AdamW, AMSGrad, Lion, Adamax,
+Adadelta),
 activations and losses run as fused C++ kernels on NumPy arrays, in place where
 they update state, and as CUDA kernels on GPU arrays of any library
 (``nnfast.cuda``). ``nnfast.reference`` holds the same operations in plain NumPy:
@@ -31,6 +32,9 @@ from .functional import (
     rmsprop_step,
     sgd_step,
     sgdm_step,
+    lion_step,
+    adamax_step,
+    adadelta_step,
 )
 from .precision import bfloat16, join_master, split_master
 from . import cuda, optim, reference, schedules  # noqa: E402  (after the kernels they wrap)
@@ -100,4 +104,5 @@ __all__ = [
     "mse_loss", "optim", "reference", "relu", "relu_backward", "rmsprop_step", "schedules",
     "set_num_threads", "sgd_step", "split_master", "sgdm_step", "sigmoid", "sigmoid_backward",
     "softmax_cross_entropy", "tanh", "tanh_backward",
+    "lion_step", "adamax_step", "adadelta_step",
 ]

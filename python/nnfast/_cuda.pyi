@@ -4,13 +4,16 @@
 from typing import Any
 
 from nnfast._core import (
+    adadelta_step as adadelta_step,
     adagrad_step as adagrad_step,
     adam_step as adam_step,
+    adamax_step as adamax_step,
     cross_entropy as cross_entropy,
     l1_loss as l1_loss,
     l2_loss as l2_loss,
     leaky_relu as leaky_relu,
     leaky_relu_backward as leaky_relu_backward,
+    lion_step as lion_step,
     mse_loss as mse_loss,
     relu as relu,
     relu_backward as relu_backward,

@@ -8,8 +8,11 @@
 #include <type_traits>
 #include <variant>
 
+#include "ops/optimizers/adadelta.h"
 #include "ops/optimizers/adagrad.h"
 #include "ops/optimizers/adam.h"
+#include "ops/optimizers/adamax.h"
+#include "ops/optimizers/lion.h"
 #include "ops/optimizers/rmsprop.h"
 #include "ops/optimizers/sgd.h"
 #include "ops/optimizers/sgdm.h"
@@ -19,7 +22,8 @@ namespace nnfast::ops {
 // The scalars of one tensor of an optimizer call, computed in S.
 template <class S>
 using OptimizerScalars = std::variant<SgdScalars<S>, SgdmScalars<S>, AdagradScalars<S>,
-                                      RmspropScalars<S>, AdamScalars<S>>;
+                                      RmspropScalars<S>, AdamScalars<S>,
+                                      LionScalars<S>, AdamaxScalars<S>, AdadeltaScalars<S>>;
 
 NNFAST_ISA_NAMESPACE_BEGIN
 
