@@ -55,6 +55,10 @@ CASES = [
     ("Adam", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True)),
     ("AdamW", dict(lr=1e-2)),
     ("AdamW", dict(lr=1e-2, weight_decay=0.1, amsgrad=True)),
+    ("Adamax", dict()),
+    ("Adamax", dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, maximize=True)),
+    ("Adadelta", dict()),
+    ("Adadelta", dict(lr=0.5, rho=0.95, eps=1e-7, weight_decay=0.1, maximize=True)),
 ]
 CASE_IDS = [f"{name}-{','.join(f'{k}={v}' for k, v in kw.items()) or 'defaults'}"
             for name, kw in CASES]
@@ -148,7 +152,9 @@ def test_training_actually_trains():
 @pytest.mark.parametrize("name, kwargs", [("Adam", dict(lr=1e-2, amsgrad=True)),
                                           ("Adagrad", dict(initial_accumulator_value=0.1)),
                                           ("RMSprop", dict(momentum=0.9, centered=True)),
-                                          ("SGD", dict(lr=0.05, momentum=0.9))])
+                                          ("SGD", dict(lr=0.05, momentum=0.9)),
+                                          ("Adamax", dict(lr=1e-2)),
+                                          ("Adadelta", dict())])
 def test_complex_parameters_equal_to_torch(name, kwargs):
     """torch updates a complex parameter through its real view; so does nnfast.torch."""
     g = torch.Generator().manual_seed(3)
@@ -235,6 +241,27 @@ def _roundtrip(state_dict):
     return torch.load(buffer, weights_only=True)
 
 
+def _train_save_resume(first, second, kwargs, dtype, steps):
+    """Train ``steps`` steps with optimizer class ``first``, save model and optimizer, load
+    them into a fresh model (other weights: everything must come from the file) and an
+    optimizer of class ``second``, then train both ``steps`` more. Returns (the first model,
+    its optimizer, the resumed model, its optimizer)."""
+    model = make_model(dtype)
+    optimizer = first(model.parameters(), **kwargs)
+    data = make_data(dtype)
+    for k in range(steps):
+        train_step(model, optimizer, data, k)
+    checkpoint = _roundtrip({"model": model.state_dict(), "optimizer": optimizer.state_dict()})
+    restarted = make_model(dtype, seed=1)
+    restarted.load_state_dict(checkpoint["model"])
+    resumed = second(restarted.parameters(), **kwargs)
+    resumed.load_state_dict(checkpoint["optimizer"])
+    for k in range(steps, 2 * steps):
+        train_step(model, optimizer, data, k)
+        train_step(restarted, resumed, data, k)
+    return model, optimizer, restarted, resumed
+
+
 @pytest.mark.parametrize("direction", ["torch_to_nnfast", "nnfast_to_torch"])
 @pytest.mark.parametrize("name, kwargs", CASES[::2], ids=CASE_IDS[::2])
 def test_checkpoint_loads_across_and_continues(name, kwargs, direction):
@@ -242,20 +269,8 @@ def test_checkpoint_loads_across_and_continues(name, kwargs, direction):
     optimizer, as after a restart), train 30 more: equal to the first one continuing."""
     dtype = torch.float64
     first, second = (torch.optim, nt) if direction == "torch_to_nnfast" else (nt, torch.optim)
-    model = make_model(dtype)
-    optimizer = getattr(first, name)(model.parameters(), **kwargs)
-    data = make_data(dtype)
-    for k in range(30):
-        train_step(model, optimizer, data, k)
-    checkpoint = _roundtrip({"model": model.state_dict(), "optimizer": optimizer.state_dict()})
-
-    restarted = make_model(dtype, seed=1)  # other weights: everything must come from the file
-    restarted.load_state_dict(checkpoint["model"])
-    resumed = getattr(second, name)(restarted.parameters(), **kwargs)
-    resumed.load_state_dict(checkpoint["optimizer"])
-    for k in range(30, 60):
-        train_step(model, optimizer, data, k)
-        train_step(restarted, resumed, data, k)
+    model, optimizer, restarted, resumed = _train_save_resume(
+        getattr(first, name), getattr(second, name), kwargs, dtype, 30)
     assert_params_close(list(model.parameters()), list(restarted.parameters()), dtype, 60,
                         f"{name} {direction}")
     assert resumed.state_dict()["param_groups"] == optimizer.state_dict()["param_groups"]
@@ -500,6 +515,13 @@ def test_cuda_tensors_equal_to_torch(name, kwargs):
     ("Adam", dict(capturable=True), "capturable"),
     ("RMSprop", dict(differentiable=True), "differentiable"),
     ("Adam", dict(lr=torch.tensor([0.1, 0.2])), "lr"),
+    ("Adamax", dict(betas=(0.9, 1.0)), "betas"),
+    ("Adamax", dict(eps=-1.0), "eps"),
+    ("Adamax", dict(capturable=True), "capturable"),
+    ("Adadelta", dict(rho=1.5), "rho"),
+    ("Adadelta", dict(differentiable=True), "differentiable"),
+    ("Lion", dict(betas=(0.9, 1.5)), "betas"),
+    ("Lion", dict(weight_decay=-1.0), "weight_decay"),
 ])
 def test_bad_hyperparameters_raise_naming_them(name, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -570,3 +592,105 @@ def test_state_missing_after_a_configuration_change_raises():
     optimizer.param_groups[0]["amsgrad"] = True
     with pytest.raises(ValueError, match="max_exp_avg_sq"):
         optimizer.step()
+
+
+# --------------------------------------------------------------------------- Lion
+
+
+LION_STEPS = 25
+
+
+def _lion_twins(dtype, kwargs, seed=0):
+    lion_pytorch = pytest.importorskip("lion_pytorch", reason="lion-pytorch is not installed "
+                                       "(the test extra): nnfast.torch.Lion is held to it")
+    theirs = make_model(dtype, seed)
+    ours = copy.deepcopy(theirs)
+    return (theirs, lion_pytorch.Lion(theirs.parameters(), **kwargs),
+            ours, nt.Lion(ours.parameters(), **kwargs))
+
+
+def _interpolation_signs(optimizer, model, beta1):
+    """sign(beta1 m + (1 - beta1) g) per parameter, in the parameters' dtype: the rounding
+    order of nnfast's kernel (two products, then the sum) computed by torch's unfused ops."""
+    signs = []
+    for p in model.parameters():
+        m = optimizer.state[p]["exp_avg"] if p in optimizer.state else torch.zeros_like(p)
+        signs.append(torch.sign(m * beta1 + p.grad * (1 - beta1)))
+    return signs
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("kwargs", [dict(lr=1e-3), dict(lr=3e-4, betas=(0.95, 0.98),
+                                                        weight_decay=0.1)],
+                         ids=["defaults-betas", "betas-weight_decay"])
+def test_lion_equal_to_lion_pytorch(dtype, kwargs):
+    """25 steps of lion-pytorch's Lion and nnfast.torch.Lion on one model.
+
+    lion-pytorch forms beta1 m + (1 - beta1) g and the momentum with torch's add(alpha=),
+    which torch's CPU kernels fuse into one multiply-add; nnfast rounds the product and the
+    sum separately (the same on every ISA and on the GPU). So: the momentum agrees to
+    2 u (|m| + (1 - beta2) |g|) per step, u the unit roundoff; the parameters agree bit for
+    bit in every element whose sign(c) both sides saw alike at every step (sign(c) differs
+    only where c is within a rounding of 0: no element of this model in these runs). The
+    momentum's bound is carried through the steps: each adds 2 u (beta2 |m| + (1 - beta2) |g|
+    + |m_new|) to the difference beta2 keeps of the earlier ones; the test allows twice it."""
+    theirs, their_opt, ours, our_opt = _lion_twins(dtype, kwargs)
+    beta1, beta2 = kwargs.get("betas", (0.9, 0.99))
+    data = make_data(dtype)
+    u = UNIT[dtype]
+    flipped = [torch.zeros_like(p, dtype=torch.bool) for p in ours.parameters()]
+    carried = [torch.zeros_like(p) for p in ours.parameters()]
+    for k in range(LION_STEPS):
+        x, y = data
+        rows = slice((k * 16) % len(x), (k * 16) % len(x) + 16)
+        for model, opt in ((theirs, their_opt), (ours, our_opt)):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(x[rows]), y[rows]).backward()
+        ours_c = _interpolation_signs(our_opt, ours, beta1)
+        theirs_c = [torch.sign(their_opt.state[p]["exp_avg"] * beta1
+                               + p.grad * (1 - beta1)).to(p.dtype)
+                    if p in their_opt.state else torch.sign(p.grad) for p in theirs.parameters()]
+        for f, a, b in zip(flipped, ours_c, theirs_c):
+            f |= a != b
+        m_before = {i: their_opt.state[p]["exp_avg"].clone() if p in their_opt.state
+                    else torch.zeros_like(p) for i, p in enumerate(theirs.parameters())}
+        grads = [p.grad.clone() for p in theirs.parameters()]
+        their_opt.step()
+        our_opt.step()
+        for i, (tp, op, f) in enumerate(zip(theirs.parameters(), ours.parameters(), flipped)):
+            assert torch.equal(tp.detach()[~f], op.detach()[~f]), (
+                f"Lion{kwargs} {dtype} step {k + 1}: parameter {i} differs from lion-pytorch "
+                f"where the signs agreed")
+            tm, om = their_opt.state[tp]["exp_avg"], our_opt.state[op]["exp_avg"]
+            carried[i] = beta2 * carried[i] + 2 * u * (
+                beta2 * m_before[i].abs() + (1 - beta2) * grads[i].abs() + tm.abs())
+            assert ((tm - om).abs() <= 2 * carried[i]).all(), (
+                f"Lion{kwargs} {dtype} step {k + 1}: exp_avg {i} beyond the rounding bound")
+    total = sum(f.numel() for f in flipped)
+    assert sum(int(f.sum()) for f in flipped) <= total // 1000
+
+
+def test_lion_defaults_and_state_are_lion_pytorchs():
+    lion_pytorch = pytest.importorskip("lion_pytorch", reason="lion-pytorch is not installed")
+    p, q = torch.randn(4, requires_grad=True), torch.randn(4, requires_grad=True)
+    theirs, ours = lion_pytorch.Lion([p]), nt.Lion([q])
+    for key in ("lr", "betas", "weight_decay"):
+        assert ours.defaults[key] == theirs.defaults[key]
+    q.grad = torch.ones(4)
+    ours.step()
+    assert set(ours.state[q]) == {"step", "exp_avg"}  # lion-pytorch's exp_avg, and a count
+
+
+@pytest.mark.parametrize("direction", ["lion_pytorch_to_nnfast", "nnfast_to_lion_pytorch"])
+def test_lion_checkpoint_crosses_both_ways(direction):
+    """10 steps with one, save, load into the other, 10 more: the same parameters as the
+    first one continuing. lion-pytorch keeps no step count: loaded here, it starts at 0."""
+    lion_pytorch = pytest.importorskip("lion_pytorch", reason="lion-pytorch is not installed")
+    dtype, kwargs = torch.float64, dict(lr=1e-3, weight_decay=0.1)
+    first, second = ((lion_pytorch.Lion, nt.Lion) if direction == "lion_pytorch_to_nnfast"
+                     else (nt.Lion, lion_pytorch.Lion))
+    model, _, restarted, resumed = _train_save_resume(first, second, kwargs, dtype, 10)
+    assert_params_close(list(model.parameters()), list(restarted.parameters()), dtype, 20,
+                        f"Lion {direction}")
+    if second is nt.Lion:
+        assert all(resumed.state[p]["step"].item() == 10 for p in restarted.parameters())
