@@ -6,7 +6,7 @@ array read once, updated or written once), and the shape of the roofline kernel
 measured beside it. ``make`` builds equal but separate inputs for each
 implementation: ``nnfast``, ``numpy`` (nnfast.reference, what a user would
 write with NumPy), ``torch`` (PyTorch's fastest CPU path for the same result,
-when torch is importable) and, for the optimizers DeepSpeed has on the CPU,
+when torch is importable; for Lion, lion-pytorch's) and, for the optimizers DeepSpeed has on the CPU,
 ``deepspeed`` (its C++ CPU optimizers, when deepspeed is importable). The model-shaped case ``adam_gpt2small`` compares
 ``nnfast.torch.Adam`` with ``torch.optim.Adam`` fused (``torch``) and default
 (``torch_default``) instead; it needs torch (``Case.requires``).
@@ -152,9 +152,11 @@ def deepspeed_optimizers():
         with contextlib.redirect_stdout(sys.stderr):
             from deepspeed.ops.adagrad import DeepSpeedCPUAdagrad
             from deepspeed.ops.adam import DeepSpeedCPUAdam
+            from deepspeed.ops.lion import DeepSpeedCPULion
     except ImportError:
         return None
-    return {"DeepSpeedCPUAdam": DeepSpeedCPUAdam, "DeepSpeedCPUAdagrad": DeepSpeedCPUAdagrad}
+    return {"DeepSpeedCPUAdam": DeepSpeedCPUAdam, "DeepSpeedCPUAdagrad": DeepSpeedCPUAdagrad,
+            "DeepSpeedCPULion": DeepSpeedCPULion}
 
 
 def deepspeed_compared(case, dtype):
@@ -183,11 +185,19 @@ _STATES = {
     "rmsprop_step": ("square_avgs",),
     "adam_step": ("exp_avgs", "exp_avg_sqs"),
     "adamw_step": ("exp_avgs", "exp_avg_sqs"),
+    "lion_step": ("exp_avgs",),
+    "adamax_step": ("exp_avgs", "exp_infs"),
+    "adadelta_step": ("square_avgs", "acc_deltas"),
 }
+
+#: The torch-side implementation compared with each step that has no fused torch.optim
+#: one (the others are compared with torch's fused path).
+_TORCH_PATHS = {"rmsprop_step": "foreach", "adamax_step": "foreach", "adadelta_step": "foreach",
+                "lion_step": "lion-pytorch"}
 
 
 def _torch_path(step_name):
-    return "foreach" if step_name == "rmsprop_step" else "fused"
+    return _TORCH_PATHS.get(step_name, "fused")
 
 
 def _deepspeed_optimizer(class_name, step_name, params, grads, lr):
@@ -199,13 +209,16 @@ def _deepspeed_optimizer(class_name, step_name, params, grads, lr):
     cls = deepspeed_optimizers()[class_name]
     if step_name == "adagrad_step":
         return cls(tensors, lr=lr).step
+    if step_name == "lion_step":
+        return cls(tensors, lr=lr, betas=(0.9, 0.99)).step  # lion_step's default betas
     adamw = step_name == "adamw_step"
     return cls(tensors, lr=lr, adamw_mode=adamw, weight_decay=1e-2 if adamw else 0.0).step
 
 
 def _torch_optimizer(step_name, options, params, grads):
     """torch.optim's fastest CPU path for the step: fused where torch has it (SGD,
-    Adagrad, Adam, AdamW), foreach otherwise (RMSprop)."""
+    Adagrad, Adam, AdamW), foreach otherwise (RMSprop, Adamax, Adadelta); for Lion,
+    lion-pytorch's Lion (None where it is not installed)."""
     tensors = [torch.from_numpy(p) for p in params]
     for t, g in zip(tensors, grads):
         t.grad = torch.from_numpy(g)
@@ -219,6 +232,15 @@ def _torch_optimizer(step_name, options, params, grads):
     elif step_name == "rmsprop_step":
         opt = torch.optim.RMSprop(tensors, lr=lr, momentum=o.get("momentum", 0.0),
                                   centered=o.get("centered", False), foreach=True)
+    elif step_name == "adamax_step":
+        opt = torch.optim.Adamax(tensors, lr=lr, foreach=True)
+    elif step_name == "adadelta_step":
+        opt = torch.optim.Adadelta(tensors, lr=lr, foreach=True)
+    elif step_name == "lion_step":
+        if not _importable("lion_pytorch"):
+            return None
+        from lion_pytorch import Lion
+        opt = Lion(tensors, lr=lr)
     else:
         cls = torch.optim.AdamW if step_name == "adamw_step" else torch.optim.Adam
         opt = cls(tensors, lr=lr, amsgrad=o.get("amsgrad", False), fused=True)
@@ -588,6 +610,12 @@ CASES = [
          _single(_optimizer("adam_step", ("max_exp_avg_sqs",), step=10, amsgrad=True))),
     Case("adamw", "optimizers", Traffic(1, 3, 0), _single(_optimizer("adamw_step", step=10)),
          deepspeed=_ADAM_DS),
+    Case("lion", "optimizers", Traffic(1, 2, 0), _single(_optimizer("lion_step", lr=1e-4)),
+         (1e5, 1e6, 1e7), deepspeed="DeepSpeedCPULion"),
+    Case("adamax", "optimizers", Traffic(1, 3, 0),
+         _single(_optimizer("adamax_step", step=10, lr=2e-3)), (1e7,)),
+    Case("adadelta", "optimizers", Traffic(1, 3, 0),
+         _single(_optimizer("adadelta_step", lr=1.0)), (1e7,)),
     Case("adam_list200", "optimizers", Traffic(1, 3, 0), _tensor_list(_ADAM), (1e7,),
          deepspeed=_ADAM_DS),
     Case("adam_gpt2small", "optimizers", Traffic(1, 3, 0), _model_adam, (sum(_GPT2_SMALL),),
