@@ -506,7 +506,8 @@ def test_state_names_cover_the_kernel_operands():
     for kind, hp in CASES:
         for name in state_names(kind, hp):
             assert name in ("momentum_buffers", "sums", "square_avgs", "grad_avgs",
-                            "exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs")
+                            "exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs", "exp_infs",
+                            "acc_deltas")
 
 
 # --------------------------------------------------------------------------- nnfast.optim

@@ -483,8 +483,8 @@ def adamax_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_infs: Array
         p &\leftarrow p - \frac{(\eta / (1-\beta_1^t))\, m}{u}
 
     The exponentially weighted infinity norm :math:`u` takes Adam's :math:`\sqrt{v}`; a
-    NaN in either argument of the max gives NaN (``torch.maximum``). optax's ``adamax``
-    puts :math:`\epsilon` outside the max (:math:`m / (u + \epsilon)`); the paper has no
+    NaN in either argument of the max gives NaN (``torch.maximum``). Keras puts
+    :math:`\epsilon` outside the max (:math:`m / (u + \epsilon)`); the paper has no
     :math:`\epsilon`.
 
     Args:

@@ -774,8 +774,8 @@ class Adamax(_Optimizer):
 
     Each step is :func:`nnfast.adamax_step` (whose docstring has the update) with
     ``beta1, beta2 = betas``, ``step`` the parameter's own step count :math:`t` and both
-    states starting at zero. optax adds :math:`\epsilon` outside the max; Keras's default
-    ``lr`` is 1e-3 and ``epsilon`` 1e-7.
+    states starting at zero. Keras adds :math:`\epsilon` outside the max, with defaults
+    ``learning_rate=1e-3``, ``epsilon=1e-7``.
 
     Args:
         params: the parameters, a NumPy array or an iterable of them.
