@@ -269,7 +269,13 @@ class Bound:
         return Bound(np.maximum(self.v, o.v), np.maximum(self.e, o.e), self.u, self.eta)
 
     def sign(self):
-        return Bound(np.sign(self.v), np.zeros_like(self.e), self.u, self.eta)
+        # Exact where the value cannot change sign within its error; elsewhere the kernel's
+        # sign may be off by up to 2 (+1 for -1).
+        flips = (self.e > 0) & (np.abs(self.v) <= self.e)
+        return Bound(np.sign(self.v), np.where(flips, 2.0, 0.0), self.u, self.eta)
+
+    def abs(self):
+        return Bound(np.abs(self.v), self.e, self.u, self.eta)
 
 
 class BoundContext:
@@ -295,13 +301,16 @@ class BoundContext:
 
 #: The step functions under test, with the state lists each takes: positional ones (in
 #: order) and keyword ones that exist only for some options.
-OPTIMIZERS = ("sgd", "sgdm", "adagrad", "rmsprop", "adam", "adamw", "nadam", "radam", "lamb")
+OPTIMIZERS = ("sgd", "sgdm", "adagrad", "rmsprop", "adam", "adamw", "nadam", "radam", "lamb",
+              "lion", "adamax", "adadelta")
 
 _POSITIONAL_STATES = {
     "sgd": [], "sgdm": ["momentum_buffers"], "adagrad": ["sums"], "rmsprop": ["square_avgs"],
     "adam": ["exp_avgs", "exp_avg_sqs"], "adamw": ["exp_avgs", "exp_avg_sqs"],
     "nadam": ["exp_avgs", "exp_avg_sqs"], "radam": ["exp_avgs", "exp_avg_sqs"],
     "lamb": ["exp_avgs", "exp_avg_sqs"],
+    "lion": ["exp_avgs"], "adamax": ["exp_avgs", "exp_infs"],
+    "adadelta": ["square_avgs", "acc_deltas"],
 }
 
 
@@ -316,7 +325,7 @@ def nadam_mu_product(step, beta1=0.9, momentum_decay=4e-3):
 def at_step(kind, hp, step):
     """``hp`` for the step count ``step`` (of the optimizers that take one): with NAdam's
     mu_product for it too."""
-    if kind not in ("adam", "adamw", "nadam", "radam"):
+    if kind not in ("adam", "adamw", "nadam", "radam", "adamax", "lamb"):
         return hp
     if kind == "nadam":
         return dict(hp, step=step, mu_product=nadam_mu_product(
@@ -360,6 +369,10 @@ def make_states(rng, kind, hp, shape, dtype):
             a = rng.random(shape) * 2
         elif name == "exp_avg_sqs":
             a = rng.random(shape) ** 2
+        elif name == "exp_infs":  # infinity norms: >= 0, some below |g'| + eps
+            a = rng.random(shape) * 1.5
+        elif name == "acc_deltas":
+            a = rng.random(shape) ** 2 * 0.1
         elif name == "square_avgs":
             a = rng.random(shape) + 0.01
         elif name == "grad_avgs":
@@ -471,6 +484,27 @@ def bound_step(ctx, kind, p, g, states, hp):
             out["params"] = p - S(lr / bias_correction1) * m
     elif kind == "lamb":
         out = _lamb_bound(ctx, p, g, states, hp)
+    elif kind == "lion":
+        beta1, beta2, wd = hp.get("beta1", 0.9), hp.get("beta2", 0.99), common["weight_decay"]
+        d = _effective_grad(ctx, p, g, **dict(common, weight_decay=0.0))
+        c = S(beta1) * states["exp_avgs"] + S(1.0 - beta1) * d
+        out["params"] = p * S(1.0 - lr * wd) - S(lr) * c.sign()
+        out["exp_avgs"] = S(beta2) * states["exp_avgs"] + S(1.0 - beta2) * d
+    elif kind == "adamax":
+        beta1, beta2 = hp.get("beta1", 0.9), hp.get("beta2", 0.999)
+        d = _effective_grad(ctx, p, g, **common)
+        m = S(beta1) * states["exp_avgs"] + S(1.0 - beta1) * d
+        u = (states["exp_infs"] * S(beta2)).maximum(d.abs() + S(hp.get("eps", 1e-8)))
+        out["exp_avgs"], out["exp_infs"] = m, u
+        out["params"] = p - (S(lr / (1.0 - beta1 ** hp["step"])) * m) / u
+    elif kind == "adadelta":
+        rho, eps = hp.get("rho", 0.9), hp.get("eps", 1e-6)
+        d = _effective_grad(ctx, p, g, **common)
+        v = states["square_avgs"] * S(rho) + (S(1.0 - rho) * d) * d
+        delta = ((states["acc_deltas"] + S(eps)).sqrt() / (v + S(eps)).sqrt()) * d
+        out["square_avgs"] = v
+        out["acc_deltas"] = states["acc_deltas"] * S(rho) + (S(1.0 - rho) * delta) * delta
+        out["params"] = p - S(lr) * delta
     else:  # adam, adamw
         step = hp["step"]
         beta1, beta2 = hp.get("beta1", 0.9), hp.get("beta2", 0.999)
@@ -665,6 +699,23 @@ OPTIMIZER_CASES = [
     ("lamb", dict(lr=1e-2, step=2, grad_averaging=False, bias_correction=False)),
     ("lamb", dict(lr=1e-2, step=6, max_grad_norm=1e6)),
     ("lamb", dict(lr=1e-2, step=2, grad_scale=0.37 / 1024, maximize=True)),
+    ("lion", dict(lr=1e-4)),
+    ("lion", dict(lr=1e-3, beta1=0.95, beta2=0.98, weight_decay=0.1)),
+    ("lion", dict(lr=1e-3, beta1=0.0, beta2=1.0)),
+    ("lion", dict(lr=1e-3, beta1=1.0, beta2=0.0, l1=0.01)),
+    ("lion", dict(lr=1e-3, weight_decay=0.5, grad_scale=0.25, maximize=True)),
+    ("adamax", dict(lr=2e-3, step=1)),
+    ("adamax", dict(lr=1e-2, step=9, beta1=0.8, beta2=0.99, eps=0.0)),
+    ("adamax", dict(lr=1e-2, step=3, weight_decay=0.1, l1=0.01, maximize=True)),
+    ("adamax", dict(lr=1e-2, step=1000, beta1=0.0, beta2=0.0, eps=1e-3)),
+    ("adamax", dict(lr=1e-2, step=2, grad_scale=0.7 / 65536, weight_decay=0.1)),
+    ("adadelta", dict(lr=1.0)),
+    ("adadelta", dict(lr=0.5, rho=0.95, eps=1e-7)),
+    ("adadelta", dict(lr=1.0, rho=1.0)),
+    ("adadelta", dict(lr=1.0, rho=0.0)),
+    ("adadelta", dict(lr=1.0, rho=0.5, eps=0.0)),
+    ("adadelta", dict(lr=0.1, weight_decay=0.1, l1=0.01, maximize=True)),
+    ("adadelta", dict(lr=1.0, grad_scale=3.0, maximize=True)),
 ]
 
 

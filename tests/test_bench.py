@@ -231,6 +231,7 @@ def test_model_case_states_its_tensors():
 
 @pytest.mark.parametrize("name, path", [("adam", "fused"), ("sgd", "fused"),
                                         ("rmsprop", "foreach"), ("lamb", "foreach (apex's math)"),
+                                        ("adamax", "foreach"), ("adadelta", "foreach"),
                                         ("sigmoid", "aten out="),
                                         ("mse_loss", "autograd"), ("l1_loss", "vector_norm"),
                                         ("nadam", "foreach"), ("radam", "foreach")])
@@ -238,6 +239,15 @@ def test_cases_name_the_torch_path(name, path, no_deepspeed):
     pytest.importorskip("torch")
     inputs = BY_NAME[name].inputs(100, np.float32, np.random.default_rng(0))
     assert "torch" in inputs.calls and inputs.paths["torch"] == path
+
+
+def test_lion_is_compared_with_lion_pytorch(no_deepspeed):
+    pytest.importorskip("torch")
+    pytest.importorskip("lion_pytorch", reason="lion-pytorch is not installed: the lion row's "
+                        "torch column is then empty")
+    inputs = BY_NAME["lion"].inputs(100, np.float32, np.random.default_rng(0))
+    assert inputs.paths["torch"] == "lion-pytorch"
+    inputs.calls["torch"]()
 
 
 def test_table_prints_shapes_and_the_torch_path():
@@ -392,10 +402,12 @@ def fake_deepspeed(monkeypatch):
     pytest.importorskip("torch")
     adam = type("DeepSpeedCPUAdam", (FakeDeepSpeedOptimizer,), {})
     adagrad = type("DeepSpeedCPUAdagrad", (FakeDeepSpeedOptimizer,), {})
+    lion = type("DeepSpeedCPULion", (FakeDeepSpeedOptimizer,), {})
     modules = {}
     for name, attrs in [("deepspeed", {}), ("deepspeed.ops", {}),
                         ("deepspeed.ops.adam", {"DeepSpeedCPUAdam": adam}),
-                        ("deepspeed.ops.adagrad", {"DeepSpeedCPUAdagrad": adagrad})]:
+                        ("deepspeed.ops.adagrad", {"DeepSpeedCPUAdagrad": adagrad}),
+                        ("deepspeed.ops.lion", {"DeepSpeedCPULion": lion})]:
         module = types.ModuleType(name)
         module.__spec__ = importlib.machinery.ModuleSpec(name, None)
         module.__dict__.update(attrs)
@@ -404,6 +416,7 @@ def fake_deepspeed(monkeypatch):
     modules["deepspeed"].ops = modules["deepspeed.ops"]
     modules["deepspeed.ops"].adam = modules["deepspeed.ops.adam"]
     modules["deepspeed.ops"].adagrad = modules["deepspeed.ops.adagrad"]
+    modules["deepspeed.ops"].lion = modules["deepspeed.ops.lion"]
     FakeDeepSpeedOptimizer.made = []
     cases.deepspeed_optimizers.cache_clear()
     yield FakeDeepSpeedOptimizer.made
@@ -414,6 +427,7 @@ def fake_deepspeed(monkeypatch):
     ("adam", "DeepSpeedCPUAdam", {"adamw_mode": False, "weight_decay": 0.0}),
     ("adamw", "DeepSpeedCPUAdam", {"adamw_mode": True, "weight_decay": 1e-2}),
     ("adagrad", "DeepSpeedCPUAdagrad", {}),
+    ("lion", "DeepSpeedCPULion", {"betas": (0.9, 0.99)}),
     ("adam_list200", "DeepSpeedCPUAdam", {"adamw_mode": False, "weight_decay": 0.0}),
 ])
 def test_deepspeed_steps_tensors_on_equal_inputs(fake_deepspeed, name, cls, options):

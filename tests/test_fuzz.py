@@ -40,7 +40,7 @@ def _arrays(draw, shape, dtype, count):
 def optimizer_call(draw):
     """(function, args, kwargs) of a valid optimizer step over 1-3 tensors."""
     kind = draw(st.sampled_from(["sgd", "sgdm", "adagrad", "rmsprop", "adam", "adamw", "nadam",
-                                 "radam", "lamb"]))
+                                 "radam", "lamb", "lion", "adamax", "adadelta"]))
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     shapes = draw(st.lists(st.sampled_from([(3,), (2, 2), (5,), (1,)]), min_size=1, max_size=3))
 
@@ -73,6 +73,13 @@ def optimizer_call(draw):
     elif kind == "lamb":
         args += [operand(), operand()]
         kwargs.update(step=draw(st.integers(1, 5)), use_nvlamb=draw(st.booleans()))
+    elif kind == "lion":
+        args.append(operand())
+    elif kind == "adamax":
+        args += [operand(), operand()]
+        kwargs.update(step=draw(st.integers(1, 5)))
+    elif kind == "adadelta":
+        args += [operand(), operand()]
     return getattr(nnfast, f"{kind}_step"), args, kwargs
 
 

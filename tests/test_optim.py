@@ -19,7 +19,8 @@ def _twin(cls):
 
 
 CLASSES = {c.__name__: c for c in (optim.SGD, optim.Adagrad, optim.RMSprop, optim.Adam,
-                                   optim.AdamW, optim.NAdam, optim.RAdam)}
+                                   optim.AdamW, optim.NAdam, optim.RAdam, optim.Lion,
+                                   optim.Adamax, optim.Adadelta)}
 
 # every main option of each optimizer
 CASES = [
@@ -53,6 +54,13 @@ CASES = [
     ("RAdam", dict(lr=0.01)),
     ("RAdam", dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)),
     ("RAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
+    ("Lion", dict(lr=1e-3)),
+    ("Lion", dict(lr=1e-3, betas=(0.95, 0.98), weight_decay=0.1, maximize=True)),
+    ("Adamax", dict(lr=0.01)),
+    ("Adamax", dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, maximize=True)),
+    ("Adadelta", dict(lr=1.0)),
+    ("Adadelta", dict(lr=0.5, rho=0.95, eps=1e-7, weight_decay=0.1, maximize=True)),
+    ("Adamax", dict(lr=ExponentialDecay(0.05, 5, 0.5))),
 ]
 CASE_IDS = [f"{n}-{','.join(f'{k}={v}' for k, v in kw.items() if k != 'lr')}"
             for n, kw in CASES]
@@ -234,6 +242,59 @@ def test_constructor_defaults_match_torch():
     assert (adam["lr"], tuple(adam["betas"]), adam["eps"], adam["weight_decay"],
             adam["amsgrad"]) == (1e-3, (0.9, 0.999), 1e-8, 0, False)
     assert optim.AdamW(p).hyperparameters["weight_decay"] == 1e-2
+    lion = optim.Lion(p).hyperparameters  # lion-pytorch's
+    assert (lion["lr"], lion["betas"], lion["weight_decay"]) == (1e-4, (0.9, 0.99), 0)
+    adamax = optim.Adamax(p).hyperparameters
+    assert (adamax["lr"], adamax["betas"], adamax["eps"], adamax["weight_decay"]) == (
+        2e-3, (0.9, 0.999), 1e-8, 0)
+    adadelta = optim.Adadelta(p).hyperparameters
+    assert (adadelta["lr"], adadelta["rho"], adadelta["eps"], adadelta["weight_decay"]) == (
+        1.0, 0.9, 1e-6, 0)
+
+
+def test_lion_steps_by_hand():
+    """p <- p(1 - lr wd) - lr sign(b1 m + (1 - b1) g); m <- b2 m + (1 - b2) g, sign(0) = 0."""
+    p = np.array([1.0, -1.0, 0.5])
+    opt = optim.Lion([p], lr=0.1, weight_decay=0.5)
+    opt.step([np.array([2.0, -3.0, 0.0])])
+    np.testing.assert_array_equal(p, [0.95 - 0.1, -0.95 + 0.1, 0.475])
+    np.testing.assert_allclose(opt.state[0]["exp_avg"], [0.02, -0.03, 0.0], rtol=1e-15)
+    opt.step([np.array([-0.1, 0.2, 1.0])])
+    # c = 0.9 m + 0.1 g = [0.008, -0.007, 0.1]: every sign as m's but the last
+    np.testing.assert_allclose(p, np.array([0.85, -0.85, 0.475]) * 0.95 - 0.1 * np.array(
+        [1.0, -1.0, 1.0]), rtol=1e-15)
+    np.testing.assert_allclose(opt.state[0]["exp_avg"], [0.99 * 0.02 - 0.001,
+                                                         -0.99 * 0.03 + 0.002, 0.01], rtol=1e-14)
+
+
+def test_adamax_first_steps_by_hand():
+    p = np.array([1.0, -1.0])
+    opt = optim.Adamax([p], lr=0.1, eps=1e-3)
+    opt.step([np.array([0.5, -2.0])])
+    # m = 0.1 g, u = |g| + eps, p -= lr/0.1 * m/u
+    np.testing.assert_allclose(p, [1.0 - 0.1 * 0.5 / 0.501, -1.0 + 0.1 * 2.0 / 2.001],
+                               rtol=1e-14)
+    p1 = p.copy()
+    opt.step([np.array([0.1, 1.0])])
+    m = np.array([0.9 * 0.05 + 0.01, 0.9 * -0.2 + 0.1])
+    u = np.array([max(0.999 * 0.501, 0.101), max(0.999 * 2.001, 1.001)])
+    np.testing.assert_allclose(opt.state[0]["exp_inf"], u, rtol=1e-15)
+    np.testing.assert_allclose(p, p1 - 0.1 / (1 - 0.9**2) * m / u, rtol=1e-14)
+
+
+def test_adadelta_first_steps_by_hand():
+    p = np.array([1.0])
+    opt = optim.Adadelta([p], lr=0.5, rho=0.9, eps=1e-6)
+    v, u, expected = 0.0, 0.0, 1.0
+    for g in [2.0, -1.0, 0.5]:
+        opt.step([np.array([g])])
+        v = 0.9 * v + 0.1 * g * g
+        delta = np.sqrt(u + 1e-6) / np.sqrt(v + 1e-6) * g
+        u = 0.9 * u + 0.1 * delta * delta
+        expected -= 0.5 * delta
+        np.testing.assert_allclose(p, [expected], rtol=1e-14)
+        np.testing.assert_allclose(opt.state[0]["square_avg"], [v], rtol=1e-15)
+        np.testing.assert_allclose(opt.state[0]["acc_delta"], [u], rtol=1e-14)
 
 
 # --------------------------------------------------------------------------- lr schedules
@@ -391,6 +452,13 @@ def test_none_grad_skips_a_param_and_its_step_count(rng):
     (optim.Adam, dict(eps=-1e-8), ValueError, "eps"),
     (optim.AdamW, dict(weight_decay=-0.1), ValueError, "weight_decay"),
     (optim.Adam, dict(lr="fast"), TypeError, "lr"),
+    (optim.Lion, dict(betas=(1.5, 0.99)), ValueError, "betas"),
+    (optim.Lion, dict(betas=(0.9,)), ValueError, "betas"),
+    (optim.Lion, dict(weight_decay=-0.1), ValueError, "weight_decay"),
+    (optim.Adamax, dict(betas=(0.9, 1.0)), ValueError, "betas"),
+    (optim.Adamax, dict(eps=-1e-8), ValueError, "eps"),
+    (optim.Adadelta, dict(rho=1.1), ValueError, "rho"),
+    (optim.Adadelta, dict(eps=-1.0), ValueError, "eps"),
 ])
 def test_constructor_rejects_bad_hyperparameters(cls, kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -39,7 +39,8 @@ HALF_IDS = ["bfloat16", "float16"]
 
 #: A case of each optimizer and variant (every state list and option path of the kernels).
 CASES = [c for c in OPTIMIZER_CASES if c[0] in ("sgd", "sgdm", "adagrad", "rmsprop", "adam",
-                                                 "adamw", "nadam", "radam", "lamb")]
+                                                 "adamw", "nadam", "radam", "lamb", "lion",
+                                                 "adamax", "adadelta")]
 
 
 def as16(x64, dtype):
@@ -506,7 +507,8 @@ def test_state_names_cover_the_kernel_operands():
     for kind, hp in CASES:
         for name in state_names(kind, hp):
             assert name in ("momentum_buffers", "sums", "square_avgs", "grad_avgs",
-                            "exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs")
+                            "exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs", "exp_infs",
+                            "acc_deltas")
 
 
 # --------------------------------------------------------------------------- nnfast.optim

@@ -65,6 +65,9 @@ _LARGE_CASES = [
     ("adam", dict(lr=1e-2, step=4, amsgrad=True, decoupled_weight_decay=True,
                   weight_decay=0.05, l1=0.01, maximize=True)),
     ("adamw", dict(lr=1e-2, step=10, weight_decay=0.2, amsgrad=True)),
+    ("lion", dict(lr=1e-3, weight_decay=0.5, grad_scale=0.25, maximize=True, l1=0.01)),
+    ("adamax", dict(lr=1e-2, step=3, weight_decay=0.1, l1=0.01, maximize=True)),
+    ("adadelta", dict(lr=0.1, weight_decay=0.1, l1=0.01, maximize=True)),
 ]
 
 
@@ -103,6 +106,10 @@ _DRIFT_CASES = [
     ("adamw", dict(lr=0.001, weight_decay=0.1)),
     ("nadam", dict(lr=0.002, weight_decay=0.01)),
     ("radam", dict(lr=0.001, weight_decay=0.1, decoupled_weight_decay=True)),
+    # (a sign that float32 and float64 see differently moves p by 2 lr: lr small here)
+    ("lion", dict(lr=1e-4, weight_decay=0.1)),
+    ("adamax", dict(lr=0.001)),
+    ("adadelta", dict(lr=1.0)),
 ]
 
 
@@ -325,6 +332,17 @@ def _hyperparameters(draw, kind):
         hp["max_grad_norm"] = draw(st.sampled_from([0.0, 0.1, 1.0]))
         for flag in ("bias_correction", "adam_w_mode", "grad_averaging", "use_nvlamb"):
             hp[flag] = draw(st.booleans())
+    elif kind == "lion":
+        hp["beta1"] = draw(_unit)
+        hp["beta2"] = draw(_unit)
+    elif kind == "adamax":
+        hp["beta1"] = draw(st.floats(0.0, 0.999))
+        hp["beta2"] = draw(st.floats(0.0, 0.9999))
+        hp["eps"] = draw(st.floats(1e-8, 1e-3))
+        hp["step"] = draw(st.integers(1, 10_000))
+    elif kind == "adadelta":
+        hp["rho"] = draw(_unit)
+        hp["eps"] = draw(st.floats(1e-8, 1e-3))
     return hp
 
 

@@ -272,7 +272,8 @@ def test_integers_beyond_float64_are_value_errors(value):
 
 
 F32 = np.float32
-STATE = {"sgdm": 1, "adagrad": 1, "rmsprop": 1, "adam": 2, "nadam": 2, "radam": 2}
+STATE = {"sgdm": 1, "adagrad": 1, "rmsprop": 1, "adam": 2, "nadam": 2, "radam": 2, "lion": 1,
+         "adamax": 2, "adadelta": 2}
 
 
 def _optimizer_call(kind, dtype, **hp):
@@ -280,7 +281,7 @@ def _optimizer_call(kind, dtype, **hp):
     g = np.ones(3, dtype)
     states = [np.zeros(3, dtype) for _ in range(STATE.get(kind, 0))]
     fn = getattr(nnfast, f"{kind}_step")
-    extra = {"adam": {"step": 1}, "nadam": {"step": 1, "mu_product": 0.45},
+    extra = {"adam": {"step": 1}, "adamax": {"step": 1}, "nadam": {"step": 1, "mu_product": 0.45},
              "radam": {"step": 9}}.get(kind, {})
     return p, states, lambda: fn(p, g, *states, **extra, **hp)
 
@@ -290,6 +291,8 @@ def _optimizer_call(kind, dtype, **hp):
     ("sgdm", "momentum", 1e39), ("sgdm", "dampening", -1e39), ("adagrad", "eps", 1e39),
     ("rmsprop", "eps", 1e39), ("adam", "lr", 1e39), ("adam", "eps", 1e39),
     ("nadam", "lr", 1e39), ("nadam", "eps", 1e39), ("radam", "lr", 1e39), ("radam", "eps", 1e39),
+    ("lion", "lr", 1e39), ("lion", "weight_decay", 1e39), ("adamax", "lr", 1e39),
+    ("adamax", "eps", 1e39), ("adadelta", "lr", 1e39), ("adadelta", "eps", 1e39),
 ])
 def test_hyperparameters_beyond_float32_refused_for_float32(kind, name, value):
     """sgd_step(lr=1e300) on float32 used to turn [1, 1, 1] into [-inf, nan, inf]."""

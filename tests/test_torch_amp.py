@@ -30,6 +30,8 @@ CASES = [
     ("RMSprop", dict(lr=1e-3, momentum=0.5)),
     ("NAdam", dict(lr=1e-2)),
     ("RAdam", dict(lr=1e-2)),
+    ("Adamax", dict(lr=1e-2)),
+    ("Adadelta", dict()),
 ]
 CASE_IDS = [f"{n}-{','.join(f'{k}={v}' for k, v in kw.items())}" for n, kw in CASES]
 

@@ -66,6 +66,10 @@ CASES = [
     ("RAdam", dict(lr=1e-2, weight_decay=0.1)),
     ("RAdam", dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, maximize=True)),
     ("RAdam", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("Adamax", dict()),
+    ("Adamax", dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, maximize=True)),
+    ("Adadelta", dict()),
+    ("Adadelta", dict(lr=0.5, rho=0.95, eps=1e-7, weight_decay=0.1, maximize=True)),
 ]
 CASE_IDS = [f"{name}-{','.join(f'{k}={v}' for k, v in kw.items()) or 'defaults'}"
             for name, kw in CASES]
@@ -271,7 +275,9 @@ def test_training_actually_trains():
                                           ("RMSprop", dict(momentum=0.9, centered=True)),
                                           ("SGD", dict(lr=0.05, momentum=0.9)),
                                           ("NAdam", dict(lr=1e-2)),
-                                          ("RAdam", dict(lr=1e-2))])
+                                          ("RAdam", dict(lr=1e-2)),
+                                          ("Adamax", dict(lr=1e-2)),
+                                          ("Adadelta", dict())])
 def test_complex_parameters_equal_to_torch(name, kwargs):
     """torch updates a complex parameter through its real view; so does nnfast.torch."""
     g = torch.Generator().manual_seed(3)
@@ -362,6 +368,27 @@ _CHECKPOINT_CASES = [i for i, (name, _) in enumerate(CASES)
                      if i % 2 == 0 or name in ("NAdam", "RAdam")]
 
 
+def _train_save_resume(first, second, kwargs, dtype, steps):
+    """Train ``steps`` steps with optimizer class ``first``, save model and optimizer, load
+    them into a fresh model (other weights: everything must come from the file) and an
+    optimizer of class ``second``, then train both ``steps`` more. Returns (the first model,
+    its optimizer, the resumed model, its optimizer)."""
+    model = make_model(dtype)
+    optimizer = first(model.parameters(), **kwargs)
+    data = make_data(dtype)
+    for k in range(steps):
+        train_step(model, optimizer, data, k)
+    checkpoint = _roundtrip({"model": model.state_dict(), "optimizer": optimizer.state_dict()})
+    restarted = make_model(dtype, seed=1)
+    restarted.load_state_dict(checkpoint["model"])
+    resumed = second(restarted.parameters(), **kwargs)
+    resumed.load_state_dict(checkpoint["optimizer"])
+    for k in range(steps, 2 * steps):
+        train_step(model, optimizer, data, k)
+        train_step(restarted, resumed, data, k)
+    return model, optimizer, restarted, resumed
+
+
 @pytest.mark.parametrize("direction", ["torch_to_nnfast", "nnfast_to_torch"])
 @pytest.mark.parametrize("name, kwargs", [CASES[i] for i in _CHECKPOINT_CASES],
                          ids=[CASE_IDS[i] for i in _CHECKPOINT_CASES])
@@ -370,20 +397,8 @@ def test_checkpoint_loads_across_and_continues(name, kwargs, direction):
     optimizer, as after a restart), train 30 more: equal to the first one continuing."""
     dtype = torch.float64
     first, second = (torch.optim, nt) if direction == "torch_to_nnfast" else (nt, torch.optim)
-    model = make_model(dtype)
-    optimizer = getattr(first, name)(model.parameters(), **kwargs)
-    data = make_data(dtype)
-    for k in range(30):
-        train_step(model, optimizer, data, k)
-    checkpoint = _roundtrip({"model": model.state_dict(), "optimizer": optimizer.state_dict()})
-
-    restarted = make_model(dtype, seed=1)  # other weights: everything must come from the file
-    restarted.load_state_dict(checkpoint["model"])
-    resumed = getattr(second, name)(restarted.parameters(), **kwargs)
-    resumed.load_state_dict(checkpoint["optimizer"])
-    for k in range(30, 60):
-        train_step(model, optimizer, data, k)
-        train_step(restarted, resumed, data, k)
+    model, optimizer, restarted, resumed = _train_save_resume(
+        getattr(first, name), getattr(second, name), kwargs, dtype, 30)
     assert_params_close(list(model.parameters()), list(restarted.parameters()), dtype, 60,
                         f"{name} {direction}")
     assert resumed.state_dict()["param_groups"] == optimizer.state_dict()["param_groups"]
@@ -634,6 +649,13 @@ def test_cuda_tensors_equal_to_torch(name, kwargs):
     ("NAdam", dict(capturable=True), "capturable"),
     ("RAdam", dict(eps=-1.0), "eps"),
     ("RAdam", dict(differentiable=True), "differentiable"),
+    ("Adamax", dict(betas=(0.9, 1.0)), "betas"),
+    ("Adamax", dict(eps=-1.0), "eps"),
+    ("Adamax", dict(capturable=True), "capturable"),
+    ("Adadelta", dict(rho=1.5), "rho"),
+    ("Adadelta", dict(differentiable=True), "differentiable"),
+    ("Lion", dict(betas=(0.9, 1.5)), "betas"),
+    ("Lion", dict(weight_decay=-1.0), "weight_decay"),
 ])
 def test_bad_hyperparameters_raise_naming_them(name, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -704,3 +726,145 @@ def test_state_missing_after_a_configuration_change_raises():
     optimizer.param_groups[0]["amsgrad"] = True
     with pytest.raises(ValueError, match="max_exp_avg_sq"):
         optimizer.step()
+
+
+# --------------------------------------------------------------------------- Lion
+
+
+LION_STEPS = 25
+
+
+def _lion_twins(dtype, kwargs, seed=0):
+    lion_pytorch = pytest.importorskip("lion_pytorch", reason="lion-pytorch is not installed "
+                                       "(the test extra): nnfast.torch.Lion is held to it")
+    theirs = make_model(dtype, seed)
+    ours = copy.deepcopy(theirs)
+    return (theirs, lion_pytorch.Lion(theirs.parameters(), **kwargs),
+            ours, nt.Lion(ours.parameters(), **kwargs))
+
+
+def _interpolation_signs(optimizer, model, beta1):
+    """sign(beta1 m + (1 - beta1) g) per parameter, in the parameters' dtype: the rounding
+    order of nnfast's kernel (two products, then the sum) computed by torch's unfused ops."""
+    signs = []
+    for p in model.parameters():
+        m = optimizer.state[p]["exp_avg"] if p in optimizer.state else torch.zeros_like(p)
+        signs.append(torch.sign(m * beta1 + p.grad * (1 - beta1)))
+    return signs
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("kwargs", [dict(lr=1e-3), dict(lr=3e-4, betas=(0.95, 0.98),
+                                                        weight_decay=0.1)],
+                         ids=["defaults-betas", "betas-weight_decay"])
+def test_lion_equal_to_lion_pytorch(dtype, kwargs):
+    """25 steps of lion-pytorch's Lion and nnfast.torch.Lion on one model.
+
+    lion-pytorch forms beta1 m + (1 - beta1) g and the momentum with torch's add(alpha=),
+    which torch's CPU kernels fuse into one multiply-add; nnfast rounds the product and the
+    sum separately (the same on every ISA and on the GPU). So: the momentum agrees to
+    2 u (|m| + (1 - beta2) |g|) per step, u the unit roundoff; the parameters agree bit for
+    bit in every element whose sign(c) both sides saw alike at every step (sign(c) differs
+    only where c is within a rounding of 0: no element of this model in these runs). The
+    momentum's bound is carried through the steps: each adds 2 u (beta2 |m| + (1 - beta2) |g|
+    + |m_new|) to the difference beta2 keeps of the earlier ones; the test allows twice it."""
+    theirs, their_opt, ours, our_opt = _lion_twins(dtype, kwargs)
+    beta1, beta2 = kwargs.get("betas", (0.9, 0.99))
+    data = make_data(dtype)
+    u = UNIT[dtype]
+    flipped = [torch.zeros_like(p, dtype=torch.bool) for p in ours.parameters()]
+    carried = [torch.zeros_like(p) for p in ours.parameters()]
+    for k in range(LION_STEPS):
+        x, y = data
+        rows = slice((k * 16) % len(x), (k * 16) % len(x) + 16)
+        for model, opt in ((theirs, their_opt), (ours, our_opt)):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(x[rows]), y[rows]).backward()
+        ours_c = _interpolation_signs(our_opt, ours, beta1)
+        theirs_c = [torch.sign(their_opt.state[p]["exp_avg"] * beta1
+                               + p.grad * (1 - beta1)).to(p.dtype)
+                    if p in their_opt.state else torch.sign(p.grad) for p in theirs.parameters()]
+        for f, a, b in zip(flipped, ours_c, theirs_c):
+            f |= a != b
+        m_before = {i: their_opt.state[p]["exp_avg"].clone() if p in their_opt.state
+                    else torch.zeros_like(p) for i, p in enumerate(theirs.parameters())}
+        grads = [p.grad.clone() for p in theirs.parameters()]
+        their_opt.step()
+        our_opt.step()
+        for i, (tp, op, f) in enumerate(zip(theirs.parameters(), ours.parameters(), flipped)):
+            assert torch.equal(tp.detach()[~f], op.detach()[~f]), (
+                f"Lion{kwargs} {dtype} step {k + 1}: parameter {i} differs from lion-pytorch "
+                f"where the signs agreed")
+            tm, om = their_opt.state[tp]["exp_avg"], our_opt.state[op]["exp_avg"]
+            carried[i] = beta2 * carried[i] + 2 * u * (
+                beta2 * m_before[i].abs() + (1 - beta2) * grads[i].abs() + tm.abs())
+            assert ((tm - om).abs() <= 2 * carried[i]).all(), (
+                f"Lion{kwargs} {dtype} step {k + 1}: exp_avg {i} beyond the rounding bound")
+    total = sum(f.numel() for f in flipped)
+    assert sum(int(f.sum()) for f in flipped) <= total // 1000
+
+
+def test_lion_defaults_and_state_are_lion_pytorchs():
+    lion_pytorch = pytest.importorskip("lion_pytorch", reason="lion-pytorch is not installed")
+    p, q = torch.randn(4, requires_grad=True), torch.randn(4, requires_grad=True)
+    theirs, ours = lion_pytorch.Lion([p]), nt.Lion([q])
+    for key in ("lr", "betas", "weight_decay"):
+        assert ours.defaults[key] == theirs.defaults[key]
+    q.grad = torch.ones(4)
+    ours.step()
+    assert set(ours.state[q]) == {"step", "exp_avg"}  # lion-pytorch's exp_avg, and a count
+
+
+@pytest.mark.parametrize("direction", ["lion_pytorch_to_nnfast", "nnfast_to_lion_pytorch"])
+def test_lion_checkpoint_crosses_both_ways(direction):
+    """10 steps with one, save, load into the other, 10 more: the same parameters as the
+    first one continuing. lion-pytorch keeps no step count: loaded here, it starts at 0."""
+    lion_pytorch = pytest.importorskip("lion_pytorch", reason="lion-pytorch is not installed")
+    dtype, kwargs = torch.float64, dict(lr=1e-3, weight_decay=0.1)
+    first, second = ((lion_pytorch.Lion, nt.Lion) if direction == "lion_pytorch_to_nnfast"
+                     else (nt.Lion, lion_pytorch.Lion))
+    model, _, restarted, resumed = _train_save_resume(first, second, kwargs, dtype, 10)
+    assert_params_close(list(model.parameters()), list(restarted.parameters()), dtype, 20,
+                        f"Lion {direction}")
+    if second is nt.Lion:
+        assert all(resumed.state[p]["step"].item() == 10 for p in restarted.parameters())
+
+
+# --------------------------------------------------------------------------- Adadelta in ULPs
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(lr=0.5, rho=0.95, eps=1e-7, maximize=True),
+                                    dict(rho=0.5, eps=1e-3), dict(lr=1e-2, rho=0.99)],
+                         ids=["defaults", "rho-eps-maximize", "rho-eps", "lr-rho"])
+def test_adadelta_float32_within_a_few_ulps_of_torch(kwargs):
+    """50 float32 steps of torch.optim.Adadelta and nnfast.torch.Adadelta, each started from
+    torch's parameters and states (copied into nnfast's), on 100003 elements and gradients
+    of magnitudes 1e-3 to 10: nnfast computes in torch's order, and the differences left are
+    torch's own roundings. Its addcmul fuses the last multiply-add (nnfast rounds twice, the
+    same on every ISA), and its CPU sqrt is not correctly rounded (up to about 0.8 ulp). The
+    bound, in units in the last place of torch's value (2**-23 |x|): square_avg 2 (measured
+    1), acc_delta 10 (measured 7), the parameters 4 (measured 3) of the larger of |p| and
+    the step's |p_t - p_(t-1)|. (With weight_decay torch also fuses g + wd p: the training
+    loops above cover that case with their looser bound.)"""
+    g = torch.Generator().manual_seed(0)
+    scales = torch.logspace(-3, 1, 50)
+    theirs = torch.randn(100003, generator=g)
+    ours = theirs.clone()
+    their_opt, our_opt = torch.optim.Adadelta([theirs], **kwargs), nt.Adadelta([ours], **kwargs)
+    ulp = 2.0**-23
+    bounds = {"square_avg": 2, "acc_delta": 10}
+    for k in range(50):
+        theirs.grad = torch.randn(100003, generator=g) * scales[k]
+        ours.grad = theirs.grad.clone()
+        before = theirs.detach().clone()
+        their_opt.step()
+        our_opt.step()
+        step_size = torch.maximum(theirs.abs(), (theirs - before).abs())
+        assert ((ours - theirs).abs() <= 4 * ulp * step_size).all(), f"params, step {k + 1}"
+        for name, bound in bounds.items():
+            want, got = their_opt.state[theirs][name], our_opt.state[ours][name]
+            assert ((got - want).abs() <= bound * ulp * want.abs()).all(), f"{name}, step {k + 1}"
+        with torch.no_grad():  # the next step starts from torch's values
+            ours.copy_(theirs)
+            for name in bounds:
+                our_opt.state[ours][name].copy_(their_opt.state[theirs][name])

@@ -104,8 +104,11 @@ def _train(optimizer_of, dtype, steps, seed=1, model=None):
                                          (nt.Adagrad, dict(lr=0.1)),
                                          (nt.NAdam, dict(lr=1e-2, weight_decay=0.01)),
                                          (nt.RAdam, dict(lr=1e-2)),
-                                         (nt.LAMB, dict(lr=1e-2, max_grad_norm=0.5))],
-                         ids=["adam", "sgdm", "rmsprop", "adagrad", "nadam", "radam", "lamb"])
+                                         (nt.LAMB, dict(lr=1e-2, max_grad_norm=0.5)),
+                                         (nt.Lion, dict(lr=1e-3, weight_decay=0.1)),
+                                         (nt.Adamax, dict(lr=1e-2)), (nt.Adadelta, dict())],
+                         ids=["adam", "sgdm", "rmsprop", "adagrad", "nadam", "radam", "lamb", "lion",
+                              "adamax", "adadelta"])
 def test_master_weights_follow_the_float32_run_exactly(cls, kwargs, dtype):
     """With master_weights the float32 masters take the bits a float32 model's parameters
     take under the same gradients; the 16-bit parameters are the masters rounded."""
@@ -160,16 +163,17 @@ def test_remainders_equal_masters_bit_for_bit(cls, kwargs):
                                      dict(stochastic_rounding=True),
                                      dict(state_dtype=torch.float32)],
                          ids=["masters", "remainders", "stochastic", "float32-states"])
-def test_checkpoint_with_storage_options_resumes_bit_for_bit(options):
+@pytest.mark.parametrize("cls", [nt.AdamW, nt.Lion], ids=["adamw", "lion"])
+def test_checkpoint_with_storage_options_resumes_bit_for_bit(options, cls):
     def make(model):
         torch.manual_seed(5)  # (the stochastic-rounding seed comes from torch's generator)
-        return nt.AdamW(model.parameters(), lr=1e-2, **options)
+        return cls(model.parameters(), lr=1e-2, **options)
     straight, _ = _train(make, torch.bfloat16, 12)
     first, opt = _train(make, torch.bfloat16, 6)
     checkpoint = copy.deepcopy(opt.state_dict())
     resumed_model = copy.deepcopy(first)
-    resumed = nt.AdamW(resumed_model.parameters(), lr=1e-2, **{k: v for k, v in options.items()
-                                                               if k != "stochastic_rounding"})
+    resumed = cls(resumed_model.parameters(), lr=1e-2, **{k: v for k, v in options.items()
+                                                          if k != "stochastic_rounding"})
     resumed.load_state_dict(checkpoint)
     for step in range(6, 12):
         _backward(resumed_model, *_batch(torch.bfloat16, step))

@@ -28,6 +28,9 @@ FULL_HP = {
     "nadam": dict(lr=0.1, step=1, mu_product=0.45),
     "radam": dict(lr=0.1, step=7),
     "lamb": dict(lr=0.1, step=1),
+    "lion": dict(lr=0.1),
+    "adamax": dict(lr=0.1, step=1),
+    "adadelta": dict(lr=0.1),
 }
 
 
@@ -190,6 +193,16 @@ BAD_HYPERPARAMETERS = [
     ("lamb", dict(max_grad_norm=-1.0), ValueError, "max_grad_norm"),
     ("lamb", dict(use_nvlamb=1), TypeError, "use_nvlamb"),
     ("lamb", dict(lr=1e39), ValueError, "lr"),
+    ("lion", dict(beta1=1.5), ValueError, "beta1"),
+    ("lion", dict(beta2=-0.1), ValueError, "beta2"),
+    ("adamax", dict(step=0), ValueError, "step"),
+    ("adamax", dict(step=1.5), TypeError, "step"),
+    ("adamax", dict(beta1=1.0), ValueError, "beta1"),
+    ("adamax", dict(beta2=1.0), ValueError, "beta2"),
+    ("adamax", dict(eps=-1e-8), ValueError, "eps"),
+    ("adadelta", dict(rho=1.5), ValueError, "rho"),
+    ("adadelta", dict(rho=-0.1), ValueError, "rho"),
+    ("adadelta", dict(eps=-1e-6), ValueError, "eps"),
 ]
 
 
@@ -499,7 +512,8 @@ def test_make_states_are_valid_for_every_optimizer(rng):
         st = make_states(rng, kind, hp, (100,), np.float64)
         if "grad_avgs" in st:
             assert (st["square_avgs"] > st["grad_avgs"] ** 2).all()
-        for name in ("sums", "exp_avg_sqs", "max_exp_avg_sqs"):
+        for name in ("sums", "exp_avg_sqs", "max_exp_avg_sqs", "exp_infs", "square_avgs",
+                     "acc_deltas"):
             if name in st:
                 assert (st[name] >= 0).all()
 

@@ -31,6 +31,9 @@ def main() -> None:
     nnfast.sgdm_step(tuple(params), tuple(grads), exp_avgs, lr=0.1, nesterov=True)
     nnfast.rmsprop_step(params, grads, exp_avg_sqs, lr=0.01, momentum=0.9,
                         momentum_buffers=exp_avgs)
+    nnfast.lion_step(params, grads, exp_avgs, lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0.1)
+    nnfast.adamax_step(params, grads, exp_avgs, exp_avg_sqs, step=[1, 2], lr=2e-3)
+    nnfast.adadelta_step(params, grads, exp_avgs, exp_avg_sqs, rho=0.95, maximize=True)
 
     x = rng.standard_normal((4, 5))
     y = nnfast.sigmoid(x)

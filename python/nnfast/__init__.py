@@ -1,7 +1,7 @@
 """nnfast: fast, exact neural-network training kernels.
 
 Optimizer steps (SGD, momentum, Adagrad, RMSprop, Adam, AdamW, AMSGrad, NAdam, RAdam,
-LAMB),
+LAMB, Lion, Adamax, Adadelta),
 activations, losses, and gradient norms and clipping (``grad_norm``,
 ``clip_grad_norm_``) run as fused C++ kernels on NumPy arrays, in place where
 they update state, and as CUDA kernels on GPU arrays of any library
@@ -34,6 +34,9 @@ from .functional import (
     rmsprop_step,
     sgd_step,
     sgdm_step,
+    lion_step,
+    adamax_step,
+    adadelta_step,
 )
 from .functional import nadam_step, radam_step
 from .gradients import clip_grad_norm_, grad_norm
@@ -106,4 +109,5 @@ __all__ = [
     "set_num_threads", "sgd_step", "split_master", "sgdm_step", "sigmoid", "sigmoid_backward",
     "softmax_cross_entropy", "tanh", "tanh_backward",
     "nadam_step", "radam_step",
+    "lion_step", "adamax_step", "adadelta_step",
 ]

@@ -4,9 +4,11 @@
 from typing import Any
 
 from nnfast._core import (
+    adadelta_step as adadelta_step,
     adagrad_step as adagrad_step,
     adam_step as adam_step,
     clip_grad_norm_ as clip_grad_norm_,
+    adamax_step as adamax_step,
     cross_entropy as cross_entropy,
     grad_norm as grad_norm,
     l1_loss as l1_loss,
@@ -14,6 +16,7 @@ from nnfast._core import (
     lamb_step as lamb_step,
     leaky_relu as leaky_relu,
     leaky_relu_backward as leaky_relu_backward,
+    lion_step as lion_step,
     mse_loss as mse_loss,
     nadam_step as nadam_step,
     radam_step as radam_step,

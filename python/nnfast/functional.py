@@ -604,3 +604,160 @@ def lamb_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arra
                                  use_nvlamb=use_nvlamb, maximize=maximize,
                                  **_shared(step, master_params, param_remainders, stochastic_rounding, seed,
                                           grad_scale, found_inf, store_scaled_grads))
+
+
+def lion_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, *, lr: float,
+              beta1: float = 0.9, beta2: float = 0.99, weight_decay: float = 0.0,
+              l1: float = 0.0, maximize: bool = False, step: Steps = 1,
+              master_params: Arrays | None = None, param_remainders: Arrays | None = None,
+              stochastic_rounding: bool = False, seed: int = 0, grad_scale: float | Array = 1.0,
+              found_inf: Array | None = None, store_scaled_grads: bool = False) -> None:
+    r"""Lion (Chen et al., 2023, "Symbolic Discovery of Optimization Algorithms"), as
+    lion-pytorch computes it.
+
+    .. math::
+
+        p &\leftarrow p\,(1 - \eta\lambda) \\
+        c &= \beta_1 m + (1-\beta_1)\,g' \\
+        p &\leftarrow p - \eta \operatorname{sign}(c) \\
+        m &\leftarrow \beta_2 m + (1-\beta_2)\,g'
+
+    with :math:`\operatorname{sign}(0) = 0` and :math:`\operatorname{sign}(\text{NaN}) =
+    \text{NaN}` (``torch.sign``). Every element moves by exactly :math:`\eta` (before the
+    decay); :math:`g'` is taken from :math:`p` before the decay. optax's ``lion`` is the
+    same update (its ``b1, b2``); the decay is decoupled, as in the paper.
+
+    Args:
+        params: parameters :math:`p`, updated in place.
+        grads: gradients :math:`g`.
+        exp_avgs: momentum :math:`m`, updated in place.
+        lr: learning rate :math:`\eta \ge 0`.
+        beta1: :math:`\beta_1 \in [0, 1]`, the interpolation whose sign is the update.
+        beta2: :math:`\beta_2 \in [0, 1]`, the momentum's decay.
+        weight_decay: decoupled decay :math:`\lambda \ge 0`.
+        l1, maximize: :math:`\lambda_1 \ge 0` and :math:`\sigma = -1` (ascent) in
+            :math:`g'` (module docstring).
+        step: the count of updates including this one (or one per parameter); the update
+            does not depend on it: it keys ``stochastic_rounding``'s random bits.
+        master_params, param_remainders, stochastic_rounding, seed: the storage options
+            (module docstring).
+        grad_scale, found_inf, store_scaled_grads: the gradient-scaling options (module
+            docstring).
+
+    Returns:
+        None; ``params`` and ``exp_avgs`` hold the result.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as every step (module docstring); ValueError
+            for a negative ``lr``, ``weight_decay`` or ``l1``, and a beta outside [0, 1].
+    """
+    module_for(params).lion_step(params=params, grads=grads, exp_avgs=exp_avgs, lr=lr,
+                                 beta1=beta1, beta2=beta2, weight_decay=weight_decay, l1=l1,
+                                 maximize=maximize,
+                                 **_shared(step, master_params, param_remainders, stochastic_rounding, seed,
+                                          grad_scale, found_inf, store_scaled_grads))
+
+
+def adamax_step(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_infs: Arrays, *,
+                step: Steps, lr: float = 2e-3, beta1: float = 0.9, beta2: float = 0.999,
+                eps: float = 1e-8, weight_decay: float = 0.0, l1: float = 0.0,
+                maximize: bool = False, master_params: Arrays | None = None,
+                param_remainders: Arrays | None = None, stochastic_rounding: bool = False,
+                seed: int = 0, grad_scale: float | Array = 1.0,
+                found_inf: Array | None = None, store_scaled_grads: bool = False) -> None:
+    r"""Adamax (Kingma & Ba, 2015, section 7.1) as ``torch.optim.Adamax`` computes it.
+
+    .. math::
+
+        m &\leftarrow \beta_1 m + (1-\beta_1)\,g' \\
+        u &\leftarrow \max(\beta_2 u,\ |g'| + \epsilon) \\
+        p &\leftarrow p - \frac{(\eta / (1-\beta_1^t))\, m}{u}
+
+    The exponentially weighted infinity norm :math:`u` takes Adam's :math:`\sqrt{v}`; a
+    NaN in either argument of the max gives NaN (``torch.maximum``). Keras puts
+    :math:`\epsilon` outside the max (:math:`m / (u + \epsilon)`); the paper has no
+    :math:`\epsilon`.
+
+    Args:
+        params: parameters :math:`p`, updated in place.
+        grads: gradients :math:`g`.
+        exp_avgs: first moments :math:`m`, updated in place.
+        exp_infs: infinity norms :math:`u`, updated in place.
+        step: :math:`t \ge 1`, the count of updates including this one (or one per
+            parameter).
+        lr: learning rate :math:`\eta \ge 0`.
+        beta1: :math:`\beta_1 \in [0, 1)`.
+        beta2: :math:`\beta_2 \in [0, 1)`.
+        eps: :math:`\epsilon \ge 0`.
+        weight_decay, l1, maximize: :math:`\lambda_2 \ge 0`, :math:`\lambda_1 \ge 0` and
+            :math:`\sigma = -1` (ascent) in :math:`g'` (module docstring).
+        master_params, param_remainders, stochastic_rounding, seed: the storage options
+            (module docstring).
+        grad_scale, found_inf, store_scaled_grads: the gradient-scaling options (module
+            docstring).
+
+    Returns:
+        None; ``params`` and the state arrays hold the result.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as every step (module docstring); ValueError
+            for ``step < 1``, a negative ``lr``, ``eps``, ``weight_decay`` or ``l1``, and a
+            beta outside [0, 1).
+    """
+    module_for(params).adamax_step(params=params, grads=grads, exp_avgs=exp_avgs,
+                                   exp_infs=exp_infs, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                                   weight_decay=weight_decay, l1=l1, maximize=maximize,
+                                   **_shared(step, master_params, param_remainders, stochastic_rounding, seed,
+                                            grad_scale, found_inf, store_scaled_grads))
+
+
+def adadelta_step(params: Arrays, grads: Arrays, square_avgs: Arrays, acc_deltas: Arrays, *,
+                  lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
+                  weight_decay: float = 0.0, l1: float = 0.0, maximize: bool = False,
+                  step: Steps = 1, master_params: Arrays | None = None,
+                  param_remainders: Arrays | None = None, stochastic_rounding: bool = False,
+                  seed: int = 0, grad_scale: float | Array = 1.0,
+                  found_inf: Array | None = None, store_scaled_grads: bool = False) -> None:
+    r"""Adadelta (Zeiler, 2012) as ``torch.optim.Adadelta`` computes it.
+
+    .. math::
+
+        v &\leftarrow \rho\,v + (1-\rho)\,g'^2 \\
+        \Delta &= \frac{\sqrt{u + \epsilon}}{\sqrt{v + \epsilon}}\,g' \\
+        u &\leftarrow \rho\,u + (1-\rho)\,\Delta^2 \\
+        p &\leftarrow p - \eta\,\Delta
+
+    in torch's order of roundings (:math:`((1-\rho) g') g'`, the ratio of the roots before
+    the product with :math:`g'`). The paper has no learning rate (:math:`\eta = 1`, torch's
+    default); Keras's default ``rho`` is 0.95 and ``epsilon`` 1e-7.
+
+    Args:
+        params: parameters :math:`p`, updated in place.
+        grads: gradients :math:`g`.
+        square_avgs: running mean :math:`v` of :math:`g'^2`, updated in place.
+        acc_deltas: running mean :math:`u` of :math:`\Delta^2`, updated in place.
+        lr: learning rate :math:`\eta \ge 0`.
+        rho: :math:`\rho \in [0, 1]`.
+        eps: :math:`\epsilon \ge 0`.
+        weight_decay, l1, maximize: :math:`\lambda_2 \ge 0`, :math:`\lambda_1 \ge 0` and
+            :math:`\sigma = -1` (ascent) in :math:`g'` (module docstring).
+        step: the count of updates including this one (or one per parameter); the update
+            does not depend on it: it keys ``stochastic_rounding``'s random bits.
+        master_params, param_remainders, stochastic_rounding, seed: the storage options
+            (module docstring).
+        grad_scale, found_inf, store_scaled_grads: the gradient-scaling options (module
+            docstring).
+
+    Returns:
+        None; ``params`` and the state arrays hold the result.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: as every step (module docstring); ValueError
+            for a negative ``lr``, ``eps``, ``weight_decay`` or ``l1``, and ``rho`` outside
+            [0, 1].
+    """
+    module_for(params).adadelta_step(params=params, grads=grads, square_avgs=square_avgs,
+                                     acc_deltas=acc_deltas, lr=lr, rho=rho, eps=eps,
+                                     weight_decay=weight_decay, l1=l1, maximize=maximize,
+                                     **_shared(step, master_params, param_remainders, stochastic_rounding, seed,
+                                              grad_scale, found_inf, store_scaled_grads))

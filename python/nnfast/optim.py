@@ -53,7 +53,8 @@ from nnfast import _core
 from nnfast import functional as _kernels
 from nnfast._types import HostArray, LearningRate
 
-__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam", "RAdam", "LAMB"]
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam", "RAdam", "LAMB", "Lion",
+           "Adamax", "Adadelta"]
 
 #: The hyperparameters of an optimizer, by name (the constructor's arguments but params).
 Hyperparameters = dict[str, Any]
@@ -960,3 +961,192 @@ class LAMB(_Optimizer):
             grad_averaging=hp["grad_averaging"], max_grad_norm=hp["max_grad_norm"],
             use_nvlamb=hp["use_nvlamb"], maximize=hp["maximize"],
             **{"step": _steps(states), **storage})
+
+
+def _check_betas(betas: Any, include_one: bool) -> None:
+    if not isinstance(betas, tuple) or len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    _core.check_unit_interval(betas[0], "betas[0]", include_one)
+    _core.check_unit_interval(betas[1], "betas[1]", include_one)
+
+
+class Lion(_Optimizer):
+    r"""Lion (Chen et al., 2023), step for step equal to lion-pytorch's ``Lion``.
+
+    Each step is :func:`nnfast.lion_step` (whose docstring has the update) with
+    ``beta1, beta2 = betas`` and the momentum starting at zero. The weight decay is
+    decoupled, :math:`p \leftarrow p(1 - \eta\lambda)`, as lion-pytorch's default (its
+    ``decoupled_weight_decay=True`` divides :math:`\lambda` by the initial lr: pass that
+    quotient as ``weight_decay`` here). Lion's updates have size :math:`\eta` per element, so
+    its learning rate is typically 3-10x smaller than AdamW's and its decay larger.
+
+    Args:
+        params: the parameters, a NumPy array or an iterable of them.
+        lr: learning rate :math:`\eta \ge 0`, or a callable of the steps taken.
+        betas: :math:`(\beta_1, \beta_2)`, each in [0, 1].
+        weight_decay: decoupled :math:`\lambda \ge 0`.
+        maximize: ascend.
+        l1: :math:`\lambda_1 \ge 0` (coupled, in :math:`g'`).
+        master_weights, store_param_remainders, state_dtype, stochastic_rounding, seed: the
+            storage options (module docstring).
+
+    State per parameter: ``"step"`` and ``"exp_avg"`` (:math:`m`).
+
+    Raises:
+        ValueError: storage options the parameters do not take (:func:`check_precision`);
+            negative ``lr``, ``weight_decay`` or ``l1``; a beta outside [0, 1] or ``betas``
+            not a pair; empty ``params``; a parameter that is not C-contiguous or not
+            writeable.
+        TypeError: a parameter that is not a float32, float64, bfloat16 or float16 numpy
+            array, or parameters of different dtypes; a ``state_dtype`` not allowed; a
+            hyperparameter that is not a real number.
+    """
+
+    def __init__(self, params: HostArray | Iterable[HostArray], lr: LearningRate = 1e-4,
+                 betas: Sequence[float] = (0.9, 0.99), weight_decay: float = 0,
+                 maximize: bool = False, l1: float = 0, *, master_weights: bool = False,
+                 store_param_remainders: bool = False, state_dtype: Any = None,
+                 stochastic_rounding: bool = False, seed: int | None = None) -> None:
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay,
+                                      maximize=bool(maximize), l1=l1,
+                                      **_precision(master_weights, store_param_remainders, state_dtype,
+                                                   stochastic_rounding, seed)))
+
+    @staticmethod
+    def _check_hyperparameters(hp: Hyperparameters) -> None:
+        _check_betas(hp["betas"], include_one=True)
+
+    @staticmethod
+    def _state_names(hp: Hyperparameters) -> list[str]:
+        return ["exp_avg"]
+
+    @staticmethod
+    def _apply(ops: ModuleType, hp: Hyperparameters, params: list[HostArray],
+               grads: list[HostArray], states: list[ParameterState], lr: float,
+               storage: dict[str, Any]) -> None:
+        beta1, beta2 = hp["betas"]
+        ops.lion_step(params, grads, _gather(states, "exp_avg"), lr=lr, beta1=beta1,
+                      beta2=beta2, weight_decay=hp["weight_decay"], l1=hp["l1"],
+                      maximize=hp["maximize"], **storage)
+
+
+class Adamax(_Optimizer):
+    r"""Adamax (``torch.optim.Adamax``).
+
+    Each step is :func:`nnfast.adamax_step` (whose docstring has the update) with
+    ``beta1, beta2 = betas``, ``step`` the parameter's own step count :math:`t` and both
+    states starting at zero. Keras adds :math:`\epsilon` outside the max, with defaults
+    ``learning_rate=1e-3``, ``epsilon=1e-7``.
+
+    Args:
+        params: the parameters, a NumPy array or an iterable of them.
+        lr: learning rate :math:`\eta \ge 0`, or a callable of the steps taken.
+        betas: :math:`(\beta_1, \beta_2)`, each in [0, 1).
+        eps: :math:`\epsilon \ge 0`.
+        weight_decay: coupled L2 :math:`\lambda_2 \ge 0`.
+        maximize: ascend.
+        l1: :math:`\lambda_1 \ge 0`.
+        master_weights, store_param_remainders, state_dtype, stochastic_rounding, seed: the
+            storage options (module docstring).
+
+    State per parameter: ``"step"``, ``"exp_avg"`` (:math:`m`) and ``"exp_inf"``
+    (:math:`u`).
+
+    Raises:
+        ValueError: storage options the parameters do not take (:func:`check_precision`);
+            negative ``lr``, ``eps``, ``weight_decay`` or ``l1``; a beta outside [0, 1) or
+            ``betas`` not a pair; empty ``params``; a parameter that is not C-contiguous or
+            not writeable.
+        TypeError: a parameter that is not a float32, float64, bfloat16 or float16 numpy
+            array, or parameters of different dtypes; a ``state_dtype`` not allowed; a
+            hyperparameter that is not a real number.
+    """
+
+    def __init__(self, params: HostArray | Iterable[HostArray], lr: LearningRate = 2e-3,
+                 betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, maximize: bool = False, l1: float = 0, *,
+                 master_weights: bool = False, store_param_remainders: bool = False,
+                 state_dtype: Any = None, stochastic_rounding: bool = False,
+                 seed: int | None = None) -> None:
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, maximize=bool(maximize), l1=l1,
+                                      **_precision(master_weights, store_param_remainders, state_dtype,
+                                                   stochastic_rounding, seed)))
+
+    @staticmethod
+    def _check_hyperparameters(hp: Hyperparameters) -> None:
+        _check_betas(hp["betas"], include_one=False)
+        _core.check_nonnegative(hp["eps"], "eps")
+
+    @staticmethod
+    def _state_names(hp: Hyperparameters) -> list[str]:
+        return ["exp_avg", "exp_inf"]
+
+    @staticmethod
+    def _apply(ops: ModuleType, hp: Hyperparameters, params: list[HostArray],
+               grads: list[HostArray], states: list[ParameterState], lr: float,
+               storage: dict[str, Any]) -> None:
+        beta1, beta2 = hp["betas"]
+        ops.adamax_step(params, grads, _gather(states, "exp_avg"), _gather(states, "exp_inf"),
+                        lr=lr, beta1=beta1, beta2=beta2, eps=hp["eps"],
+                        weight_decay=hp["weight_decay"], l1=hp["l1"], maximize=hp["maximize"],
+                        **{"step": _steps(states), **storage})
+
+
+class Adadelta(_Optimizer):
+    r"""Adadelta (``torch.optim.Adadelta``).
+
+    Each step is :func:`nnfast.adadelta_step` (whose docstring has the update) with both
+    running averages starting at zero. The paper has no learning rate (torch's default
+    ``lr=1.0``); Keras defaults to ``rho=0.95``, ``epsilon=1e-7``.
+
+    Args:
+        params: the parameters, a NumPy array or an iterable of them.
+        lr: learning rate :math:`\eta \ge 0`, or a callable of the steps taken.
+        rho: :math:`\rho \in [0, 1]`.
+        eps: :math:`\epsilon \ge 0`.
+        weight_decay: coupled L2 :math:`\lambda_2 \ge 0`.
+        maximize: ascend.
+        l1: :math:`\lambda_1 \ge 0`.
+        master_weights, store_param_remainders, state_dtype, stochastic_rounding, seed: the
+            storage options (module docstring).
+
+    State per parameter: ``"step"``, ``"square_avg"`` (:math:`v`) and ``"acc_delta"``
+    (:math:`u`).
+
+    Raises:
+        ValueError: storage options the parameters do not take (:func:`check_precision`);
+            negative ``lr``, ``eps``, ``weight_decay`` or ``l1``; ``rho`` outside [0, 1];
+            empty ``params``; a parameter that is not C-contiguous or not writeable.
+        TypeError: a parameter that is not a float32, float64, bfloat16 or float16 numpy
+            array, or parameters of different dtypes; a ``state_dtype`` not allowed; a
+            hyperparameter that is not a real number.
+    """
+
+    def __init__(self, params: HostArray | Iterable[HostArray], lr: LearningRate = 1.0,
+                 rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0,
+                 maximize: bool = False, l1: float = 0, *, master_weights: bool = False,
+                 store_param_remainders: bool = False, state_dtype: Any = None,
+                 stochastic_rounding: bool = False, seed: int | None = None) -> None:
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
+                                      maximize=bool(maximize), l1=l1,
+                                      **_precision(master_weights, store_param_remainders, state_dtype,
+                                                   stochastic_rounding, seed)))
+
+    @staticmethod
+    def _check_hyperparameters(hp: Hyperparameters) -> None:
+        _core.check_unit_interval(hp["rho"], "rho", True)
+        _core.check_nonnegative(hp["eps"], "eps")
+
+    @staticmethod
+    def _state_names(hp: Hyperparameters) -> list[str]:
+        return ["square_avg", "acc_delta"]
+
+    @staticmethod
+    def _apply(ops: ModuleType, hp: Hyperparameters, params: list[HostArray],
+               grads: list[HostArray], states: list[ParameterState], lr: float,
+               storage: dict[str, Any]) -> None:
+        ops.adadelta_step(params, grads, _gather(states, "square_avg"),
+                          _gather(states, "acc_delta"), lr=lr, rho=hp["rho"], eps=hp["eps"],
+                          weight_decay=hp["weight_decay"], l1=hp["l1"], maximize=hp["maximize"],
+                          **storage)

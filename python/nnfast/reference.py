@@ -47,6 +47,9 @@ __all__ = [
     "nadam_step",
     "radam_step",
     "lamb_step",
+    "lion_step",
+    "adamax_step",
+    "adadelta_step",
     "sigmoid",
     "tanh",
     "relu",
@@ -549,6 +552,115 @@ def lamb_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays,
         if (weight_decay != 0 or use_nvlamb) and param_norm != 0 and update_norm != 0:
             ratio = param_norm / update_norm
         p[...] = p - lr * ratio * u
+
+
+def lion_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays, *, lr: float,
+              beta1: float = 0.9, beta2: float = 0.99, weight_decay: float = 0.0,
+              l1: float = 0.0, maximize: bool = False, grad_scale: float = 1.0) -> None:
+    """Lion (Chen et al. 2023), lion-pytorch's form, in place::
+
+        p <- p * (1 - lr*weight_decay)
+        c  = beta1*m + (1 - beta1)*g'
+        p <- p - lr*sign(c)            (sign(0) = 0, sign(NaN) = NaN)
+        m <- beta2*m + (1 - beta2)*g'
+
+    ``g'`` (with only the ``l1`` term coupled) is taken from ``p`` before the decay.
+
+    Args:
+        params, grads, exp_avgs (m): one array or a list/tuple of arrays.
+        lr, beta1, beta2, weight_decay: as in the formula.
+        l1, maximize, grad_scale: terms of ``g'``.
+        Params and ``exp_avgs`` are updated in place.
+
+    Returns:
+        None; ``params`` and ``exp_avgs`` hold the result.
+    """
+    for p, g, m in zip(_as_list(params), _as_list(grads), _as_list(exp_avgs)):
+        g = _effective_grad(p, g, maximize=maximize, weight_decay=0.0, l1=l1,
+                            grad_scale=grad_scale)
+        # p = p*(1 - lr*wd), decoupled
+        p[...] = p * (1 - lr * weight_decay)
+        # c = beta1*m + (1 - beta1)*g'
+        c = beta1 * m + (1 - beta1) * g
+        # p = p - lr*sign(c)
+        p[...] = p - lr * np.sign(c)
+        # m = beta2*m + (1 - beta2)*g'
+        m[...] = beta2 * m + (1 - beta2) * g
+
+
+def adamax_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays,
+                exp_infs: HostArrays, *, step: int | list[int], lr: float = 2e-3,
+                beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                weight_decay: float = 0.0, l1: float = 0.0, maximize: bool = False,
+                grad_scale: float = 1.0) -> None:
+    """Adamax, ``torch.optim.Adamax``'s form, in place. With ``t = step``::
+
+        m <- beta1*m + (1 - beta1)*g'
+        u <- max(beta2*u, |g'| + eps)          (NaN on either side gives NaN)
+        p <- p - lr/(1 - beta1^t) * m / u
+
+    Args:
+        params, grads, exp_avgs (m), exp_infs (u): one array or a list/tuple of arrays.
+        step: the 1-based step count ``t``, or one per tensor.
+        lr, beta1, beta2, eps: as in the formula.
+        weight_decay, l1, maximize, grad_scale: terms of ``g'``.
+        Params and every state are updated in place.
+
+    Returns:
+        None; ``params`` and the state arrays hold the result.
+
+    Raises:
+        ValueError: ``step < 1``.
+    """
+    params = _as_list(params)
+    steps = _per_tensor(step, len(params))
+    if min(steps, default=1) < 1:
+        raise ValueError(f"step must be >= 1, got {min(steps)}")
+    for p, g, m, u, t in zip(params, _as_list(grads), _as_list(exp_avgs), _as_list(exp_infs),
+                             steps):
+        clr = lr / (1 - beta1**t)  # in Python float (double), as torch computes it
+        g = _effective_grad(p, g, maximize=maximize, weight_decay=weight_decay, l1=l1,
+                            grad_scale=grad_scale)
+        # m = beta1*m + (1 - beta1)*g'
+        m[...] = beta1 * m + (1 - beta1) * g
+        # u = max(beta2*u, |g'| + eps)
+        u[...] = np.maximum(beta2 * u, np.abs(g) + eps)
+        # p = p - clr*m/u
+        p[...] = p - clr * m / u
+
+
+def adadelta_step(params: HostArrays, grads: HostArrays, square_avgs: HostArrays,
+                  acc_deltas: HostArrays, *, lr: float = 1.0, rho: float = 0.9,
+                  eps: float = 1e-6, weight_decay: float = 0.0, l1: float = 0.0,
+                  maximize: bool = False, grad_scale: float = 1.0) -> None:
+    """Adadelta, ``torch.optim.Adadelta``'s form, in place::
+
+        v <- rho*v + (1 - rho)*g'^2
+        delta = sqrt(u + eps)/sqrt(v + eps) * g'
+        u <- rho*u + (1 - rho)*delta^2
+        p <- p - lr*delta
+
+    Args:
+        params, grads, square_avgs (v), acc_deltas (u): one array or a list/tuple of arrays.
+        lr, rho, eps: as in the formula.
+        weight_decay, l1, maximize, grad_scale: terms of ``g'``.
+        Params and every state are updated in place.
+
+    Returns:
+        None; ``params`` and the state arrays hold the result.
+    """
+    for p, g, v, u in zip(_as_list(params), _as_list(grads), _as_list(square_avgs),
+                          _as_list(acc_deltas)):
+        g = _effective_grad(p, g, maximize=maximize, weight_decay=weight_decay, l1=l1,
+                            grad_scale=grad_scale)
+        # v = rho*v + (1 - rho)*g'^2
+        v[...] = rho * v + (1 - rho) * g * g
+        # delta = sqrt(u + eps)/sqrt(v + eps) * g'
+        delta = np.sqrt(u + eps) / np.sqrt(v + eps) * g
+        # u = rho*u + (1 - rho)*delta^2
+        u[...] = rho * u + (1 - rho) * delta * delta
+        # p = p - lr*delta
+        p[...] = p - lr * delta
 
 
 # --------------------------------------------------------------------------- activations

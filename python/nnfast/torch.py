@@ -1,7 +1,9 @@
 r"""``torch.optim`` optimizers whose step runs nnfast's kernels on the tensors' own memory.
 
-``SGD``, ``Adagrad``, ``RMSprop``, ``Adam``, ``AdamW``, ``NAdam`` and ``RAdam`` here are subclasses of
-``torch.optim.Optimizer`` with torch's constructor arguments and defaults, ``param_groups``
+``SGD``, ``Adagrad``, ``RMSprop``, ``Adam``, ``AdamW``, ``NAdam``, ``RAdam``, ``Adamax`` and
+``Adadelta`` here are subclasses of ``torch.optim.Optimizer`` with torch's constructor
+arguments and defaults (``LAMB`` with apex FusedLAMB's, ``Lion`` with lion-pytorch's),
+``param_groups``
 with per-group hyperparameters, ``add_param_group``, ``zero_grad``, ``step(closure=None)``
 and torch's own ``state_dict()`` format (the same state keys, and ``step`` as torch stores
 it), so switching is one line::
@@ -112,8 +114,8 @@ from . import optim as _numpy_optim
 from . import functional as _kernels
 from . import gradients as _gradients
 
-__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam", "RAdam", "LAMB",
-           "GradScaler", "clip_grad_norm_"]
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam", "RAdam", "LAMB", "Lion",
+           "Adamax", "Adadelta", "GradScaler", "clip_grad_norm_"]
 
 _DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16, torch.complex64,
            torch.complex128)
@@ -121,7 +123,7 @@ _FLAGS = ("nesterov", "maximize", "centered", "amsgrad", "decoupled_weight_decay
 #: The numeric hyperparameters, which torch lets be one-element tensors (a group may hold other
 #: keys of the user's, such as a name, left as they are).
 _NUMBERS = ("lr", "momentum", "dampening", "weight_decay", "lr_decay",
-            "initial_accumulator_value", "eps", "alpha", "momentum_decay")
+            "initial_accumulator_value", "eps", "alpha", "momentum_decay", "rho")
 _COMPUTED_IN_FLOAT32 = (torch.float32, torch.bfloat16, torch.float16, torch.complex64)
 _HALF = (torch.bfloat16, torch.float16)
 _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64, torch.bfloat16: bfloat16,
@@ -1246,3 +1248,137 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if first.is_cuda:
         return total.reshape(())
     return torch.tensor(total, dtype=first.dtype)
+
+
+class Lion(_KernelOptimizer):
+    r"""lion-pytorch's ``Lion`` on nnfast's kernels, step for step equal to it.
+
+    .. math::
+
+        p_{t-1} \leftarrow p_{t-1} (1 - \eta\lambda), \quad
+        p_t = p_{t-1} - \eta \operatorname{sign}(\beta_1 m_{t-1} + (1 - \beta_1) g'_t),
+        \quad m_t = \beta_2 m_{t-1} + (1 - \beta_2) g'_t
+
+    details in :class:`nnfast.optim.Lion`. State: ``exp_avg`` (lion-pytorch's only key) and
+    ``step``, which lion-pytorch does not keep: nnfast keeps it because stochastic rounding
+    keys its random bits with it. Checkpoints cross both ways: lion-pytorch ignores the
+    extra ``step``, and a lion-pytorch checkpoint loads here with ``step`` 0 (the update does
+    not depend on it).
+
+    Args:
+        params: tensors or param-group dicts, as torch takes them.
+        lr (:math:`\eta`), betas (:math:`\beta_1, \beta_2`), weight_decay
+        (:math:`\lambda`, decoupled): lion-pytorch's, with its defaults; its
+        ``decoupled_weight_decay=True`` (:math:`\lambda` divided by the initial lr) is
+        ``weight_decay=wd / lr`` here, and ``use_triton`` has no counterpart.
+        maximize: ascend (beyond lion-pytorch, which ignores the group key).
+
+    Raises:
+        ValueError: negative ``lr`` or ``weight_decay``; a beta outside [0, 1].
+        At :meth:`step`: see the module docstring.
+    """
+
+    _arithmetic = _numpy_optim.Lion
+    _fallbacks = {"maximize": False}
+
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, *,
+                 maximize=False, master_weights=False, store_param_remainders=False,
+                 state_dtype=None, stochastic_rounding=False,
+                 max_grad_norm=None):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay,
+                                      maximize=maximize,
+                                      **_precision(master_weights, store_param_remainders, state_dtype,
+                                                   stochastic_rounding)),
+                         max_grad_norm=max_grad_norm)
+
+    def __setstate__(self, state):
+        # A lion-pytorch checkpoint has no step count: count from 0.
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for p in group["params"]:
+                st = self.state.get(p)
+                if st and "step" not in st:
+                    st["step"] = _step_tensor(p, group)
+
+
+class Adamax(_KernelOptimizer):
+    r"""``torch.optim.Adamax`` on nnfast's kernels.
+
+    .. math::
+
+        m_t = \beta_1 m_{t-1} + (1 - \beta_1) g'_t, \quad
+        u_t = \max(\beta_2 u_{t-1}, |g'_t| + \epsilon), \quad
+        p_t = p_{t-1} - \frac{\eta}{1 - \beta_1^t} \frac{m_t}{u_t}
+
+    with :math:`\lambda p` (``weight_decay``) in :math:`g'`; details in
+    :class:`nnfast.optim.Adamax`. State: ``step``, ``exp_avg``, ``exp_inf``.
+
+    Args:
+        params: tensors or param-group dicts, as torch takes them.
+        lr (:math:`\eta`), betas (:math:`\beta_1, \beta_2`), eps (:math:`\epsilon`),
+        weight_decay (:math:`\lambda`), maximize: torch's, with its defaults.
+        foreach: accepted and kept; nnfast's kernel is used either way.
+        capturable, differentiable: must be False.
+
+    Raises:
+        ValueError: negative ``lr``, ``eps`` or ``weight_decay``; a beta outside [0, 1);
+            ``capturable`` or ``differentiable``. At :meth:`step`: see the module docstring.
+    """
+
+    _arithmetic = _numpy_optim.Adamax
+    _fallbacks = {"foreach": None, "maximize": False, "differentiable": False,
+                  "capturable": False}
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 foreach=None, *, maximize=False, differentiable=False, capturable=False,
+                 master_weights=False, store_param_remainders=False, state_dtype=None,
+                 stochastic_rounding=False,
+                 max_grad_norm=None):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, foreach=foreach,
+                                      maximize=maximize, differentiable=differentiable,
+                                      capturable=capturable,
+                                      **_precision(master_weights, store_param_remainders, state_dtype,
+                                                   stochastic_rounding)),
+                         max_grad_norm=max_grad_norm)
+
+
+class Adadelta(_KernelOptimizer):
+    r"""``torch.optim.Adadelta`` on nnfast's kernels, in torch's operation order.
+
+    .. math::
+
+        v_t = \rho v_{t-1} + (1 - \rho) g'^2_t, \quad
+        \Delta_t = \frac{\sqrt{u_{t-1} + \epsilon}}{\sqrt{v_t + \epsilon}} g'_t, \quad
+        u_t = \rho u_{t-1} + (1 - \rho) \Delta_t^2, \quad
+        p_t = p_{t-1} - \eta \Delta_t
+
+    with :math:`\lambda p` (``weight_decay``) in :math:`g'`; details in
+    :class:`nnfast.optim.Adadelta`. State: ``step``, ``square_avg``, ``acc_delta``.
+
+    Args:
+        params: tensors or param-group dicts, as torch takes them.
+        lr (:math:`\eta`), rho (:math:`\rho`), eps (:math:`\epsilon`), weight_decay
+        (:math:`\lambda`), maximize: torch's, with its defaults.
+        foreach: accepted and kept; nnfast's kernel is used either way.
+        capturable, differentiable: must be False.
+
+    Raises:
+        ValueError: negative ``lr``, ``eps`` or ``weight_decay``; ``rho`` outside [0, 1];
+            ``capturable`` or ``differentiable``. At :meth:`step`: see the module docstring.
+    """
+
+    _arithmetic = _numpy_optim.Adadelta
+    _fallbacks = {"foreach": None, "maximize": False, "differentiable": False,
+                  "capturable": False}
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *,
+                 capturable=False, maximize=False, differentiable=False, master_weights=False,
+                 store_param_remainders=False, state_dtype=None, stochastic_rounding=False,
+                 max_grad_norm=None):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize, capturable=capturable,
+                                      foreach=foreach, differentiable=differentiable,
+                                      **_precision(master_weights, store_param_remainders, state_dtype,
+                                                   stochastic_rounding)),
+                         max_grad_norm=max_grad_norm)

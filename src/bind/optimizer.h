@@ -268,6 +268,48 @@ void prepare_lamb(OptimizerCall<S>& call, ops::LambHyper h) {
   call.scalars = std::move(own);
 }
 
+struct LionBinding {
+  static constexpr bool kTakesFirstStep = false;
+  static constexpr const char* kName = "lion_step";
+  using Operands = ops::LionOperands;
+  using Hyper = ops::LionHyper;
+  static Hyper hyper(Keywords& k) {
+    ops::GradHyper grad = grad_hyper(k);
+    const double decay = grad.weight_decay;
+    grad.weight_decay = 0.0;  // decoupled: p * (1 - lr * weight_decay), not part of g'
+    return {grad, nonnegative_arg(k.take("lr"), "lr"),
+            unit_interval_arg(k.take("beta1"), "beta1", true),
+            unit_interval_arg(k.take("beta2"), "beta2", true), decay};
+  }
+  static bool uses(const Hyper&, int) { return true; }
+};
+
+struct AdamaxBinding {
+  static constexpr bool kTakesFirstStep = false;
+  static constexpr const char* kName = "adamax_step";
+  using Operands = ops::AdamaxOperands;
+  using Hyper = ops::AdamaxHyper;
+  static Hyper hyper(Keywords& k) {
+    return {grad_hyper(k), nonnegative_arg(k.take("lr"), "lr"),
+            unit_interval_arg(k.take("beta1"), "beta1", false),
+            unit_interval_arg(k.take("beta2"), "beta2", false),
+            nonnegative_arg(k.take("eps"), "eps")};
+  }
+  static bool uses(const Hyper&, int) { return true; }
+};
+
+struct AdadeltaBinding {
+  static constexpr bool kTakesFirstStep = false;
+  static constexpr const char* kName = "adadelta_step";
+  using Operands = ops::AdadeltaOperands;
+  using Hyper = ops::AdadeltaHyper;
+  static Hyper hyper(Keywords& k) {
+    return {grad_hyper(k), nonnegative_arg(k.take("lr"), "lr"),
+            unit_interval_arg(k.take("rho"), "rho", true), nonnegative_arg(k.take("eps"), "eps")};
+  }
+  static bool uses(const Hyper&, int) { return true; }
+};
+
 // ------------------------------------------------------------ what every step shares
 
 // One value per tensor: obj itself for every tensor, or a list or tuple of one value
@@ -603,6 +645,9 @@ void bind_optimizers(py::module_& m) {
   bind_optimizer<B, NadamBinding>(m);
   bind_optimizer<B, RadamBinding>(m);
   bind_optimizer<B, LambBinding>(m);
+  bind_optimizer<B, LionBinding>(m);
+  bind_optimizer<B, AdamaxBinding>(m);
+  bind_optimizer<B, AdadeltaBinding>(m);
 }
 
 }  // namespace nnfast::bind

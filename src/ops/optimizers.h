@@ -8,11 +8,14 @@
 #include <type_traits>
 #include <variant>
 
+#include "ops/optimizers/adadelta.h"
 #include "ops/optimizers/adagrad.h"
 #include "ops/optimizers/adam.h"
 #include "ops/optimizers/nadam.h"
 #include "ops/optimizers/radam.h"
 #include "ops/optimizers/lamb.h"
+#include "ops/optimizers/adamax.h"
+#include "ops/optimizers/lion.h"
 #include "ops/optimizers/rmsprop.h"
 #include "ops/optimizers/sgd.h"
 #include "ops/optimizers/sgdm.h"
@@ -23,7 +26,8 @@ namespace nnfast::ops {
 template <class S>
 using OptimizerScalars = std::variant<SgdScalars<S>, SgdmScalars<S>, AdagradScalars<S>,
                                       RmspropScalars<S>, AdamScalars<S>,
-                                      NadamScalars<S>, RadamScalars<S>, LambScalars<S>>;
+                                      NadamScalars<S>, RadamScalars<S>, LambScalars<S>,
+                                      LionScalars<S>, AdamaxScalars<S>, AdadeltaScalars<S>>;
 
 NNFAST_ISA_NAMESPACE_BEGIN
 

@@ -2,8 +2,9 @@
 
 For each kernel and size, the roofline kernel (the same memory traffic with
 almost no math, run by nnfast's own C++ with the same threads), nnfast, the
-NumPy reference, PyTorch's fastest CPU path (if importable) and, for Adam, AdamW
-and Adagrad, DeepSpeed's CPU optimizers (if importable) alternate sample by
+NumPy reference, PyTorch's fastest CPU path (if importable; lion-pytorch for Lion)
+and, for Adam, AdamW, Adagrad and Lion, DeepSpeed's CPU optimizers (if importable)
+alternate sample by
 sample; the table gives medians and ratios taken in the same run. Every option
 is checked before anything is measured.
 """

@@ -6,7 +6,7 @@ array read once, updated or written once), and the shape of the roofline kernel
 measured beside it. ``make`` builds equal but separate inputs for each
 implementation: ``nnfast``, ``numpy`` (nnfast.reference, what a user would
 write with NumPy), ``torch`` (PyTorch's fastest CPU path for the same result,
-when torch is importable) and, for the optimizers DeepSpeed has on the CPU,
+when torch is importable; for Lion, lion-pytorch's) and, for the optimizers DeepSpeed has on the CPU,
 ``deepspeed`` (its C++ CPU optimizers, when deepspeed is importable). The model-shaped case ``adam_gpt2small`` compares
 ``nnfast.torch.Adam`` with ``torch.optim.Adam`` fused (``torch``) and default
 (``torch_default``) instead; it needs torch (``Case.requires``). ``clip_grad_norm_gpt2small``
@@ -156,9 +156,11 @@ def deepspeed_optimizers():
         with contextlib.redirect_stdout(sys.stderr):
             from deepspeed.ops.adagrad import DeepSpeedCPUAdagrad
             from deepspeed.ops.adam import DeepSpeedCPUAdam
+            from deepspeed.ops.lion import DeepSpeedCPULion
     except ImportError:
         return None
-    return {"DeepSpeedCPUAdam": DeepSpeedCPUAdam, "DeepSpeedCPUAdagrad": DeepSpeedCPUAdagrad}
+    return {"DeepSpeedCPUAdam": DeepSpeedCPUAdam, "DeepSpeedCPUAdagrad": DeepSpeedCPUAdagrad,
+            "DeepSpeedCPULion": DeepSpeedCPULion}
 
 
 def deepspeed_compared(case, dtype):
@@ -190,18 +192,22 @@ _STATES = {
     "nadam_step": ("exp_avgs", "exp_avg_sqs"),
     "radam_step": ("exp_avgs", "exp_avg_sqs"),
     "lamb_step": ("exp_avgs", "exp_avg_sqs"),
+    "lion_step": ("exp_avgs",),
+    "adamax_step": ("exp_avgs", "exp_infs"),
+    "adadelta_step": ("square_avgs", "acc_deltas"),
 }
 
-#: The steps torch has no fused CPU kernel for, timed on foreach: on the CPU torch.optim's
-#: default is its single-tensor loop, which foreach beats (a 1e7 float32 step on the 2-core
-#: VM: NAdam 123 ms loop, 90 ms foreach; RAdam 386 ms, 135 ms).
-_TORCH_FOREACH = ("rmsprop_step", "nadam_step", "radam_step")
+#: The torch-side implementation compared with each step that has no fused torch.optim
+#: one (the others are compared with torch's fused path): foreach where torch.optim has
+#: it (on the CPU torch.optim's default is its single-tensor loop, which foreach beats: a
+#: 1e7 float32 step on the 2-core VM: NAdam 123 ms loop, 90 ms foreach; RAdam 386 ms, 135 ms).
+_TORCH_PATHS = {"rmsprop_step": "foreach", "nadam_step": "foreach", "radam_step": "foreach",
+                "adamax_step": "foreach", "adadelta_step": "foreach", "lion_step": "lion-pytorch",
+                "lamb_step": "foreach (apex's math)"}
 
 
 def _torch_path(step_name):
-    if step_name == "lamb_step":
-        return "foreach (apex's math)"
-    return "foreach" if step_name in _TORCH_FOREACH else "fused"
+    return _TORCH_PATHS.get(step_name, "fused")
 
 
 def _torch_lamb(tensors, lr, step, beta1=0.9, beta2=0.999, eps=1e-6, weight_decay=1e-2,
@@ -241,13 +247,16 @@ def _deepspeed_optimizer(class_name, step_name, params, grads, lr):
     cls = deepspeed_optimizers()[class_name]
     if step_name == "adagrad_step":
         return cls(tensors, lr=lr).step
+    if step_name == "lion_step":
+        return cls(tensors, lr=lr, betas=(0.9, 0.99)).step  # lion_step's default betas
     adamw = step_name == "adamw_step"
     return cls(tensors, lr=lr, adamw_mode=adamw, weight_decay=1e-2 if adamw else 0.0).step
 
 
 def _torch_optimizer(step_name, options, params, grads):
     """torch.optim's fastest CPU path for the step: fused where torch has it (SGD,
-    Adagrad, Adam, AdamW), foreach otherwise (RMSprop, NAdam, RAdam)."""
+    Adagrad, Adam, AdamW), foreach otherwise (RMSprop, NAdam, RAdam, Adamax, Adadelta); for
+    Lion, lion-pytorch's Lion (None where it is not installed)."""
     tensors = [torch.from_numpy(p) for p in params]
     for t, g in zip(tensors, grads):
         t.grad = torch.from_numpy(g)
@@ -266,6 +275,15 @@ def _torch_optimizer(step_name, options, params, grads):
     elif step_name == "rmsprop_step":
         opt = torch.optim.RMSprop(tensors, lr=lr, momentum=o.get("momentum", 0.0),
                                   centered=o.get("centered", False), foreach=True)
+    elif step_name == "adamax_step":
+        opt = torch.optim.Adamax(tensors, lr=lr, foreach=True)
+    elif step_name == "adadelta_step":
+        opt = torch.optim.Adadelta(tensors, lr=lr, foreach=True)
+    elif step_name == "lion_step":
+        if not _importable("lion_pytorch"):
+            return None
+        from lion_pytorch import Lion
+        opt = Lion(tensors, lr=lr)
     else:
         cls = torch.optim.AdamW if step_name == "adamw_step" else torch.optim.Adam
         opt = cls(tensors, lr=lr, amsgrad=o.get("amsgrad", False), fused=True)
@@ -704,6 +722,12 @@ CASES = [
     Case("lamb", "optimizers", Traffic(6, 3, 0, passes=(Traffic(1, 0, 0), Traffic(4, 0, 0),
                                                         Traffic(1, 3, 0))),
          _single(_optimizer("lamb_step", step=10)), (1e7,)),
+    Case("lion", "optimizers", Traffic(1, 2, 0), _single(_optimizer("lion_step", lr=1e-4)),
+         (1e5, 1e6, 1e7), deepspeed="DeepSpeedCPULion"),
+    Case("adamax", "optimizers", Traffic(1, 3, 0),
+         _single(_optimizer("adamax_step", step=10, lr=2e-3)), (1e7,)),
+    Case("adadelta", "optimizers", Traffic(1, 3, 0),
+         _single(_optimizer("adadelta_step", lr=1.0)), (1e7,)),
     Case("adam_list200", "optimizers", Traffic(1, 3, 0), _tensor_list(_ADAM), (1e7,),
          deepspeed=_ADAM_DS),
     Case("adam_gpt2small", "optimizers", Traffic(1, 3, 0), _model_adam, (sum(_GPT2_SMALL),),

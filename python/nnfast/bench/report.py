@@ -29,14 +29,14 @@ COLUMNS = {
     "% roofline": "roofline time / nnfast time",
     "x numpy": "NumPy's time / nnfast's (nnfast.reference, the same formulas in NumPy)",
     "x torch": "PyTorch's time / nnfast's, on the path in 'torch path'",
-    "torch path": "the PyTorch path compared: fused or foreach (torch.optim), aten out= "
-                  "(the op writing into a preallocated output), autograd (forward and "
-                  "backward), vector_norm",
+    "torch path": "the PyTorch path compared: fused or foreach (torch.optim), lion-pytorch "
+                  "(its Lion), aten out= (the op writing into a preallocated output), "
+                  "autograd (forward and backward), vector_norm",
     "torch % roofline": "roofline time / PyTorch's time",
     "x torch default": "time of torch.optim's default CPU path (its per-tensor for-loop) / "
                        "nnfast's",
     "x deepspeed": "DeepSpeed's time / nnfast's (DeepSpeedCPUAdam, adamw_mode for AdamW; "
-                   "DeepSpeedCPUAdagrad)",
+                   "DeepSpeedCPUAdagrad; DeepSpeedCPULion)",
     "x fp32": "16-bit rows: nnfast's time on float32 arrays of the same values / its time in "
               "the row's layout",
     "x torch, torch scaler": "AMP rows: PyTorch's time / nnfast's with torch.amp.GradScaler "
