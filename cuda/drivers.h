@@ -35,7 +35,8 @@ struct Drivers {
                            double* update_squares);
 
   // Arrays live in device memory: control arrays (found_inf, grad_scale) are read by
-  // the kernels (optim.cu), never by the host.
+  // the kernels (optim.cu), not by the host (but for LAMB, whose trust ratios are
+  // derived on the host: bind/optimizer.h).
   static constexpr bool kHostMemory = false;
 
   template <class T>

@@ -10,6 +10,13 @@
 // operand is rounded once by the conversions of ops/precision.h, stochastic
 // rounding taking stochastic_bits of the tensor's index in the call and the
 // element's index in its tensor.
+//
+// The gradient-scaling options: every block returns at once when the call's found_inf
+// (a device float) is nonzero; every gradient is first multiplied by a device float
+// (DeviceScaledGrads: a device grad_scale, else 1); StoresScaledGrads writes it back.
+// LAMB's first two passes (the global gradient norm, the per-tensor sums of p^2 and
+// u^2) are reductions over the same loop, their partials added on the host in chunk
+// order.
 #include <algorithm>
 #include <cmath>
 #include <type_traits>

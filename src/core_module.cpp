@@ -15,6 +15,8 @@
 
 #include "bind/gradients.h"
 #include "ops/norms.h"
+#include "ops/optimizers/lamb.h"
+#include "ops/optimizers/nadam.h"
 #include "bind/numpy_backend.h"
 #include "bind/ops.h"
 #include "cpu/kernels.h"
@@ -230,6 +232,14 @@ PYBIND11_MODULE(_core, m) {
     return float64 ? ops::clip_coefficient<double>(total, max_norm)
                    : static_cast<double>(ops::clip_coefficient<float>(total, max_norm));
   }, py::arg("total"), py::arg("max_norm"), py::arg("float64"));
+  // LAMB's clip factor of a global gradient norm (ops/optimizers/lamb.h), for
+  // nnfast.torch.LAMB's max_grad_norm.
+  m.def("lamb_clip_factor", &ops::lamb_clip_factor, py::arg("global_norm"),
+        py::arg("max_grad_norm"));
+  // NAdam's momentum schedule mu_t (ops/optimizers/nadam.h), for the running product
+  // mu_product that nnfast.optim and nnfast.torch keep as torch keeps it.
+  m.def("nadam_momentum", &ops::nadam_momentum, py::arg("beta1"), py::arg("momentum_decay"),
+        py::arg("step"));
   m.def("supported_simd", []() {
     std::vector<std::string> names;
     for (const cpu::KernelTable* t : cpu::supported_kernels()) names.emplace_back(t->isa);

@@ -190,6 +190,14 @@ def test_gpu_16bit_arrays_are_read_by_activations_and_losses():
         nnfast.mse_loss(half(), FakeGpuArray(), grad_out=half())
 
 
+def test_gpu_norms_refuse_16bit_grads():
+    # (the GPU norms take float32 and float64; before this check a 16-bit array was read as
+    # float64, past its end)
+    for fn in (lambda g: nnfast.grad_norm(g), lambda g: nnfast.clip_grad_norm_(g, 1.0)):
+        with pytest.raises(TypeError, match=r"grads: dtype float16 is not supported for GPU arrays"):
+            fn([FakeGpuArray((0,), typestr="<f2")])
+
+
 def test_dlpack_bfloat16_is_read():
     # DLPack code 4 (kDLBfloat), 16 bits: the only protocol that names bfloat16 (a torch CPU
     # tensor's capsule stands in for a GPU library's)

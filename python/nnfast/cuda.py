@@ -16,9 +16,11 @@ others, with no framework as a dependency. Rules:
   the GPU, except where a value must come back to Python: the losses with
   ``reduction="sum"`` or ``"mean"`` and ``l1_loss``/``l2_loss`` (they return a
   float), ``softmax_cross_entropy`` with class ids (the ids are checked
-  against [0, C) before anything is written), and ``clip_grad_norm_`` with
-  ``error_if_nonfinite=True``. These synchronize their stream. ``grad_norm`` and
-  ``clip_grad_norm_`` return the norm as a 1-element array on the device.
+  against [0, C) before anything is written), ``clip_grad_norm_`` with
+  ``error_if_nonfinite=True``, and ``lamb_step`` (its trust ratios are derived on the
+  host). These synchronize their stream. ``grad_norm`` and ``clip_grad_norm_`` return the
+  norm as a 1-element array on the device, for float32 and float64 grads (16-bit GPU
+  grads: TypeError).
 - New arrays (outputs, per-row losses) are allocated by the input's own library,
   on its device: a torch tensor in, a torch tensor out.
 - Class ids on the GPU are int32 or int64.

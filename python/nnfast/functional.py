@@ -50,7 +50,8 @@ training loop folds into the update instead of separate passes over the gradient
     grad_scale: :math:`s \ge 0`: every gradient is multiplied by it, in the compute type,
         before anything else (:math:`g \leftarrow s\,g` below): an inverse loss scale times
         a clip coefficient (:func:`nnfast.clip_grad_norm_`'s). A real, or a 1-element
-        float32 array on the params' device (a GPU call's kernel reads it there: no sync).
+        float32 array on the params' device (a GPU call's kernel reads it there: no sync,
+        and no check of its value, which a host array or a real gets).
     found_inf: None, or a 1-element float32 array on the params' device: when it holds a
         nonzero value the step writes nothing (GradScaler's flag of an inf or NaN
         gradient; read by the kernel on a GPU). The step counts are the caller's: do not

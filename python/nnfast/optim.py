@@ -177,7 +177,14 @@ def storage_arguments(hp: Hyperparameters, states: Sequence[ParameterState]) -> 
     return out
 
 
-def skips(found_inf: Any) -> bool:
+def _times(product: Any, factor: float) -> Any:
+    """product * factor in product's dtype (a 0-d NumPy array or torch tensor), the factor
+    rounded to it first (NumPy 1's value-based casting would compute a float32 array times a
+    Python float in float64)."""
+    return product * (product.dtype.type(factor) if isinstance(product, np.ndarray) else factor)
+
+
+def _skips(found_inf: Any) -> bool:
     """Whether a step's ``found_inf`` (None, or a 1-element array or tensor) skips it."""
     return found_inf is not None and float(found_inf.reshape(-1)[0]) != 0
 
@@ -288,9 +295,11 @@ class _Optimizer:
             None; the parameters and their state hold the result.
 
         Raises:
-            ValueError: ``len(grads) != len(params)``, a gradient of the wrong shape, or a
-                negative learning rate from the ``lr`` callable.
-            TypeError: a gradient that is not a numpy array of the parameter's dtype.
+            ValueError: ``len(grads) != len(params)``, a gradient of the wrong shape, a
+                negative learning rate from the ``lr`` callable, a negative or non-finite
+                ``grad_scale``, a ``found_inf`` of more than one element.
+            TypeError: a gradient that is not a numpy array of the parameter's dtype; a
+                ``found_inf`` that is not a float32 array.
         """
         if isinstance(grads, np.ndarray):
             grads = [grads]
@@ -314,7 +323,7 @@ class _Optimizer:
                         [g for g in grads if g is not None], states, lr,
                         {**storage_arguments(self.hyperparameters, states),
                          **_grad_scaling(grad_scale, found_inf)})
-        if skips(found_inf):
+        if _skips(found_inf):
             return  # (the kernel checked the call whole, then wrote nothing)
         self.state.update(pending)
         self.steps_taken += 1
@@ -635,17 +644,21 @@ class RMSprop(_Optimizer):
             grad_avgs=_gather(states, "grad_avg") if hp["centered"] else None, **storage)
 
 
+def _check_betas(betas: Any, include_one: bool) -> None:
+    """betas: a pair, each in [0, 1) (or [0, 1] with include_one)."""
+    if not isinstance(betas, tuple) or len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    _core.check_unit_interval(betas[0], "betas[0]", include_one)
+    _core.check_unit_interval(betas[1], "betas[1]", include_one)
+
+
 class _Moments(_Optimizer):
     """The Adam family's shared checks (betas, eps) and state arrays (m and v: Adam adds
     AMSGrad's maximum)."""
 
     @staticmethod
     def _check_hyperparameters(hp: Hyperparameters) -> None:
-        betas = hp["betas"]
-        if not isinstance(betas, tuple) or len(betas) != 2:
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        _core.check_unit_interval(betas[0], "betas[0]", False)
-        _core.check_unit_interval(betas[1], "betas[1]", False)
+        _check_betas(hp["betas"], include_one=False)
         _core.check_nonnegative(hp["eps"], "eps")
 
     @staticmethod
@@ -811,7 +824,8 @@ class NAdam(_Moments):
         # P_t = P_{t-1} * mu_t in the dtype of the stored product (a 0-d array: NumPy's, or
         # a torch tensor's), mu_t rounded to it first, as torch's `mu_product *= mu`; stored
         # only once the kernel has run.
-        products = [st["mu_product"] * (beta1 * (1.0 - 0.5 * 0.96 ** (st["step"] * hp["momentum_decay"])))
+        products = [_times(st["mu_product"], _core.nadam_momentum(beta1, hp["momentum_decay"],
+                                                                 st["step"]))
                     for st in states]
         ops.nadam_step(
             params, grads, _gather(states, "exp_avg"), _gather(states, "exp_avg_sq"),
@@ -820,7 +834,7 @@ class NAdam(_Moments):
             momentum_decay=hp["momentum_decay"],
             decoupled_weight_decay=hp["decoupled_weight_decay"], maximize=hp["maximize"],
             **{"step": _steps(states), **storage})
-        if not skips(storage.get("found_inf")):
+        if not _skips(storage.get("found_inf")):
             for st, product in zip(states, products):
                 st["mu_product"][...] = product
 
@@ -942,7 +956,7 @@ class LAMB(_Optimizer):
 
     @staticmethod
     def _check_hyperparameters(hp: Hyperparameters) -> None:
-        Adam._check_hyperparameters(hp)
+        _Moments._check_hyperparameters(hp)
         _core.check_nonnegative(hp["max_grad_norm"], "max_grad_norm")
 
     @staticmethod
@@ -961,13 +975,6 @@ class LAMB(_Optimizer):
             grad_averaging=hp["grad_averaging"], max_grad_norm=hp["max_grad_norm"],
             use_nvlamb=hp["use_nvlamb"], maximize=hp["maximize"],
             **{"step": _steps(states), **storage})
-
-
-def _check_betas(betas: Any, include_one: bool) -> None:
-    if not isinstance(betas, tuple) or len(betas) != 2:
-        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    _core.check_unit_interval(betas[0], "betas[0]", include_one)
-    _core.check_unit_interval(betas[1], "betas[1]", include_one)
 
 
 class Lion(_Optimizer):
@@ -1075,8 +1082,7 @@ class Adamax(_Optimizer):
 
     @staticmethod
     def _check_hyperparameters(hp: Hyperparameters) -> None:
-        _check_betas(hp["betas"], include_one=False)
-        _core.check_nonnegative(hp["eps"], "eps")
+        _Moments._check_hyperparameters(hp)
 
     @staticmethod
     def _state_names(hp: Hyperparameters) -> list[str]:

@@ -586,12 +586,19 @@ class _KernelOptimizer(torch.optim.Optimizer):
     @staticmethod
     def _grad_norm(plans, scale):
         """The 2-norm of ``scale`` times every gradient of the step: one read pass, one
-        kernel call per (device, dtype), combined in float64."""
+        kernel call per (device, dtype), combined in float64. (16-bit CUDA gradients, which
+        nnfast's GPU norms do not take, through torch's own norm, summed in float32.)"""
         parts = {}
         for _, work in plans:
             for p, g, _ in work:
-                parts.setdefault((g.device, g.dtype), []).append(_memory(g))
-        norms = [float(_gradients.grad_norm(grads, scale=scale)) for grads in parts.values()]
+                parts.setdefault((g.device, g.dtype), []).append(g)
+        norms = []
+        for (device, dtype), grads in parts.items():
+            if device.type == "cuda" and dtype in _HALF:
+                per_tensor = torch._foreach_norm([g.float() for g in grads])
+                norms.append(scale * float(torch.linalg.vector_norm(torch.stack(per_tensor))))
+            else:
+                norms.append(float(_gradients.grad_norm([_memory(g) for g in grads], scale=scale)))
         return math.sqrt(math.fsum(n * n for n in norms)) if len(norms) > 1 else sum(norms)
 
     @torch.no_grad()
@@ -695,7 +702,8 @@ class GradScaler(torch.amp.GradScaler):
         if state["stage"] is not OptState.READY:  # unscale_ found the infs already (or error)
             return super().step(optimizer, *args, **kwargs)
         found_inf = torch.zeros((), dtype=torch.float32, device=self._scale.device)
-        optimizer.grad_scale = self._get_scale_async()
+        # (times a scale the caller set on the optimizer, as torch's step multiplies it)
+        optimizer.grad_scale = self._get_scale_async() * getattr(optimizer, "grad_scale", 1)
         optimizer.found_inf = found_inf
         optimizer._finds_inf = True
         try:
@@ -1041,11 +1049,13 @@ class NAdam(_KernelOptimizer):
             if not st:
                 continue
             product = st.get("mu_product")
-            if not (isinstance(product, torch.Tensor) and product.numel() == 1
-                    and product.is_floating_point()):
-                raise ValueError(f"the state 'mu_product' of param_groups[{index}]['params']"
-                                 f"[{position[id(p)]}] must be a one-element floating-point "
-                                 f"tensor, got {product!r}")
+            where = f"the state 'mu_product' of param_groups[{index}]['params'][{position[id(p)]}]"
+            if product is None:
+                raise ValueError(f"{where} is missing")
+            if not (isinstance(product, torch.Tensor) and product.is_floating_point()):
+                raise TypeError(f"{where} must be a floating-point tensor, got {product!r}")
+            if product.numel() != 1:
+                raise ValueError(f"{where} must have one element, got shape {tuple(product.shape)}")
         return hp, work
 
     def _pending_state(self, p, names, hp):
@@ -1173,8 +1183,9 @@ class LAMB(_KernelOptimizer):
         return super()._hyperparameters(group, where)
 
     def _clip_coefficient(self, total, dtype):
-        """apex's clip factor ``max_grad_norm / max(total, max_grad_norm)``."""
-        return self.max_grad_norm / max(total, self.max_grad_norm)
+        """apex's clip factor ``max_grad_norm / max(total, max_grad_norm)`` (that of
+        :func:`nnfast.lamb_step`)."""
+        return _core.lamb_clip_factor(total, self.max_grad_norm)
 
 
 # ---------------------------------------------------------------- gradient clipping

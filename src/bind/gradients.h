@@ -93,9 +93,18 @@ inline const Array& first_array(const CheckedList& c) {
 // The norm of the checked grads: on the host a float (and a float64 NumPy array of
 // the per-tensor norms); on the GPU new device arrays of the grads' library and
 // dtype, 1 element (and one per tensor), not waited for.
+// The GPU norms take float32 and float64 grads (their results are device arrays of
+// the grads' dtype): TypeError for 16-bit GPU grads, which the host takes.
+inline void check_device_norm_dtype(DType dtype) {
+  if (is_16bit_float(dtype))
+    throw py::type_error(std::string("grads: dtype ") + dtype_name(dtype) +
+                         " is not supported for GPU arrays here; expected float32 or float64");
+}
+
 template <class B>
 py::object run_grad_norm(const CheckedList& c, const NormArgs& args) {
   if constexpr (kDeviceResults<B>) {
+    check_device_norm_dtype(c.dtype);
     const Array& like = first_array(c);
     const Array total = B::empty(like, {1});
     const Array norms = args.per_tensor ? B::empty(like, {static_cast<int64_t>(c.sizes.size())}) : Array{};
@@ -126,6 +135,7 @@ template <class B>
 py::object run_clip(const CheckedList& c, const ClipArgs& args) {
   const std::string nonfinite = nonfinite_norm_message(args.spec.p);
   if constexpr (kDeviceResults<B>) {
+    check_device_norm_dtype(c.dtype);
     const Array total = B::empty(first_array(c), {1});
     dispatch(c.dtype, [&](auto tag) {
       using T = decltype(tag);

@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <type_traits>
 #include <string>
-#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>

@@ -41,7 +41,7 @@ struct OptimizerCall {
   bool stores_scaled_grads = false;
   // Null, or one float32 in the call's memory (host or device): nonzero skips the
   // whole step, with nothing written (GradScaler's found_inf). Read by the driver's
-  // own side, so a GPU caller needs no sync.
+  // own side, so a GPU caller needs no sync (LAMB's aside, which reads it on the host).
   const float* found_inf = nullptr;
   // Null, or one float32 on the device that every gradient is multiplied by too
   // (GPU calls whose grad_scale is a device array; a host value is in the scalars).
