@@ -135,30 +135,7 @@ struct RmspropBinding {
   }
 };
 
-struct AdamBinding {
-  static constexpr bool kTakesFirstStep = false;
-  static constexpr const char* kName = "adam_step";
-  using Operands = ops::AdamOperands;
-  using Hyper = ops::AdamHyper;
-  static Hyper hyper(Keywords& k) {
-    const bool decoupled = bool_arg(k.take("decoupled_weight_decay"), "decoupled_weight_decay");
-    ops::GradHyper grad = grad_hyper(k);
-    const double decay = grad.weight_decay;
-    if (decoupled) grad.weight_decay = 0.0;
-    return {grad,
-            nonnegative_arg(k.take("lr"), "lr"),
-            unit_interval_arg(k.take("beta1"), "beta1", false),
-            unit_interval_arg(k.take("beta2"), "beta2", false),
-            nonnegative_arg(k.take("eps"), "eps"),
-            decoupled ? decay : 0.0,
-            bool_arg(k.take("amsgrad"), "amsgrad")};
-  }
-  static bool uses(const Hyper& h, int slot) {
-    return slot != Operands::max_exp_avg_sqs || h.amsgrad;
-  }
-};
-
-// NAdam's and RAdam's shared hyperparameters (lr, the betas, eps), with a decoupled
+// The moments' hyperparameters of Adam, NAdam and RAdam (lr, the betas, eps), with a decoupled
 // weight_decay moved out of g' (grad) into the decay of p.
 inline ops::MomentHyper moment_hyper(Keywords& k, ops::GradHyper& grad) {
   const bool decoupled = bool_arg(k.take("decoupled_weight_decay"), "decoupled_weight_decay");
@@ -168,6 +145,21 @@ inline ops::MomentHyper moment_hyper(Keywords& k, ops::GradHyper& grad) {
           unit_interval_arg(k.take("beta2"), "beta2", false), nonnegative_arg(k.take("eps"), "eps"),
           decoupled ? decay : 0.0};
 }
+
+struct AdamBinding {
+  static constexpr bool kTakesFirstStep = false;
+  static constexpr const char* kName = "adam_step";
+  using Operands = ops::AdamOperands;
+  using Hyper = ops::AdamHyper;
+  static Hyper hyper(Keywords& k) {
+    ops::GradHyper grad = grad_hyper(k);
+    const ops::MomentHyper moments = moment_hyper(k, grad);
+    return {grad, moments, bool_arg(k.take("amsgrad"), "amsgrad")};
+  }
+  static bool uses(const Hyper& h, int slot) {
+    return slot != Operands::max_exp_avg_sqs || h.amsgrad;
+  }
+};
 
 // NAdam: takes its per-tensor mu_product (kTakesMuProduct).
 struct NadamBinding {

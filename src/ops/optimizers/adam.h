@@ -5,12 +5,13 @@
 //   amsgrad: vmax = max(vmax, v), used below in place of v (raw v, as PyTorch)
 //   p = p - step_size * m / (sqrt(v) / bias_correction2_sqrt + eps)
 // with step_size = lr / (1 - beta1^t) and bias_correction2_sqrt = sqrt(1 - beta2^t)
-// computed in double on the host, per tensor (each has its own t).
+// computed in double on the host, per tensor (each has its own t). The first three lines
+// are moments.h's, shared with NAdam and RAdam.
 #pragma once
 
 #include <cmath>
 
-#include "ops/optimizers/gradient.h"
+#include "ops/optimizers/moments.h"
 
 namespace nnfast::ops {
 
@@ -22,52 +23,36 @@ struct AdamOperands {
                                               {"exp_avg_sqs", Role::state},
                                               {"max_exp_avg_sqs", Role::state, "amsgrad=True"}};
 };
+static_assert(AdamOperands::exp_avg_sqs == MomentOperands::exp_avg_sqs,
+              "Adam's first operands are the moments' (update_moments reads them by slot)");
 
 struct AdamHyper {
   GradHyper grad;  // grad.weight_decay is the coupled L2 term; 0 when decoupled
-  double lr;
-  double beta1;
-  double beta2;
-  double eps;
-  double decoupled_weight_decay;  // 0 unless AdamW-style decay
+  MomentHyper moments;
   bool amsgrad;
 };
 
 template <class S>
 struct AdamScalars {
   GradScalars<S> grad;
-  S beta1;
-  S one_minus_beta1;  // rounded once from double, as PyTorch passes it
-  S beta2;
-  S one_minus_beta2;
-  S eps;
+  MomentScalars<S> moments;
   S step_size;
   S bias_correction2_sqrt;
-  S decay_factor;  // 1 - lr * weight_decay when decoupled
-  bool decoupled;
   bool amsgrad;
 };
 
 template <class S>
 AdamScalars<S> make_scalars(const AdamHyper& h, const TensorProgress& progress) {
+  const MomentHyper& m = h.moments;
   const double t = static_cast<double>(progress.step);
-  const double bias_correction1 = 1.0 - std::pow(h.beta1, t);
-  const double bias_correction2 = 1.0 - std::pow(h.beta2, t);
+  const double bias_correction1 = 1.0 - std::pow(m.beta1, t);
+  const double bias_correction2 = 1.0 - std::pow(m.beta2, t);
   // (Only lr and weight_decay can make a derived scalar overflow: both bias
-  // corrections lie in (0, 1]. AdamW's weight_decay is used only through
-  // 1 - lr * weight_decay, but is held to the same range as every hyperparameter.)
-  narrow<S>(h.lr, "lr");
-  narrow<S>(h.decoupled_weight_decay, "weight_decay");
+  // corrections lie in (0, 1].)
   return {grad_scalars<S>(h.grad),
-          narrow<S>(h.beta1, "beta1"),
-          narrow<S>(1.0 - h.beta1, "beta1", "1 - beta1"),
-          narrow<S>(h.beta2, "beta2"),
-          narrow<S>(1.0 - h.beta2, "beta2", "1 - beta2"),
-          narrow<S>(h.eps, "eps"),
-          narrow<S>(h.lr / bias_correction1, "lr", "lr / (1 - beta1**step)"),
+          moment_scalars<S>(m),
+          narrow<S>(m.lr / bias_correction1, "lr", "lr / (1 - beta1**step)"),
           narrow<S>(std::sqrt(bias_correction2), "beta2", "sqrt(1 - beta2**step)"),
-          narrow<S>(1.0 - h.lr * h.decoupled_weight_decay, "weight_decay", "1 - lr * weight_decay"),
-          h.decoupled_weight_decay != 0.0,
           h.amsgrad};
 }
 
@@ -81,22 +66,16 @@ struct AdamOp
   AdamScalars<S> s;
   template <class V>
   NNFAST_HD void operator()(V* x) const {
+    update_moments(x, s.grad, s.moments);
     V& p = x[AdamOperands::params];
-    V& m = x[AdamOperands::exp_avgs];
-    V& v = x[AdamOperands::exp_avg_sqs];
-    const V d = effective_grad(x[AdamOperands::grads], p, s.grad);  // from p before the decay
-    const V decayed = p * V(s.decay_factor);
-    p = s.decoupled ? decayed : p;
-    m = V(s.beta1) * m + V(s.one_minus_beta1) * d;
-    v = V(s.beta2) * v + V(s.one_minus_beta2) * (d * d);
-    V second_moment = v;
+    V second_moment = x[AdamOperands::exp_avg_sqs];
     if constexpr (Amsgrad) {
       V& vmax = x[AdamOperands::max_exp_avg_sqs];
-      vmax = max_nan_(vmax, v);
+      vmax = max_nan_(vmax, second_moment);
       second_moment = vmax;
     }
-    const V denom = sqrt_(second_moment) / V(s.bias_correction2_sqrt) + V(s.eps);
-    p = p - V(s.step_size) * (m / denom);
+    const V denom = sqrt_(second_moment) / V(s.bias_correction2_sqrt) + V(s.moments.eps);
+    p = p - V(s.step_size) * (x[AdamOperands::exp_avgs] / denom);
   }
 };
 

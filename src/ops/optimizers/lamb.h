@@ -20,17 +20,12 @@
 #include <cmath>
 #include <limits>
 
-#include "ops/optimizers/gradient.h"
+#include "ops/optimizers/moments.h"
 
 namespace nnfast::ops {
 
-struct LambOperands {
-  enum Slot : int { params, grads, exp_avgs, exp_avg_sqs, count };
-  static constexpr OperandSpec spec[count] = {{"params", Role::param},
-                                              {"grads", Role::grad},
-                                              {"exp_avgs", Role::state},
-                                              {"exp_avg_sqs", Role::state}};
-};
+// Adam's operands (moments.h).
+using LambOperands = MomentOperands;
 
 struct LambHyper {
   GradHyper grad;  // grad.weight_decay is the coupled L2 term: 0 in adam_w_mode
@@ -121,9 +116,7 @@ NNFAST_HD V lamb_direction(V& g, V p, V& m, V& v, const LambScalars<S>& s) {
 // add them in double, per tensor, in a fixed chunk order). Writes nothing.
 template <class S>
 struct LambSquaresOp {
-  static constexpr unsigned kRead = slot_bit(LambOperands::params) | slot_bit(LambOperands::grads) |
-                                    slot_bit(LambOperands::exp_avgs) |
-                                    slot_bit(LambOperands::exp_avg_sqs);
+  static constexpr unsigned kRead = kMomentSlots;
   static constexpr unsigned kWrite = 0;
   LambScalars<S> s;
   // u of the loaded elements; x[params] is left as loaded.

@@ -1,4 +1,4 @@
-// What Adam's variants NAdam and RAdam share, as PyTorch computes them: the operands
+// What Adam and its variants NAdam and RAdam share, as PyTorch computes them: the operands
 // (params, grads and the two moments), the hyperparameters of the moments, and the
 // first half of their update of an element:
 //   g' from p as given; decoupled: p = p * (1 - lr * wd)
