@@ -150,6 +150,11 @@ def test_grad_scale_and_found_inf():
                    grad_scale=np.full(1, 0.25, np.float32))
     for a, b in zip(params, scaled):
         np.testing.assert_array_equal(a, b)
+    stored = [np.array(4 * g) for g in stream[0]]
+    run_functional([p.copy() for p in params], [stored], nnfast.adafactor_step, grad_scale=0.25,
+                   store_scaled_grads=True)
+    for a, b in zip(stored, stream[0]):
+        np.testing.assert_array_equal(a, b)
     before = [p.copy() for p in params]
     states = [new_states(p) for p in params]
     nan_grads = [np.full(p.shape, np.nan, np.float32) for p in params]
@@ -192,8 +197,6 @@ def test_bad_calls_are_refused_before_anything_is_written():
         step([p], [g], [row], [col], [None], step=1, eps1=-1.0)
     with pytest.raises(ValueError, match="^step: "):
         step([p], [g], [row], [col], [None], step=0)
-    with pytest.raises(ValueError, match="^store_scaled_grads"):
-        step([p], [g], [row], [col], [None], step=1, store_scaled_grads=True)
     with pytest.raises(ValueError, match="^master_params"):
         step([p], [g], [row], [col], [None], step=1, master_params=[p.copy()])
     with pytest.raises(TypeError, match=r"^params\[0\]: dtype float16"):
@@ -242,3 +245,57 @@ def test_optim_class_refuses_bad_hyperparameters_and_checkpoints():
     state["state"][0]["row_var"] = np.zeros((2, 3), np.float32)
     with pytest.raises(ValueError, match=r"\['row_var'\] must be an array of shape \(2, 1\)"):
         opt.load_state_dict(state)
+
+
+@pytest.mark.parametrize("dtype_name", ["float32", "float64"])
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(o) or "defaults")
+def test_torch_class_follows_torch_for_50_steps_and_keeps_its_state_format(dtype_name, options):
+    """Every shape of SHAPES in one group (1-D, 2-D, 3-D, (1, n), (n, 1), 0-d), and a
+    transposed (non-contiguous) parameter, stepped through a contiguous copy."""
+    torch = _torch()
+    import nnfast.torch as nt
+
+    dtype = getattr(torch, dtype_name)
+    theirs = [torch.tensor(p) for p in initial_params(getattr(np, dtype_name))]
+    theirs.append(torch.randn(6, 4, dtype=dtype).t())
+    ours = [t.clone() if t.is_contiguous() else t.t().clone().t() for t in theirs]
+    their_opt = torch.optim.Adafactor(theirs, **options)
+    our_opt = nt.Adafactor(ours, **options)
+    rng = torch.Generator().manual_seed(0)
+    for _ in range(STEPS):
+        for t, o in zip(theirs, ours):
+            t.grad = torch.randn(t.shape, generator=rng, dtype=dtype)
+            o.grad = t.grad.clone()
+        their_opt.step()
+        our_opt.step()
+    for t, o in zip(theirs, ours):
+        assert_close(o.numpy(), t.numpy().astype(np.float64), STEPS, np.dtype(dtype_name))
+    theirs_sd, ours_sd = their_opt.state_dict(), our_opt.state_dict()
+    assert ours_sd["param_groups"] == theirs_sd["param_groups"]
+    for i, st in theirs_sd["state"].items():
+        assert list(ours_sd["state"][i]) == list(st)
+        for key, value in st.items():
+            assert ours_sd["state"][i][key].shape == value.shape
+            assert ours_sd["state"][i][key].dtype == value.dtype
+
+
+def test_torch_class_refuses_what_it_cannot_run_before_anything_changes():
+    torch = _torch()
+    import nnfast.torch as nt
+
+    with pytest.raises(TypeError, match="float32 and float64"):
+        nt.Adafactor([torch.zeros(3, dtype=torch.bfloat16)])
+    with pytest.raises(ValueError, match="beta2_decay"):
+        nt.Adafactor([torch.zeros(3)], beta2_decay=0.5)
+    p = torch.ones(4, 3)
+    opt = nt.Adafactor([p])
+    p.grad = torch.ones(4, 3)
+    opt.step()
+    state = opt.state_dict()
+    state["state"][0]["row_var"] = torch.zeros(4, 3)
+    opt.load_state_dict(state)
+    before = p.clone()
+    with pytest.raises(ValueError, match=r"'row_var'.* has shape \(4, 3\), expected \(4, 1\)"):
+        opt.step()
+    assert torch.equal(p, before)
+    assert opt.state[p]["step"].item() == 1

@@ -822,8 +822,8 @@ def adafactor_step(params: Arrays, grads: Arrays, row_vars: Sequence[Array | Non
         maximize: ascend: :math:`\sigma = -1`.
         master_params, param_remainders, stochastic_rounding, seed: the storage options
             (module docstring); only their defaults are taken (no 16-bit params yet).
-        grad_scale, found_inf: the gradient-scaling options (module docstring).
-        store_scaled_grads: must be False (not supported yet).
+        grad_scale, found_inf, store_scaled_grads: the gradient-scaling options (module
+            docstring).
 
     Returns:
         None; ``params`` and the state arrays hold the result.
@@ -835,8 +835,7 @@ def adafactor_step(params: Arrays, grads: Arrays, row_vars: Sequence[Array | Non
         ValueError: as every step; a state entry missing (None) where the parameter's
             dims use it, or given where they do not, or of a shape other than the one
             above; ``lr``, ``eps1``, ``eps2`` or ``weight_decay`` negative,
-            ``beta2_decay > 0``, ``d < 1``; a storage option other than its default, or
-            ``store_scaled_grads``.
+            ``beta2_decay > 0``, ``d < 1``; a storage option other than its default.
     """
     module = module_for(params)
     if not hasattr(module, "adafactor_step"):

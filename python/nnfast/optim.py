@@ -1217,8 +1217,8 @@ class Adafactor(_Optimizer):
         if not isinstance(eps, tuple) or len(eps) != 2:
             raise ValueError(f"eps: expected a pair (eps1 or None, eps2), got {eps!r}")
         if eps[0] is not None:
-            _core.check_nonnegative(eps[0], "eps1")
-        _core.check_nonnegative(eps[1], "eps2")
+            _core.check_nonnegative(eps[0], "eps[0] (eps1)")
+        _core.check_nonnegative(eps[1], "eps[1] (eps2)")
         _core.check_real(hp["d"], "d")
         if hp["d"] < 1:
             raise ValueError(f"d: must be >= 1, got {hp['d']}")

@@ -47,14 +47,11 @@ std::vector<py::object> state_entries(py::handle obj, const char* name, size_t c
   return entries;
 }
 
-// The storage and gradient-scaling options adafactor_step takes but does not run yet:
-// each must hold its default.
-inline void refuse_unsupported_options(const StorageArgs& storage, const GradScaling& scaling) {
+// The storage options adafactor_step takes but does not run yet: each must hold its default.
+inline void refuse_unsupported_options(const StorageArgs& storage) {
   if (!storage.master_params.is_none() || !storage.param_remainders.is_none() || storage.stochastic_rounding)
     throw py::value_error("master_params, param_remainders, stochastic_rounding: adafactor_step "
                           "takes float32 and float64 params only (no 16-bit storage options)");
-  if (scaling.store_scaled_grads)
-    throw py::value_error("store_scaled_grads: not supported by adafactor_step");
 }
 
 template <class B>
@@ -69,9 +66,10 @@ void run_adafactor(Keywords& k) {
   const py::handle step = k.take("step");
   const StorageArgs storage = storage_args(k);
   k.finish();
-  refuse_unsupported_options(storage, scaling);
+  refuse_unsupported_options(storage);
+  h.store_scaled_grads = scaling.store_scaled_grads;
 
-  const std::vector<Operand> operands{{"params", params, Access::write}, {"grads", grads, Access::read}};
+  const std::vector<Operand> operands{{"params", params, Access::write}, {"grads", grads, scaling.store_scaled_grads ? Access::write : Access::read}};
   CheckedList c = check_operands<B>(operands);
   const size_t count = c.arrays.size();
   for (size_t i = 0; i < count; ++i) check_float32_or_64(c.arrays[i][0], ArgName("params", static_cast<int64_t>(i)));

@@ -110,7 +110,7 @@ void factored_step(const ops::AdafactorHyper& h, const AdafactorTensor<S>& t) {
     update_partial[k] = updates;
   });
 
-  // Pass 3: the update, u recomputed with the same bits as pass 2's.
+  // Pass 3: the update, u recomputed with the same bits as pass 2's (before g is stored).
   const S step_size = ops::adafactor_step_size(h, s, in_order<S>(param_partial),
                                                in_order<S>(update_partial), t.count);
   const bool decays = h.weight_decay != 0.0;
@@ -118,9 +118,11 @@ void factored_step(const ops::AdafactorHyper& h, const AdafactorTensor<S>& t) {
                      int64_t c1) {
     for (int64_t i = r0; i < r1; ++i) {
       S* p = t.params + (entry * m + i) * n;
+      S* g = t.grads + (entry * m + i) * n;
       for (int64_t j = c0; j < c1; ++j) {
         const S decayed = decays ? p[j] * s.decay : p[j];
         p[j] = decayed + step_size * direction(entry, i, j);
+        if (h.store_scaled_grads) g[j] = s.grad_scale * g[j];
       }
     }
   });
@@ -156,6 +158,7 @@ void unfactored_step(const ops::AdafactorHyper& h, const AdafactorTensor<S>& t) 
       const S u = ops::adafactor_direction(s.grad_factor * t.grads[i], t.variances[i], s.eps1_squared);
       const S decayed = decays ? t.params[i] * s.decay : t.params[i];
       t.params[i] = decayed + step_size * u;
+      if (h.store_scaled_grads) t.grads[i] = s.grad_scale * t.grads[i];
     }
   });
 }

@@ -22,7 +22,7 @@ namespace nnfast::cpu {
 template <class S>
 struct AdafactorTensor {
   S* params;
-  const S* grads;
+  S* grads;  // written only with store_scaled_grads
   S* row_vars;   // null when unfactored
   S* col_vars;
   S* variances;  // null when factored

@@ -32,12 +32,14 @@ struct AdafactorHyper {
   double weight_decay;
   bool maximize;
   double grad_scale;
+  bool store_scaled_grads;  // write s g back into the grads
 };
 
 // The scalars of one tensor's step, derived in double and narrowed to S.
 template <class S>
 struct AdafactorScalars {
   S grad_factor;        // s, or -s with maximize
+  S grad_scale;         // s
   S new_weight;         // beta2_t' = t^beta2_decay
   S eps1;
   S eps1_squared;
@@ -50,6 +52,7 @@ AdafactorScalars<S> adafactor_scalars(const AdafactorHyper& h, int64_t step) {
   const double t = static_cast<double>(step);
   const double eps1 = h.eps1 < 0.0 ? static_cast<double>(std::numeric_limits<S>::epsilon()) : h.eps1;
   return {narrow<S>(h.maximize ? -h.grad_scale : h.grad_scale, "grad_scale"),
+          narrow<S>(h.grad_scale, "grad_scale"),
           narrow<S>(std::pow(t, h.beta2_decay), "beta2_decay", "step**beta2_decay"),
           narrow<S>(eps1, "eps"),
           narrow<S>(eps1 * eps1, "eps", "eps1**2"),
