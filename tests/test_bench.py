@@ -232,6 +232,7 @@ def test_model_case_states_its_tensors():
 @pytest.mark.parametrize("name, path", [("adam", "fused"), ("sgd", "fused"),
                                         ("rmsprop", "foreach"), ("lamb", "foreach (apex's math)"),
                                         ("adamax", "foreach"), ("adadelta", "foreach"),
+                                        ("adafactor", "foreach"),
                                         ("sigmoid", "aten out="),
                                         ("mse_loss", "autograd"), ("l1_loss", "vector_norm"),
                                         ("nadam", "foreach"), ("radam", "foreach")])

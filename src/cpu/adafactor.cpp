@@ -28,6 +28,29 @@ Blocks blocks_of(int64_t rows, int64_t cols) {
 
 double square(double x) { return x * x; }
 
+// A sum in double over kLanes lanes: element k of a run goes to lane k % kLanes (the lanes
+// let the adds run in parallel; the assignment depends on the run's bounds only), and the
+// lanes are added in order.
+constexpr int kLanes = 8;
+
+struct Lanes {
+  double lane[kLanes] = {};
+  double total() const {
+    double sum = 0.0;
+    for (double x : lane) sum += x;
+    return sum;
+  }
+};
+
+// term(k) for k in [begin, end), each passed to add(lane, k).
+template <class Add>
+void over_lanes(int64_t begin, int64_t end, const Add& add) {
+  int64_t k = begin;
+  for (; k + kLanes <= end; k += kLanes)
+    for (int l = 0; l < kLanes; ++l) add(l, k + l);
+  for (int l = 0; k < end; ++k, ++l) add(l, k);
+}
+
 template <class S>
 double in_order(const std::vector<double>& partial) {
   double total = 0.0;
@@ -60,19 +83,20 @@ void factored_step(const ops::AdafactorHyper& h, const AdafactorTensor<S>& t) {
   for_each_block([&](int64_t k, int64_t entry, int64_t rb, int64_t cb, int64_t r0, int64_t r1,
                      int64_t c0, int64_t c1) {
     double* cols = &col_partial[(entry * b.row_blocks + rb) * n];
-    double params = 0.0;
+    Lanes params;
     for (int64_t i = r0; i < r1; ++i) {
-      const int64_t row = (entry * m + i) * n;
-      double along_row = 0.0;
-      for (int64_t j = c0; j < c1; ++j) {
-        const double g2 = square(static_cast<double>(s.grad_factor * t.grads[row + j]));
-        along_row += g2;
+      const S* g = t.grads + (entry * m + i) * n;
+      const S* p = t.params + (entry * m + i) * n;
+      Lanes along_row;
+      over_lanes(c0, c1, [&](int l, int64_t j) {
+        const double g2 = square(static_cast<double>(s.grad_factor * g[j]));
+        along_row.lane[l] += g2;
         cols[j] += g2;
-        params += square(static_cast<double>(t.params[row + j]));
-      }
-      row_partial[(entry * m + i) * b.col_blocks + cb] = along_row;
+        params.lane[l] += square(static_cast<double>(p[j]));
+      });
+      row_partial[(entry * m + i) * b.col_blocks + cb] = along_row.total();
     }
-    param_partial[k] = params;
+    param_partial[k] = params.total();
   });
 
   // The moments: small (batch * (rows + cols) elements), updated in order on this thread.
@@ -95,19 +119,26 @@ void factored_step(const ops::AdafactorHyper& h, const AdafactorTensor<S>& t) {
     }
   }
 
-  const auto direction = [&](int64_t entry, int64_t i, int64_t j) {
-    const S v = t.row_vars[entry * m + i] * t.col_vars[entry * n + j] / row_mean_floor[entry];
-    return ops::adafactor_direction(s.grad_factor * t.grads[(entry * m + i) * n + j], v, s.eps1_squared);
+  // u of element j of row i: g' / sqrt(max(R_i C_j / floor, eps1^2)), torch's roundings.
+  const auto direction = [&s](S g, S row_var, S col_var, S floor) {
+    return ops::adafactor_direction(s.grad_factor * g, row_var * col_var / floor, s.eps1_squared);
   };
 
   // Pass 2: the sum of u^2 per block.
   std::vector<double> update_partial(tasks, 0.0);
   for_each_block([&](int64_t k, int64_t entry, int64_t, int64_t, int64_t r0, int64_t r1, int64_t c0,
                      int64_t c1) {
-    double updates = 0.0;
-    for (int64_t i = r0; i < r1; ++i)
-      for (int64_t j = c0; j < c1; ++j) updates += square(static_cast<double>(direction(entry, i, j)));
-    update_partial[k] = updates;
+    Lanes updates;
+    const S floor = row_mean_floor[entry];
+    const S* col = t.col_vars + entry * n;
+    for (int64_t i = r0; i < r1; ++i) {
+      const S* g = t.grads + (entry * m + i) * n;
+      const S row = t.row_vars[entry * m + i];
+      over_lanes(c0, c1, [&](int l, int64_t j) {
+        updates.lane[l] += square(static_cast<double>(direction(g[j], row, col[j], floor)));
+      });
+    }
+    update_partial[k] = updates.total();
   });
 
   // Pass 3: the update, u recomputed with the same bits as pass 2's (before g is stored).
@@ -116,14 +147,18 @@ void factored_step(const ops::AdafactorHyper& h, const AdafactorTensor<S>& t) {
   const bool decays = h.weight_decay != 0.0;
   for_each_block([&](int64_t, int64_t entry, int64_t, int64_t, int64_t r0, int64_t r1, int64_t c0,
                      int64_t c1) {
+    const S floor = row_mean_floor[entry];
+    const S* col = t.col_vars + entry * n;
     for (int64_t i = r0; i < r1; ++i) {
       S* p = t.params + (entry * m + i) * n;
       S* g = t.grads + (entry * m + i) * n;
+      const S row = t.row_vars[entry * m + i];
       for (int64_t j = c0; j < c1; ++j) {
         const S decayed = decays ? p[j] * s.decay : p[j];
-        p[j] = decayed + step_size * direction(entry, i, j);
-        if (h.store_scaled_grads) g[j] = s.grad_scale * g[j];
+        p[j] = decayed + step_size * direction(g[j], row, col[j], floor);
       }
+      if (h.store_scaled_grads)
+        for (int64_t j = c0; j < c1; ++j) g[j] = s.grad_scale * g[j];
     }
   });
 }
@@ -136,19 +171,20 @@ void unfactored_step(const ops::AdafactorHyper& h, const AdafactorTensor<S>& t) 
   std::vector<double> param_partial(tasks, 0.0), update_partial(tasks, 0.0);
   // Pass 1 reads p before pass 2 writes anything, as torch takes RMS(p) first.
   parallel_for(tasks, t.count, [&](int64_t k) {
-    double params = 0.0;
-    for (int64_t i = chunks[k].begin; i < chunks[k].end; ++i)
-      params += square(static_cast<double>(t.params[i]));
-    param_partial[k] = params;
+    Lanes params;
+    over_lanes(chunks[k].begin, chunks[k].end, [&](int l, int64_t i) {
+      params.lane[l] += square(static_cast<double>(t.params[i]));
+    });
+    param_partial[k] = params.total();
   });
   parallel_for(tasks, t.count, [&](int64_t k) {
-    double updates = 0.0;
-    for (int64_t i = chunks[k].begin; i < chunks[k].end; ++i) {
+    Lanes updates;
+    over_lanes(chunks[k].begin, chunks[k].end, [&](int l, int64_t i) {
       const S g = s.grad_factor * t.grads[i];
       t.variances[i] = ops::torch_lerp(t.variances[i], g * g, s.new_weight);
-      updates += square(static_cast<double>(ops::adafactor_direction(g, t.variances[i], s.eps1_squared)));
-    }
-    update_partial[k] = updates;
+      updates.lane[l] += square(static_cast<double>(ops::adafactor_direction(g, t.variances[i], s.eps1_squared)));
+    });
+    update_partial[k] = updates.total();
   });
   const S step_size = ops::adafactor_step_size(h, s, in_order<S>(param_partial),
                                                in_order<S>(update_partial), t.count);
