@@ -1,7 +1,7 @@
 r"""``torch.optim`` optimizers whose step runs nnfast's kernels on the tensors' own memory.
 
-``SGD``, ``Adagrad``, ``RMSprop``, ``Adam``, ``AdamW``, ``NAdam``, ``RAdam``, ``Adamax`` and
-``Adadelta`` here are subclasses of ``torch.optim.Optimizer`` with torch's constructor
+``SGD``, ``Adagrad``, ``RMSprop``, ``Adam``, ``AdamW``, ``NAdam``, ``RAdam``, ``Adamax``,
+``Adadelta`` and ``Adafactor`` (float32 and float64 CPU tensors only) here are subclasses of ``torch.optim.Optimizer`` with torch's constructor
 arguments and defaults (``LAMB`` with apex FusedLAMB's, ``Lion`` with lion-pytorch's),
 ``param_groups``
 with per-group hyperparameters, ``add_param_group``, ``zero_grad``, ``step(closure=None)``
