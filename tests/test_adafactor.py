@@ -195,6 +195,9 @@ def test_bad_calls_are_refused_before_anything_is_written():
         step([p], [g], [row], [col], [None], step=1, beta2_decay=0.1)
     with pytest.raises(ValueError, match="^eps1: must be >= 0"):
         step([p], [g], [row], [col], [None], step=1, eps1=-1.0)
+    with pytest.raises(ValueError, match="^eps2: .*rounds to infinity in float32"):
+        step([p], [g], [row], [col], [None], step=1, eps2=1e39,
+             found_inf=np.ones(1, np.float32))
     with pytest.raises(ValueError, match="^step: "):
         step([p], [g], [row], [col], [None], step=0)
     with pytest.raises(ValueError, match="^master_params"):

@@ -32,9 +32,8 @@ inline ops::AdafactorHyper adafactor_hyper(Keywords& k) {
   return h;
 }
 
-// The entries of a per-tensor state list: None, or arrays checked by the backend.
-template <class B>
-std::vector<py::object> state_entries(py::handle obj, const char* name, size_t count) {
+// The entries of a per-tensor state list (each None or an array, checked by the caller).
+inline std::vector<py::object> state_entries(py::handle obj, const char* name, size_t count) {
   if (!PyList_Check(obj.ptr()) && !PyTuple_Check(obj.ptr()))
     throw py::type_error(std::string(name) + ": expected a list with one entry (an array or None) "
                          "per entry of params, got " + type_name(obj));
@@ -73,9 +72,9 @@ void run_adafactor(Keywords& k) {
   CheckedList c = check_operands<B>(operands);
   const size_t count = c.arrays.size();
   for (size_t i = 0; i < count; ++i) check_float32_or_64(c.arrays[i][0], ArgName("params", static_cast<int64_t>(i)));
-  const std::vector<py::object> rows = state_entries<B>(row_vars, "row_vars", count);
-  const std::vector<py::object> cols = state_entries<B>(col_vars, "col_vars", count);
-  const std::vector<py::object> vars = state_entries<B>(variances, "variances", count);
+  const std::vector<py::object> rows = state_entries(row_vars, "row_vars", count);
+  const std::vector<py::object> cols = state_entries(col_vars, "col_vars", count);
+  const std::vector<py::object> vars = state_entries(variances, "variances", count);
   // The states fill slots 2..4 of the list, so check_no_shared_memory sees them too.
   const std::vector<Operand> all{operands[0], operands[1], {"row_vars", row_vars, Access::write},
                                  {"col_vars", col_vars, Access::write},
@@ -118,10 +117,9 @@ void run_adafactor(Keywords& k) {
     const Array scale = control_array<B>(scaling.grad_scale, "grad_scale");
     h.grad_scale = checked_grad_scale(*scale.ptr<float>());
   }
-  if (!scaling.found_inf.is_none()) {
-    const Array found_inf = control_array<B>(scaling.found_inf, "found_inf");
-    if (*found_inf.ptr<float>() != 0.0f) return;
-  }
+  bool skipped = false;
+  if (!scaling.found_inf.is_none())
+    skipped = *control_array<B>(scaling.found_inf, "found_inf").template ptr<float>() != 0.0f;
   int64_t total = 0;
   const auto run = [&](auto compute) {
     using S = decltype(compute);
@@ -140,6 +138,7 @@ void run_adafactor(Keywords& k) {
       total += t.count;
       tensors.push_back(t);
     }
+    if (skipped) return;  // (checked whole, scalars included, then nothing written)
     without_gil_if_large(total, [&] { cpu::adafactor_step(h, tensors); });
   };
   if (c.dtype == DType::float64) run(double{});

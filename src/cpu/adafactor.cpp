@@ -51,7 +51,6 @@ void over_lanes(int64_t begin, int64_t end, const Add& add) {
   for (int l = 0; k < end; ++k, ++l) add(l, k);
 }
 
-template <class S>
 double in_order(const std::vector<double>& partial) {
   double total = 0.0;
   for (double x : partial) total += x;
@@ -142,8 +141,8 @@ void factored_step(const ops::AdafactorHyper& h, const AdafactorTensor<S>& t) {
   });
 
   // Pass 3: the update, u recomputed with the same bits as pass 2's (before g is stored).
-  const S step_size = ops::adafactor_step_size(h, s, in_order<S>(param_partial),
-                                               in_order<S>(update_partial), t.count);
+  const S step_size = ops::adafactor_step_size(h, s, in_order(param_partial),
+                                               in_order(update_partial), t.count);
   const bool decays = h.weight_decay != 0.0;
   for_each_block([&](int64_t, int64_t entry, int64_t, int64_t, int64_t r0, int64_t r1, int64_t c0,
                      int64_t c1) {
@@ -186,8 +185,8 @@ void unfactored_step(const ops::AdafactorHyper& h, const AdafactorTensor<S>& t) 
     });
     update_partial[k] = updates.total();
   });
-  const S step_size = ops::adafactor_step_size(h, s, in_order<S>(param_partial),
-                                               in_order<S>(update_partial), t.count);
+  const S step_size = ops::adafactor_step_size(h, s, in_order(param_partial),
+                                               in_order(update_partial), t.count);
   const bool decays = h.weight_decay != 0.0;
   parallel_for(tasks, t.count, [&](int64_t k) {
     for (int64_t i = chunks[k].begin; i < chunks[k].end; ++i) {

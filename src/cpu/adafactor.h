@@ -5,8 +5,9 @@
 //   1. sums of g'^2 per block row and per block column (factored) and of p^2 per block,
 //   2. the factored moments (or v elementwise) updated, and the sum of u^2 per block,
 //   3. p updated with the tensor's step size.
-// A block's sums are in double in element order and the blocks' sums are added in
-// block order, so a step has the same bits for any thread count.
+// A block's sums are in double, in eight lanes fixed by the element's place in its run
+// (adafactor.cpp), and the blocks' sums are added in block order, so a step has the same
+// bits for any thread count.
 #pragma once
 
 #include <cstdint>

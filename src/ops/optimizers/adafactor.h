@@ -51,6 +51,8 @@ template <class S>
 AdafactorScalars<S> adafactor_scalars(const AdafactorHyper& h, int64_t step) {
   const double t = static_cast<double>(step);
   const double eps1 = h.eps1 < 0.0 ? static_cast<double>(std::numeric_limits<S>::epsilon()) : h.eps1;
+  // alpha <= max(eps2, RMS(p)) (rho <= 1): with eps2 within S's range, so is the step size.
+  narrow<S>(h.eps2, "eps2");
   return {narrow<S>(h.maximize ? -h.grad_scale : h.grad_scale, "grad_scale"),
           narrow<S>(h.grad_scale, "grad_scale"),
           narrow<S>(std::pow(t, h.beta2_decay), "beta2_decay", "step**beta2_decay"),
