@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bind/adafactor.h"
 #include "bind/gradients.h"
 #include "ops/norms.h"
 #include "ops/optimizers/lamb.h"
@@ -206,6 +207,7 @@ void bind_precision(py::module_& m) {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "nnfast's C++ kernels (private; use the nnfast package)";
   bind_ops<NumpyBackend>(m);
+  bind_adafactor<NumpyBackend>(m);
   bind_gradients<NumpyBackend>(m);
   bind_benchmark(m);
   bind_precision(m);

@@ -232,6 +232,7 @@ def test_model_case_states_its_tensors():
 @pytest.mark.parametrize("name, path", [("adam", "fused"), ("sgd", "fused"),
                                         ("rmsprop", "foreach"), ("lamb", "foreach (apex's math)"),
                                         ("adamax", "foreach"), ("adadelta", "foreach"),
+                                        ("adafactor", "foreach"),
                                         ("sigmoid", "aten out="),
                                         ("mse_loss", "autograd"), ("l1_loss", "vector_norm"),
                                         ("nadam", "foreach"), ("radam", "foreach")])
@@ -579,3 +580,15 @@ def test_lamb_case_counts_its_three_passes_and_its_torch_peer_is_lamb(rng):
                      [np.zeros_like(p) for p in ours], step=10, lr=1e-2)
     for a, b in zip(params, ours):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_adafactor_case_counts_its_three_passes_and_runs_a_square_matrix():
+    """24 bytes per float32 element over the three passes; every implementation's call runs
+    (nnfast's and the reference's on one square matrix, torch's on its own copy)."""
+    traffic = BY_NAME["adafactor"].traffic
+    assert traffic.bytes_per_element(4) == 24
+    assert sum(t.bytes_per_element(4) for t in traffic.passes) == 24
+    inputs = BY_NAME["adafactor"].inputs(1000, np.float32, np.random.default_rng(0))
+    assert inputs.shape == "31 x 31" and inputs.elements == 961
+    for call in inputs.calls.values():
+        call()

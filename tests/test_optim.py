@@ -20,7 +20,7 @@ def _twin(cls):
 
 CLASSES = {c.__name__: c for c in (optim.SGD, optim.Adagrad, optim.RMSprop, optim.Adam,
                                    optim.AdamW, optim.NAdam, optim.RAdam, optim.Lion,
-                                   optim.Adamax, optim.Adadelta)}
+                                   optim.Adamax, optim.Adadelta, optim.Adafactor)}
 
 # every main option of each optimizer
 CASES = [
@@ -60,6 +60,9 @@ CASES = [
     ("Adamax", dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, maximize=True)),
     ("Adadelta", dict(lr=1.0)),
     ("Adadelta", dict(lr=0.5, rho=0.95, eps=1e-7, weight_decay=0.1, maximize=True)),
+    ("Adafactor", dict(lr=1e-2)),
+    ("Adafactor", dict(lr=0.05, beta2_decay=-0.5, eps=(1e-20, 1e-2), d=1.5, weight_decay=0.1,
+                       maximize=True)),
     ("Adamax", dict(lr=ExponentialDecay(0.05, 5, 0.5))),
 ]
 CASE_IDS = [f"{n}-{','.join(f'{k}={v}' for k, v in kw.items() if k != 'lr')}"

@@ -32,6 +32,7 @@ CASES = [
     ("RAdam", dict(lr=1e-2)),
     ("Adamax", dict(lr=1e-2)),
     ("Adadelta", dict()),
+    ("Adafactor", dict(lr=0.05, weight_decay=0.01)),
 ]
 CASE_IDS = [f"{n}-{','.join(f'{k}={v}' for k, v in kw.items())}" for n, kw in CASES]
 

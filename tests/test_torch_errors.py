@@ -60,12 +60,13 @@ def _cases():
 
 def _named_arguments(entry):
     """Patterns of the arguments torch's message names, to be found as words: the entry's
-    keyword arguments that appear in it (a plural such as ``betas`` also as its singular),
-    else the parameters ("params", "parameter", ...; not "param_groups", which prefixes
+    keyword arguments that appear in it (a plural such as ``betas`` also as its singular,
+    Adafactor's ``eps`` as the "epsilon1" or "epsilon2" of its pair), else the parameters ("params", "parameter", ...; not "param_groups", which prefixes
     nnfast's messages)."""
     named = [re.escape(key) for key in entry.optimizer_error_input.kwargs
              if re.search(rf"\b({re.escape(key)}|{re.escape(key.rstrip('s'))})\b",
-                          entry.error_regex)]
+                          entry.error_regex)
+             or (key == "eps" and re.search(r"\bepsilon[12]\b", entry.error_regex))]
     return named or [r"param(eter)?s?"]
 
 

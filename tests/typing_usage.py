@@ -34,6 +34,8 @@ def main() -> None:
     nnfast.lion_step(params, grads, exp_avgs, lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0.1)
     nnfast.adamax_step(params, grads, exp_avgs, exp_avg_sqs, step=[1, 2], lr=2e-3)
     nnfast.adadelta_step(params, grads, exp_avgs, exp_avg_sqs, rho=0.95, maximize=True)
+    nnfast.adafactor_step(params, grads, [None, None], [None, None], exp_avg_sqs, step=1,
+                          eps1=None, d=1.5)
 
     x = rng.standard_normal((4, 5))
     y = nnfast.sigmoid(x)

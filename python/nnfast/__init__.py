@@ -1,7 +1,7 @@
 """nnfast: fast, exact neural-network training kernels.
 
 Optimizer steps (SGD, momentum, Adagrad, RMSprop, Adam, AdamW, AMSGrad, NAdam, RAdam,
-LAMB, Lion, Adamax, Adadelta),
+LAMB, Lion, Adamax, Adadelta, Adafactor: CPU only for now),
 activations, losses, and gradient norms and clipping (``grad_norm``,
 ``clip_grad_norm_``) run as fused C++ kernels on NumPy arrays, in place where
 they update state, and as CUDA kernels on GPU arrays of any library
@@ -37,6 +37,7 @@ from .functional import (
     lion_step,
     adamax_step,
     adadelta_step,
+    adafactor_step,
 )
 from .functional import nadam_step, radam_step
 from .gradients import clip_grad_norm_, grad_norm
@@ -109,5 +110,5 @@ __all__ = [
     "set_num_threads", "sgd_step", "split_master", "sgdm_step", "sigmoid", "sigmoid_backward",
     "softmax_cross_entropy", "tanh", "tanh_backward",
     "nadam_step", "radam_step",
-    "lion_step", "adamax_step", "adadelta_step",
+    "lion_step", "adamax_step", "adadelta_step", "adafactor_step",
 ]

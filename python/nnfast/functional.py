@@ -762,3 +762,88 @@ def adadelta_step(params: Arrays, grads: Arrays, square_avgs: Arrays, acc_deltas
                                      weight_decay=weight_decay, l1=l1, maximize=maximize,
                                      **_shared(step, master_params, param_remainders, stochastic_rounding, seed,
                                               grad_scale, found_inf, store_scaled_grads))
+
+
+def adafactor_step(params: Arrays, grads: Arrays, row_vars: Sequence[Array | None],
+                   col_vars: Sequence[Array | None], variances: Sequence[Array | None], *,
+                   step: Steps, lr: float = 1e-2, beta2_decay: float = -0.8,
+                   eps1: float | None = None, eps2: float = 1e-3, d: float = 1.0,
+                   weight_decay: float = 0.0, maximize: bool = False,
+                   master_params: Arrays | None = None, param_remainders: Arrays | None = None,
+                   stochastic_rounding: bool = False, seed: int = 0,
+                   grad_scale: float | Array = 1.0, found_inf: Array | None = None,
+                   store_scaled_grads: bool = False) -> None:
+    r"""Adafactor (Shazeer & Stern, 2018) as ``torch.optim.Adafactor`` computes it.
+
+    For each parameter :math:`p` of :math:`N` elements, with
+    :math:`g' = \sigma\,s\,g` (:math:`\sigma = -1` with ``maximize``, :math:`s` =
+    ``grad_scale``), :math:`\operatorname{RMS}(x) = \|x\|_2/\sqrt{N}` and
+    :math:`\operatorname{lerp}(a, b, w) = a + w\,(b - a)`:
+
+    .. math::
+
+        w_t &= t^{\hat\beta}, \qquad \rho_t = \min(\eta, 1/\sqrt{t}), \qquad
+            \alpha_t = \max(\epsilon_2, \operatorname{RMS}(p))\,\rho_t \\
+        p &\leftarrow p\,(1 - \eta\lambda) \\
+        R &\leftarrow \operatorname{lerp}(R, \operatorname{mean}_{-1} g'^2, w_t), \quad
+        C \leftarrow \operatorname{lerp}(C, \operatorname{mean}_{-2} g'^2, w_t), \quad
+        \hat v = \frac{R\,C}{\max(\operatorname{mean}_{-2} R, \epsilon_1)}
+            \quad\text{(2 dims or more)} \\
+        v &\leftarrow \operatorname{lerp}(v, g'^2, w_t), \quad \hat v = v
+            \quad\text{(0 or 1 dims)} \\
+        u &= \frac{g'}{\sqrt{\max(\hat v, \epsilon_1^2)}}, \qquad
+        p \leftarrow p - \frac{\alpha_t}{\max(1, \operatorname{RMS}(u)/d)}\,u
+
+    :math:`\alpha_t` is taken from :math:`p` before the decay. :math:`R` (shape of
+    :math:`p` with the last dim 1) and :math:`C` (the second-to-last dim 1) factor the
+    second moment over the last two dims, every leading dim a batch of its own;
+    :math:`R\,C` is their outer product. Each mean and RMS is summed in float64 in an
+    order fixed by the shape (the same bits for any thread count) and rounded once to the
+    compute type; :math:`\operatorname{lerp}` is torch's (from the end nearer to
+    :math:`w_t`). A parameter with no element is left as it is.
+
+    Args:
+        params: parameters :math:`p`, updated in place; float32 or float64.
+        grads: gradients :math:`g`, the params' dtype.
+        row_vars: one entry per parameter: :math:`R`, updated in place, for a parameter
+            of 2 or more dims, else None.
+        col_vars: one entry per parameter: :math:`C`, updated in place, for a parameter
+            of 2 or more dims, else None.
+        variances: one entry per parameter: :math:`v` (the parameter's shape), updated
+            in place, for a parameter of 0 or 1 dims, else None.
+        step: :math:`t \ge 1`, the count of updates including this one (or one per
+            parameter).
+        lr: :math:`\eta \ge 0`.
+        beta2_decay: :math:`\hat\beta \le 0`.
+        eps1: :math:`\epsilon_1 \ge 0`, or None for the machine epsilon of the params'
+            dtype (torch's default).
+        eps2: :math:`\epsilon_2 \ge 0`.
+        d: the clipping threshold :math:`d \ge 1`.
+        weight_decay: :math:`\lambda \ge 0`, decoupled (above).
+        maximize: ascend: :math:`\sigma = -1`.
+        master_params, param_remainders, stochastic_rounding, seed: the storage options
+            (module docstring); only their defaults are taken (no 16-bit params yet).
+        grad_scale, found_inf, store_scaled_grads: the gradient-scaling options (module
+            docstring).
+
+    Returns:
+        None; ``params`` and the state arrays hold the result.
+
+    Raises:
+        TypeError: as every step (module docstring); a dtype other than float32 or
+            float64, a state of another dtype than the params', a state list that is not
+            a list or tuple; GPU arrays (this step runs on the CPU only).
+        ValueError: as every step; a state entry missing (None) where the parameter's
+            dims use it, or given where they do not, or of a shape other than the one
+            above; ``lr``, ``eps1``, ``eps2`` or ``weight_decay`` negative,
+            ``beta2_decay > 0``, ``d < 1``; a storage option other than its default.
+    """
+    module = module_for(params)
+    if not hasattr(module, "adafactor_step"):
+        raise TypeError("adafactor_step: takes host (CPU) arrays only; GPU arrays are not "
+                        "supported yet")
+    module.adafactor_step(params=params, grads=grads, row_vars=row_vars, col_vars=col_vars,
+                          variances=variances, lr=lr, beta2_decay=beta2_decay, eps1=eps1,
+                          eps2=eps2, d=d, weight_decay=weight_decay, maximize=maximize,
+                          **_shared(step, master_params, param_remainders, stochastic_rounding,
+                                    seed, grad_scale, found_inf, store_scaled_grads))

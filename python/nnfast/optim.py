@@ -54,7 +54,7 @@ from nnfast import functional as _kernels
 from nnfast._types import HostArray, LearningRate
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam", "RAdam", "LAMB", "Lion",
-           "Adamax", "Adadelta"]
+           "Adamax", "Adadelta", "Adafactor"]
 
 #: The hyperparameters of an optimizer, by name (the constructor's arguments but params).
 Hyperparameters = dict[str, Any]
@@ -223,7 +223,9 @@ class _Optimizer:
 
     Subclasses define ``_check_hyperparameters(hp)`` (beyond lr, weight_decay and l1, which
     every optimizer has), ``_state_names(hp)`` (the state arrays
-    a parameter holds, besides "step"), optionally ``_initial_state(p)`` (default zeros),
+    a parameter holds, besides "step"; ``_state_names_of(hp, p)`` where they depend on the
+    parameter, ``_state_shape(name, p)`` where their shape is not the parameter's),
+    optionally ``_initial_state(p, name, dtype)`` (default zeros),
     ``_scalar_states`` (per-parameter numbers besides "step", each a 0-d array, with their
     initial values: NAdam's ``mu_product``), and
     ``_apply(ops, hp, params, grads, states, lr)``: the one kernel call of an update, given
@@ -256,19 +258,30 @@ class _Optimizer:
         _core.check_nonnegative(hp["l1"], "l1")
         cls._check_hyperparameters(hp)
 
-    def _initial_state(self, p: HostArray, dtype: Any) -> HostArray:
-        return np.zeros(p.shape, dtype)
+    def _state_names_of(self, hp: Hyperparameters, p: HostArray) -> list[str]:
+        """The state arrays of parameter ``p`` under ``hp``: ``_state_names(hp)``, for
+        every parameter alike unless a class says otherwise."""
+        return self._state_names(hp)
+
+    @staticmethod
+    def _state_shape(name: str, p: HostArray) -> tuple[int, ...]:
+        """The shape of the state array ``name`` of parameter ``p``: ``p``'s own, unless a
+        class says otherwise."""
+        return tuple(p.shape)
+
+    def _initial_state(self, p: HostArray, name: str, dtype: Any) -> HostArray:
+        return np.zeros(self._state_shape(name, p), dtype)
 
     def _state_dtypes(self, p: HostArray) -> dict[str, Any]:
         """The dtype of each state array of parameter ``p``."""
         hp = self.hyperparameters
         return {n: state_dtype(hp, n, p.dtype)
-                for n in self._state_names(hp) + precision_state_names(hp)}
+                for n in self._state_names_of(hp, p) + precision_state_names(hp)}
 
     def _new_state(self, p: HostArray) -> ParameterState:
         hp = self.hyperparameters
-        formula = {n: self._initial_state(p, d) for n, d in self._state_dtypes(p).items()
-                   if n in self._state_names(hp)}
+        formula = {n: self._initial_state(p, n, d) for n, d in self._state_dtypes(p).items()
+                   if n in self._state_names_of(hp, p)}
         storage = {n: initial_precision_state(p, n) for n in precision_state_names(hp)}
         scalars = {n: np.array(v, np.float32) for n, v in self._scalar_states.items()}
         return {"step": 0, **scalars, **formula, **storage}
@@ -385,13 +398,14 @@ class _Optimizer:
             check_precision(hp, self.params[0].dtype)
         except TypeError as error:
             raise ValueError(f"state_dict['hyperparameters']: {error}") from None
-        names = set(self._state_names(hp)) | set(precision_state_names(hp))
         state: dict[int, ParameterState] = {}
         for i, entry in state_dict["state"].items():
             # (typeshed's numbers.Integral has no reflected comparison with an int)
             if not isinstance(i, numbers.Integral) or not 0 <= i < len(self.params):  # type: ignore[operator]
                 raise ValueError(f"state_dict['state'] has index {i!r}; params has "
                                  f"{len(self.params)} entries")
+            p = self.params[i]
+            names = set(self._state_names_of(hp, p)) | set(precision_state_names(hp))
             keys = names | {"step"} | set(self._scalar_states)
             if not isinstance(entry, dict) or set(entry) != keys:
                 raise ValueError(f"state_dict['state'][{i}] must have the keys {sorted(keys)}")
@@ -404,7 +418,6 @@ class _Optimizer:
             if not isinstance(step, numbers.Integral) or step < 0:
                 raise ValueError(f"state_dict['state'][{i}]['step'] must be an integer >= 0, "
                                  f"got {step!r}")
-            p = self.params[i]
             saved_hp, self.hyperparameters = self.hyperparameters, hp
             try:
                 dtypes = self._state_dtypes(p)
@@ -412,10 +425,11 @@ class _Optimizer:
                 self.hyperparameters = saved_hp
             for name in names:
                 a = entry[name]
-                if not isinstance(a, np.ndarray) or a.shape != p.shape or a.dtype != dtypes[name]:
+                shape = self._state_shape(name, p)
+                if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype != dtypes[name]:
                     got = (a.shape, a.dtype) if isinstance(a, np.ndarray) else type(a).__name__
                     raise ValueError(f"state_dict['state'][{i}][{name!r}] must be an array of "
-                                     f"shape {p.shape} and dtype {dtypes[name]}, got {got}")
+                                     f"shape {shape} and dtype {dtypes[name]}, got {got}")
             state[int(i)] = {"step": int(step),
                              **{name: np.array(entry[name]) for name in self._scalar_states},
                              **{name: np.array(entry[name], order="C") for name in names}}
@@ -562,7 +576,7 @@ class Adagrad(_Optimizer):
     def _state_names(hp: Hyperparameters) -> list[str]:
         return ["sum"]
 
-    def _initial_state(self, p: HostArray, dtype: Any) -> HostArray:
+    def _initial_state(self, p: HostArray, name: str, dtype: Any) -> HostArray:
         return np.full(p.shape, self.hyperparameters["initial_accumulator_value"], dtype)
 
     @staticmethod
@@ -1156,3 +1170,89 @@ class Adadelta(_Optimizer):
                           _gather(states, "acc_delta"), lr=lr, rho=hp["rho"], eps=hp["eps"],
                           weight_decay=hp["weight_decay"], l1=hp["l1"], maximize=hp["maximize"],
                           **storage)
+
+
+class Adafactor(_Optimizer):
+    r"""Adafactor (``torch.optim.Adafactor``).
+
+    Each step is :func:`nnfast.adafactor_step` (whose docstring has the update) over every
+    parameter with a gradient, with ``eps1, eps2 = eps``, ``step`` the parameter's own step
+    count :math:`t` and all state starting at zero.
+
+    Args:
+        params: the parameters, float32 or float64 NumPy arrays (or an iterable of them).
+        lr: :math:`\eta \ge 0` (the cap of the relative step size), or a callable of the
+            steps taken.
+        beta2_decay: :math:`\hat\beta \le 0`.
+        eps: :math:`(\epsilon_1, \epsilon_2)`; :math:`\epsilon_1` None for the machine
+            epsilon of the parameters' dtype.
+        d: the clipping threshold :math:`d \ge 1`.
+        weight_decay: :math:`\lambda \ge 0`, decoupled.
+        maximize: ascend.
+
+    State per parameter: ``"step"``, and ``"row_var"`` (:math:`R`, the parameter's shape
+    with the last dim 1) and ``"col_var"`` (:math:`C`, the second-to-last dim 1) for a
+    parameter of 2 or more dims, ``"variance"`` (:math:`v`, the parameter's shape) for one
+    of 0 or 1 dims, as torch names and shapes them. No storage options (16-bit parameters
+    are not supported yet).
+
+    Raises:
+        ValueError: negative ``lr``, ``eps2``, ``weight_decay`` or :math:`\epsilon_1`,
+            ``beta2_decay > 0``, ``d < 1``, ``eps`` not a pair; empty ``params``; a parameter
+            that is not C-contiguous or not writeable.
+        TypeError: a parameter that is not a float32 or float64 numpy array, or parameters
+            of different dtypes; a hyperparameter that is not a real number.
+    """
+
+    def __init__(self, params: HostArray | Iterable[HostArray], lr: LearningRate = 1e-2,
+                 beta2_decay: float = -0.8, eps: Sequence[float | None] = (None, 1e-3),
+                 d: float = 1.0, weight_decay: float = 0.0, *, maximize: bool = False) -> None:
+        super().__init__(params, dict(lr=lr, beta2_decay=beta2_decay, eps=tuple(eps), d=d,
+                                      weight_decay=weight_decay, maximize=bool(maximize),
+                                      l1=0.0, **_precision(False, False, None, False, None)))
+        dtype = self.params[0].dtype
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"params: Adafactor takes float32 or float64 parameters, got {dtype}")
+
+    @staticmethod
+    def _check_hyperparameters(hp: Hyperparameters) -> None:
+        _core.check_real(hp["beta2_decay"], "beta2_decay")
+        if hp["beta2_decay"] > 0:
+            raise ValueError(f"beta2_decay: must be <= 0, got {hp['beta2_decay']}")
+        eps = hp["eps"]
+        if not isinstance(eps, tuple) or len(eps) != 2:
+            raise ValueError(f"eps: expected a pair (eps1 or None, eps2), got {eps!r}")
+        if eps[0] is not None:
+            _core.check_nonnegative(eps[0], "eps[0] (eps1)")
+        _core.check_nonnegative(eps[1], "eps[1] (eps2)")
+        _core.check_real(hp["d"], "d")
+        if hp["d"] < 1:
+            raise ValueError(f"d: must be >= 1, got {hp['d']}")
+
+    @staticmethod
+    def _state_names(hp: Hyperparameters) -> list[str]:
+        return ["row_var", "col_var", "variance"]
+
+    def _state_names_of(self, hp: Hyperparameters, p: HostArray) -> list[str]:
+        return ["row_var", "col_var"] if p.ndim >= 2 else ["variance"]
+
+    @staticmethod
+    def _state_shape(name: str, p: HostArray) -> tuple[int, ...]:
+        shape = list(p.shape)
+        if name == "row_var":
+            shape[-1] = 1
+        elif name == "col_var":
+            shape[-2] = 1
+        return tuple(shape)
+
+    @staticmethod
+    def _apply(ops: ModuleType, hp: Hyperparameters, params: list[HostArray],
+               grads: list[HostArray], states: list[ParameterState], lr: float,
+               storage: dict[str, Any]) -> None:
+        eps1, eps2 = hp["eps"]
+        ops.adafactor_step(
+            params, grads, [st.get("row_var") for st in states],
+            [st.get("col_var") for st in states], [st.get("variance") for st in states],
+            lr=lr, beta2_decay=hp["beta2_decay"], eps1=eps1, eps2=eps2, d=hp["d"],
+            weight_decay=hp["weight_decay"], maximize=hp["maximize"],
+            **{"step": _steps(states), **storage})

@@ -31,7 +31,7 @@ never turns a parameter's update into NaN).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -661,6 +661,73 @@ def adadelta_step(params: HostArrays, grads: HostArrays, square_avgs: HostArrays
         u[...] = rho * u + (1 - rho) * delta * delta
         # p = p - lr*delta
         p[...] = p - lr * delta
+
+
+def _torch_lerp(start: HostArray, end: HostArray, weight: float) -> HostArray:
+    """torch.lerp: start + weight*(end - start) for weight < 0.5, else
+    end - (end - start)*(1 - weight)."""
+    if weight < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1 - weight)
+
+
+def adafactor_step(params: HostArrays, grads: HostArrays, row_vars: Sequence[HostArray | None],
+                   col_vars: Sequence[HostArray | None], variances: Sequence[HostArray | None],
+                   *, step: Any, lr: float = 1e-2, beta2_decay: float = -0.8,
+                   eps1: float | None = None, eps2: float = 1e-3, d: float = 1.0,
+                   weight_decay: float = 0.0, maximize: bool = False,
+                   grad_scale: float = 1.0) -> None:
+    """Adafactor, ``torch.optim.Adafactor``'s form, in place (RMS(x) = ||x|| / sqrt(x.size))::
+
+        g' = -s*g if maximize else s*g                 (s = grad_scale)
+        w = t**beta2_decay;  alpha = max(eps2, RMS(p)) * min(lr, 1/sqrt(t))
+        p <- p * (1 - lr*weight_decay)
+        >= 2 dims: R <- lerp(R, mean over the last dim of g'^2, w)
+                   C <- lerp(C, mean over the second-to-last dim of g'^2, w)
+                   v = R @ C / max(mean over the second-to-last dim of R, eps1)
+        0/1 dims:  v <- lerp(v, g'^2, w)
+        u = g' / sqrt(max(v, eps1^2));  p <- p - alpha / max(1, RMS(u)/d) * u
+
+    with torch's lerp (from the end nearer to w) and alpha taken before the decay.
+
+    Args:
+        params, grads: one array or a list/tuple of arrays.
+        row_vars (R), col_vars (C), variances (v): one entry per parameter, None where
+            its dims do not use it (functional.adafactor_step).
+        step: t >= 1, or one per parameter.
+        lr, beta2_decay, eps2, d, weight_decay: as in the formula.
+        eps1: as in the formula; None for the machine epsilon of the params' dtype.
+        maximize, grad_scale: terms of ``g'``.
+        Params and every state are updated in place.
+
+    Returns:
+        None; ``params`` and the state arrays hold the result.
+
+    Raises:
+        ValueError: ``step < 1``.
+    """
+    params, grads = _as_list(params), _as_list(grads)
+    steps = _checked_steps(step, len(params))
+    for p, g, r, c, v, t in zip(params, grads, row_vars, col_vars, variances, steps):
+        if p.size == 0:
+            continue
+        g = _effective_grad(p, g, maximize=maximize, weight_decay=0.0, l1=0.0,
+                            grad_scale=grad_scale)
+        e1 = np.finfo(p.dtype).eps if eps1 is None else eps1
+        w = float(t) ** beta2_decay
+        alpha = max(eps2, float(np.sqrt(np.mean(p * p)))) * min(lr, 1 / np.sqrt(t))
+        if weight_decay != 0:
+            p[...] = p * (1 - lr * weight_decay)
+        if p.ndim >= 2:
+            r[...] = _torch_lerp(r, np.mean(g * g, axis=-1, keepdims=True), w)
+            c[...] = _torch_lerp(c, np.mean(g * g, axis=-2, keepdims=True), w)
+            estimate = r * c / np.maximum(np.mean(r, axis=-2, keepdims=True), e1)
+        else:
+            v[...] = _torch_lerp(v, g * g, w)
+            estimate = v
+        u = g / np.sqrt(np.maximum(estimate, e1 * e1))
+        clip = max(1.0, float(np.sqrt(np.mean(u * u))) / d)
+        p[...] = p - alpha / clip * u
 
 
 # --------------------------------------------------------------------------- activations

@@ -1,7 +1,7 @@
 r"""``torch.optim`` optimizers whose step runs nnfast's kernels on the tensors' own memory.
 
-``SGD``, ``Adagrad``, ``RMSprop``, ``Adam``, ``AdamW``, ``NAdam``, ``RAdam``, ``Adamax`` and
-``Adadelta`` here are subclasses of ``torch.optim.Optimizer`` with torch's constructor
+``SGD``, ``Adagrad``, ``RMSprop``, ``Adam``, ``AdamW``, ``NAdam``, ``RAdam``, ``Adamax``,
+``Adadelta`` and ``Adafactor`` (float32 and float64 CPU tensors only) here are subclasses of ``torch.optim.Optimizer`` with torch's constructor
 arguments and defaults (``LAMB`` with apex FusedLAMB's, ``Lion`` with lion-pytorch's),
 ``param_groups``
 with per-group hyperparameters, ``add_param_group``, ``zero_grad``, ``step(closure=None)``
@@ -115,7 +115,7 @@ from . import functional as _kernels
 from . import gradients as _gradients
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam", "RAdam", "LAMB", "Lion",
-           "Adamax", "Adadelta", "GradScaler", "clip_grad_norm_"]
+           "Adamax", "Adadelta", "Adafactor", "GradScaler", "clip_grad_norm_"]
 
 _DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16, torch.complex64,
            torch.complex128)
@@ -123,9 +123,11 @@ _FLAGS = ("nesterov", "maximize", "centered", "amsgrad", "decoupled_weight_decay
 #: The numeric hyperparameters, which torch lets be one-element tensors (a group may hold other
 #: keys of the user's, such as a name, left as they are).
 _NUMBERS = ("lr", "momentum", "dampening", "weight_decay", "lr_decay",
-            "initial_accumulator_value", "eps", "alpha", "momentum_decay", "rho")
+            "initial_accumulator_value", "eps", "alpha", "momentum_decay", "rho",
+            "beta2_decay", "d")
 _COMPUTED_IN_FLOAT32 = (torch.float32, torch.bfloat16, torch.float16, torch.complex64)
 _HALF = (torch.bfloat16, torch.float16)
+_COMPLEX = (torch.complex64, torch.complex128)
 _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64, torch.bfloat16: bfloat16,
                  torch.float16: np.float16}
 _TORCH_DTYPES = {np.dtype(v): k for k, v in (*_NUMPY_DTYPES.items(), (torch.int16, np.int16))}
@@ -237,8 +239,10 @@ def _check_finite(hp, dtypes, where):
     before any group is updated."""
     check = (_core.check_real_float32 if any(d in _COMPUTED_IN_FLOAT32 for d in dtypes)
              else _core.check_real)
-    named = [(key, hp[key]) for key in _NUMBERS if key in hp]
+    named = [(key, hp[key]) for key in _NUMBERS if key in hp and not isinstance(hp[key], tuple)]
     named += [(f"betas[{i}]", beta) for i, beta in enumerate(hp.get("betas", ()))]
+    if isinstance(hp.get("eps"), tuple):  # Adafactor's pair (eps1 may be None)
+        named += [(f"eps[{i}]", e) for i, e in enumerate(hp["eps"]) if e is not None]
     for name, value in named:
         try:
             check(value, name)
@@ -266,19 +270,25 @@ def _step_tensor(p, group, value=0.0):
     return torch.tensor(float(value), dtype=dtype)
 
 
-def _unlike(t, p, what, dtype=None):
+def _unlike(t, p, what, dtype=None, shape=None, strides=None):
     """The error that says how ``t`` differs from parameter ``p``, which it must match in
-    shape and device (and dtype, or ``dtype`` where given), and be contiguous."""
+    shape and device (and dtype, or ``dtype`` where given), and be laid out alike; or, where
+    given, have ``shape`` and ``strides`` (a state not shaped like its parameter)."""
     dtype = p.dtype if dtype is None else dtype
     if not isinstance(t, torch.Tensor):
         return TypeError(f"{what} must be a tensor, got {type(t).__name__}")
     if t.dtype != dtype:
         return TypeError(f"{what} has dtype {t.dtype}, expected {dtype} (its parameter's is "
                          f"{p.dtype})")
-    if t.shape != p.shape:
+    if shape is not None and t.shape != shape:
+        return ValueError(f"{what} has shape {tuple(t.shape)}, expected {tuple(shape)} for "
+                          f"its parameter of shape {tuple(p.shape)}")
+    if t.shape != p.shape and shape is None:
         return ValueError(f"{what} has shape {tuple(t.shape)}, its parameter {tuple(p.shape)}")
     if t.device != p.device:
         return ValueError(f"{what} is on {t.device}, its parameter on {p.device}")
+    if strides is not None:
+        return ValueError(f"{what} has strides {t.stride()}, expected {strides} (C order)")
     return ValueError(f"{what} has strides {t.stride()}, its parameter's layout "
                       f"{_layout(p)} (every operand of an element is laid out alike)")
 
@@ -295,6 +305,11 @@ class _KernelOptimizer(torch.optim.Optimizer):
     _arithmetic = None
     _fallbacks = {}
     _has_step = True
+    #: Whether the update is elementwise: a dense parameter in any layout (a transpose,
+    #: channels_last) is then updated over its block of memory, its states laid out alike.
+    #: A step that is not (Adafactor's row and column sums) runs every parameter in C order,
+    #: through a contiguous copy where it is not contiguous, its states contiguous.
+    _elementwise = True
     # torch.amp.GradScaler.step hands optimizers that say so its scale and inf flag as the
     # attributes grad_scale and found_inf, and leaves the unscaling to their step.
     _step_supports_amp_scaling = True
@@ -474,26 +489,28 @@ class _KernelOptimizer(torch.optim.Optimizer):
             st = state.get(p)
             if st:  # a state from an earlier step or a loaded checkpoint
                 p_hp = _for_dtype(hp, dtype)
-                names = self._state_names(p_hp)
+                names = self._state_names_of(p_hp, p)
                 required = names + ["step"] if self._has_step else names
                 for name in required:
                     if name not in st:
                         raise ValueError(f"the state of {where}['params'][{j}] has no {name!r} "
                                          f"(was the group's configuration changed after its "
                                          f"first step?)")
-                layout = _layout(p)
                 for name in names:
                     t = st[name]
                     want = _state_dtype(p, name, p_hp)
-                    if not (isinstance(t, torch.Tensor) and t.shape == shape and t.dtype == want
-                            and t.device == device and t.stride() == layout):
-                        raise _unlike(t, p, f"the state {name!r} of {where}['params'][{j}]", want)
+                    want_shape = self._state_shape(p, name)
+                    layout = self._state_strides(p, name)
+                    if not (isinstance(t, torch.Tensor) and t.shape == want_shape
+                            and t.dtype == want and t.device == device and t.stride() == layout):
+                        raise _unlike(t, p, f"the state {name!r} of {where}['params'][{j}]", want,
+                                      *((want_shape, layout) if not self._elementwise else ()))
                 step = (_stored_count(st["step"], f"the state 'step' of {where}['params'][{j}]")
                         + 1 if self._has_step else 2)
             else:
                 step = 1
-            if g.stride() != _layout(p):  # read through a copy in the parameter's layout
-                g = g.contiguous() if not _dense(p) else torch.empty_like(p).copy_(g)
+            if g.stride() != self._runs_in(p):  # read through a copy in the parameter's layout
+                g = g.contiguous() if not self._in_place(p) else torch.empty_like(p).copy_(g)
             work.append((p, g, step))
             read.append((j, p, (device, dtype, g.data_ptr())))
         for j, p, address in read:
@@ -509,6 +526,30 @@ class _KernelOptimizer(torch.optim.Optimizer):
     def _state_names(self, hp):
         """The state tensors of a parameter under ``hp`` (its dtype's, _for_dtype)."""
         return self._arithmetic._state_names(hp) + _numpy_optim.precision_state_names(hp)
+
+    def _state_names_of(self, hp, p):
+        """The state tensors of parameter ``p`` under ``hp``: :meth:`_state_names`, unless
+        they depend on the parameter (Adafactor's on its dims)."""
+        return self._state_names(hp)
+
+    def _state_shape(self, p, name):
+        """The shape of the state ``name`` of ``p``: ``p``'s, unless a class says otherwise."""
+        return p.shape
+
+    def _in_place(self, p):
+        """Whether the kernels update ``p``'s own memory (else a contiguous copy of it)."""
+        return _dense(p) if self._elementwise else p.is_contiguous()
+
+    def _runs_in(self, p):
+        """The strides the kernels see ``p`` (and its gradient) with."""
+        return _layout(p) if self._elementwise else torch.empty(p.shape, device="meta").stride()
+
+    def _state_strides(self, p, name):
+        """The strides the state ``name`` of ``p`` must have: ``p``'s layout, or C order
+        where the step is not elementwise."""
+        if self._elementwise:
+            return _layout(p)
+        return torch.empty(self._state_shape(p, name), device="meta").stride()
 
     def _initial_state(self, p, name, dtype):
         if name == "master_param":
@@ -628,13 +669,13 @@ class _KernelOptimizer(torch.optim.Optimizer):
                 parts.setdefault((p.device, p.dtype), []).append((p, g, step))
             for (_, dtype), part in parts.items():
                 part_hp = _for_dtype(hp, dtype)
-                names = self._state_names(part_hp)
-                pending = [self._pending_state(p, names, part_hp) for p, _, _ in part]
+                pending = [self._pending_state(p, self._state_names_of(part_hp, p), part_hp)
+                           for p, _, _ in part]
                 states = [dict({name: _memory(t) for name, t in tensors.items()}, step=step)
                           for (_, _, step), (tensors, _) in zip(part, pending)]
                 # A parameter with gaps or overlaps in its memory is updated through a
                 # contiguous copy, copied back after the kernels (slower, but correct).
-                updated = [p if _dense(p) else p.detach().contiguous() for p, _, _ in part]
+                updated = [p if self._in_place(p) else p.detach().contiguous() for p, _, _ in part]
                 options = _numpy_optim.storage_arguments(part_hp, states)
                 if skipped:  # checked whole by the kernel, which then writes nothing
                     options["found_inf"] = _memory(torch.ones(1, device=part[0][0].device))
@@ -1393,3 +1434,78 @@ class Adadelta(_KernelOptimizer):
                                       **_precision(master_weights, store_param_remainders, state_dtype,
                                                    stochastic_rounding)),
                          max_grad_norm=max_grad_norm)
+
+
+class Adafactor(_KernelOptimizer):
+    r"""``torch.optim.Adafactor`` on nnfast's kernels.
+
+    .. math::
+
+        \alpha_t = \max(\epsilon_2, \operatorname{RMS}(p))\,\min(\eta, 1/\sqrt{t}), \quad
+        p \leftarrow p\,(1 - \eta\lambda) - \frac{\alpha_t}{\max(1, \operatorname{RMS}(u)/d)}\,u,
+        \quad u = \frac{g'}{\sqrt{\max(\hat v, \epsilon_1^2)}}
+
+    with :math:`\hat v` the factored second moment (row and column means of
+    :math:`g'^2`, lerped with weight :math:`t^{\hat\beta}`) of a parameter of 2 or more
+    dims, or the plain one of a 0-D or 1-D parameter; details in
+    :func:`nnfast.adafactor_step`. State: ``step``, and ``row_var`` and ``col_var`` (torch's
+    shapes: the parameter's with the last, or the second-to-last, dim 1) or ``variance``,
+    as torch keeps them, so checkpoints cross both ways. Every step runs a parameter in C
+    order (a non-contiguous one through a contiguous copy).
+
+    Args:
+        params: tensors or param-group dicts, as torch takes them; float32 or float64 CPU
+            tensors (16-bit parameters and CUDA tensors are not supported yet).
+        lr (:math:`\eta`), beta2_decay (:math:`\hat\beta`), eps
+        (:math:`(\epsilon_1, \epsilon_2)`, :math:`\epsilon_1` None for the dtype's machine
+        epsilon), d, weight_decay (:math:`\lambda`, decoupled), maximize: torch's, with its
+        defaults.
+        foreach: accepted and kept; nnfast's kernel is used either way.
+        max_grad_norm: clip the gradients to this global norm inside the step (module
+            docstring), or None.
+
+    Raises:
+        ValueError: negative ``lr``, ``eps`` entry or ``weight_decay``, ``beta2_decay > 0``,
+            ``d < 1``.
+        At :meth:`step`: see the module docstring; TypeError for a parameter that is not
+            float32 or float64, RuntimeError for a complex one (as torch).
+    """
+
+    _arithmetic = _numpy_optim.Adafactor
+    _fallbacks = {"foreach": None, "maximize": False}
+    _elementwise = False
+
+    def __init__(self, params, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0,
+                 weight_decay=0.0, *, foreach=None, maximize=False, max_grad_norm=None):
+        super().__init__(params, dict(lr=lr, beta2_decay=beta2_decay, eps=tuple(eps), d=d,
+                                      weight_decay=weight_decay, foreach=foreach,
+                                      maximize=maximize),
+                         max_grad_norm=max_grad_norm)
+
+    @staticmethod
+    def _check_param(p, where):
+        if p.dtype not in (torch.float32, torch.float64, *_COMPLEX):
+            raise TypeError(f"{where}: nnfast.torch.Adafactor updates float32 and float64 "
+                            f"tensors, got {p.dtype}")
+        _KernelOptimizer._check_param(p, where)
+        if not p.is_cpu:
+            raise TypeError(f"{where}: nnfast.torch.Adafactor updates CPU tensors only (its "
+                            f"CUDA kernel is not written yet), got one on {p.device}")
+
+    def _plan(self, index, group):
+        # torch refuses complex parameters at the step, not in the constructor.
+        for j, p in enumerate(group["params"]):
+            if p.grad is not None and p.is_complex():
+                raise RuntimeError(f"param_groups[{index}]['params'][{j}]: Adafactor does not "
+                                   f"support complex parameters (as torch.optim.Adafactor)")
+        return super()._plan(index, group)
+
+    def _state_names_of(self, hp, p):
+        return ["row_var", "col_var"] if p.dim() >= 2 else ["variance"]
+
+    def _state_shape(self, p, name):
+        return self._arithmetic._state_shape(name, p)
+
+    def _initial_state(self, p, name, dtype):
+        return torch.zeros(self._state_shape(p, name), dtype=dtype, device=p.device)
+

@@ -19,7 +19,7 @@ struct TrafficCounts {
 // pass of the trust-ratio sums).
 inline constexpr TrafficCounts kTrafficCounts[] = {
     {1, 1, 0}, {1, 2, 0}, {1, 3, 0}, {1, 4, 0}, {1, 0, 1}, {2, 0, 1}, {1, 0, 0}, {1, 3, 1},
-    {4, 0, 0},
+    {4, 0, 0}, {2, 0, 0},
 };
 
 // The index of these counts in kTrafficCounts, or -1 if the kernel has none.

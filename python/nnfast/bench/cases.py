@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import math
 import sys
 from dataclasses import dataclass, field
 from typing import Callable
@@ -318,6 +319,26 @@ def _optimizer(step_name, extra_states=(), **options):
         return inputs
 
     return make_for_sizes
+
+
+def _adafactor(n, dtype, rng):
+    """adafactor_step over one square matrix of about n elements (3162 x 3162 for 1e7), its
+    factored path, against torch.optim.Adafactor's foreach path (on the CPU torch's
+    default is its single-tensor loop)."""
+    side = math.isqrt(int(n))
+    shape = (side, side)
+
+    def build(impl):
+        params = tiled_randn(rng, side * side, dtype).reshape(shape)
+        grads = tiled_randn(rng, side * side, dtype).reshape(shape)
+        if impl == "torch":
+            tensor = torch.from_numpy(params)
+            tensor.grad = torch.from_numpy(grads)
+            return torch.optim.Adafactor([tensor], foreach=True).step
+        row_var, col_var = np.zeros((side, 1), dtype), np.zeros((1, side), dtype)
+        step = nnfast.adafactor_step if impl == "nnfast" else reference.adafactor_step
+        return lambda: step([params], [grads], [row_var], [col_var], [None], step=10)
+    return _implementations(build, side * side, f"{side} x {side}", "foreach")
 
 
 def _single(make_for_sizes):
@@ -728,6 +749,12 @@ CASES = [
          _single(_optimizer("adamax_step", step=10, lr=2e-3)), (1e7,)),
     Case("adadelta", "optimizers", Traffic(1, 3, 0),
          _single(_optimizer("adadelta_step", lr=1.0)), (1e7,)),
+    # three passes: the sums of g'^2 (rows, columns) and p^2 read g and p; the sum of u^2
+    # reads g; the update reads g and updates p (the row and column moments are O(rows +
+    # cols)): 24 bytes per float32 element
+    Case("adafactor", "optimizers", Traffic(4, 1, 0, passes=(Traffic(2, 0, 0), Traffic(1, 0, 0),
+                                                             Traffic(1, 1, 0))),
+         _adafactor, (1e7,)),
     Case("adam_list200", "optimizers", Traffic(1, 3, 0), _tensor_list(_ADAM), (1e7,),
          deepspeed=_ADAM_DS),
     Case("adam_gpt2small", "optimizers", Traffic(1, 3, 0), _model_adam, (sum(_GPT2_SMALL),),

@@ -1,0 +1,156 @@
+// The Python function adafactor_step (CPU arrays; python/nnfast/functional.py
+// documents it). Its states are not shaped like the params, so it is checked here
+// rather than by the elementwise engine of bind/optimizer.h: params and grads as
+// any step's, then per tensor either row_vars[i] and col_vars[i] (params of >= 2
+// dims, torch's shapes: the last dim, or the second to last, set to 1) or
+// variances[i] (0-D and 1-D params, the params' shape), the other entries None.
+// Every array shares params[0]'s dtype, float32 or float64. The whole call is
+// checked, scalars first, before anything is written.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "bind/optimizer.h"
+#include "cpu/adafactor.h"
+
+namespace nnfast::bind {
+
+inline ops::AdafactorHyper adafactor_hyper(Keywords& k) {
+  ops::AdafactorHyper h{};
+  h.lr = nonnegative_arg(k.take("lr"), "lr");
+  h.beta2_decay = real_arg(k.take("beta2_decay"), "beta2_decay");
+  if (h.beta2_decay > 0.0)
+    throw py::value_error("beta2_decay: must be <= 0, got " + std::to_string(h.beta2_decay));
+  const py::handle eps1 = k.take("eps1");
+  h.eps1 = eps1.is_none() ? -1.0 : nonnegative_arg(eps1, "eps1");
+  h.eps2 = nonnegative_arg(k.take("eps2"), "eps2");
+  h.d = real_arg(k.take("d"), "d");
+  if (h.d < 1.0) throw py::value_error("d: must be >= 1, got " + std::to_string(h.d));
+  h.weight_decay = nonnegative_arg(k.take("weight_decay"), "weight_decay");
+  h.maximize = bool_arg(k.take("maximize"), "maximize");
+  return h;
+}
+
+// The entries of a per-tensor state list (each None or an array, checked by the caller).
+inline std::vector<py::object> state_entries(py::handle obj, const char* name, size_t count) {
+  if (!PyList_Check(obj.ptr()) && !PyTuple_Check(obj.ptr()))
+    throw py::type_error(std::string(name) + ": expected a list with one entry (an array or None) "
+                         "per entry of params, got " + type_name(obj));
+  const py::tuple items = py::tuple(py::reinterpret_borrow<py::object>(obj));
+  if (items.size() != count)
+    throw py::value_error(std::string(name) + ": expected " + std::to_string(count) +
+                          " entries (one per entry of params), got " + std::to_string(items.size()));
+  std::vector<py::object> entries;
+  for (size_t i = 0; i < count; ++i) entries.push_back(items[i]);
+  return entries;
+}
+
+// The storage options adafactor_step takes but does not run yet: each must hold its default.
+inline void refuse_unsupported_options(const StorageArgs& storage) {
+  if (!storage.master_params.is_none() || !storage.param_remainders.is_none() || storage.stochastic_rounding)
+    throw py::value_error("master_params, param_remainders, stochastic_rounding: adafactor_step "
+                          "takes float32 and float64 params only (no 16-bit storage options)");
+}
+
+template <class B>
+void run_adafactor(Keywords& k) {
+  ops::AdafactorHyper h = adafactor_hyper(k);
+  const GradScaling scaling = grad_scaling(k);
+  const bool scale_is_array = !is_real(scaling.grad_scale);
+  if (!scale_is_array) h.grad_scale = nonnegative_arg(scaling.grad_scale, "grad_scale");
+  const py::handle params = k.take("params"), grads = k.take("grads");
+  const py::handle row_vars = k.take("row_vars"), col_vars = k.take("col_vars");
+  const py::handle variances = k.take("variances");
+  const py::handle step = k.take("step");
+  const StorageArgs storage = storage_args(k);
+  k.finish();
+  refuse_unsupported_options(storage);
+  h.store_scaled_grads = scaling.store_scaled_grads;
+
+  const std::vector<Operand> operands{{"params", params, Access::write}, {"grads", grads, scaling.store_scaled_grads ? Access::write : Access::read}};
+  CheckedList c = check_operands<B>(operands);
+  const size_t count = c.arrays.size();
+  for (size_t i = 0; i < count; ++i) check_float32_or_64(c.arrays[i][0], ArgName("params", static_cast<int64_t>(i)));
+  const std::vector<py::object> rows = state_entries(row_vars, "row_vars", count);
+  const std::vector<py::object> cols = state_entries(col_vars, "col_vars", count);
+  const std::vector<py::object> vars = state_entries(variances, "variances", count);
+  // The states fill slots 2..4 of the list, so check_no_shared_memory sees them too.
+  const std::vector<Operand> all{operands[0], operands[1], {"row_vars", row_vars, Access::write},
+                                 {"col_vars", col_vars, Access::write},
+                                 {"variances", variances, Access::write}};
+  for (size_t i = 0; i < count; ++i) {
+    const auto index = static_cast<int64_t>(i);
+    const Shape& shape = c.arrays[i][0].shape;
+    const bool factored = shape.size() >= 2;
+    const auto take_state = [&](const py::object& entry, const char* name, int slot, bool used, Shape expected) {
+      const ArgName arg(name, index);
+      if (!used) {
+        if (!entry.is_none())
+          throw py::value_error(arg.str() + std::string(": must be None for params of ") +
+                                (factored ? ">= 2 dims (their states are row_vars and col_vars)"
+                                          : "0 or 1 dims (their state is variances)"));
+        return;
+      }
+      if (entry.is_none())
+        throw py::value_error(arg.str() + std::string(": required for params of ") +
+                              (factored ? ">= 2 dims" : "0 or 1 dims") + ", got None");
+      Array a = B::check(entry, arg, Access::write);
+      check_same_dtype(a, c.dtype, arg, ArgName("params", 0));
+      if (a.shape != expected)
+        throw py::value_error(arg.str() + ": shape " + describe_shape(a.shape) + " must be " +
+                              describe_shape(expected) + " for params of shape " + describe_shape(shape));
+      c.arrays[i][slot] = std::move(a);
+    };
+    const auto with_unit_dim = [&](size_t from_end) {
+      std::vector<int64_t> dims(shape.begin(), shape.end());
+      if (factored) dims[dims.size() - from_end] = 1;
+      return Shape(dims.data(), dims.size());
+    };
+    take_state(rows[i], "row_vars", 2, factored, with_unit_dim(1));
+    take_state(cols[i], "col_vars", 3, factored, with_unit_dim(2));
+    take_state(vars[i], "variances", 4, !factored, shape);
+  }
+  check_no_shared_memory(c, all);
+  const std::vector<int64_t> steps = per_tensor_steps(step, count);
+  if (scale_is_array) {
+    const Array scale = control_array<B>(scaling.grad_scale, "grad_scale");
+    h.grad_scale = checked_grad_scale(*scale.ptr<float>());
+  }
+  bool skipped = false;
+  if (!scaling.found_inf.is_none())
+    skipped = *control_array<B>(scaling.found_inf, "found_inf").template ptr<float>() != 0.0f;
+  int64_t total = 0;
+  const auto run = [&](auto compute) {
+    using S = decltype(compute);
+    std::vector<cpu::AdafactorTensor<S>> tensors;
+    for (size_t i = 0; i < count; ++i) {
+      const auto& a = c.arrays[i];
+      const Shape& shape = a[0].shape;
+      cpu::AdafactorTensor<S> t{a[0].ptr<S>(), a[1].ptr<S>(), a[2].ptr<S>(), a[3].ptr<S>(),
+                                a[4].ptr<S>(), a[0].size, 1, 1, a[0].size,
+                                ops::adafactor_scalars<S>(h, steps[i])};
+      if (shape.size() >= 2) {
+        t.rows = shape[shape.size() - 2];
+        t.cols = shape[shape.size() - 1];
+        t.batch = t.rows * t.cols == 0 ? 0 : t.count / (t.rows * t.cols);
+      }
+      total += t.count;
+      tensors.push_back(t);
+    }
+    if (skipped) return;  // (checked whole, scalars included, then nothing written)
+    without_gil_if_large(total, [&] { cpu::adafactor_step(h, tensors); });
+  };
+  if (c.dtype == DType::float64) run(double{});
+  else run(float{});
+}
+
+template <class B>
+void bind_adafactor(py::module_& m) {
+  m.def("adafactor_step", [](py::kwargs kwargs) {
+    Keywords k(std::move(kwargs), "adafactor_step");
+    run_adafactor<B>(k);
+  });
+}
+
+}  // namespace nnfast::bind
