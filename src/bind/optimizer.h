@@ -197,8 +197,18 @@ template <class Opt>
 struct TakesMuProduct<Opt, std::void_t<decltype(Opt::kTakesMuProduct)>>
     : std::bool_constant<Opt::kTakesMuProduct> {};
 
+// Whether a binding has passes of its own before the update (prepare<B>(call, h), e.g.
+// LAMB's norms), which read the skip flag and the gradients' scale on the host; a
+// binding that does not say has none.
+template <class Opt, class = void>
+struct PreparesOnHost : std::false_type {};
+template <class Opt>
+struct PreparesOnHost<Opt, std::void_t<decltype(Opt::kPreparesOnHost)>>
+    : std::bool_constant<Opt::kPreparesOnHost> {};
+
 struct LambBinding {
   static constexpr bool kTakesFirstStep = false;
+  static constexpr bool kPreparesOnHost = true;  // the global norm and the trust ratios
   static constexpr const char* kName = "lamb_step";
   using Operands = ops::LambOperands;
   using Hyper = ops::LambHyper;
@@ -220,6 +230,8 @@ struct LambBinding {
             bool_arg(k.take("use_nvlamb"), "use_nvlamb")};
   }
   static bool uses(const Hyper&, int) { return true; }
+  template <class B, class S>
+  static void prepare(OptimizerCall<S>& call, const Hyper& h);
 };
 
 // ------------------------------------------------------------ LAMB's passes
@@ -257,6 +269,11 @@ void prepare_lamb(OptimizerCall<S>& call, ops::LambHyper h) {
     call.scalars_of_tensor[t] = static_cast<uint32_t>(t);
   }
   call.scalars = std::move(own);
+}
+
+template <class B, class S>
+void LambBinding::prepare(OptimizerCall<S>& call, const Hyper& h) {
+  prepare_lamb<B>(call, h);
 }
 
 struct LionBinding {
@@ -593,6 +610,13 @@ void run_step(Keywords& k) {
     h.grad.grad_scale = array_grad_scale<B>(grad_scale_array, device_grad_scale);
   }
   if (!scaling.found_inf.is_none()) found_inf_array = control_array<B>(scaling.found_inf, "found_inf");
+  if constexpr (PreparesOnHost<Opt>::value) {
+    // (a GPU call syncs here: its passes before the update are derived on the host)
+    if (device_grad_scale) {
+      h.grad.grad_scale = checked_grad_scale(control_value<B>(device_grad_scale));
+      device_grad_scale = nullptr;
+    }
+  }
   const auto run = [&](auto compute) {
     using S = decltype(compute);
     OptimizerCall<S> call = optimizer_call<Opt, S>(c, operands, Operands::count, companion, param_storage,
@@ -600,16 +624,9 @@ void run_step(Keywords& k) {
     call.stores_scaled_grads = scaling.store_scaled_grads;
     call.found_inf = found_inf_array.ptr<const float>();
     call.device_grad_scale = device_grad_scale;
-    if constexpr (std::is_same_v<Opt, LambBinding>) {
-      // The passes read the gradients' scale and the skip flag on the host.
-      if (call.found_inf && control_value<B>(call.found_inf) != 0.0) return 0;
-      if (call.device_grad_scale) {
-        h.grad.grad_scale = checked_grad_scale(control_value<B>(call.device_grad_scale));
-        call = optimizer_call<Opt, S>(c, operands, Operands::count, companion, param_storage, h,
-                                      steps, first_steps, mu_products, storage.seed);
-        call.stores_scaled_grads = scaling.store_scaled_grads;
-      }
-      without_gil_if_large(call.total(), [&] { prepare_lamb<B>(call, h); });
+    if constexpr (PreparesOnHost<Opt>::value) {
+      if (call.found_inf && control_value<B>(call.found_inf) != 0.0) return 0;  // (checked whole)
+      without_gil_if_large(call.total(), [&] { Opt::template prepare<B>(call, h); });
     }
     without_gil_if_large(call.total(), [&] { B::optimizer_step(call); });
     return 0;
