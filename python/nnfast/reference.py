@@ -528,9 +528,7 @@ def lamb_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays,
     """
     params = _as_list(params)
     grads = _as_list(grads)
-    steps = _per_tensor(step, len(params))
-    if min(steps, default=1) < 1:
-        raise ValueError(f"step must be >= 1, got {min(steps)}")
+    steps = _checked_steps(step, len(params))
     total = math.sqrt(math.fsum(float(np.sum(np.square(grad_scale * np.asarray(g, np.float64))))
                                 for g in grads))
     clip = max_grad_norm / total if max_grad_norm > 0 and total > max_grad_norm else 1.0
@@ -613,9 +611,7 @@ def adamax_step(params: HostArrays, grads: HostArrays, exp_avgs: HostArrays,
         ValueError: ``step < 1``.
     """
     params = _as_list(params)
-    steps = _per_tensor(step, len(params))
-    if min(steps, default=1) < 1:
-        raise ValueError(f"step must be >= 1, got {min(steps)}")
+    steps = _checked_steps(step, len(params))
     for p, g, m, u, t in zip(params, _as_list(grads), _as_list(exp_avgs), _as_list(exp_infs),
                              steps):
         clr = lr / (1 - beta1**t)  # in Python float (double), as torch computes it

@@ -19,11 +19,11 @@ works as the ``optimizer_class`` of ``torch.distributed.optim.ZeroRedundancyOpti
 
 How a step runs. For each param group, the parameters that have a ``.grad`` (others are
 skipped, as torch skips them) are updated by the fused multi-tensor kernels of
-:mod:`nnfast.optimizers` in one call per group: more only when a group mixes devices or
-dtypes, or holds parameters at different step counts (Adam's bias correction and Adagrad's lr
-decay differ; SGD's first momentum step differs). The kernels work on the tensors' memory in
+:mod:`nnfast.functional` in one call per group: more only when a group mixes devices or
+dtypes (each parameter's own step count goes to the kernel, which derives its bias
+corrections per tensor). The kernels work on the tensors' memory in
 place, with no copy: a CPU tensor is passed as the NumPy view ``tensor.numpy()`` that shares
-its memory, a CUDA tensor as itself (``nnfast.optimizers`` takes GPU arrays, on torch's
+its memory, a CUDA tensor as itself (``nnfast.functional`` takes GPU arrays, on torch's
 current stream), a complex tensor as its real view, as torch updates it. They use nnfast's
 threads (``nnfast.set_num_threads``), not torch's. The arithmetic is that of ``nnfast.optim``,
 whose classes' docstrings give each update as math: torch's formulas and defaults, float32

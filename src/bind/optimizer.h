@@ -5,9 +5,9 @@
 // argument by name): the operands by the names of their ops/optimizers/ spec, the
 // hyperparameters by the names its binding struct below reads, then the options
 // every step shares (step, master_params, param_remainders, stochastic_rounding,
-// seed, grad_scale, found_inf, store_scaled_grads). A missing or unknown keyword is a TypeError. The whole call is checked,
-// scalars first, then every array and the dtypes of each role, before anything is
-// written; then the backend's driver runs it once.
+// seed, grad_scale, found_inf, store_scaled_grads). A missing or unknown keyword is a
+// TypeError. The whole call is checked, scalars first, then every array and the dtypes
+// of each role, before anything is written; then the backend's driver runs it once.
 #pragma once
 
 #include <algorithm>
@@ -422,9 +422,6 @@ Array control_array(py::handle obj, const char* name) {
   return a;
 }
 
-// The grad_scale of a step whose grad_scale is an array: its value, read now from
-// host memory (then held to the rule of a real grad_scale), or 1 with the array's
-// device pointer left for the kernel to read.
 // The value of a grad_scale array, held to the rule of a real grad_scale.
 inline double checked_grad_scale(double value) {
   if (!(value >= 0.0) || value - value != 0.0)
@@ -432,6 +429,9 @@ inline double checked_grad_scale(double value) {
   return value;
 }
 
+// The grad_scale of a step whose grad_scale is an array: its value, read now from
+// host memory (then held to the rule of a real grad_scale), or 1 with the array's
+// device pointer left for the kernel to read.
 template <class B>
 double array_grad_scale(const Array& a, const float*& device_grad_scale) {
   if constexpr (B::kHostMemory) {
