@@ -636,7 +636,7 @@ class _KernelOptimizer(torch.optim.Optimizer):
         norms = []
         for (device, dtype), grads in parts.items():
             if device.type == "cuda" and dtype in _HALF:
-                per_tensor = torch._foreach_norm([g.float() for g in grads])
+                per_tensor = torch._foreach_norm(grads, 2, dtype=torch.float32)
                 norms.append(scale * float(torch.linalg.vector_norm(torch.stack(per_tensor))))
             else:
                 norms.append(float(_gradients.grad_norm([_memory(g) for g in grads], scale=scale)))

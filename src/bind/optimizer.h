@@ -137,13 +137,18 @@ struct RmspropBinding {
 
 // The moments' hyperparameters of Adam, NAdam and RAdam (lr, the betas, eps), with a decoupled
 // weight_decay moved out of g' (grad) into the decay of p.
+// A weight decay applied to p (decoupled), taken out of g': returns it, leaving grad's 0.
+inline double decoupled_weight_decay(ops::GradHyper& grad) {
+  const double decay = grad.weight_decay;
+  grad.weight_decay = 0.0;
+  return decay;
+}
+
 inline ops::MomentHyper moment_hyper(Keywords& k, ops::GradHyper& grad) {
   const bool decoupled = bool_arg(k.take("decoupled_weight_decay"), "decoupled_weight_decay");
-  const double decay = grad.weight_decay;
-  if (decoupled) grad.weight_decay = 0.0;
   return {nonnegative_arg(k.take("lr"), "lr"), unit_interval_arg(k.take("beta1"), "beta1", false),
           unit_interval_arg(k.take("beta2"), "beta2", false), nonnegative_arg(k.take("eps"), "eps"),
-          decoupled ? decay : 0.0};
+          decoupled ? decoupled_weight_decay(grad) : 0.0};
 }
 
 struct AdamBinding {
@@ -283,8 +288,7 @@ struct LionBinding {
   using Hyper = ops::LionHyper;
   static Hyper hyper(Keywords& k) {
     ops::GradHyper grad = grad_hyper(k);
-    const double decay = grad.weight_decay;
-    grad.weight_decay = 0.0;  // decoupled: p * (1 - lr * weight_decay), not part of g'
+    const double decay = decoupled_weight_decay(grad);
     return {grad, nonnegative_arg(k.take("lr"), "lr"),
             unit_interval_arg(k.take("beta1"), "beta1", true),
             unit_interval_arg(k.take("beta2"), "beta2", true), decay};

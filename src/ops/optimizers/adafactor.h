@@ -19,7 +19,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "ops/narrow.h"
+#include "ops/optimizers/gradient.h"
 
 namespace nnfast::ops {
 
@@ -58,7 +58,7 @@ AdafactorScalars<S> adafactor_scalars(const AdafactorHyper& h, int64_t step) {
           narrow<S>(std::pow(t, h.beta2_decay), "beta2_decay", "step**beta2_decay"),
           narrow<S>(eps1, "eps"),
           narrow<S>(eps1 * eps1, "eps", "eps1**2"),
-          narrow<S>(1.0 - h.lr * h.weight_decay, "weight_decay", "1 - lr * weight_decay"),
+          decoupled_decay_factor<S>(h.lr, h.weight_decay),
           std::min(h.lr, 1.0 / std::sqrt(t))};
 }
 

@@ -75,6 +75,15 @@ GradScalars<S> grad_scalars(const GradHyper& h) {
           narrow<S>(h.grad_scale, "grad_scale")};
 }
 
+// p's factor in a decoupled weight decay (AdamW, Loshchilov & Hutter 2019; Lion;
+// Adafactor): p = p * (1 - lr * weight_decay), the factor derived in double and rounded
+// to S, weight_decay held to S's range as every hyperparameter is.
+template <class S>
+S decoupled_decay_factor(double lr, double weight_decay) {
+  narrow<S>(weight_decay, "weight_decay");
+  return narrow<S>(1.0 - lr * weight_decay, "weight_decay", "1 - lr * weight_decay");
+}
+
 NNFAST_ISA_NAMESPACE_BEGIN
 
 // g = grad_scale * g, in place (what StoresScaledGrads stores back), then

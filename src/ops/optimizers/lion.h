@@ -39,14 +39,13 @@ struct LionScalars {
 
 template <class S>
 LionScalars<S> make_scalars(const LionHyper& h, const TensorProgress&) {
-  narrow<S>(h.decoupled_weight_decay, "weight_decay");
   return {grad_scalars<S>(h.grad),
           narrow<S>(h.lr, "lr"),
           narrow<S>(h.beta1, "beta1"),
           narrow<S>(1.0 - h.beta1, "beta1", "1 - beta1"),
           narrow<S>(h.beta2, "beta2"),
           narrow<S>(1.0 - h.beta2, "beta2", "1 - beta2"),
-          narrow<S>(1.0 - h.lr * h.decoupled_weight_decay, "weight_decay", "1 - lr * weight_decay")};
+          decoupled_decay_factor<S>(h.lr, h.decoupled_weight_decay)};
 }
 
 NNFAST_ISA_NAMESPACE_BEGIN

@@ -48,13 +48,12 @@ MomentScalars<S> moment_scalars(const MomentHyper& h) {
   // (lr and weight_decay reach the update only through derived scalars, but are held to
   // the same range as every hyperparameter.)
   narrow<S>(h.lr, "lr");
-  narrow<S>(h.decoupled_weight_decay, "weight_decay");
   return {narrow<S>(h.beta1, "beta1"),
           narrow<S>(1.0 - h.beta1, "beta1", "1 - beta1"),
           narrow<S>(h.beta2, "beta2"),
           narrow<S>(1.0 - h.beta2, "beta2", "1 - beta2"),
           narrow<S>(h.eps, "eps"),
-          narrow<S>(1.0 - h.lr * h.decoupled_weight_decay, "weight_decay", "1 - lr * weight_decay"),
+          decoupled_decay_factor<S>(h.lr, h.decoupled_weight_decay),
           h.decoupled_weight_decay != 0.0};
 }
 
