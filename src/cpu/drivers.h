@@ -21,6 +21,7 @@
 #include <cstdint>
 
 #include "call/activation_kind.h"
+#include "call/adafactor_call.h"
 #include "call/loss_options.h"
 #include "call/norm_spec.h"
 #include "call/optimizer_call.h"
@@ -38,16 +39,18 @@ struct Drivers {
 
   // Skips the step when call.found_inf holds a nonzero value.
   template <class S> static void optimizer_step(const OptimizerCall<S>& call);
+  // LAMB's first pass: the 2-norm of scale * g over the grads of a call (grad_norm).
+  template <class S> static double lamb_grad_norm(const OptimizerCall<S>& call, double scale);
   // LAMB's second pass over a LAMB call (ops/optimizers/lamb.h): per tensor t,
   // param_squares[t] = sum p^2 and update_squares[t] = sum u^2, each chunk summed in
   // double in kNormLanes lanes, then its lanes in order, a tensor's chunks added in
-  // order: the same bits for any thread count and ISA.
-  // Writes no operand.
-  // LAMB's first pass: the 2-norm of scale * g over the grads of a call (grad_norm).
-  template <class S> static double lamb_grad_norm(const OptimizerCall<S>& call, double scale);
+  // order: the same bits for any thread count and ISA. Writes no operand.
   template <class S>
   static void lamb_squares(const OptimizerCall<S>& call, double* param_squares,
                            double* update_squares);
+  // Adafactor's step (cpu/adafactor.h states its passes). Skips the step when
+  // call.found_inf holds a nonzero value.
+  template <class S> static void adafactor_step(const AdafactorCall<S>& call);
 
   template <class T>
   static void activation_forward(Activation kind, const T* x, T* out, int64_t n, double alpha);
