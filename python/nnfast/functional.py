@@ -800,17 +800,23 @@ def adafactor_step(params: Arrays, grads: Arrays, row_vars: Sequence[Array | Non
     :math:`R\,C` is their outer product. Each mean and RMS is summed in float64 in an
     order fixed by the shape (the same bits for any thread count) and rounded once to the
     compute type; :math:`\operatorname{lerp}` is torch's (from the end nearer to
-    :math:`w_t`). A parameter with no element is left as it is.
+    :math:`w_t`). A parameter with no element is left as it is. 16-bit arrays are
+    computed in float32 and each result is rounded once on its store, as in every step
+    (module docstring): the step's bits are those of float32 arrays holding the same
+    values, :math:`R` and :math:`C` float32 from their update to the end of the step.
 
     Args:
-        params: parameters :math:`p`, updated in place; float32 or float64.
-        grads: gradients :math:`g`, the params' dtype.
+        params: parameters :math:`p`, updated in place (float64, float32, bfloat16 or
+            float16).
+        grads: gradients :math:`g`: the params' dtype, float32 beside 16-bit params, or
+            16-bit beside a float32 master (the roles of the module docstring).
         row_vars: one entry per parameter: :math:`R`, updated in place, for a parameter
             of 2 or more dims, else None.
         col_vars: one entry per parameter: :math:`C`, updated in place, for a parameter
             of 2 or more dims, else None.
         variances: one entry per parameter: :math:`v` (the parameter's shape), updated
-            in place, for a parameter of 0 or 1 dims, else None.
+            in place, for a parameter of 0 or 1 dims, else None. Every state has one
+            dtype: float32, bfloat16 or the params' (float64 with float64 params).
         step: :math:`t \ge 1`, the count of updates including this one (or one per
             parameter).
         lr: :math:`\eta \ge 0`.
@@ -822,7 +828,7 @@ def adafactor_step(params: Arrays, grads: Arrays, row_vars: Sequence[Array | Non
         weight_decay: :math:`\lambda \ge 0`, decoupled (above).
         maximize: ascend: :math:`\sigma = -1`.
         master_params, param_remainders, stochastic_rounding, seed: the storage options
-            (module docstring); only their defaults are taken (no 16-bit params yet).
+            (module docstring).
         grad_scale, found_inf, store_scaled_grads: the gradient-scaling options (module
             docstring).
 
@@ -830,13 +836,13 @@ def adafactor_step(params: Arrays, grads: Arrays, row_vars: Sequence[Array | Non
         None; ``params`` and the state arrays hold the result.
 
     Raises:
-        TypeError: as every step (module docstring); a dtype other than float32 or
-            float64, a state of another dtype than the params', a state list that is not
-            a list or tuple; GPU arrays (this step runs on the CPU only).
+        TypeError: as every step (module docstring), the states' dtypes included; a
+            state list that is not a list or tuple; GPU arrays (this step runs on the CPU
+            only).
         ValueError: as every step; a state entry missing (None) where the parameter's
             dims use it, or given where they do not, or of a shape other than the one
             above; ``lr``, ``eps1``, ``eps2`` or ``weight_decay`` negative,
-            ``beta2_decay > 0``, ``d < 1``; a storage option other than its default.
+            ``beta2_decay > 0``, ``d < 1``.
     """
     module = module_for(params)
     if not hasattr(module, "adafactor_step"):

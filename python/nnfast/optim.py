@@ -1180,7 +1180,7 @@ class Adafactor(_Optimizer):
     count :math:`t` and all state starting at zero.
 
     Args:
-        params: the parameters, float32 or float64 NumPy arrays (or an iterable of them).
+        params: the parameters, a NumPy array or an iterable of them.
         lr: :math:`\eta \ge 0` (the cap of the relative step size), or a callable of the
             steps taken.
         beta2_decay: :math:`\hat\beta \le 0`.
@@ -1189,30 +1189,34 @@ class Adafactor(_Optimizer):
         d: the clipping threshold :math:`d \ge 1`.
         weight_decay: :math:`\lambda \ge 0`, decoupled.
         maximize: ascend.
+        master_weights, store_param_remainders, state_dtype, stochastic_rounding, seed: the
+            storage options (module docstring).
 
     State per parameter: ``"step"``, and ``"row_var"`` (:math:`R`, the parameter's shape
     with the last dim 1) and ``"col_var"`` (:math:`C`, the second-to-last dim 1) for a
     parameter of 2 or more dims, ``"variance"`` (:math:`v`, the parameter's shape) for one
-    of 0 or 1 dims, as torch names and shapes them. No storage options (16-bit parameters
-    are not supported yet).
+    of 0 or 1 dims, as torch names and shapes them.
 
     Raises:
-        ValueError: negative ``lr``, ``eps2``, ``weight_decay`` or :math:`\epsilon_1`,
+        ValueError: storage options the parameters do not take (:func:`check_precision`);
+            negative ``lr``, ``eps2``, ``weight_decay`` or :math:`\epsilon_1`,
             ``beta2_decay > 0``, ``d < 1``, ``eps`` not a pair; empty ``params``; a parameter
             that is not C-contiguous or not writeable.
-        TypeError: a parameter that is not a float32 or float64 numpy array, or parameters
-            of different dtypes; a hyperparameter that is not a real number.
+        TypeError: a parameter that is not a float32, float64, bfloat16 or float16 numpy
+            array, or parameters of different dtypes; a ``state_dtype`` not allowed; a
+            hyperparameter that is not a real number.
     """
 
     def __init__(self, params: HostArray | Iterable[HostArray], lr: LearningRate = 1e-2,
                  beta2_decay: float = -0.8, eps: Sequence[float | None] = (None, 1e-3),
-                 d: float = 1.0, weight_decay: float = 0.0, *, maximize: bool = False) -> None:
+                 d: float = 1.0, weight_decay: float = 0.0, *, maximize: bool = False,
+                 master_weights: bool = False, store_param_remainders: bool = False,
+                 state_dtype: Any = None, stochastic_rounding: bool = False,
+                 seed: int | None = None) -> None:
         super().__init__(params, dict(lr=lr, beta2_decay=beta2_decay, eps=tuple(eps), d=d,
                                       weight_decay=weight_decay, maximize=bool(maximize),
-                                      l1=0.0, **_precision(False, False, None, False, None)))
-        dtype = self.params[0].dtype
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"params: Adafactor takes float32 or float64 parameters, got {dtype}")
+                                      l1=0.0, **_precision(master_weights, store_param_remainders,
+                                                           state_dtype, stochastic_rounding, seed)))
 
     @staticmethod
     def _check_hyperparameters(hp: Hyperparameters) -> None:

@@ -1454,21 +1454,23 @@ class Adafactor(_KernelOptimizer):
     order (a non-contiguous one through a contiguous copy).
 
     Args:
-        params: tensors or param-group dicts, as torch takes them; float32 or float64 CPU
-            tensors (16-bit parameters and CUDA tensors are not supported yet).
+        params: tensors or param-group dicts, as torch takes them; CPU tensors (the CUDA
+            kernel is not written yet).
         lr (:math:`\eta`), beta2_decay (:math:`\hat\beta`), eps
         (:math:`(\epsilon_1, \epsilon_2)`, :math:`\epsilon_1` None for the dtype's machine
         epsilon), d, weight_decay (:math:`\lambda`, decoupled), maximize: torch's, with its
         defaults.
         foreach: accepted and kept; nnfast's kernel is used either way.
+        master_weights, store_param_remainders, state_dtype, stochastic_rounding: the
+            storage options (module docstring).
         max_grad_norm: clip the gradients to this global norm inside the step (module
             docstring), or None.
 
     Raises:
         ValueError: negative ``lr``, ``eps`` entry or ``weight_decay``, ``beta2_decay > 0``,
             ``d < 1``.
-        At :meth:`step`: see the module docstring; TypeError for a parameter that is not
-            float32 or float64, RuntimeError for a complex one (as torch).
+        At :meth:`step`: see the module docstring; TypeError for a CUDA parameter,
+            RuntimeError for a complex one (as torch).
     """
 
     _arithmetic = _numpy_optim.Adafactor
@@ -1476,17 +1478,18 @@ class Adafactor(_KernelOptimizer):
     _elementwise = False
 
     def __init__(self, params, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0,
-                 weight_decay=0.0, *, foreach=None, maximize=False, max_grad_norm=None):
+                 weight_decay=0.0, *, foreach=None, maximize=False, master_weights=False,
+                 store_param_remainders=False, state_dtype=None, stochastic_rounding=False,
+                 max_grad_norm=None):
         super().__init__(params, dict(lr=lr, beta2_decay=beta2_decay, eps=tuple(eps), d=d,
                                       weight_decay=weight_decay, foreach=foreach,
-                                      maximize=maximize),
+                                      maximize=maximize,
+                                      **_precision(master_weights, store_param_remainders,
+                                                   state_dtype, stochastic_rounding)),
                          max_grad_norm=max_grad_norm)
 
     @staticmethod
     def _check_param(p, where):
-        if p.dtype not in (torch.float32, torch.float64, *_COMPLEX):
-            raise TypeError(f"{where}: nnfast.torch.Adafactor updates float32 and float64 "
-                            f"tensors, got {p.dtype}")
         _KernelOptimizer._check_param(p, where)
         if not p.is_cpu:
             raise TypeError(f"{where}: nnfast.torch.Adafactor updates CPU tensors only (its "
@@ -1501,11 +1504,14 @@ class Adafactor(_KernelOptimizer):
         return super()._plan(index, group)
 
     def _state_names_of(self, hp, p):
-        return ["row_var", "col_var"] if p.dim() >= 2 else ["variance"]
+        return ((["row_var", "col_var"] if p.dim() >= 2 else ["variance"])
+                + _numpy_optim.precision_state_names(hp))
 
     def _state_shape(self, p, name):
         return self._arithmetic._state_shape(name, p)
 
     def _initial_state(self, p, name, dtype):
-        return torch.zeros(self._state_shape(p, name), dtype=dtype, device=p.device)
+        if name in ("row_var", "col_var"):  # not shaped like p
+            return torch.zeros(self._state_shape(p, name), dtype=dtype, device=p.device)
+        return super()._initial_state(p, name, dtype)
 

@@ -1,18 +1,19 @@
-// The Python function adafactor_step (CPU arrays; python/nnfast/functional.py
-// documents it). Its states are not shaped like the params, so it is checked here
-// rather than by the elementwise engine of bind/optimizer.h: params and grads as
-// any step's, then per tensor either row_vars[i] and col_vars[i] (params of >= 2
-// dims, torch's shapes: the last dim, or the second to last, set to 1) or
-// variances[i] (0-D and 1-D params, the params' shape), the other entries None.
-// Every array shares params[0]'s dtype, float32 or float64. The whole call is
-// checked, scalars first, before anything is written.
+// The Python function adafactor_step (python/nnfast/functional.py documents it). Its
+// states are not shaped like the params, so it is checked here rather than by the
+// elementwise engine of bind/optimizer.h, with that engine's rules: params, grads and
+// the storage options (master_params, param_remainders, stochastic_rounding) as any
+// step's (check_roles), then per tensor either row_vars[i] and col_vars[i] (params of
+// >= 2 dims, torch's shapes: the last dim, or the second to last, set to 1) or
+// variances[i] (0-D and 1-D params, the params' shape), the other entries None, every
+// state of the dtype a state may have (state_dtype_rule). The whole call is checked,
+// scalars first, before anything is written.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "bind/optimizer.h"
-#include "cpu/adafactor.h"
+#include "call/adafactor_call.h"
 
 namespace nnfast::bind {
 
@@ -46,39 +47,44 @@ inline std::vector<py::object> state_entries(py::handle obj, const char* name, s
   return entries;
 }
 
-// The storage options adafactor_step takes but does not run yet: each must hold its default.
-inline void refuse_unsupported_options(const StorageArgs& storage) {
-  if (!storage.master_params.is_none() || !storage.param_remainders.is_none() || storage.stochastic_rounding)
-    throw py::value_error("master_params, param_remainders, stochastic_rounding: adafactor_step "
-                          "takes float32 and float64 params only (no 16-bit storage options)");
-}
-
 template <class B>
 void run_adafactor(Keywords& k) {
   ops::AdafactorHyper h = adafactor_hyper(k);
   const GradScaling scaling = grad_scaling(k);
   const bool scale_is_array = !is_real(scaling.grad_scale);
   if (!scale_is_array) h.grad_scale = nonnegative_arg(scaling.grad_scale, "grad_scale");
+  h.store_scaled_grads = scaling.store_scaled_grads;
   const py::handle params = k.take("params"), grads = k.take("grads");
   const py::handle row_vars = k.take("row_vars"), col_vars = k.take("col_vars");
   const py::handle variances = k.take("variances");
   const py::handle step = k.take("step");
   const StorageArgs storage = storage_args(k);
   k.finish();
-  refuse_unsupported_options(storage);
-  h.store_scaled_grads = scaling.store_scaled_grads;
 
-  const std::vector<Operand> operands{{"params", params, Access::write}, {"grads", grads, scaling.store_scaled_grads ? Access::write : Access::read}};
-  CheckedList c = check_operands<B>(operands);
+  std::vector<Operand> operands{{"params", params, Access::write},
+                                {"grads", grads, scaling.store_scaled_grads ? Access::write : Access::read}};
+  std::vector<ops::Role> roles{ops::Role::param, ops::Role::grad};
+  const int companion = add_companion(storage, operands, roles);
+  typename B::Call on_device;
+  CheckedList c = check_operands<B>(operands, /*one_dtype=*/false);
+  const ParamStorage param_storage = check_roles(c, operands, roles, companion, storage);
+  // eps1 None: the machine epsilon of the params' dtype, as torch takes it (adafactor_scalars
+  // takes the compute type's, the params' own for float32 and float64).
+  if (h.eps1 < 0.0 && c.dtype == DType::bfloat16) h.eps1 = 0x1p-7;
+  if (h.eps1 < 0.0 && c.dtype == DType::float16) h.eps1 = 0x1p-10;
   const size_t count = c.arrays.size();
-  for (size_t i = 0; i < count; ++i) check_float32_or_64(c.arrays[i][0], ArgName("params", static_cast<int64_t>(i)));
   const std::vector<py::object> rows = state_entries(row_vars, "row_vars", count);
   const std::vector<py::object> cols = state_entries(col_vars, "col_vars", count);
   const std::vector<py::object> vars = state_entries(variances, "variances", count);
-  // The states fill slots 2..4 of the list, so check_no_shared_memory sees them too.
-  const std::vector<Operand> all{operands[0], operands[1], {"row_vars", row_vars, Access::write},
-                                 {"col_vars", col_vars, Access::write},
-                                 {"variances", variances, Access::write}};
+  // The states fill the slots after the params' operands, so check_no_shared_memory
+  // sees them too.
+  const int first_state = static_cast<int>(operands.size());
+  std::vector<Operand> all = operands;
+  all.insert(all.end(), {{"row_vars", row_vars, Access::write},
+                         {"col_vars", col_vars, Access::write},
+                         {"variances", variances, Access::write}});
+  DType states_dtype = c.dtype;
+  bool states_seen = false;
   for (size_t i = 0; i < count; ++i) {
     const auto index = static_cast<int64_t>(i);
     const Shape& shape = c.arrays[i][0].shape;
@@ -96,50 +102,59 @@ void run_adafactor(Keywords& k) {
         throw py::value_error(arg.str() + std::string(": required for params of ") +
                               (factored ? ">= 2 dims" : "0 or 1 dims") + ", got None");
       Array a = B::check(entry, arg, Access::write);
-      check_same_dtype(a, c.dtype, arg, ArgName("params", 0));
+      const std::string rule = state_dtype_rule(c.dtype, a.dtype, states_seen ? &states_dtype : nullptr);
+      if (!rule.empty()) throw dtype_refused(arg, a.dtype, rule);
+      states_dtype = a.dtype;
+      states_seen = true;
       if (a.shape != expected)
         throw py::value_error(arg.str() + ": shape " + describe_shape(a.shape) + " must be " +
                               describe_shape(expected) + " for params of shape " + describe_shape(shape));
-      c.arrays[i][slot] = std::move(a);
+      c.arrays[i][first_state + slot] = std::move(a);
     };
     const auto with_unit_dim = [&](size_t from_end) {
       std::vector<int64_t> dims(shape.begin(), shape.end());
       if (factored) dims[dims.size() - from_end] = 1;
       return Shape(dims.data(), dims.size());
     };
-    take_state(rows[i], "row_vars", 2, factored, with_unit_dim(1));
-    take_state(cols[i], "col_vars", 3, factored, with_unit_dim(2));
-    take_state(vars[i], "variances", 4, !factored, shape);
+    take_state(rows[i], "row_vars", 0, factored, with_unit_dim(1));
+    take_state(cols[i], "col_vars", 1, factored, with_unit_dim(2));
+    take_state(vars[i], "variances", 2, !factored, shape);
   }
   check_no_shared_memory(c, all);
   const std::vector<int64_t> steps = per_tensor_steps(step, count);
+  const float* device_grad_scale = nullptr;
+  Array grad_scale_array, found_inf_array;
   if (scale_is_array) {
-    const Array scale = control_array<B>(scaling.grad_scale, "grad_scale");
-    h.grad_scale = checked_grad_scale(*scale.ptr<float>());
+    grad_scale_array = control_array<B>(scaling.grad_scale, "grad_scale");
+    h.grad_scale = array_grad_scale<B>(grad_scale_array, device_grad_scale);
   }
-  bool skipped = false;
-  if (!scaling.found_inf.is_none())
-    skipped = *control_array<B>(scaling.found_inf, "found_inf").template ptr<float>() != 0.0f;
-  int64_t total = 0;
+  if (!scaling.found_inf.is_none()) found_inf_array = control_array<B>(scaling.found_inf, "found_inf");
   const auto run = [&](auto compute) {
     using S = decltype(compute);
-    std::vector<cpu::AdafactorTensor<S>> tensors;
+    AdafactorCall<S> call;
+    call.hyper = h;
+    call.params_dtype = c.dtype;
+    if (count > 0) call.grads_dtype = c.arrays[0][1].dtype;
+    call.states_dtype = states_dtype;
+    call.param_storage = param_storage;
+    call.seed = storage.seed;
+    call.found_inf = found_inf_array.ptr<const float>();
+    call.device_grad_scale = device_grad_scale;
     for (size_t i = 0; i < count; ++i) {
       const auto& a = c.arrays[i];
       const Shape& shape = a[0].shape;
-      cpu::AdafactorTensor<S> t{a[0].ptr<S>(), a[1].ptr<S>(), a[2].ptr<S>(), a[3].ptr<S>(),
-                                a[4].ptr<S>(), a[0].size, 1, 1, a[0].size,
-                                ops::adafactor_scalars<S>(h, steps[i])};
-      if (shape.size() >= 2) {
+      AdafactorTensor<S> t{a[0].data, a[1].data, companion >= 0 ? a[companion].data : nullptr,
+                           a[first_state].data, a[first_state + 1].data, a[first_state + 2].data,
+                           shape.size() >= 2, a[0].size, 1, 1, a[0].size, steps[i],
+                           ops::adafactor_scalars<S>(h, steps[i])};
+      if (t.factored) {
         t.rows = shape[shape.size() - 2];
         t.cols = shape[shape.size() - 1];
         t.batch = t.rows * t.cols == 0 ? 0 : t.count / (t.rows * t.cols);
       }
-      total += t.count;
-      tensors.push_back(t);
+      call.tensors.push_back(t);
     }
-    if (skipped) return;  // (checked whole, scalars included, then nothing written)
-    without_gil_if_large(total, [&] { cpu::adafactor_step(h, tensors); });
+    without_gil_if_large(call.total(), [&] { B::adafactor_step(call); });
   };
   if (c.dtype == DType::float64) run(double{});
   else run(float{});

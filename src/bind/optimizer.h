@@ -395,6 +395,18 @@ inline StorageArgs storage_args(Keywords& k) {
   return a;
 }
 
+// Appends the params' companion list (master_params or param_remainders) to the
+// operands when the storage options give one: its index, or -1.
+inline int add_companion(const StorageArgs& storage, std::vector<Operand>& operands,
+                         std::vector<ops::Role>& roles) {
+  if (storage.master_params.is_none() && storage.param_remainders.is_none()) return -1;
+  const bool masters = !storage.master_params.is_none();
+  operands.emplace_back(masters ? "master_params" : "param_remainders",
+                        masters ? storage.master_params : storage.param_remainders, Access::write);
+  roles.push_back(ops::Role::param);
+  return static_cast<int>(operands.size()) - 1;
+}
+
 // The options of a step that mixed-precision training sets (torch.amp.GradScaler,
 // gradient clipping): the factor folded into every gradient, the flag that skips
 // the step, and whether the scaled gradients are stored back.
@@ -452,6 +464,28 @@ inline std::string dtype_list(std::initializer_list<DType> dtypes) {
   return s;
 }
 
+// The TypeError of an array whose dtype breaks a rule, saying what it may hold.
+inline py::type_error dtype_refused(const ArgName& arg, DType d, const std::string& allowed) {
+  return py::type_error(arg.str() + ": dtype " + dtype_name(d) + " is not allowed here; " + allowed);
+}
+
+// The rule of a state's dtype d beside params of dtype `params` (states: float32,
+// bfloat16 or the params' dtype; float64 only with float64 params; one dtype for all
+// of a call's states, `seen` when one came before): empty when d keeps it, else what
+// d may be.
+inline std::string state_dtype_rule(DType params, DType d, const DType* seen) {
+  const bool ok = params == DType::float64
+                      ? d == DType::float64
+                      : (d == DType::float32 || d == DType::bfloat16 || d == params);
+  if (!ok)
+    return params == DType::float64 ? std::string("the states of float64 params are float64")
+                                    : "states may be float32, bfloat16 or the params' dtype " +
+                                          std::string(dtype_name(params));
+  if (seen && d != *seen)
+    return std::string("the states of one call share one dtype, here ") + dtype_name(*seen);
+  return "";
+}
+
 // The dtypes of a step's roles (the arrays of one role share one dtype), checked
 // against what the engine runs:
 //   params:  float64, float32, bfloat16, float16 (P)
@@ -467,8 +501,8 @@ inline ParamStorage check_roles(const CheckedList& c, const std::vector<Operand>
   const bool half = is_16bit_float(params);
   const bool with_master = companion >= 0;
   const auto refuse = [&](size_t tensor, size_t k, const std::string& allowed) {
-    throw py::type_error(ArgName(operands[k].name, static_cast<int64_t>(tensor)).str() + ": dtype " +
-                         dtype_name(c.arrays[tensor][k].dtype) + " is not allowed here; " + allowed);
+    throw dtype_refused(ArgName(operands[k].name, static_cast<int64_t>(tensor)),
+                        c.arrays[tensor][k].dtype, allowed);
   };
   DType states = params;
   bool states_seen = false;
@@ -505,17 +539,8 @@ inline ParamStorage check_roles(const CheckedList& c, const std::vector<Operand>
           break;
         }
         case ops::Role::state: {
-          const bool ok = params == DType::float64
-                              ? d == DType::float64
-                              : (d == DType::float32 || d == DType::bfloat16 || d == params);
-          if (!ok)
-            refuse(i, k, params == DType::float64
-                             ? std::string("the states of float64 params are float64")
-                             : "states may be float32, bfloat16 or the params' dtype " +
-                                   std::string(dtype_name(params)));
-          if (states_seen && d != states)
-            refuse(i, k, std::string("the states of one call share one dtype, here ") +
-                             dtype_name(states));
+          const std::string rule = state_dtype_rule(params, d, states_seen ? &states : nullptr);
+          if (!rule.empty()) refuse(i, k, rule);
           states = d;
           states_seen = true;
           break;
@@ -591,14 +616,7 @@ void run_step(Keywords& k) {
   const py::handle mu_product = TakesMuProduct<Opt>::value ? k.take("mu_product") : py::handle();
   const StorageArgs storage = storage_args(k);
   k.finish();
-  int companion = -1;
-  if (!storage.master_params.is_none() || !storage.param_remainders.is_none()) {
-    companion = static_cast<int>(operands.size());
-    const bool masters = !storage.master_params.is_none();
-    operands.emplace_back(masters ? "master_params" : "param_remainders",
-                          masters ? storage.master_params : storage.param_remainders, Access::write);
-    roles.push_back(ops::Role::param);
-  }
+  const int companion = add_companion(storage, operands, roles);
   typename B::Call on_device;
   const CheckedList c = check_operands<B>(operands, /*one_dtype=*/false);
   const ParamStorage param_storage = check_roles(c, operands, roles, companion, storage);

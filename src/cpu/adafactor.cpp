@@ -1,16 +1,39 @@
-#include "cpu/adafactor.h"
-
+// cpu::Drivers::adafactor_step (ops/optimizers/adafactor.h has the math).
+//
+// A step of one tensor is three passes over its elements, each cut into blocks
+// whose bounds depend only on the tensor's shape:
+//   1. the sums of p^2 (before the decay) and, factored, of g'^2 along each row and
+//      each column of each block,
+//   2. the moments updated (factored: R and C, batch * (rows + cols) values, on one
+//      thread), and the sum of u^2,
+//   3. p updated with the tensor's step size (unfactored: v stored).
+// The kernels (kernels.h) add each term in double into lanes fixed by the element's
+// place in its row of the block, a block's lanes are added in order and the blocks'
+// sums in block order, so a step has the same bits for any thread count and ISA.
+// Arrays not of the compute type are run as float32 rows (converted_rows.h) of at
+// most kRowElements, with the bits of float32 arrays holding the same values: 16-bit
+// arrays widened, p from its master or remainder, each result rounded once on its
+// store (R and C are float32 through the step, rounded once when stored).
 #include <algorithm>
+#include <type_traits>
+#include <vector>
 
+#include "cpu/converted_rows.h"
+#include "cpu/drivers.h"
+#include "cpu/kernels.h"
 #include "cpu/parallel.h"
 
 namespace nnfast::cpu {
 namespace {
 
-// The blocks of a factored tensor: at most kBlockCols columns by as many rows as
-// make about kChunkElements elements, fixed by the shape alone.
-constexpr int64_t kBlockCols = 1024;
+// Converted, a block's row is run in pieces of at most kRowElements elements: 4 KiB
+// of float32 scratch per operand, in L1. A multiple of kNormLanes, so each element
+// keeps the lane it has in the whole row.
+constexpr int64_t kRowElements = 1024;
 
+// The blocks of a tensor viewed as (batch, rows, cols): at most kRowElements columns
+// (a single row: kChunkElements) by as many rows as make about kChunkElements
+// elements, fixed by the shape alone.
 struct Blocks {
   int64_t block_rows, block_cols;
   int64_t row_blocks, col_blocks;  // per batch entry
@@ -19,36 +42,11 @@ struct Blocks {
 
 Blocks blocks_of(int64_t rows, int64_t cols) {
   Blocks b;
-  b.block_cols = std::min(cols, kBlockCols);
+  b.block_cols = std::min(cols, rows == 1 ? kChunkElements : kRowElements);
   b.block_rows = std::max<int64_t>(1, kChunkElements / b.block_cols);
   b.row_blocks = (rows + b.block_rows - 1) / b.block_rows;
   b.col_blocks = (cols + b.block_cols - 1) / b.block_cols;
   return b;
-}
-
-double square(double x) { return x * x; }
-
-// A sum in double over kLanes lanes: element k of a run goes to lane k % kLanes (the lanes
-// let the adds run in parallel; the assignment depends on the run's bounds only), and the
-// lanes are added in order.
-constexpr int kLanes = 8;
-
-struct Lanes {
-  double lane[kLanes] = {};
-  double total() const {
-    double sum = 0.0;
-    for (double x : lane) sum += x;
-    return sum;
-  }
-};
-
-// term(k) for k in [begin, end), each passed to add(lane, k).
-template <class Add>
-void over_lanes(int64_t begin, int64_t end, const Add& add) {
-  int64_t k = begin;
-  for (; k + kLanes <= end; k += kLanes)
-    for (int l = 0; l < kLanes; ++l) add(l, k + l);
-  for (int l = 0; k < end; ++k, ++l) add(l, k);
 }
 
 double in_order(const std::vector<double>& partial) {
@@ -57,13 +55,116 @@ double in_order(const std::vector<double>& partial) {
   return total;
 }
 
+// What a pass reads of each element (p, g and x: C_j of its column, or v) and
+// whether it stores p (and v, the grads scaled with store_scaled_grads).
+enum Reads : unsigned { kParams = 1u, kGrads = 2u, kMoments = 4u };
+
+// The elements of one tensor of a call, as rows of compute type S for the kernels:
+// the arrays themselves when the call is native, else float32 pieces.
 template <class S>
-void factored_step(const ops::AdafactorHyper& h, const AdafactorTensor<S>& t) {
+class TensorRows {
+ public:
+  TensorRows(const AdafactorCall<S>& call, const AdafactorTensor<S>& t, uint32_t index,
+             S* col_values)
+      : call_(call), t_(t), index_(index), col_values_(col_values) {}
+
+  // body(j0, p, g, x, n) over the pieces of columns [begin, end) of row `row` (of
+  // batch * rows): the piece's first column and its p, g and x (null where not in
+  // `reads`).
+  template <class Body>
+  void each(unsigned reads, bool stores, int64_t row, int64_t begin, int64_t end,
+            const Body& body) const {
+    const int64_t first = row * t_.cols;
+    if constexpr (std::is_same_v<S, float>) {
+      if (!call_.native()) return converted(reads, stores, first, begin, end, body);
+    }
+    S* g = static_cast<S*>(t_.grads) + first + begin;
+    body(begin, static_cast<S*>(t_.params) + first + begin, g, moments(row, begin), end - begin);
+    if (stores && call_.hyper.store_scaled_grads)
+      kernels().get<S>().scale(t_.scalars.grad_scale, g, g, end - begin);
+  }
+
+ private:
+  // x of columns from `begin` of a row: C of the row's batch entry, or v.
+  S* moments(int64_t row, int64_t begin) const {
+    if (t_.factored) return col_values_ + (row / t_.rows) * t_.cols + begin;
+    return static_cast<S*>(t_.variances) + row * t_.cols + begin;
+  }
+
+  template <class Body>
+  void converted(unsigned reads, bool stores, int64_t first, int64_t begin, int64_t end,
+                 const Body& body) const {
+    const PrecisionKernels& k16 = kernels().precision;
+    const auto at = [&](void* base, DType dtype, int64_t i) -> void* {
+      return base ? static_cast<char*>(base) + i * itemsize(dtype) : nullptr;
+    };
+    const DType companion_dtype =
+        call_.param_storage == ParamStorage::remainder ? DType::int16 : DType::float32;
+    const ops::StochasticKey key{call_.seed, static_cast<uint64_t>(t_.step)};
+    alignas(64) float scratch[3][kRowElements];
+    for (int64_t j0 = begin; j0 < end; j0 += kRowElements) {
+      const int64_t n = std::min(kRowElements, end - j0), i = first + j0;
+      void* params = at(t_.params, call_.params_dtype, i);
+      void* companion = at(t_.companion, companion_dtype, i);
+      void* grads = at(t_.grads, call_.grads_dtype, i);
+      void* variances = at(t_.variances, call_.states_dtype, i);
+      float* p = reads & kParams ? param_row(k16, call_.params_dtype, call_.param_storage, params,
+                                             companion, scratch[0], n)
+                                 : nullptr;
+      float* g = reads & kGrads ? float_row(k16, call_.grads_dtype, grads, scratch[1], n) : nullptr;
+      float* x = nullptr;
+      if (reads & kMoments)
+        x = t_.factored ? moments(first / t_.cols, j0)
+                        : float_row(k16, call_.states_dtype, variances, scratch[2], n);
+      body(j0, p, g, x, n);
+      if (!stores) continue;
+      store_param_row(k16, call_.params_dtype, call_.param_storage, p, params, companion, key,
+                      index_, i, n);
+      if (!t_.factored) store_row(k16, call_.states_dtype, x, variances, n);
+      if (call_.hyper.store_scaled_grads) {
+        kernels().f32.scale(t_.scalars.grad_scale, g, g, n);
+        store_row(k16, call_.grads_dtype, g, grads, n);
+      }
+    }
+  }
+
+  const AdafactorCall<S>& call_;
+  const AdafactorTensor<S>& t_;
+  uint32_t index_;
+  S* col_values_;
+};
+
+// n moments of the call's state dtype at data to and from S values.
+template <class S>
+void load_moments(const AdafactorCall<S>& call, const void* data, S* values, int64_t n) {
+  if constexpr (std::is_same_v<S, float>) {
+    if (call.states_dtype != DType::float32)
+      return widen_row(kernels().precision, call.states_dtype, data, values, n);
+  }
+  std::copy_n(static_cast<const S*>(data), n, values);
+}
+
+template <class S>
+void store_moments(const AdafactorCall<S>& call, const S* values, void* data, int64_t n) {
+  if constexpr (std::is_same_v<S, float>) {
+    if (call.states_dtype != DType::float32)
+      return round_row(kernels().precision, call.states_dtype, values, data, n);
+  }
+  std::copy_n(values, n, static_cast<S*>(data));
+}
+
+template <class S>
+void tensor_step(const AdafactorCall<S>& call, const AdafactorTensor<S>& t, uint32_t index) {
+  const ChunkKernels<S>& k = kernels().get<S>();
   const ops::AdafactorScalars<S>& s = t.scalars;
   const int64_t m = t.rows, n = t.cols;
   const Blocks b = blocks_of(m, n);
   const int64_t tasks = t.batch * b.count();
-  // Task k covers batch entry k / count, rows of block (k % count) / col_blocks and
+  // R and C (factored) as S values through the step.
+  std::vector<S> row_values(t.factored ? t.batch * m : 0), col_values(t.factored ? t.batch * n : 0);
+  const TensorRows<S> rows(call, t, index, col_values.data());
+  // body(task, entry, row block, column block, rows [r0, r1), columns [c0, c1)):
+  // task k covers batch entry k / count, rows of block (k % count) / col_blocks and
   // columns of block (k % count) % col_blocks.
   const auto for_each_block = [&](const auto& body) {
     parallel_for(tasks, t.count, [&](int64_t k) {
@@ -75,125 +176,88 @@ void factored_step(const ops::AdafactorHyper& h, const AdafactorTensor<S>& t) {
     });
   };
 
-  // Pass 1: per block, the sums of g'^2 along each of its rows and columns, and of p^2.
-  std::vector<double> row_partial(t.batch * m * b.col_blocks, 0.0);
-  std::vector<double> col_partial(t.batch * b.row_blocks * n, 0.0);
-  std::vector<double> param_partial(tasks, 0.0);
-  for_each_block([&](int64_t k, int64_t entry, int64_t rb, int64_t cb, int64_t r0, int64_t r1,
+  // Pass 1: per block, the sum of p^2, and of g'^2 along each of its rows and columns.
+  std::vector<double> row_partial(t.factored ? t.batch * m * b.col_blocks : 0);
+  std::vector<double> col_partial(t.factored ? t.batch * b.row_blocks * n : 0);
+  std::vector<double> param_partial(tasks);
+  const unsigned squares_reads = t.factored ? kParams | kGrads : kParams;
+  for_each_block([&](int64_t task, int64_t entry, int64_t rb, int64_t cb, int64_t r0, int64_t r1,
                      int64_t c0, int64_t c1) {
-    double* cols = &col_partial[(entry * b.row_blocks + rb) * n];
-    Lanes params;
+    alignas(64) double lanes[2][kNormLanes] = {};  // p^2 of the block, g'^2 of a row
+    double* cols = t.factored ? &col_partial[(entry * b.row_blocks + rb) * n] : nullptr;
     for (int64_t i = r0; i < r1; ++i) {
-      const S* g = t.grads + (entry * m + i) * n;
-      const S* p = t.params + (entry * m + i) * n;
-      Lanes along_row;
-      over_lanes(c0, c1, [&](int l, int64_t j) {
-        const double g2 = square(static_cast<double>(s.grad_factor * g[j]));
-        along_row.lane[l] += g2;
-        cols[j] += g2;
-        params.lane[l] += square(static_cast<double>(p[j]));
-      });
-      row_partial[(entry * m + i) * b.col_blocks + cb] = along_row.total();
+      std::fill_n(lanes[1], kNormLanes, 0.0);
+      rows.each(squares_reads, false, entry * m + i, c0, c1,
+                [&](int64_t j0, S* p, S* g, S*, int64_t count) {
+                  k.adafactor_squares(p, cols ? g : nullptr, s.grad_factor, count, lanes[0],
+                                      lanes[1], cols ? cols + j0 : nullptr);
+                });
+      if (t.factored) row_partial[(entry * m + i) * b.col_blocks + cb] = lanes_total(lanes[1]);
     }
-    param_partial[k] = params.total();
+    param_partial[task] = lanes_total(lanes[0]);
   });
 
-  // The moments: small (batch * (rows + cols) elements), updated in order on this thread.
-  std::vector<S> row_mean_floor(t.batch);  // max(mean_i R_i, eps1) per batch entry
-  for (int64_t entry = 0; entry < t.batch; ++entry) {
-    double row_var_sum = 0.0;
-    for (int64_t i = 0; i < m; ++i) {
-      double sum = 0.0;
-      for (int64_t cb = 0; cb < b.col_blocks; ++cb) sum += row_partial[(entry * m + i) * b.col_blocks + cb];
-      S& r = t.row_vars[entry * m + i];
-      r = ops::torch_lerp(r, static_cast<S>(sum) / static_cast<S>(n), s.new_weight);
-      row_var_sum += r;
+  // The moments, updated in order on this thread.
+  std::vector<S> row_floor(t.batch);  // max(mean_i R_i, eps1) per batch entry
+  if (t.factored) {
+    load_moments(call, t.row_vars, row_values.data(), t.batch * m);
+    load_moments(call, t.col_vars, col_values.data(), t.batch * n);
+    for (int64_t entry = 0; entry < t.batch; ++entry) {
+      double row_var_sum = 0.0;
+      for (int64_t i = 0; i < m; ++i) {
+        double sum = 0.0;
+        for (int64_t cb = 0; cb < b.col_blocks; ++cb) sum += row_partial[(entry * m + i) * b.col_blocks + cb];
+        S& r = row_values[entry * m + i];
+        r = ops::torch_lerp(r, static_cast<S>(sum) / static_cast<S>(n), s.new_weight);
+        row_var_sum += r;
+      }
+      row_floor[entry] = std::max(static_cast<S>(row_var_sum) / static_cast<S>(m), s.eps1);
+      for (int64_t j = 0; j < n; ++j) {
+        double sum = 0.0;
+        for (int64_t rb = 0; rb < b.row_blocks; ++rb) sum += col_partial[(entry * b.row_blocks + rb) * n + j];
+        S& c = col_values[entry * n + j];
+        c = ops::torch_lerp(c, static_cast<S>(sum) / static_cast<S>(m), s.new_weight);
+      }
     }
-    row_mean_floor[entry] = std::max(static_cast<S>(row_var_sum) / static_cast<S>(m), s.eps1);
-    for (int64_t j = 0; j < n; ++j) {
-      double sum = 0.0;
-      for (int64_t rb = 0; rb < b.row_blocks; ++rb) sum += col_partial[(entry * b.row_blocks + rb) * n + j];
-      S& c = t.col_vars[entry * n + j];
-      c = ops::torch_lerp(c, static_cast<S>(sum) / static_cast<S>(m), s.new_weight);
-    }
+    store_moments(call, row_values.data(), t.row_vars, t.batch * m);
+    store_moments(call, col_values.data(), t.col_vars, t.batch * n);
   }
-
-  // u of element j of row i: g' / sqrt(max(R_i C_j / floor, eps1^2)), torch's roundings.
-  const auto direction = [&s](S g, S row_var, S col_var, S floor) {
-    return ops::adafactor_direction(s.grad_factor * g, row_var * col_var / floor, s.eps1_squared);
+  ops::AdafactorRow<S> base = ops::adafactor_row(call.hyper, s);
+  const auto row_of = [&](int64_t entry, int64_t i) {
+    ops::AdafactorRow<S> r = base;
+    if (t.factored) {
+      r.row_var = row_values[entry * m + i];
+      r.row_floor = row_floor[entry];
+    }
+    return r;
   };
 
   // Pass 2: the sum of u^2 per block.
-  std::vector<double> update_partial(tasks, 0.0);
-  for_each_block([&](int64_t k, int64_t entry, int64_t, int64_t, int64_t r0, int64_t r1, int64_t c0,
-                     int64_t c1) {
-    Lanes updates;
-    const S floor = row_mean_floor[entry];
-    const S* col = t.col_vars + entry * n;
+  std::vector<double> update_partial(tasks);
+  for_each_block([&](int64_t task, int64_t entry, int64_t, int64_t, int64_t r0, int64_t r1,
+                     int64_t c0, int64_t c1) {
+    alignas(64) double lanes[kNormLanes] = {};
     for (int64_t i = r0; i < r1; ++i) {
-      const S* g = t.grads + (entry * m + i) * n;
-      const S row = t.row_vars[entry * m + i];
-      over_lanes(c0, c1, [&](int l, int64_t j) {
-        updates.lane[l] += square(static_cast<double>(direction(g[j], row, col[j], floor)));
-      });
+      const ops::AdafactorRow<S> r = row_of(entry, i);
+      rows.each(kGrads | kMoments, false, entry * m + i, c0, c1,
+                [&](int64_t, S*, S* g, S* x, int64_t count) {
+                  k.adafactor_update_squares(r, t.factored, g, x, count, lanes);
+                });
     }
-    update_partial[k] = updates.total();
+    update_partial[task] = lanes_total(lanes);
   });
 
-  // Pass 3: the update, u recomputed with the same bits as pass 2's (before g is stored).
-  const S step_size = ops::adafactor_step_size(h, s, in_order(param_partial),
-                                               in_order(update_partial), t.count);
-  const bool decays = h.weight_decay != 0.0;
+  // Pass 3: the update, u recomputed with pass 2's bits (before g is stored).
+  base.step_size = ops::adafactor_step_size(call.hyper, s, in_order(param_partial),
+                                            in_order(update_partial), t.count);
   for_each_block([&](int64_t, int64_t entry, int64_t, int64_t, int64_t r0, int64_t r1, int64_t c0,
                      int64_t c1) {
-    const S floor = row_mean_floor[entry];
-    const S* col = t.col_vars + entry * n;
     for (int64_t i = r0; i < r1; ++i) {
-      S* p = t.params + (entry * m + i) * n;
-      S* g = t.grads + (entry * m + i) * n;
-      const S row = t.row_vars[entry * m + i];
-      for (int64_t j = c0; j < c1; ++j) {
-        const S decayed = decays ? p[j] * s.decay : p[j];
-        p[j] = decayed + step_size * direction(g[j], row, col[j], floor);
-      }
-      if (h.store_scaled_grads)
-        for (int64_t j = c0; j < c1; ++j) g[j] = s.grad_scale * g[j];
-    }
-  });
-}
-
-template <class S>
-void unfactored_step(const ops::AdafactorHyper& h, const AdafactorTensor<S>& t) {
-  const ops::AdafactorScalars<S>& s = t.scalars;
-  const std::vector<Chunk> chunks = make_chunks({t.count}, kChunkElements);
-  const auto tasks = static_cast<int64_t>(chunks.size());
-  std::vector<double> param_partial(tasks, 0.0), update_partial(tasks, 0.0);
-  // Pass 1 reads p before pass 2 writes anything, as torch takes RMS(p) first.
-  parallel_for(tasks, t.count, [&](int64_t k) {
-    Lanes params;
-    over_lanes(chunks[k].begin, chunks[k].end, [&](int l, int64_t i) {
-      params.lane[l] += square(static_cast<double>(t.params[i]));
-    });
-    param_partial[k] = params.total();
-  });
-  parallel_for(tasks, t.count, [&](int64_t k) {
-    Lanes updates;
-    over_lanes(chunks[k].begin, chunks[k].end, [&](int l, int64_t i) {
-      const S g = s.grad_factor * t.grads[i];
-      t.variances[i] = ops::torch_lerp(t.variances[i], g * g, s.new_weight);
-      updates.lane[l] += square(static_cast<double>(ops::adafactor_direction(g, t.variances[i], s.eps1_squared)));
-    });
-    update_partial[k] = updates.total();
-  });
-  const S step_size = ops::adafactor_step_size(h, s, in_order(param_partial),
-                                               in_order(update_partial), t.count);
-  const bool decays = h.weight_decay != 0.0;
-  parallel_for(tasks, t.count, [&](int64_t k) {
-    for (int64_t i = chunks[k].begin; i < chunks[k].end; ++i) {
-      const S u = ops::adafactor_direction(s.grad_factor * t.grads[i], t.variances[i], s.eps1_squared);
-      const S decayed = decays ? t.params[i] * s.decay : t.params[i];
-      t.params[i] = decayed + step_size * u;
-      if (h.store_scaled_grads) t.grads[i] = s.grad_scale * t.grads[i];
+      const ops::AdafactorRow<S> r = row_of(entry, i);
+      rows.each(kParams | kGrads | kMoments, true, entry * m + i, c0, c1,
+                [&](int64_t, S* p, S* g, S* x, int64_t count) {
+                  k.adafactor_update(r, t.factored, p, g, x, count);
+                });
     }
   });
 }
@@ -201,15 +265,15 @@ void unfactored_step(const ops::AdafactorHyper& h, const AdafactorTensor<S>& t) 
 }  // namespace
 
 template <class S>
-void adafactor_step(const ops::AdafactorHyper& h, const std::vector<AdafactorTensor<S>>& tensors) {
-  for (const AdafactorTensor<S>& t : tensors) {
-    if (t.count == 0) continue;  // no element: nothing to estimate (torch's means would be 0/0)
-    if (t.row_vars) factored_step(h, t);
-    else unfactored_step(h, t);
+void Drivers::adafactor_step(const AdafactorCall<S>& call) {
+  if (call.found_inf && *call.found_inf != 0.0f) return;
+  for (size_t i = 0; i < call.tensors.size(); ++i) {
+    // No element: nothing to estimate (torch's means would be 0/0).
+    if (call.tensors[i].count > 0) tensor_step(call, call.tensors[i], static_cast<uint32_t>(i));
   }
 }
 
-template void adafactor_step<float>(const ops::AdafactorHyper&, const std::vector<AdafactorTensor<float>>&);
-template void adafactor_step<double>(const ops::AdafactorHyper&, const std::vector<AdafactorTensor<double>>&);
+template void Drivers::adafactor_step<float>(const AdafactorCall<float>&);
+template void Drivers::adafactor_step<double>(const AdafactorCall<double>&);
 
 }  // namespace nnfast::cpu

@@ -48,7 +48,7 @@ struct Drivers {
   template <class S>
   static void lamb_squares(const OptimizerCall<S>& call, double* param_squares,
                            double* update_squares);
-  // Adafactor's step (cpu/adafactor.h states its passes). Skips the step when
+  // Adafactor's step (cpu/adafactor.cpp states its passes). Skips the step when
   // call.found_inf holds a nonzero value.
   template <class S> static void adafactor_step(const AdafactorCall<S>& call);
 

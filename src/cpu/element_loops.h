@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "call/optimizer_call.h"
+#include "cpu/converted_rows.h"
 #include "ops/optimizers.h"
 #include "simd/convert.h"
 #include "simd/vec.h"
@@ -69,14 +70,10 @@ void run(const Op& op, T* const* a, int64_t begin, int64_t end) {
 // tensor, whatever the tiling, so stochastic rounding's bits do not depend on it.
 constexpr int64_t kTileElements = 512;
 
-inline void widen(DType dtype, const void* src, float* dst, int64_t n) {
-  if (dtype == DType::bfloat16) simd::widen_bf16(static_cast<const uint16_t*>(src), dst, n);
-  else simd::widen_half(static_cast<const uint16_t*>(src), dst, n);
-}
-
-inline void round_nearest(DType dtype, const float* src, void* dst, int64_t n) {
-  if (dtype == DType::bfloat16) simd::narrow_bf16(src, static_cast<uint16_t*>(dst), n);
-  else simd::narrow_half(src, static_cast<uint16_t*>(dst), n);
+// This ISA's conversions, for converted_rows.h.
+inline const PrecisionKernels& conversions() {
+  static const PrecisionKernels table = precision_kernels();
+  return table;
 }
 
 template <class Op>
@@ -84,54 +81,31 @@ void run_tiles(const Op& op, const OptimizerCall<float>& call, int64_t tensor, i
                int64_t end) {
   constexpr unsigned used = Op::kRead | Op::kWrite;
   const auto& slots = call.operands[tensor];
-  const auto at = [&](int k, int64_t i) {
-    return static_cast<char*>(slots[k]) + i * itemsize(call.dtypes[k]);
+  const auto at = [&](int k, int64_t i) -> void* {
+    return slots[k] ? static_cast<char*>(slots[k]) + i * itemsize(call.dtypes[k]) : nullptr;
   };
+  const PrecisionKernels& k16 = conversions();
+  const ops::StochasticKey key =
+      call.param_storage == ParamStorage::stochastic ? call.key_of(tensor) : ops::StochasticKey{};
   alignas(64) float scratch[kMaxOperands][kTileElements];
   for (int64_t t0 = begin; t0 < end; t0 += kTileElements) {
     const int64_t n = std::min(kTileElements, end - t0);
     float* x[kMaxOperands] = {};
     for (int k = 0; k < kMaxOperands; ++k) {
       if (!(used >> k & 1u)) continue;
-      if (k == ops::kParamsSlot && call.param_storage == ParamStorage::master) {
-        x[k] = reinterpret_cast<float*>(at(kCompanionSlot, t0));
-      } else if (k == ops::kParamsSlot && call.param_storage == ParamStorage::remainder) {
-        x[k] = scratch[k];
-        simd::join_masters(reinterpret_cast<const uint16_t*>(at(k, t0)),
-                           reinterpret_cast<const int16_t*>(at(kCompanionSlot, t0)), x[k], n);
-      } else if (call.dtypes[k] == DType::float32) {
-        x[k] = reinterpret_cast<float*>(at(k, t0));
-      } else {
-        x[k] = scratch[k];
-        widen(call.dtypes[k], at(k, t0), x[k], n);
-      }
+      x[k] = k == ops::kParamsSlot
+                 ? param_row(k16, call.dtypes[k], call.param_storage, at(k, t0),
+                             at(kCompanionSlot, t0), scratch[k], n)
+                 : float_row(k16, call.dtypes[k], at(k, t0), scratch[k], n);
     }
     apply<Op::kRead, Op::kWrite>(x, 0, n, op);
     for (int k = 0; k < kMaxOperands; ++k) {
       if (!(Op::kWrite >> k & 1u)) continue;
-      if (k != ops::kParamsSlot) {
-        if (call.dtypes[k] != DType::float32) round_nearest(call.dtypes[k], x[k], at(k, t0), n);
-        continue;
-      }
-      switch (call.param_storage) {
-        case ParamStorage::nearest:
-        case ParamStorage::master:
-          if (call.dtypes[k] != DType::float32) round_nearest(call.dtypes[k], x[k], at(k, t0), n);
-          break;
-        case ParamStorage::stochastic: {
-          auto* out = reinterpret_cast<uint16_t*>(at(k, t0));
-          const uint32_t index = static_cast<uint32_t>(tensor);
-          if (call.dtypes[k] == DType::bfloat16)
-            simd::narrow_bf16_stochastic(x[k], out, n, call.key_of(tensor), index, t0);
-          else
-            simd::narrow_half_stochastic(x[k], out, n, call.key_of(tensor), index, t0);
-          break;
-        }
-        case ParamStorage::remainder:
-          simd::split_masters(x[k], reinterpret_cast<uint16_t*>(at(k, t0)),
-                              reinterpret_cast<int16_t*>(at(kCompanionSlot, t0)), n);
-          break;
-      }
+      if (k == ops::kParamsSlot)
+        store_param_row(k16, call.dtypes[k], call.param_storage, x[k], at(k, t0),
+                        at(kCompanionSlot, t0), key, static_cast<uint32_t>(tensor), t0, n);
+      else
+        store_row(k16, call.dtypes[k], x[k], at(k, t0), n);
     }
   }
 }

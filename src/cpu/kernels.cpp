@@ -489,12 +489,12 @@ double in_float32_tiles(const std::array<TiledOperand<S>, kMaxOperands>& operand
     const int64_t n = std::min(tile_units, units - u0);
     for (int k = 0; k < kMaxOperands; ++k) {
       const TiledOperand<S>& o = operands[k];
-      if (o.data && !o.written) widen(dtype, o.data + u0 * o.per_unit, x[k], n * o.per_unit);
+      if (o.data && !o.written) widen_row(conversions(), dtype, o.data + u0 * o.per_unit, x[k], n * o.per_unit);
     }
     total += kernel(x, u0, n);
     for (int k = 0; k < kMaxOperands; ++k) {
       const TiledOperand<S>& o = operands[k];
-      if (o.data && o.written) round_nearest(dtype, x[k], o.data + u0 * o.per_unit, n * o.per_unit);
+      if (o.data && o.written) round_row(conversions(), dtype, x[k], o.data + u0 * o.per_unit, n * o.per_unit);
     }
   }
   return total;
@@ -602,40 +602,49 @@ struct Tiled {
   }
 };
 
-// ---------------------------------------------------------------- LAMB's sums
+// ---------------------------------------------------------------- sums in fixed lanes
 
-// A chunk's sum in double with the chunk's element i in lane i % kNormLanes, whatever
-// the vector width (16 is a multiple of every ISA's lanes, and vector blocks start at
-// multiples of theirs), the lanes then added in order: the same bits on every ISA.
+// f(piece, offset) for the double pieces of x (a value or vector of S): x itself in
+// double, or a float vector's two halves widened, at their offsets in x.
+template <class S, class X, class F>
+inline void each_double_piece(X x, const F& f) {
+  if constexpr (lane_count<X>() == 1) {
+    f(static_cast<double>(x), 0);
+  } else if constexpr (std::is_same_v<S, float>) {
+    f(simd::widen_low(x), 0);
+    f(simd::widen_high(x), lane_count<X>() / 2);
+  } else {
+    f(x, 0);
+  }
+}
+
+// at[0..width) += piece.
+template <class D>
+inline void add_at(double* at, D piece) {
+  store_as<D>(at, load_as<D>(at) + piece);
+}
+
+// A run's sum in double with its element i in lane i % kNormLanes, whatever the vector
+// width (16 is a multiple of every ISA's lanes, and vector blocks start at multiples
+// of theirs), the lanes then added in order: the same bits on every ISA. The lanes
+// are the caller's, so consecutive runs of one sum share them.
 template <class S>
 struct FixedLaneSums {
-  using D = Vec<double>;
-  alignas(64) double lanes[kNormLanes] = {};
-  int64_t next = 0;  // the index in the chunk of the next element added
+  double* lanes;     // kNormLanes of them
+  int64_t next = 0;  // the index in the run of the next element added
 
   // Adds term(x) (applied in double) for each element of x.
   template <class X, class Term>
   void add(X x, const Term& term) {
-    constexpr int width = lane_count<X>();
     double* at = lanes + next % kNormLanes;
-    if constexpr (width == 1) {
-      *at += term(static_cast<double>(x));
-    } else if constexpr (std::is_same_v<S, float>) {
-      constexpr int half = width / 2;
-      store_as<D>(at, load_as<D>(at) + term(simd::widen_low(x)));
-      store_as<D>(at + half, load_as<D>(at + half) + term(simd::widen_high(x)));
-    } else {
-      store_as<D>(at, load_as<D>(at) + term(x));
-    }
-    next += width;
-  }
-
-  double total() const {
-    double sum = 0.0;
-    for (double lane : lanes) sum += lane;
-    return sum;
+    each_double_piece<S>(x, [&](auto piece, int offset) { add_at(at + offset, term(piece)); });
+    next += lane_count<X>();
   }
 };
+
+constexpr auto kSquare = [](auto a) { return a * a; };
+
+// ---------------------------------------------------------------- LAMB's sums
 
 // LambSquaresOp's terms p and u squared and added in double into the two sums
 // (held by pointer: the element loops take the functor as const).
@@ -648,10 +657,9 @@ struct LambSumsOp {
   FixedLaneSums<S>* update_squares;
   template <class V>
   void operator()(V* x) const {
-    const auto square = [](auto a) { return a * a; };
     const V u = terms.direction(x);
-    param_squares->add(x[ops::LambOperands::params], square);
-    update_squares->add(u, square);
+    param_squares->add(x[ops::LambOperands::params], kSquare);
+    update_squares->add(u, kSquare);
   }
 };
 
@@ -659,10 +667,98 @@ template <class S>
 void lamb_squares(const OptimizerCall<S>& call, int64_t tensor, int64_t begin, int64_t end,
                   double* sums) {
   const auto& scalars = std::get<ops::LambScalars<S>>(call.scalars[call.scalars_of_tensor[tensor]]);
-  FixedLaneSums<S> param_squares, update_squares;
+  alignas(64) double lanes[2][kNormLanes] = {};
+  FixedLaneSums<S> param_squares{lanes[0]}, update_squares{lanes[1]};
   run_optimizer(LambSumsOp<S>{{scalars}, &param_squares, &update_squares}, call, tensor, begin, end);
-  sums[0] = param_squares.total();
-  sums[1] = update_squares.total();
+  sums[0] = lanes_total(lanes[0]);
+  sums[1] = lanes_total(lanes[1]);
+}
+
+// ---------------------------------------------------------------- Adafactor's passes
+
+// Operands of the passes' functors: 0 = p, 1 = g, 2 = x (C_j of the row, or v).
+constexpr unsigned kAdafactorParams = 1u, kAdafactorGrads = 2u, kAdafactorMoments = 4u;
+
+// The first pass's terms p^2 and, with a row (factored), (s g)^2 into the row's
+// lanes and into the column sums of its elements.
+template <class S>
+struct AdafactorSquaresOp {
+  static constexpr unsigned kRead = kAdafactorParams | kAdafactorGrads;
+  static constexpr unsigned kWrite = 0;
+  S grad_factor;
+  FixedLaneSums<S>* param_squares;
+  FixedLaneSums<S>* row_squares;
+  double* col_sums;  // of the run's first element
+  template <class V>
+  void operator()(V* x) const {
+    param_squares->add(x[0], kSquare);
+    const V scaled_grad = V(grad_factor) * x[1];
+    double* lanes = row_squares->lanes + row_squares->next % kNormLanes;
+    double* cols = col_sums + row_squares->next;
+    each_double_piece<S>(scaled_grad, [&](auto piece, int offset) {
+      const auto square = piece * piece;
+      add_at(lanes + offset, square);
+      add_at(cols + offset, square);
+    });
+    row_squares->next += lane_count<V>();
+  }
+};
+
+template <class S>
+struct ParamSquaresOp {
+  static constexpr unsigned kRead = kAdafactorParams;
+  static constexpr unsigned kWrite = 0;
+  FixedLaneSums<S>* param_squares;
+  template <class V>
+  void operator()(V* x) const { param_squares->add(x[0], kSquare); }
+};
+
+template <bool Factored, class S>
+struct AdafactorUpdateSquaresOp {
+  static constexpr unsigned kRead = kAdafactorGrads | kAdafactorMoments;
+  static constexpr unsigned kWrite = 0;
+  ops::AdafactorRow<S> row;
+  FixedLaneSums<S>* update_squares;
+  template <class V>
+  void operator()(V* x) const {
+    update_squares->add(ops::adafactor_row_direction<Factored>(row, x[1], x[2]), kSquare);
+  }
+};
+
+template <bool Factored, class S>
+struct AdafactorUpdateOp {
+  static constexpr unsigned kRead = kAdafactorParams | kAdafactorGrads | kAdafactorMoments;
+  static constexpr unsigned kWrite = kAdafactorParams | (Factored ? 0u : kAdafactorMoments);
+  ops::AdafactorRow<S> row;
+  template <class V>
+  void operator()(V* x) const { ops::adafactor_row_update<Factored>(row, x[0], x[1], x[2]); }
+};
+
+template <class T>
+void adafactor_squares(const T* p, const T* g, T grad_factor, int64_t n, double* param_lanes,
+                       double* row_lanes, double* col_sums) {
+  T* const a[kMaxOperands] = {const_cast<T*>(p), const_cast<T*>(g)};
+  FixedLaneSums<T> params{param_lanes};
+  if (!g) return run(ParamSquaresOp<T>{&params}, a, 0, n);
+  FixedLaneSums<T> row{row_lanes};
+  run(AdafactorSquaresOp<T>{grad_factor, &params, &row, col_sums}, a, 0, n);
+}
+
+template <class T>
+void adafactor_update_squares(const ops::AdafactorRow<T>& r, bool factored, const T* g, const T* x,
+                              int64_t n, double* lanes) {
+  T* const a[kMaxOperands] = {nullptr, const_cast<T*>(g), const_cast<T*>(x)};
+  FixedLaneSums<T> sums{lanes};
+  if (factored) run(AdafactorUpdateSquaresOp<true, T>{r, &sums}, a, 0, n);
+  else run(AdafactorUpdateSquaresOp<false, T>{r, &sums}, a, 0, n);
+}
+
+template <class T>
+void adafactor_update(const ops::AdafactorRow<T>& r, bool factored, T* p, const T* g, T* x,
+                      int64_t n) {
+  T* const a[kMaxOperands] = {p, const_cast<T*>(g), x};
+  if (factored) run(AdafactorUpdateOp<true, T>{r}, a, 0, n);
+  else run(AdafactorUpdateOp<false, T>{r}, a, 0, n);
 }
 
 // The roofline kernel for R arrays only read, U updated in place and W only written,
@@ -721,6 +817,9 @@ constexpr ChunkKernels<T> chunk_kernels() {
            softmax_cross_entropy_rows<T>, l1_sum<T>, l2_sum<T>, norm_terms<T>, scale<T>},
           optimizer<T>,
           lamb_squares<T>,
+          adafactor_squares<T>,
+          adafactor_update_squares<T>,
+          adafactor_update<T>,
           memory_traffic<T>};
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "call/activation_kind.h"
+#include "call/adafactor_call.h"
 #include "call/dtype.h"
 #include "call/loss_options.h"
 #include "call/norm_spec.h"
@@ -24,6 +25,13 @@ namespace nnfast::cpu {
 // The double accumulators of a norm_terms call: 16, a multiple of every ISA's
 // double lanes (2, 4, 8), so each ISA holds them in whole vectors.
 constexpr int kNormLanes = 16;
+
+// The sum of kNormLanes lanes, in lane order.
+inline double lanes_total(const double* lanes) {
+  double sum = 0.0;
+  for (int k = 0; k < kNormLanes; ++k) sum += lanes[k];
+  return sum;
+}
 
 // The activations and losses over elements of type T (float, double, Bfloat16,
 // Float16), computed in C: T itself, or float32 for the 16-bit types, whose kernels
@@ -61,6 +69,19 @@ struct ChunkKernels : OpKernels<T> {
   // of a LAMB call: sums[0] = sum p^2, sums[1] = sum u^2, in double; writes nothing.
   void (*lamb_squares)(const OptimizerCall<T>& call, int64_t tensor, int64_t begin, int64_t end,
                        double* sums);
+  // Adafactor's passes (ops/optimizers/adafactor.h) over n elements of one row of a
+  // factored tensor (x = its C_j, factored) or of an unfactored one (x = v), each term
+  // added in double into kNormLanes lanes, element i of the n into lane i % kNormLanes:
+  // p^2 into param_lanes and, unless g is null (unfactored), (s g)^2 into row_lanes
+  // and into col_sums[i];
+  void (*adafactor_squares)(const T* p, const T* g, T grad_factor, int64_t n, double* param_lanes,
+                            double* row_lanes, double* col_sums);
+  // u^2 into lanes;
+  void (*adafactor_update_squares)(const ops::AdafactorRow<T>& row, bool factored, const T* g,
+                                   const T* x, int64_t n, double* lanes);
+  // p updated, and x = v stored when unfactored.
+  void (*adafactor_update)(const ops::AdafactorRow<T>& row, bool factored, T* p, const T* g, T* x,
+                           int64_t n);
   // The benchmark's roofline (traffic.h), almost no math: s = the sum of the reads,
   // each update += s, each out = s, for the counts kTrafficCounts[kind], over
   // elements [begin, end) of the operands (reads, then updates, then outs).

@@ -9,7 +9,8 @@
 //   0-D and 1-D: v = lerp(v, g'^2, beta2_t')
 //   u = g' / sqrt(max(v, eps1^2)),  p = p - alpha / max(1, RMS(u) / d) * u
 // lerp(a, b, w) is torch's: a + w (b - a) for w < 0.5, else b - (b - a)(1 - w).
-// eps1 < 0 stands for torch's None: the machine epsilon of the params' dtype.
+// eps1 < 0 stands for torch's None: the machine epsilon of S (for 16-bit params the
+// binding passes their own, as torch takes the params' dtype's).
 // Every mean and RMS is a sum in double (the drivers fix its order), then one
 // rounding to the compute type S.
 #pragma once
@@ -19,6 +20,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "ops/common.h"
 #include "ops/optimizers/gradient.h"
 
 namespace nnfast::ops {
@@ -62,17 +64,71 @@ AdafactorScalars<S> adafactor_scalars(const AdafactorHyper& h, int64_t step) {
           std::min(h.lr, 1.0 / std::sqrt(t))};
 }
 
-// torch's lerp: start + weight (end - start), computed from the nearer end.
+// What the per-element passes of one tensor's step need beyond the elements, over one
+// row of a factored tensor (x_j = C_j, its column's moment, with the row's R_i and
+// floor) or over elements of an unfactored one (x = v before the step).
 template <class S>
-inline S torch_lerp(S start, S end, S weight) {
-  return weight < S(0.5) ? start + weight * (end - start) : end - (end - start) * (S(1) - weight);
+struct AdafactorRow {
+  S grad_factor;   // s, or -s with maximize
+  S eps1_squared;
+  S new_weight;    // w = t^beta2_decay (unfactored)
+  S row_var;       // R_i (factored)
+  S row_floor;     // max(mean_i R_i, eps1) of the row's batch entry (factored)
+  S step_size;     // -alpha / max(1, RMS(u) / d), once the sum of u^2 is known
+  S decay;         // 1 - lr * weight_decay
+  bool decays;     // weight_decay != 0
+};
+
+template <class S>
+AdafactorRow<S> adafactor_row(const AdafactorHyper& h, const AdafactorScalars<S>& s) {
+  return {s.grad_factor, s.eps1_squared, s.new_weight, S(0), S(1), S(0), s.decay, h.weight_decay != 0.0};
 }
 
-// u for one element from g' and its (estimated) second moment v.
-template <class S>
-inline S adafactor_direction(S scaled_grad, S variance, S eps1_squared) {
-  return scaled_grad * (S(1) / std::sqrt(std::max(variance, eps1_squared)));
+NNFAST_ISA_NAMESPACE_BEGIN
+
+// torch's lerp: start + weight (end - start), computed from the nearer end (the
+// weight is one per tensor, so the choice is not data-dependent).
+template <class V, class S>
+NNFAST_HD V torch_lerp(V start, V end, S weight) {
+  return weight < S(0.5) ? start + V(weight) * (end - start) : end - (end - start) * V(S(1) - weight);
 }
+
+// u for one element from g' and its (estimated) second moment v: torch's
+// clamp_(min=eps1^2).rsqrt_() then mul_(g'), where a NaN v stays NaN.
+template <class V, class S>
+NNFAST_HD V adafactor_direction(V scaled_grad, V variance, S eps1_squared) {
+  return scaled_grad * (V(S(1)) / sqrt_(max_(variance, V(eps1_squared))));
+}
+
+// v of an element: R_i C_j / floor (factored, torch's (R @ C) / floor), or
+// lerp(v, g'^2, w) (unfactored).
+template <bool Factored, class V, class S>
+NNFAST_HD V adafactor_variance(const AdafactorRow<S>& r, V scaled_grad, V x) {
+  if constexpr (Factored) return V(r.row_var) * x / V(r.row_floor);
+  else return torch_lerp(x, scaled_grad * scaled_grad, r.new_weight);
+}
+
+// u = g' / sqrt(max(v, eps1^2)) of an element.
+template <bool Factored, class V, class S>
+NNFAST_HD V adafactor_row_direction(const AdafactorRow<S>& r, V g, V x) {
+  const V scaled_grad = V(r.grad_factor) * g;
+  return adafactor_direction(scaled_grad, adafactor_variance<Factored>(r, scaled_grad, x), r.eps1_squared);
+}
+
+// p = p * decay (with weight decay) + step_size * u; x = v (unfactored). The
+// unfactored v is recomputed here from the old v, not read back: so this u has
+// the bits of the one the sum of u^2 took, and a 16-bit v is rounded once, on its
+// store.
+template <bool Factored, class V, class S>
+NNFAST_HD void adafactor_row_update(const AdafactorRow<S>& r, V& p, V g, V& x) {
+  const V scaled_grad = V(r.grad_factor) * g;
+  const V v = adafactor_variance<Factored>(r, scaled_grad, x);
+  const V decayed = r.decays ? p * V(r.decay) : p;
+  p = decayed + V(r.step_size) * adafactor_direction(scaled_grad, v, r.eps1_squared);
+  if constexpr (!Factored) x = v;
+}
+
+NNFAST_ISA_NAMESPACE_END
 
 // The step size alpha / max(1, RMS(u) / d) that multiplies u (negated), from the
 // sums of p^2 (before the decay) and u^2 over the tensor's `count` elements, in
