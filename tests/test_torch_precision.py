@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
+from ml_dtypes import bfloat16
+
+import nnfast
 
 torch = pytest.importorskip("torch")
 
@@ -163,23 +167,45 @@ def test_remainders_equal_masters_bit_for_bit(cls, kwargs):
                                      dict(stochastic_rounding=True),
                                      dict(state_dtype=torch.float32)],
                          ids=["masters", "remainders", "stochastic", "float32-states"])
-@pytest.mark.parametrize("cls", [nt.AdamW, nt.Lion], ids=["adamw", "lion"])
+@pytest.mark.parametrize("cls", [nt.AdamW, nt.Lion, nt.SGD], ids=["adamw", "lion", "sgd"])
 def test_checkpoint_with_storage_options_resumes_bit_for_bit(options, cls):
+    extra = dict(momentum=0.9) if cls is nt.SGD else {}
+
     def make(model):
         torch.manual_seed(5)  # (the stochastic-rounding seed comes from torch's generator)
-        return cls(model.parameters(), lr=1e-2, **options)
+        return cls(model.parameters(), lr=1e-2, **extra, **options)
     straight, _ = _train(make, torch.bfloat16, 12)
     first, opt = _train(make, torch.bfloat16, 6)
     checkpoint = copy.deepcopy(opt.state_dict())
     resumed_model = copy.deepcopy(first)
-    resumed = cls(resumed_model.parameters(), lr=1e-2, **{k: v for k, v in options.items()
-                                                          if k != "stochastic_rounding"})
+    resumed = cls(resumed_model.parameters(), lr=1e-2, **extra,
+                  **{k: v for k, v in options.items() if k != "stochastic_rounding"})
     resumed.load_state_dict(checkpoint)
     for step in range(6, 12):
         _backward(resumed_model, *_batch(torch.bfloat16, step))
         resumed.step()
     for p, q in zip(straight.parameters(), resumed_model.parameters()):
         assert torch.equal(p.detach().view(torch.int16), q.detach().view(torch.int16))
+
+
+def test_sgd_counts_steps_for_stochastic_rounding_keys():
+    """torch's SGD keeps no step count; with stochastic rounding nnfast's keeps one, so each
+    step draws new bits (step t is the functional step with step=t)."""
+    torch.manual_seed(0)
+    p = torch.randn(5000).to(torch.bfloat16)
+    opt = nt.SGD([p], lr=1e-3, stochastic_rounding=True)
+    seed = opt.param_groups[0]["seed"]
+    def as_numpy(t):
+        return t.view(torch.int16).numpy().view(bfloat16)
+
+    expected = as_numpy(p).copy()
+    for t in range(1, 5):
+        p.grad = torch.randn(5000).to(torch.bfloat16)
+        opt.step()
+        nnfast.sgd_step(expected, as_numpy(p.grad), lr=1e-3, step=t, stochastic_rounding=True,
+                        seed=seed)
+        assert opt.state[p]["step"].item() == t
+    assert torch.equal(p.view(torch.int16), torch.from_numpy(expected.view(np.int16)))
 
 
 def test_stochastic_rounding_seed_comes_from_torch_and_is_kept():

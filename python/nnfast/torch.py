@@ -298,13 +298,12 @@ class _KernelOptimizer(torch.optim.Optimizer):
 
     A subclass sets ``_arithmetic``, the ``nnfast.optim`` class whose ``_validate`` checks the
     hyperparameters and whose ``_apply`` makes the kernel calls, and ``_fallbacks``, the group
-    keys an older checkpoint may lack with the values torch then assumes. ``_has_step`` is
-    False where torch keeps no step count (SGD).
+    keys an older checkpoint may lack with the values torch then assumes;
+    :meth:`_counts_steps` says where a step count is kept.
     """
 
     _arithmetic = None
     _fallbacks = {}
-    _has_step = True
     #: Whether the update is elementwise: a dense parameter in any layout (a transpose,
     #: channels_last) is then updated over its block of memory, its states laid out alike.
     #: A step that is not (Adafactor's row and column sums) runs every parameter in C order,
@@ -490,7 +489,7 @@ class _KernelOptimizer(torch.optim.Optimizer):
             if st:  # a state from an earlier step or a loaded checkpoint
                 p_hp = _for_dtype(hp, dtype)
                 names = self._state_names_of(p_hp, p)
-                required = names + ["step"] if self._has_step else names
+                required = names + ["step"] if self._counts_steps(p_hp) else names
                 for name in required:
                     if name not in st:
                         raise ValueError(f"the state of {where}['params'][{j}] has no {name!r} "
@@ -506,7 +505,7 @@ class _KernelOptimizer(torch.optim.Optimizer):
                         raise _unlike(t, p, f"the state {name!r} of {where}['params'][{j}]", want,
                                       *((want_shape, layout) if not self._elementwise else ()))
                 step = (_stored_count(st["step"], f"the state 'step' of {where}['params'][{j}]")
-                        + 1 if self._has_step else 2)
+                        + 1 if self._counts_steps(p_hp) else 2)
             else:
                 step = 1
             if g.stride() != self._runs_in(p):  # read through a copy in the parameter's layout
@@ -522,6 +521,11 @@ class _KernelOptimizer(torch.optim.Optimizer):
         return hp, work
 
     # -- state, torch's format
+
+    def _counts_steps(self, hp):
+        """Whether a parameter's state keeps ``step`` under ``hp`` (a group, or its dtype's
+        hyperparameters)."""
+        return True
 
     def _state_names(self, hp):
         """The state tensors of a parameter under ``hp`` (its dtype's, _for_dtype)."""
@@ -567,7 +571,7 @@ class _KernelOptimizer(torch.optim.Optimizer):
         if st:  # from an earlier step, a loaded checkpoint, or Adagrad's constructor
             return {name: st[name] for name in names}, False
         tensors = {name: self._initial_state(p, name, _state_dtype(p, name, hp)) for name in names}
-        return tensors, bool(names) or self._has_step
+        return tensors, bool(names) or self._counts_steps(hp)
 
     def _store_state(self, p, group, tensors, step, new):
         """Store what :meth:`_pending_state` gave once the kernels have run: a new state in
@@ -575,10 +579,10 @@ class _KernelOptimizer(torch.optim.Optimizer):
         of an in-place add on a scalar tensor)."""
         if new:
             st = self.state[p]
-            if self._has_step:
+            if self._counts_steps(group):
                 st["step"] = _step_tensor(p, group, step)
             st.update(tensors)
-        elif self._has_step:
+        elif self._counts_steps(group):
             self.state[p]["step"].fill_(step)
 
     # -- the step
@@ -694,7 +698,7 @@ class _KernelOptimizer(torch.optim.Optimizer):
                 for (p, _, step), (tensors, new) in zip(part, pending):
                     if not skipped:
                         self._store_state(p, group, tensors, step, new)
-                    elif new and self._has_step:
+                    elif new and self._counts_steps(part_hp):
                         self._store_state(p, group, tensors, step - 1, new)
                 # Written behind autograd's back: bump the version counters as an in-place
                 # torch op would, so autograd still detects stale saved values.
@@ -767,7 +771,9 @@ class SGD(_KernelOptimizer):
 
     and :math:`p_t = p_{t-1} - \eta g'_t` without momentum, :math:`g'` the gradient negated
     when ``maximize``, plus :math:`\lambda p` (``weight_decay``); details in
-    :class:`nnfast.optim.SGD`. State: ``momentum_buffer`` (when ``momentum != 0``).
+    :class:`nnfast.optim.SGD`. State: ``momentum_buffer`` (when ``momentum != 0``), and
+    ``step`` with ``stochastic_rounding``, which keys its random bits (torch keeps no step
+    count).
 
     Args:
         params: tensors or param-group dicts, as torch takes them.
@@ -786,7 +792,6 @@ class SGD(_KernelOptimizer):
     _arithmetic = _numpy_optim.SGD
     _fallbacks = {"nesterov": False, "maximize": False, "foreach": None,
                   "differentiable": False, "fused": False}
-    _has_step = False
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
                  nesterov=False, *, maximize=False, foreach=None, differentiable=False,
@@ -799,6 +804,10 @@ class SGD(_KernelOptimizer):
                                       **_precision(master_weights, store_param_remainders, state_dtype,
                                                    stochastic_rounding)),
                          max_grad_norm=max_grad_norm)
+
+    def _counts_steps(self, hp):
+        # torch's SGD keeps no step count; stochastic rounding needs one, as its key.
+        return bool(hp.get("stochastic_rounding"))
 
     def _initial_state(self, p, name, dtype):
         if name != "momentum_buffer":
