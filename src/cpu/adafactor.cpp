@@ -5,7 +5,8 @@
 //   1. the sums of p^2 (before the decay) and, factored, of g'^2 along each row and
 //      each column of each block,
 //   2. the moments updated (factored: R and C, batch * (rows + cols) values, on one
-//      thread), and the sum of u^2,
+//      thread), and the sum of u^2 (factored: from their reciprocals,
+//      ops::adafactor_update_square),
 //   3. p updated with the tensor's step size (unfactored: v stored).
 // The kernels (kernels.h) add each term in double into lanes fixed by the element's
 // place in its row of the block, a block's lanes are added in order and the blocks'
@@ -31,9 +32,15 @@ namespace {
 // keeps the lane it has in the whole row.
 constexpr int64_t kRowElements = 1024;
 
-// The blocks of a tensor viewed as (batch, rows, cols): at most kRowElements columns
-// (a single row: kChunkElements) by as many rows as make about kChunkElements
-// elements, fixed by the shape alone.
+// The blocks of a tensor viewed as (batch, rows, cols), fixed by the shape alone: whole
+// rows (rows wider than kBlockElements cut into that many columns; an unfactored run
+// into kChunkElements) and as many of them as make about kBlockElements elements. A
+// block of whole rows reads each array in one run, which streams from memory at the
+// bandwidth, where a block of short row pieces (4 KiB) ran its sums at half of it
+// (benchmarks/NOTES.md, item 32); the price is the column sums of each block, 8 bytes
+// per column per row block.
+constexpr int64_t kBlockElements = 4 * kChunkElements;
+
 struct Blocks {
   int64_t block_rows, block_cols;
   int64_t row_blocks, col_blocks;  // per batch entry
@@ -42,8 +49,8 @@ struct Blocks {
 
 Blocks blocks_of(int64_t rows, int64_t cols) {
   Blocks b;
-  b.block_cols = std::min(cols, rows == 1 ? kChunkElements : kRowElements);
-  b.block_rows = std::max<int64_t>(1, kChunkElements / b.block_cols);
+  b.block_cols = std::min(cols, rows == 1 ? kChunkElements : kBlockElements);
+  b.block_rows = std::max<int64_t>(1, kBlockElements / b.block_cols);
   b.row_blocks = (rows + b.block_rows - 1) / b.block_rows;
   b.col_blocks = (cols + b.block_cols - 1) / b.block_cols;
   return b;
@@ -134,6 +141,13 @@ class TensorRows {
   S* col_values_;
 };
 
+// The calling thread's buffer of column partial sums (the workers reach it through the
+// reference the driver takes: a thread_local named in their code would be their own).
+std::vector<double>& column_workspace() {
+  thread_local std::vector<double> partials;
+  return partials;
+}
+
 // n moments of the call's state dtype at data to and from S values.
 template <class S>
 void load_moments(const AdafactorCall<S>& call, const void* data, S* values, int64_t n) {
@@ -178,13 +192,18 @@ void tensor_step(const AdafactorCall<S>& call, const AdafactorTensor<S>& t, uint
 
   // Pass 1: per block, the sum of p^2, and of g'^2 along each of its rows and columns.
   std::vector<double> row_partial(t.factored ? t.batch * m * b.col_blocks : 0);
-  std::vector<double> col_partial(t.factored ? t.batch * b.row_blocks * n : 0);
+  // (Kept between calls by the calling thread: 8 bytes per column per row block, which a
+  // new allocation would page-fault in at every step. Each block zeroes its own part.)
+  std::vector<double>& col_partial = column_workspace();
+  if (t.factored && col_partial.size() < static_cast<size_t>(t.batch * b.row_blocks * n))
+    col_partial.resize(t.batch * b.row_blocks * n);
   std::vector<double> param_partial(tasks);
   const unsigned squares_reads = t.factored ? kParams | kGrads : kParams;
   for_each_block([&](int64_t task, int64_t entry, int64_t rb, int64_t cb, int64_t r0, int64_t r1,
                      int64_t c0, int64_t c1) {
     alignas(64) double lanes[2][kNormLanes] = {};  // p^2 of the block, g'^2 of a row
     double* cols = t.factored ? &col_partial[(entry * b.row_blocks + rb) * n] : nullptr;
+    if (cols) std::fill(cols + c0, cols + c1, 0.0);
     for (int64_t i = r0; i < r1; ++i) {
       std::fill_n(lanes[1], kNormLanes, 0.0);
       rows.each(squares_reads, false, entry * m + i, c0, c1,
@@ -212,11 +231,16 @@ void tensor_step(const AdafactorCall<S>& call, const AdafactorTensor<S>& t, uint
         row_var_sum += r;
       }
       row_floor[entry] = std::max(static_cast<S>(row_var_sum) / static_cast<S>(m), s.eps1);
+      // Each column's partials added in row-block order, a row block at a time (the
+      // partials are rows of n doubles: read in memory order).
+      std::vector<double> col_sums(n, 0.0);
+      for (int64_t rb = 0; rb < b.row_blocks; ++rb) {
+        const double* partial = &col_partial[(entry * b.row_blocks + rb) * n];
+        for (int64_t j = 0; j < n; ++j) col_sums[j] += partial[j];
+      }
       for (int64_t j = 0; j < n; ++j) {
-        double sum = 0.0;
-        for (int64_t rb = 0; rb < b.row_blocks; ++rb) sum += col_partial[(entry * b.row_blocks + rb) * n + j];
         S& c = col_values[entry * n + j];
-        c = ops::torch_lerp(c, static_cast<S>(sum) / static_cast<S>(m), s.new_weight);
+        c = ops::torch_lerp(c, static_cast<S>(col_sums[j]) / static_cast<S>(m), s.new_weight);
       }
     }
     store_moments(call, row_values.data(), t.row_vars, t.batch * m);
@@ -232,17 +256,27 @@ void tensor_step(const AdafactorCall<S>& call, const AdafactorTensor<S>& t, uint
     return r;
   };
 
-  // Pass 2: the sum of u^2 per block.
+  // Pass 2: the sum of u^2 per block (factored, from the reciprocal moments).
+  std::vector<double> col_reciprocals(col_values.size());
+  for (size_t j = 0; j < col_values.size(); ++j) col_reciprocals[j] = 1.0 / static_cast<double>(col_values[j]);
+  const double max_reciprocal = 1.0 / static_cast<double>(s.eps1_squared);
   std::vector<double> update_partial(tasks);
   for_each_block([&](int64_t task, int64_t entry, int64_t, int64_t, int64_t r0, int64_t r1,
                      int64_t c0, int64_t c1) {
     alignas(64) double lanes[kNormLanes] = {};
     for (int64_t i = r0; i < r1; ++i) {
-      const ops::AdafactorRow<S> r = row_of(entry, i);
-      rows.each(kGrads | kMoments, false, entry * m + i, c0, c1,
-                [&](int64_t, S*, S* g, S* x, int64_t count) {
-                  k.adafactor_update_squares(r, t.factored, g, x, count, lanes);
-                });
+      if (!t.factored) {
+        rows.each(kGrads | kMoments, false, i, c0, c1, [&](int64_t, S*, S* g, S* v, int64_t count) {
+          k.adafactor_variance_squares(base, g, v, count, lanes);
+        });
+        continue;
+      }
+      const double row_reciprocal = static_cast<double>(row_floor[entry]) / static_cast<double>(row_values[entry * m + i]);
+      const double* cols = &col_reciprocals[entry * n];
+      rows.each(kGrads, false, entry * m + i, c0, c1, [&](int64_t j0, S*, S* g, S*, int64_t count) {
+        k.adafactor_factored_squares(g, s.grad_factor, cols + j0, row_reciprocal, max_reciprocal,
+                                     count, lanes);
+      });
     }
     update_partial[task] = lanes_total(lanes);
   });

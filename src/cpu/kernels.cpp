@@ -676,82 +676,95 @@ void lamb_squares(const OptimizerCall<S>& call, int64_t tensor, int64_t begin, i
 
 // ---------------------------------------------------------------- Adafactor's passes
 
-// Operands of the passes' functors: 0 = p, 1 = g, 2 = x (C_j of the row, or v).
-constexpr unsigned kAdafactorParams = 1u, kAdafactorGrads = 2u, kAdafactorMoments = 4u;
-
-// The first pass's terms p^2 and, with a row (factored), (s g)^2 into the row's
-// lanes and into the column sums of its elements.
-template <class S>
-struct AdafactorSquaresOp {
-  static constexpr unsigned kRead = kAdafactorParams | kAdafactorGrads;
-  static constexpr unsigned kWrite = 0;
-  S grad_factor;
-  FixedLaneSums<S>* param_squares;
-  FixedLaneSums<S>* row_squares;
-  double* col_sums;  // of the run's first element
-  template <class V>
-  void operator()(V* x) const {
-    param_squares->add(x[0], kSquare);
-    const V scaled_grad = V(grad_factor) * x[1];
-    double* lanes = row_squares->lanes + row_squares->next % kNormLanes;
-    double* cols = col_sums + row_squares->next;
-    each_double_piece<S>(scaled_grad, [&](auto piece, int offset) {
-      const auto square = piece * piece;
-      add_at(lanes + offset, square);
-      add_at(cols + offset, square);
-    });
-    row_squares->next += lane_count<V>();
+// Sums in double of terms of elements [0, n), element i's term of sum k into lanes[k][i %
+// kNormLanes], in lane order as FixedLaneSums adds them, but with the lanes held in
+// registers through the loop (Adafactor's sums read one or two arrays, so a lane kept
+// in memory, stored and reloaded every vector, would bound the loop's speed).
+// terms(x, i, add) loads element i as x (a vector of T, or T in the tail) and passes each
+// double piece of its terms to add(k, piece, offset), piece at offset in x.
+template <class T, int Sums, class Terms>
+void sum_in_fixed_lanes(double* const (&lanes)[Sums], int64_t n, const Terms& terms) {
+  using D = Vec<double>;
+  using F = Vec<T>;
+  constexpr int d_lanes = lane_count<D>(), f_lanes = lane_count<F>();
+  constexpr int per_sum = kNormLanes / d_lanes;
+  D acc[Sums][per_sum];
+  for (int k = 0; k < Sums; ++k)
+    for (int a = 0; a < per_sum; ++a) acc[k][a] = load_as<D>(lanes[k] + a * d_lanes);
+  int64_t i = 0;
+  for (; i + kNormLanes <= n; i += kNormLanes) {
+    for (int j = 0; j < kNormLanes / f_lanes; ++j) {
+      terms(F{}, i + j * f_lanes, [&](int k, auto piece, int offset) {
+        D& a = acc[k][(j * f_lanes + offset) / d_lanes];
+        a = a + piece;
+      });
+    }
   }
-};
-
-template <class S>
-struct ParamSquaresOp {
-  static constexpr unsigned kRead = kAdafactorParams;
-  static constexpr unsigned kWrite = 0;
-  FixedLaneSums<S>* param_squares;
-  template <class V>
-  void operator()(V* x) const { param_squares->add(x[0], kSquare); }
-};
-
-template <bool Factored, class S>
-struct AdafactorUpdateSquaresOp {
-  static constexpr unsigned kRead = kAdafactorGrads | kAdafactorMoments;
-  static constexpr unsigned kWrite = 0;
-  ops::AdafactorRow<S> row;
-  FixedLaneSums<S>* update_squares;
-  template <class V>
-  void operator()(V* x) const {
-    update_squares->add(ops::adafactor_row_direction<Factored>(row, x[1], x[2]), kSquare);
-  }
-};
-
-template <bool Factored, class S>
-struct AdafactorUpdateOp {
-  static constexpr unsigned kRead = kAdafactorParams | kAdafactorGrads | kAdafactorMoments;
-  static constexpr unsigned kWrite = kAdafactorParams | (Factored ? 0u : kAdafactorMoments);
-  ops::AdafactorRow<S> row;
-  template <class V>
-  void operator()(V* x) const { ops::adafactor_row_update<Factored>(row, x[0], x[1], x[2]); }
-};
+  for (int k = 0; k < Sums; ++k)
+    for (int a = 0; a < per_sum; ++a) store_as<D>(lanes[k] + a * d_lanes, acc[k][a]);
+  for (; i < n; ++i)
+    terms(T{}, i, [&](int k, double piece, int) { lanes[k][i % kNormLanes] += piece; });
+}
 
 template <class T>
 void adafactor_squares(const T* p, const T* g, T grad_factor, int64_t n, double* param_lanes,
                        double* row_lanes, double* col_sums) {
-  T* const a[kMaxOperands] = {const_cast<T*>(p), const_cast<T*>(g)};
-  FixedLaneSums<T> params{param_lanes};
-  if (!g) return run(ParamSquaresOp<T>{&params}, a, 0, n);
-  FixedLaneSums<T> row{row_lanes};
-  run(AdafactorSquaresOp<T>{grad_factor, &params, &row, col_sums}, a, 0, n);
+  if (!g) {
+    double* const lanes[1] = {param_lanes};
+    return sum_in_fixed_lanes<T>(lanes, n, [&](auto x, int64_t i, const auto& add) {
+      using X = decltype(x);
+      each_double_piece<T>(load_as<X>(p + i), [&](auto piece, int offset) { add(0, piece * piece, offset); });
+    });
+  }
+  double* const lanes[2] = {param_lanes, row_lanes};
+  sum_in_fixed_lanes<T>(lanes, n, [&](auto x, int64_t i, const auto& add) {
+    using X = decltype(x);
+    each_double_piece<T>(load_as<X>(p + i), [&](auto piece, int offset) { add(0, piece * piece, offset); });
+    const X scaled_grad = X(grad_factor) * load_as<X>(g + i);
+    each_double_piece<T>(scaled_grad, [&](auto piece, int offset) {
+      const auto square = piece * piece;
+      add(1, square, offset);
+      add_at(col_sums + i + offset, square);
+    });
+  });
 }
 
 template <class T>
-void adafactor_update_squares(const ops::AdafactorRow<T>& r, bool factored, const T* g, const T* x,
-                              int64_t n, double* lanes) {
-  T* const a[kMaxOperands] = {nullptr, const_cast<T*>(g), const_cast<T*>(x)};
-  FixedLaneSums<T> sums{lanes};
-  if (factored) run(AdafactorUpdateSquaresOp<true, T>{r, &sums}, a, 0, n);
-  else run(AdafactorUpdateSquaresOp<false, T>{r, &sums}, a, 0, n);
+void adafactor_variance_squares(const ops::AdafactorRow<T>& r, const T* g, const T* v, int64_t n,
+                                double* lanes) {
+  double* const sums[1] = {lanes};
+  sum_in_fixed_lanes<T>(sums, n, [&](auto x, int64_t i, const auto& add) {
+    using X = decltype(x);
+    const X u = ops::adafactor_row_direction<false>(r, load_as<X>(g + i), load_as<X>(v + i));
+    each_double_piece<T>(u, [&](auto piece, int offset) { add(0, piece * piece, offset); });
+  });
 }
+
+template <class T>
+void adafactor_factored_squares(const T* g, T grad_factor, const double* col_reciprocals,
+                                double row_reciprocal, double max_reciprocal, int64_t n,
+                                double* lanes) {
+  double* const sums[1] = {lanes};
+  sum_in_fixed_lanes<T>(sums, n, [&](auto x, int64_t i, const auto& add) {
+    using X = decltype(x);
+    each_double_piece<T>(X(grad_factor) * load_as<X>(g + i), [&](auto piece, int offset) {
+      using D = decltype(piece);
+      add(0, ops::adafactor_update_square(piece, D(row_reciprocal), load_as<D>(col_reciprocals + i + offset),
+                                          D(max_reciprocal)),
+          offset);
+    });
+  });
+}
+
+// The update: p, g and x (C_j of the row, or v) at slots 0, 1 and 2.
+template <bool Factored, class S>
+struct AdafactorUpdateOp {
+  static constexpr unsigned kRead = 7u;
+  static constexpr unsigned kWrite = Factored ? 1u : 5u;
+  ops::AdafactorRow<S> row;
+  template <class V>
+  void operator()(V* x) const { ops::adafactor_row_update<Factored>(row, x[0], x[1], x[2]); }
+};
 
 template <class T>
 void adafactor_update(const ops::AdafactorRow<T>& r, bool factored, T* p, const T* g, T* x,
@@ -818,7 +831,8 @@ constexpr ChunkKernels<T> chunk_kernels() {
           optimizer<T>,
           lamb_squares<T>,
           adafactor_squares<T>,
-          adafactor_update_squares<T>,
+          adafactor_variance_squares<T>,
+          adafactor_factored_squares<T>,
           adafactor_update<T>,
           memory_traffic<T>};
 }

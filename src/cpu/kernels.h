@@ -76,9 +76,14 @@ struct ChunkKernels : OpKernels<T> {
   // and into col_sums[i];
   void (*adafactor_squares)(const T* p, const T* g, T grad_factor, int64_t n, double* param_lanes,
                             double* row_lanes, double* col_sums);
-  // u^2 into lanes;
-  void (*adafactor_update_squares)(const ops::AdafactorRow<T>& row, bool factored, const T* g,
-                                   const T* x, int64_t n, double* lanes);
+  // u^2 into lanes, unfactored (x = v before the step), and factored from the column
+  // reciprocals 1 / C_j (double, the run's), the row's floor / R_i and 1 / eps1^2
+  // (ops::adafactor_update_square);
+  void (*adafactor_variance_squares)(const ops::AdafactorRow<T>& row, const T* g, const T* v,
+                                     int64_t n, double* lanes);
+  void (*adafactor_factored_squares)(const T* g, T grad_factor, const double* col_reciprocals,
+                                     double row_reciprocal, double max_reciprocal, int64_t n,
+                                     double* lanes);
   // p updated, and x = v stored when unfactored.
   void (*adafactor_update)(const ops::AdafactorRow<T>& row, bool factored, T* p, const T* g, T* x,
                            int64_t n);

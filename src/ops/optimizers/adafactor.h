@@ -115,6 +115,18 @@ NNFAST_HD V adafactor_row_direction(const AdafactorRow<S>& r, V g, V x) {
   return adafactor_direction(scaled_grad, adafactor_variance<Factored>(r, scaled_grad, x), r.eps1_squared);
 }
 
+// A factored element's term of the sum of u^2, in double: g'^2 min(a_i b_j, 1/eps1^2),
+// a_i = floor / R_i and b_j = 1 / C_j, which is u^2 = g'^2 / max(v, eps1^2) to a few
+// roundings. The sum sets the tensor's step size only, so it skips u's two divides and
+// square root, which bound the pass's speed (the update computes u as torch does). A
+// NaN moment keeps the term NaN.
+template <class D>
+NNFAST_HD D adafactor_update_square(D scaled_grad, D row_reciprocal, D col_reciprocal,
+                                    D max_reciprocal) {
+  const D reciprocal = row_reciprocal * col_reciprocal;
+  return scaled_grad * scaled_grad * select(max_reciprocal < reciprocal, max_reciprocal, reciprocal);
+}
+
 // p = p * decay (with weight decay) + step_size * u; x = v (unfactored). The
 // unfactored v is recomputed here from the old v, not read back: so this u has
 // the bits of the one the sum of u^2 took, and a 16-bit v is rounded once, on its
