@@ -128,6 +128,18 @@ def test_empty_gpu_call_is_a_no_op():
     assert nnfast.relu(FakeGpuArray(), out=out) is out
 
 
+def test_empty_gpu_adafactor_call_is_a_no_op():
+    # factored (2, 0, 0) and unfactored (0,) stand-ins (every state empty too): checked
+    # whole, then nothing to launch
+    nnfast.adafactor_step([FakeGpuArray((2, 0, 0)), FakeGpuArray((0,))],
+                          [FakeGpuArray((2, 0, 0)), FakeGpuArray((0,))],
+                          [FakeGpuArray((2, 0, 1)), None], [FakeGpuArray((2, 1, 0)), None],
+                          [None, FakeGpuArray((0,))], step=1)
+    with pytest.raises(ValueError, match=r"variances\[0\]: required for params of 0 or 1 dims"):
+        nnfast.adafactor_step([FakeGpuArray((0,))], [FakeGpuArray((0,))], [None], [None], [None],
+                              step=1)
+
+
 def test_host_array_in_a_gpu_call_is_a_value_error():
     with pytest.raises(ValueError, match=r"grads\[0\]: a host array \(ndarray\) in a call on GPU"):
         nnfast.sgd_step(FakeGpuArray(), np.zeros(0, np.float32), lr=0.1)
@@ -1190,6 +1202,18 @@ def test_adafactor_device_grad_scale_and_stored_grads(lib):
     _assert_adafactor_close(got, cpu, np.float32)
     for i, (g_gpu, g_cpu) in enumerate(zip(gpu_grads, cpu_grads)):
         _assert_same_storage(_to_host(lib, g_gpu), g_cpu, f"grads[{i}] stored scaled")
+
+
+@needs_gpu
+def test_adafactor_16bit_gpu_arrays_are_refused_before_anything_is_written(lib):
+    # (the GPU driver runs float32 and float64 arrays only, for now)
+    p = np.ones((4, 6), np.float32)
+    params, grads = _adafactor_to_gpu(lib, p), _adafactor_to_gpu(lib, p.astype(F16))
+    rows, cols = (_adafactor_to_gpu(lib, a) for a in _adafactor_states(p)[:2])
+    with pytest.raises(ValueError, match="adafactor_step: GPU arrays must all hold the compute type"):
+        nnfast.adafactor_step([params], [grads], [rows], [cols], [None], step=1)
+    _assert_same_storage(_to_host(lib, params), p, "params after a refused call")
+    assert (_to_host(lib, rows) == 0).all() and (_to_host(lib, cols) == 0).all()
 
 
 @needs_gpu
