@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "call/activation_kind.h"
+#include "call/adafactor_call.h"
 #include "call/loss_options.h"
 #include "call/norm_spec.h"
 #include "call/optimizer_call.h"
@@ -33,6 +34,11 @@ struct Drivers {
   template <class S>
   static void lamb_squares(const OptimizerCall<S>& call, double* param_squares,
                            double* update_squares);
+
+  // Adafactor (adafactor.cu states its passes): arrays that all hold S (call.native(),
+  // else std::invalid_argument), found_inf and the device grad_scale read by the kernels,
+  // the step size derived on the device: nothing waits.
+  template <class S> static void adafactor_step(const AdafactorCall<S>& call);
 
   // Arrays live in device memory: control arrays (found_inf, grad_scale) are read by
   // the kernels (optim.cu), not by the host (but for LAMB, whose trust ratios are

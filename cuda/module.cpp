@@ -1,7 +1,7 @@
 // The pybind11 module nnfast._cuda: GPU arrays, run by the CUDA drivers.
 //
-// Every operation is defined by src/bind/ops.h and src/bind/gradients.h, shared
-// with nnfast._core. Here:
+// Every operation is defined by src/bind/ops.h, src/bind/gradients.h and
+// src/bind/adafactor.h, shared with nnfast._core. Here:
 // the checks of a GPU array (its protocols are read by array_protocols.cpp), new
 // arrays of the caller's own library, and class ids on the device.
 #include <cuda_runtime.h>
@@ -10,6 +10,7 @@
 
 #include <string>
 
+#include "bind/adafactor.h"
 #include "bind/gradients.h"
 #include "bind/ops.h"
 #include "gpu_backend.h"
@@ -93,6 +94,7 @@ PYBIND11_MODULE(_cuda, m) {
   m.doc() = "nnfast's CUDA kernels (private; use the nnfast package with GPU arrays)";
   bind::bind_ops<bind::GpuBackend>(m);
   bind::bind_gradients<bind::GpuBackend>(m);
+  bind::bind_adafactor<bind::GpuBackend>(m);
   m.def("device_count", &cuda::device_count);
   m.def("use_stream", [](intptr_t stream) { cuda::current_launch().stream = stream; },
         "The stream (1 legacy default, 2 per-thread default, else a cudaStream_t) of this "

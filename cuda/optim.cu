@@ -13,7 +13,8 @@
 //
 // The gradient-scaling options: every block returns at once when the call's found_inf
 // (a device float) is nonzero; every gradient is first multiplied by a device float
-// (DeviceScaledGrads: a device grad_scale, else 1); StoresScaledGrads writes it back.
+// (DeviceScaledGrads, grad_scale.cuh: a device grad_scale, else 1); StoresScaledGrads
+// writes it back.
 // LAMB's first two passes (the global gradient norm, the per-tensor sums of p^2 and
 // u^2) are reductions over the same loop, their partials added on the host in chunk
 // order.
@@ -25,6 +26,7 @@
 
 #include "apply.cuh"
 #include "drivers.h"
+#include "grad_scale.cuh"
 #include "ops/precision.h"
 
 namespace nnfast::cuda {
@@ -202,28 +204,6 @@ struct ConvertingStorage {
     return arrays;
   }
 };
-
-// Op with every gradient first multiplied by a float the kernel reads from the
-// device: a grad_scale given as a device array, else a device 1 (so that one
-// instantiation serves both; the multiply is exact and costs no traffic).
-template <class Op>
-struct DeviceScaledGrads : Op {
-  const float* grad_scale;
-  template <class V>
-  __device__ void operator()(V* x) const {
-    x[ops::kGradsSlot] = x[ops::kGradsSlot] * V(*grad_scale);
-    Op::operator()(x);
-  }
-};
-
-__device__ const float kDeviceOne = 1.0f;
-
-// kDeviceOne's address on the current device (each device has its own copy).
-const float* device_one() {
-  void* address = nullptr;
-  check(cudaGetSymbolAddress(&address, kDeviceOne), "cudaGetSymbolAddress");
-  return static_cast<const float*>(address);
-}
 
 // The tensors of one scalars group, in place in S.
 template <class S, class Op>

@@ -1,6 +1,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "grad_scale.cuh"
 #include "runtime.cuh"
 
 namespace nnfast::cuda {
@@ -26,6 +27,8 @@ void check(cudaError_t error, const char* what) {
 
 namespace {
 
+__device__ const float kDeviceOne = 1.0f;
+
 __global__ void __launch_bounds__(1024) sum_partials(const double* partials, int64_t count, double* total) {
   double sum = 0.0;
   for (int64_t i = threadIdx.x; i < count; i += blockDim.x) sum += partials[i];
@@ -35,6 +38,12 @@ __global__ void __launch_bounds__(1024) sum_partials(const double* partials, int
 }
 
 }  // namespace
+
+const float* device_one() {
+  void* address = nullptr;
+  check(cudaGetSymbolAddress(&address, kDeviceOne), "cudaGetSymbolAddress");
+  return static_cast<const float*>(address);
+}
 
 double sum_on_device(const double* partials, int64_t count) {
   if (count == 0) return 0.0;

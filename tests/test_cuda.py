@@ -128,6 +128,18 @@ def test_empty_gpu_call_is_a_no_op():
     assert nnfast.relu(FakeGpuArray(), out=out) is out
 
 
+def test_empty_gpu_adafactor_call_is_a_no_op():
+    # factored (2, 0, 0) and unfactored (0,) stand-ins (every state empty too): checked
+    # whole, then nothing to launch
+    nnfast.adafactor_step([FakeGpuArray((2, 0, 0)), FakeGpuArray((0,))],
+                          [FakeGpuArray((2, 0, 0)), FakeGpuArray((0,))],
+                          [FakeGpuArray((2, 0, 1)), None], [FakeGpuArray((2, 1, 0)), None],
+                          [None, FakeGpuArray((0,))], step=1)
+    with pytest.raises(ValueError, match=r"variances\[0\]: required for params of 0 or 1 dims"):
+        nnfast.adafactor_step([FakeGpuArray((0,))], [FakeGpuArray((0,))], [None], [None], [None],
+                              step=1)
+
+
 def test_host_array_in_a_gpu_call_is_a_value_error():
     with pytest.raises(ValueError, match=r"grads\[0\]: a host array \(ndarray\) in a call on GPU"):
         nnfast.sgd_step(FakeGpuArray(), np.zeros(0, np.float32), lr=0.1)
@@ -1076,3 +1088,147 @@ def test_16bit_l1_l2_loss_equal_the_cpu(rng, lib, dtype):
             special = [np.array(v, np.float64).astype(dtype) for v in ([1.0, np.inf], [np.nan])]
         assert fn(_to_gpu(lib, special[0])) == np.inf
         assert np.isnan(fn(_to_gpu(lib, special[1])))
+
+
+# --------------------------------------------------------------------------- Adafactor
+# The GPU sums in double in another fixed order than the CPU (tiles of 128 x 32 and
+# butterflies, not eight lanes per run), so R, C, the floor and the step size may differ
+# in their last bits: the results agree to a few units in the last place, which the
+# tolerances below allow for after ADAFACTOR_STEPS steps. A 0-D parameter's sums have one
+# term each, so it has the CPU's bits.
+
+# factored 2-D and 3-D (over one tile, and over several tiles of rows and of columns),
+# one row or column, unfactored 1-D (over several chunks) and 0-D, and empty
+ADAFACTOR_SHAPES = [(37, 45), (3, 130, 70), (2, 1, 5), (300, 1), (2 * 65536 + 5,), (300,), (), (0, 4)]
+ADAFACTOR_STEPS = 5
+ADAFACTOR_RTOL = {np.float32: 1e-6, np.float64: 1e-13}
+ADAFACTOR_OPTIONS = [{}, dict(lr=0.05, weight_decay=0.1, maximize=True),
+                     dict(eps1=1e-3, eps2=1e-2, d=2.0, beta2_decay=-0.5)]
+
+
+def _adafactor_states(p):
+    """[row_var, col_var, variance] for parameter p, torch's shapes, None where unused."""
+    if p.ndim >= 2:
+        return [np.zeros(p.shape[:-1] + (1,), p.dtype),
+                np.zeros(p.shape[:-2] + (1,) + p.shape[-1:], p.dtype), None]
+    return [None, None, np.zeros(p.shape, p.dtype)]
+
+
+def _adafactor_to_gpu(lib, a):
+    """_to_gpu keeping a 0-D array 0-D (np.ascontiguousarray makes it 1-D)."""
+    return _to_gpu(lib, a).reshape(a.shape)
+
+
+def _adafactor_problem(dtype, seed=0):
+    """(params, grads of each step) from fixed random draws, NumPy."""
+    rng = np.random.default_rng(seed)
+    params = [rng.standard_normal(s).astype(dtype) for s in ADAFACTOR_SHAPES]
+    grads = [[rng.standard_normal(s).astype(dtype) for s in ADAFACTOR_SHAPES]
+             for _ in range(ADAFACTOR_STEPS)]
+    return params, grads
+
+
+def _adafactor_run(lib, params, grads, on_gpu, **options):
+    """params and states (by name) after one step per entry of grads, on the GPU (lib) or
+    the CPU, back on the host. params are copied; NumPy grads are taken as they are on the
+    CPU (so that stored scaled grads show) and copied to the GPU, GPU grads as they are."""
+    move = (lambda a: _adafactor_to_gpu(lib, a)) if on_gpu else (lambda a: a.copy())
+    back = (lambda a: _to_host(lib, a)) if on_gpu else (lambda a: a)
+    take_grad = lambda g: move(g) if on_gpu and isinstance(g, np.ndarray) else g  # noqa: E731
+    params = [move(p) for p in params]
+    states = [[a if a is None else move(a) for a in _adafactor_states(back(p))] for p in params]
+    for t, step_grads in enumerate(grads, start=1):
+        nnfast.adafactor_step(params, [take_grad(g) for g in step_grads], [s[0] for s in states],
+                              [s[1] for s in states], [s[2] for s in states], step=t, **options)
+    result = {f"params[{i}]": back(p) for i, p in enumerate(params)}
+    for i, s in enumerate(states):
+        for name, a in zip(("row_vars", "col_vars", "variances"), s):
+            if a is not None:
+                result[f"{name}[{i}]"] = back(a)
+    return result
+
+
+def _assert_adafactor_close(got, want, dtype):
+    rtol = ADAFACTOR_RTOL[dtype]
+    assert got.keys() == want.keys()
+    for name in want:
+        scale = np.abs(want[name]).max() if want[name].size else 0.0
+        np.testing.assert_allclose(got[name], want[name], rtol=rtol, atol=rtol * scale, err_msg=name)
+
+
+@needs_gpu
+@pytest.mark.parametrize("options", ADAFACTOR_OPTIONS, ids=["defaults", "decay-maximize", "eps-d"])
+@pytest.mark.parametrize("dtype", FLOATS, ids=DTYPE_IDS)
+def test_adafactor_steps_follow_the_cpu(lib, dtype, options):
+    params, grads = _adafactor_problem(dtype)
+    cpu = _adafactor_run(lib, params, grads, False, **options)
+    got = _adafactor_run(lib, params, grads, True, **options)
+    _assert_adafactor_close(got, cpu, dtype)
+    zero_d = ADAFACTOR_SHAPES.index(())
+    for name in (f"params[{zero_d}]", f"variances[{zero_d}]"):
+        _assert_same_storage(got[name], cpu[name], f"{name}: one term per sum, the CPU's bits")
+    # the step did run: every parameter with elements moved
+    for i, p in enumerate(params):
+        if p.size:
+            assert (got[f"params[{i}]"] != p).any(), f"params[{i}]"
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", FLOATS, ids=DTYPE_IDS)
+def test_adafactor_gpu_steps_are_deterministic(lib, dtype):
+    params, grads = _adafactor_problem(dtype, seed=3)
+    first = _adafactor_run(lib, params, grads, True, weight_decay=0.01)
+    again = _adafactor_run(lib, params, grads, True, weight_decay=0.01)
+    for name in first:
+        _assert_same_storage(again[name], first[name], f"{name}: a second run")
+
+
+@needs_gpu
+def test_adafactor_device_grad_scale_and_stored_grads(lib):
+    params, grads = _adafactor_problem(np.float32, seed=5)
+    plain = _adafactor_run(lib, params, grads[:2], True)
+    # A power-of-two scale is exact: 0.25 * (4 g) is g, so the same bits as unscaled.
+    scaled = _adafactor_run(lib, params, [[4 * g for g in gs] for gs in grads[:2]], True,
+                            grad_scale=_adafactor_to_gpu(lib, np.full(1, 0.25, np.float32)))
+    for name in plain:
+        _assert_same_storage(scaled[name], plain[name], f"{name}: device grad_scale")
+    # a device scale of 0.375 with the grads stored back: as the CPU with a host array
+    scale = np.full(1, 0.375, np.float32)
+    cpu_grads = [g.copy() for g in grads[0]]
+    gpu_grads = [_adafactor_to_gpu(lib, g) for g in grads[0]]
+    cpu = _adafactor_run(lib, params, [cpu_grads], False, grad_scale=scale, store_scaled_grads=True)
+    got = _adafactor_run(lib, params, [gpu_grads], True, grad_scale=_adafactor_to_gpu(lib, scale),
+                         store_scaled_grads=True)
+    _assert_adafactor_close(got, cpu, np.float32)
+    for i, (g_gpu, g_cpu) in enumerate(zip(gpu_grads, cpu_grads)):
+        _assert_same_storage(_to_host(lib, g_gpu), g_cpu, f"grads[{i}] stored scaled")
+
+
+@needs_gpu
+def test_adafactor_16bit_gpu_arrays_are_refused_before_anything_is_written(lib):
+    # (the GPU driver runs float32 and float64 arrays only, for now)
+    p = np.ones((4, 6), np.float32)
+    params, grads = _adafactor_to_gpu(lib, p), _adafactor_to_gpu(lib, p.astype(F16))
+    rows, cols = (_adafactor_to_gpu(lib, a) for a in _adafactor_states(p)[:2])
+    with pytest.raises(ValueError, match="adafactor_step: GPU arrays must all hold the compute type"):
+        nnfast.adafactor_step([params], [grads], [rows], [cols], [None], step=1)
+    _assert_same_storage(_to_host(lib, params), p, "params after a refused call")
+    assert (_to_host(lib, rows) == 0).all() and (_to_host(lib, cols) == 0).all()
+
+
+@needs_gpu
+def test_adafactor_found_inf_writes_nothing(lib):
+    params, _ = _adafactor_problem(np.float32, seed=7)
+    nan_grads = [_adafactor_to_gpu(lib, np.full(p.shape, np.nan, np.float32)) for p in params]
+    gpu_params = [_adafactor_to_gpu(lib, p) for p in params]
+    states = [[a if a is None else _adafactor_to_gpu(lib, a) for a in _adafactor_states(p)]
+              for p in params]
+    nnfast.adafactor_step(gpu_params, nan_grads, [s[0] for s in states], [s[1] for s in states],
+                          [s[2] for s in states], step=1, store_scaled_grads=True,
+                          grad_scale=_adafactor_to_gpu(lib, np.full(1, 0.5, np.float32)),
+                          found_inf=_adafactor_to_gpu(lib, np.ones(1, np.float32)))
+    for i, (p, before) in enumerate(zip(gpu_params, params)):
+        _assert_same_storage(_to_host(lib, p), before, f"params[{i}] after a skipped step")
+        assert np.isnan(_to_host(lib, nan_grads[i])).all(), f"grads[{i}] after a skipped step"
+    for s in states:
+        assert all((_to_host(lib, a) == 0).all() for a in s if a is not None)

@@ -1,10 +1,12 @@
 # Signatures of nnfast._cuda (cuda/module.cpp): every operation of nnfast._core, bound by the
-# same src/bind/ops.h and src/bind/gradients.h and so with the same signatures, on GPU arrays; then its own functions.
+# same src/bind/ops.h, src/bind/gradients.h and src/bind/adafactor.h and so with the same signatures, on GPU
+# arrays; then its own functions.
 
 from typing import Any
 
 from nnfast._core import (
     adadelta_step as adadelta_step,
+    adafactor_step as adafactor_step,
     adagrad_step as adagrad_step,
     adam_step as adam_step,
     clip_grad_norm_ as clip_grad_norm_,

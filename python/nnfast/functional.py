@@ -804,6 +804,11 @@ def adafactor_step(params: Arrays, grads: Arrays, row_vars: Sequence[Array | Non
     computed in float32 and each result is rounded once on its store, as in every step
     (module docstring): the step's bits are those of float32 arrays holding the same
     values, :math:`R` and :math:`C` float32 from their update to the end of the step.
+    Host or GPU arrays (GPU: float32 and float64 arrays only, no storage options); on a
+    GPU the sums are added in another fixed order (so the same bits on every run, but the
+    moments and the step size may differ from the CPU's in their last bits), nothing
+    waits for the device, and ``found_inf`` and an array ``grad_scale`` are read by the
+    kernels.
 
     Args:
         params: parameters :math:`p`, updated in place (float64, float32, bfloat16 or
@@ -837,19 +842,14 @@ def adafactor_step(params: Arrays, grads: Arrays, row_vars: Sequence[Array | Non
 
     Raises:
         TypeError: as every step (module docstring), the states' dtypes included; a
-            state list that is not a list or tuple; GPU arrays (this step runs on the CPU
-            only).
+            state list that is not a list or tuple.
         ValueError: as every step; a state entry missing (None) where the parameter's
             dims use it, or given where they do not, or of a shape other than the one
             above; ``lr``, ``eps1``, ``eps2`` or ``weight_decay`` negative,
-            ``beta2_decay > 0``, ``d < 1``.
+            ``beta2_decay > 0``, ``d < 1``; on a GPU, a 16-bit array or a storage option.
     """
-    module = module_for(params)
-    if not hasattr(module, "adafactor_step"):
-        raise TypeError("adafactor_step: takes host (CPU) arrays only; GPU arrays are not "
-                        "supported yet")
-    module.adafactor_step(params=params, grads=grads, row_vars=row_vars, col_vars=col_vars,
-                          variances=variances, lr=lr, beta2_decay=beta2_decay, eps1=eps1,
-                          eps2=eps2, d=d, weight_decay=weight_decay, maximize=maximize,
-                          **_shared(step, master_params, param_remainders, stochastic_rounding,
-                                    seed, grad_scale, found_inf, store_scaled_grads))
+    module_for(params).adafactor_step(
+        params=params, grads=grads, row_vars=row_vars, col_vars=col_vars, variances=variances,
+        lr=lr, beta2_decay=beta2_decay, eps1=eps1, eps2=eps2, d=d, weight_decay=weight_decay,
+        maximize=maximize, **_shared(step, master_params, param_remainders, stochastic_rounding,
+                                     seed, grad_scale, found_inf, store_scaled_grads))
