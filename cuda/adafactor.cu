@@ -40,19 +40,6 @@ namespace nnfast::cuda {
 
 namespace {
 
-// ops::adafactor_step_size is a host function (not NNFAST_HD, so device code cannot
-// call it); this is its expression on the device, with std::max as ops::max_ (the same
-// result for every input, NaN included) and std::sqrt as ops::sqrt_ (correctly rounded
-// on both sides).
-template <class S>
-__device__ S device_adafactor_step_size(const ops::AdafactorHyper& h, const ops::AdafactorScalars<S>& s,
-                                        double param_squares, double update_squares, int64_t count) {
-  const double root_count = ops::sqrt_(static_cast<double>(count));
-  const double alpha = ops::max_(h.eps2, ops::sqrt_(param_squares) / root_count) * s.rho;
-  const double clip = ops::max_(1.0, ops::sqrt_(update_squares) / (root_count * h.d));
-  return static_cast<S>(-alpha / clip);
-}
-
 __device__ __forceinline__ double square(double x) { return x * x; }
 
 // What every kernel of a tensor's step reads besides its arrays.
@@ -177,18 +164,18 @@ factored_moments(const __grid_constant__ Factored<S> t, const double* row_partia
     double sum = 0.0;
     for (int64_t c = 0; c < t.col_tiles; ++c) sum += partial[c];
     S& r = t.row_vars[entry * t.rows + i];
-    r = ops::torch_lerp(r, static_cast<S>(sum) / static_cast<S>(t.cols), s.new_weight);
+    r = ops::adafactor_moment(r, sum, t.cols, s.new_weight);
     row_var_sum += r;
   }
   __shared__ double scratch[32];
   row_var_sum = block_reduce(row_var_sum, 0.0, scratch, Add{});
   if (threadIdx.x == 0)
-    floors[entry] = ops::max_(static_cast<S>(row_var_sum) / static_cast<S>(t.rows), s.eps1);
+    floors[entry] = ops::adafactor_row_floor(row_var_sum, t.rows, s.eps1);
   for (int64_t j = threadIdx.x; j < t.cols; j += blockDim.x) {
     double sum = 0.0;
     for (int64_t r = 0; r < t.row_tiles; ++r) sum += col_partials[(entry * t.row_tiles + r) * t.cols + j];
     S& c = t.col_vars[entry * t.cols + j];
-    c = ops::torch_lerp(c, static_cast<S>(sum) / static_cast<S>(t.rows), s.new_weight);
+    c = ops::adafactor_moment(c, sum, t.rows, s.new_weight);
   }
 }
 
@@ -200,13 +187,14 @@ factored_update_squares(const __grid_constant__ Factored<S> t, const S* floors, 
   const Tile tile(t);
   double updates = 0.0;
   if (tile.in_cols) {
-    const S floor = floors[tile.entry];
-    const S col_var = t.col_vars[tile.entry * t.cols + tile.col];
+    const double floor = floors[tile.entry];
+    const double col_reciprocal = 1.0 / static_cast<double>(t.col_vars[tile.entry * t.cols + tile.col]);
+    const double max_reciprocal = 1.0 / static_cast<double>(t.row.eps1_squared);
     for (int64_t i = tile.first_row; i < tile.row_end; i += kTileWarps) {
       const S g = t.with_device_scale(t.grads[t.element(tile.entry, i, tile.col)]);
-      const S u = ops::adafactor_row_direction<true>(t.row_of(t.row_vars[tile.entry * t.rows + i], floor),
-                                                     g, col_var);
-      updates += square(static_cast<double>(u));
+      const double row_reciprocal = floor / static_cast<double>(t.row_vars[tile.entry * t.rows + i]);
+      updates += ops::adafactor_update_square(static_cast<double>(t.row.grad_factor * g), row_reciprocal,
+                                              col_reciprocal, max_reciprocal);
     }
   }
   __shared__ double scratch[32];
@@ -253,7 +241,7 @@ finish_step_size(const ops::AdafactorHyper h, const ops::AdafactorScalars<S> s, 
   __shared__ double scratch[32];
   params = block_reduce(params, 0.0, scratch, Add{});
   updates = block_reduce(updates, 0.0, scratch, Add{});
-  if (threadIdx.x == 0) *step_size = device_adafactor_step_size(h, s, params, updates, count);
+  if (threadIdx.x == 0) *step_size = ops::adafactor_step_size(h, s, params, updates, count);
 }
 
 template <class S>
@@ -374,9 +362,6 @@ void unfactored_step(const AdafactorCall<S>& call, const AdafactorTensor<S>& t, 
 template <class S>
 void Drivers::adafactor_step(const AdafactorCall<S>& call) {
   if (call.total() == 0) return;  // (touches no device: an empty call runs without one)
-  if (!call.native())
-    throw std::invalid_argument("adafactor_step: GPU arrays must all hold the compute type "
-                                "(float32 or float64), with no storage options");
   const float* grad_scale = call.device_grad_scale ? call.device_grad_scale : device_one();
   for (const AdafactorTensor<S>& t : call.tensors) {
     if (t.count == 0) continue;  // no element: nothing to estimate (as on the CPU)

@@ -39,6 +39,9 @@ struct Drivers {
   // else std::invalid_argument), found_inf and the device grad_scale read by the kernels,
   // the step size derived on the device: nothing waits.
   template <class S> static void adafactor_step(const AdafactorCall<S>& call);
+  // Adafactor's GPU kernels run float32 and float64 arrays of the compute type only
+  // (bind/adafactor.h refuses the rest).
+  static constexpr bool kAdafactorConverts = false;
 
   // Arrays live in device memory: control arrays (found_inf, grad_scale) are read by
   // the kernels (optim.cu), not by the host (but for LAMB, whose trust ratios are

@@ -612,8 +612,7 @@ def test_non_contiguous_gradient_is_read_through_a_copy():
     assert torch.equal(p, q)
 
 
-#: (Adafactor has no CUDA kernel yet: nnfast.torch.Adafactor refuses CUDA tensors.)
-_CUDA_CASES = [i for i in range(0, len(CASES), 3) if CASES[i][0] != "Adafactor"]
+_CUDA_CASES = list(range(0, len(CASES), 3))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: the CUDA path of "

@@ -1463,8 +1463,8 @@ class Adafactor(_KernelOptimizer):
     order (a non-contiguous one through a contiguous copy).
 
     Args:
-        params: tensors or param-group dicts, as torch takes them; CPU tensors (the CUDA
-            kernel is not written yet).
+        params: tensors or param-group dicts, as torch takes them; CUDA tensors float32
+            or float64 only (the GPU kernels convert no 16-bit tensor yet).
         lr (:math:`\eta`), beta2_decay (:math:`\hat\beta`), eps
         (:math:`(\epsilon_1, \epsilon_2)`, :math:`\epsilon_1` None for the dtype's machine
         epsilon), d, weight_decay (:math:`\lambda`, decoupled), maximize: torch's, with its
@@ -1478,8 +1478,8 @@ class Adafactor(_KernelOptimizer):
     Raises:
         ValueError: negative ``lr``, ``eps`` entry or ``weight_decay``, ``beta2_decay > 0``,
             ``d < 1``.
-        At :meth:`step`: see the module docstring; TypeError for a CUDA parameter,
-            RuntimeError for a complex one (as torch).
+        At :meth:`step`: see the module docstring; TypeError for a 16-bit CUDA
+            parameter, RuntimeError for a complex one (as torch).
     """
 
     _arithmetic = _numpy_optim.Adafactor
@@ -1500,9 +1500,10 @@ class Adafactor(_KernelOptimizer):
     @staticmethod
     def _check_param(p, where):
         _KernelOptimizer._check_param(p, where)
-        if not p.is_cpu:
-            raise TypeError(f"{where}: nnfast.torch.Adafactor updates CPU tensors only (its "
-                            f"CUDA kernel is not written yet), got one on {p.device}")
+        if p.is_cuda and p.dtype not in (torch.float32, torch.float64):
+            raise TypeError(f"{where}: nnfast.torch.Adafactor updates float32 and float64 CUDA "
+                            f"tensors (its GPU kernels convert no 16-bit tensor yet), got "
+                            f"{p.dtype}")
 
     def _plan(self, index, group):
         # torch refuses complex parameters at the step, not in the constructor.

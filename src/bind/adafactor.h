@@ -129,6 +129,12 @@ void run_adafactor(Keywords& k) {
     h.grad_scale = array_grad_scale<B>(grad_scale_array, device_grad_scale);
   }
   if (!scaling.found_inf.is_none()) found_inf_array = control_array<B>(scaling.found_inf, "found_inf");
+  const bool one_dtype = (c.dtype == DType::float32 || c.dtype == DType::float64) &&
+                         (count == 0 || c.arrays[0][1].dtype == c.dtype) &&
+                         (!states_seen || states_dtype == c.dtype);
+  if (!B::kAdafactorConverts && !one_dtype)
+    throw py::type_error("adafactor_step: GPU arrays must be all float32 or all float64 (the GPU "
+                         "kernels convert no 16-bit array yet)");
   const auto run = [&](auto compute) {
     using S = decltype(compute);
     AdafactorCall<S> call;

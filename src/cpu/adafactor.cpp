@@ -227,10 +227,10 @@ void tensor_step(const AdafactorCall<S>& call, const AdafactorTensor<S>& t, uint
         double sum = 0.0;
         for (int64_t cb = 0; cb < b.col_blocks; ++cb) sum += row_partial[(entry * m + i) * b.col_blocks + cb];
         S& r = row_values[entry * m + i];
-        r = ops::torch_lerp(r, static_cast<S>(sum) / static_cast<S>(n), s.new_weight);
+        r = ops::adafactor_moment(r, sum, n, s.new_weight);
         row_var_sum += r;
       }
-      row_floor[entry] = std::max(static_cast<S>(row_var_sum) / static_cast<S>(m), s.eps1);
+      row_floor[entry] = ops::adafactor_row_floor(row_var_sum, m, s.eps1);
       // Each column's partials added in row-block order, a row block at a time (the
       // partials are rows of n doubles: read in memory order).
       std::vector<double> col_sums(n, 0.0);
@@ -240,7 +240,7 @@ void tensor_step(const AdafactorCall<S>& call, const AdafactorTensor<S>& t, uint
       }
       for (int64_t j = 0; j < n; ++j) {
         S& c = col_values[entry * n + j];
-        c = ops::torch_lerp(c, static_cast<S>(col_sums[j]) / static_cast<S>(m), s.new_weight);
+        c = ops::adafactor_moment(c, col_sums[j], m, s.new_weight);
       }
     }
     store_moments(call, row_values.data(), t.row_vars, t.batch * m);

@@ -51,6 +51,9 @@ struct Drivers {
   // Adafactor's step (cpu/adafactor.cpp states its passes). Skips the step when
   // call.found_inf holds a nonzero value.
   template <class S> static void adafactor_step(const AdafactorCall<S>& call);
+  // Every storage layout of the elementwise steps (16-bit arrays, masters, remainders,
+  // stochastic rounding), as float32 rows.
+  static constexpr bool kAdafactorConverts = true;
 
   template <class T>
   static void activation_forward(Activation kind, const T* x, T* out, int64_t n, double alpha);

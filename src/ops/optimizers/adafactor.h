@@ -140,18 +140,32 @@ NNFAST_HD void adafactor_row_update(const AdafactorRow<S>& r, V& p, V g, V& x) {
   if constexpr (!Factored) x = v;
 }
 
-NNFAST_ISA_NAMESPACE_END
+// A moment R_i (C_j) from the sum of g'^2 over its `count` columns (rows), in double:
+// lerp(R, S(sum) / S(count), w), the mean rounded once and divided in S as torch's.
+template <class S>
+NNFAST_HD S adafactor_moment(S moment, double sum, int64_t count, S new_weight) {
+  return torch_lerp(moment, static_cast<S>(sum) / static_cast<S>(count), new_weight);
+}
+
+// The floor of a batch entry's v: max(mean_i R_i, eps1) from the sum of its `rows` new R
+// in double.
+template <class S>
+NNFAST_HD S adafactor_row_floor(double row_var_sum, int64_t rows, S eps1) {
+  return max_(static_cast<S>(row_var_sum) / static_cast<S>(rows), eps1);
+}
 
 // The step size alpha / max(1, RMS(u) / d) that multiplies u (negated), from the
 // sums of p^2 (before the decay) and u^2 over the tensor's `count` elements, in
 // double, rounded once to S as torch rounds its Python-float alpha.
 template <class S>
-inline S adafactor_step_size(const AdafactorHyper& h, const AdafactorScalars<S>& s,
-                             double param_squares, double update_squares, int64_t count) {
-  const double root_count = std::sqrt(static_cast<double>(count));
-  const double alpha = std::max(h.eps2, std::sqrt(param_squares) / root_count) * s.rho;
-  const double clip = std::max(1.0, std::sqrt(update_squares) / (root_count * h.d));
+NNFAST_HD S adafactor_step_size(const AdafactorHyper& h, const AdafactorScalars<S>& s,
+                                double param_squares, double update_squares, int64_t count) {
+  const double root_count = sqrt_(static_cast<double>(count));
+  const double alpha = max_(h.eps2, sqrt_(param_squares) / root_count) * s.rho;
+  const double clip = max_(1.0, sqrt_(update_squares) / (root_count * h.d));
   return static_cast<S>(-alpha / clip);
 }
+
+NNFAST_ISA_NAMESPACE_END
 
 }  // namespace nnfast::ops
