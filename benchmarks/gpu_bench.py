@@ -114,6 +114,49 @@ def adam_case(sizes, label, fused_peer=True, decoupled=False, dtype=torch.float3
     return row
 
 
+def lion_case(n, label):
+    """nnfast.lion_step on float32 (20 bytes an element: p and m read and written, g read)
+    against the copy bandwidth, and DeepSpeed's FusedLion where it imports (its
+    multi-tensor CUDA Lion; the torch column holds it, else lion-pytorch's Lion, else
+    nothing)."""
+    p = torch.randn(n, device="cuda")
+    g = torch.randn(n, device="cuda") * 1e-2
+    m = torch.zeros(n, device="cuda")
+    nn_ms, nn_times = median_ms(lambda: nnfast.lion_step(p, g, m, lr=1e-4, weight_decay=0.01))
+    peer = torch.nn.Parameter(p.clone())
+    peer.grad = g
+    try:
+        from deepspeed.ops.lion import FusedLion
+        opt, name = FusedLion([peer], lr=1e-4, weight_decay=0.01), "FusedLion"
+    except Exception:  # (not installed, or its CUDA op does not build here)
+        try:
+            from lion_pytorch import Lion
+            opt, name = Lion([peer], lr=1e-4, weight_decay=0.01), "lion-pytorch"
+        except ImportError:
+            opt, name = None, None
+    torch_ms, torch_times = median_ms(opt.step) if opt else (None, None)
+    return dict(kernel=f"{label} (vs {name})" if name else label, elements=n, bytes=20 * n,
+                nnfast_ms=nn_ms, torch_ms=torch_ms, nnfast_times=nn_times,
+                torch_times=torch_times)
+
+
+def adafactor_case(side, label):
+    """nnfast.adafactor_step on a float32 side x side matrix (three passes, 24 bytes an
+    element: p and g read for the sums, g for the sum of u^2, p read and written with g read
+    for the update) against torch.optim.Adafactor (its foreach path) on the same device."""
+    p = torch.randn(side, side, device="cuda")
+    g = torch.randn(side, side, device="cuda")
+    rows, cols = torch.zeros(side, 1, device="cuda"), torch.zeros(1, side, device="cuda")
+    nn_ms, nn_times = median_ms(lambda: nnfast.adafactor_step([p], [g], [rows], [cols], [None],
+                                                              step=10))
+    peer = torch.nn.Parameter(p.clone())
+    peer.grad = g
+    opt = torch.optim.Adafactor([peer], foreach=True)
+    torch_ms, torch_times = median_ms(opt.step)
+    return dict(kernel=label, elements=side * side, bytes=24 * side * side, nnfast_ms=nn_ms,
+                torch_ms=torch_ms, nnfast_times=nn_times, torch_times=torch_times)
+
+
 def amp_case(n, label):
     """The optimizer phase of a mixed-precision step, ``scaler.step(optimizer);
     scaler.update()``, float32 Adam with clipping at norm 1.0: nnfast.torch.Adam with
@@ -216,7 +259,9 @@ def main():
             adam_case([100_000_000], "adamw 1e8", decoupled=True),
             adam_case([100_000_000], "adam bf16 1e8", dtype=torch.bfloat16),
             adam_master_case(100_000_000, "adam bf16, fp32 master 1e8"),
-            amp_case(100_000_000, "adam + GradScaler + clip 1e8")]
+            amp_case(100_000_000, "adam + GradScaler + clip 1e8"),
+            lion_case(100_000_000, "lion 1e8"),
+            adafactor_case(10_000, "adafactor 10000 x 10000")]
     generator = torch.Generator().manual_seed(1)
     sizes = torch.randint(10_000, 100_001, (1000,), generator=generator).tolist()
     rows.append(adam_case(sizes, "adam 1000 tensors"))

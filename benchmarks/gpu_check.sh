@@ -8,7 +8,8 @@
 #      in float32 and bfloat16 (against torch's fused Adam), the master-weights step
 #      (bf16 params and grads, fp32 masters and moments, against a copy of its bytes), the
 #      optimizer phase of an AMP step (nnfast.torch.GradScaler + max_grad_norm against
-#      torch's unscale_ + clip_grad_norm_ + fused step),
+#      torch's unscale_ + clip_grad_norm_ + fused step), Lion (against DeepSpeed's FusedLion
+#      where it imports) and Adafactor (against torch.optim.Adafactor),
 #      softmax cross-entropy and the activations (float32; relu and softmax cross-entropy
 #      in bfloat16 too, against torch on bfloat16 tensors).
 # Finishes in a few minutes; the table comes last. Usage: benchmarks/gpu_check.sh
