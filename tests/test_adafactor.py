@@ -11,6 +11,8 @@ roundings per step apart, while one wrong term moves p by about ``lr * RMS(p)`` 
 import numpy as np
 from ml_dtypes import bfloat16
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import nnfast
 from _helpers import num_threads
@@ -490,3 +492,23 @@ def test_optim_class_runs_16bit_params_as_the_functional_step(options):
             if a is not None:
                 assert opt.state[k][name].dtype == a.dtype
                 np.testing.assert_array_equal(opt.state[k][name], a)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shape=st.lists(st.integers(0, 40), min_size=0, max_size=3).map(tuple),
+       steps=st.integers(1, 4), weight_decay=st.sampled_from([0.0, 0.1]),
+       maximize=st.booleans(), d=st.sampled_from([1.0, 1.3]),
+       scale=st.sampled_from([1e-30, 1.0, 1e15]), seed=st.integers(0, 2**31 - 1))
+def test_property_any_shape_and_magnitude_follows_the_float64_reference(shape, steps, weight_decay,
+                                                                         maximize, d, scale, seed):
+    """Random shapes (empty, 0-d, sizes that are no multiple of a vector width), gradient
+    magnitudes from tiny to huge, and options: the float64 kernel against the float64
+    reference."""
+    rng = np.random.default_rng(seed)
+    p = np.array(rng.standard_normal(shape))
+    grads = [np.array(rng.standard_normal(shape) * scale) for _ in range(steps)]
+    got, want = [p.copy()], [p.copy()]
+    kwargs = dict(weight_decay=weight_decay, maximize=maximize, d=d)
+    run_functional(got, [[g] for g in grads], nnfast.adafactor_step, **kwargs)
+    run_functional(want, [[g] for g in grads], nnfast.reference.adafactor_step, **kwargs)
+    assert_close(got[0], want[0], steps, np.float64)
