@@ -13,7 +13,7 @@
 // S (float, double, Bfloat16 or Float16), computed in ComputeType<S>: where every
 // operand of a tensor is 16-byte aligned, each thread moves 16 bytes per operand
 // and access (4 floats, 2 doubles, 8 16-bit values); otherwise one element at a
-// time, in the same order. The optimizer steps' converting policy (optim.cu) reads
+// time, in the same order. The optimizer steps' converting policy (storage.cuh) reads
 // and writes mixed 16-bit and float32 arrays, float32 masters and int16
 // remainders. A policy P gives:
 //   P::Value               the type the Op computes in

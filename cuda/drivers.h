@@ -26,7 +26,7 @@ struct Drivers {
 
   // Every layout the CPU runs (call/optimizer_call.h): arrays of the compute type S
   // in place; 16-bit params, grads and states, float32 masters, int16 remainders and
-  // stochastic rounding converted per element, with the CPU's bits (optim.cu).
+  // stochastic rounding converted per element, with the CPU's bits (storage.cuh).
   template <class S> static void optimizer_step(const OptimizerCall<S>& call);
   // LAMB's first two passes (src/cpu/drivers.h states them), each chunk summed in
   // double on the device, a tensor's chunks added in order on the host: both wait.
@@ -35,13 +35,14 @@ struct Drivers {
   static void lamb_squares(const OptimizerCall<S>& call, double* param_squares,
                            double* update_squares);
 
-  // Adafactor (adafactor.cu states its passes): arrays that all hold S (call.native(),
-  // else std::invalid_argument), found_inf and the device grad_scale read by the kernels,
-  // the step size derived on the device: nothing waits.
+  // Adafactor (adafactor.cu states its passes): every layout the CPU runs, arrays of
+  // the compute type S in place, any other converted per element with the CPU's bits
+  // (storage.cuh); found_inf and the device grad_scale read by the kernels, the step
+  // size derived on the device: nothing waits.
   template <class S> static void adafactor_step(const AdafactorCall<S>& call);
-  // Adafactor's GPU kernels run float32 and float64 arrays of the compute type only
-  // (bind/adafactor.h refuses the rest).
-  static constexpr bool kAdafactorConverts = false;
+  // Adafactor's GPU kernels run 16-bit storage too (bind/adafactor.h refuses nothing
+  // for the GPU).
+  static constexpr bool kAdafactorConverts = true;
 
   // Arrays live in device memory: control arrays (found_inf, grad_scale) are read by
   // the kernels (optim.cu), not by the host (but for LAMB, whose trust ratios are

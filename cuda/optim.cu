@@ -4,9 +4,9 @@
 //
 // A call whose arrays all hold its compute type runs in place (NativeStorage). Any
 // other (16-bit params, grads or states, float32 masters, int16 remainders,
-// stochastic rounding; float32 compute) runs through ConvertingStorage below, with
-// the CPU's semantics bit for bit (src/cpu/kernels.cpp, run_tiles): each operand is
-// widened exactly to float32, the same float32 formula runs, and each written
+// stochastic rounding; float32 compute) runs through storage.cuh's ConvertingStorage,
+// with the CPU's semantics bit for bit (src/cpu/kernels.cpp, run_tiles): each operand
+// is widened exactly to float32, the same float32 formula runs, and each written
 // operand is rounded once by the conversions of ops/precision.h, stochastic
 // rounding taking stochastic_bits of the tensor's index in the call and the
 // element's index in its tensor.
@@ -27,183 +27,11 @@
 #include "apply.cuh"
 #include "drivers.h"
 #include "grad_scale.cuh"
-#include "ops/precision.h"
+#include "storage.cuh"
 
 namespace nnfast::cuda {
 
 namespace {
-
-// Per tensor, beside its pointers: what its stochastic rounding's bits depend on.
-struct TensorKey {
-  uint32_t index;  // the tensor's index in the call (empty tensors, in no launch, count too)
-  uint32_t step;   // the low 32 bits of its step: all of the step that enters the Philox counter
-};
-
-// Elements [i, i + N) of the array of W at base, loaded into out or stored from in.
-template <class W, int N>
-__device__ __forceinline__ void load_words(const void* base, int64_t i, bool vector, W (&out)[N]) {
-  copy_words<N>(out, static_cast<const W*>(base) + i, vector);
-}
-
-template <class W, int N>
-__device__ __forceinline__ void store_words(void* base, int64_t i, bool vector, const W (&in)[N]) {
-  copy_words<N>(static_cast<W*>(base) + i, in, vector);
-}
-
-// The storage of a float32-compute call that is not all float32: the dtype of each
-// operand slot, how the params are stored, and the seed of stochastic rounding
-// (call/optimizer_call.h). These are uniform over the call, so branching on them
-// per element costs no divergence (every thread takes the same branch) and little
-// time in a loop bound by memory; one kernel per functor then serves every layout,
-// where a template per layout would compile dozens of layouts times every functor.
-template <int Depth>
-struct ConvertingStorage {
-  using Value = float;
-  using Extra = TensorKey;
-  static constexpr int kDepth = Depth;
-  static constexpr int kSlots = Depth + 1;  // the operands, then the companion
-  static constexpr int kCompanion = Depth;
-  // A group of 8: one 16-byte access of a 16-bit array, two of a float32 one, and
-  // exactly one Philox block of stochastic rounding's bits (ops/precision.h).
-  static constexpr int kLanes = 8;
-  using Table = ChunkTable<kSlots, Extra>;
-
-  DType dtypes[Depth];
-  ParamStorage param_storage;
-  uint64_t seed;
-
-  __host__ __device__ bool has_companion() const {
-    return param_storage == ParamStorage::master || param_storage == ParamStorage::remainder;
-  }
-
-  struct Arrays {
-    ConvertingStorage storage;
-    void* a[Depth];
-    void* companion;
-    TensorKey key;
-    bool aligned;  // every array used 16-byte aligned
-
-    // Elements [i, i + N) of operand k as float32: a group (N = kLanes) or one element (N = 1).
-    //   master:    the float32 companion is p (the 16-bit params are not read);
-    //   remainder: p = join_master(params, companion);
-    //   else the slot's own dtype, widened exactly.
-    template <int N>
-    __device__ void load_slot(int k, int64_t i, bool vector, float (&out)[N]) const {
-      const DType dtype = storage.dtypes[k];
-      const ParamStorage how = k == ops::kParamsSlot ? storage.param_storage : ParamStorage::nearest;
-      if (how == ParamStorage::master) {
-        load_words(companion, i, vector, out);
-      } else if (how == ParamStorage::remainder) {
-        alignas(16) uint16_t high[N];
-        alignas(16) int16_t low[N];
-        load_words(a[k], i, vector, high);
-        load_words(companion, i, vector, low);
-#pragma unroll
-        for (int j = 0; j < N; ++j) out[j] = ops::join_master(high[j], low[j]);
-      } else if (dtype == DType::float32) {
-        load_words(a[k], i, vector, out);
-      } else {
-        alignas(16) uint16_t bits[N];
-        load_words(a[k], i, vector, bits);
-#pragma unroll
-        for (int j = 0; j < N; ++j)
-          out[j] = dtype == DType::bfloat16 ? ops::bf16_to_float(bits[j]) : ops::half_to_float(bits[j]);
-      }
-    }
-
-    // Stores the float32 values p of elements [i, i + N) of operand k:
-    //   remainder: (params, companion) = split_master(p);
-    //   master:    companion = p, then params = round_nearest(p);
-    //   stochastic: params = p rounded stochastically, element e with
-    //              stochastic_bits(key, index, e);
-    //   else the slot's dtype: float32 as is, 16-bit rounded to nearest even.
-    template <int N>
-    __device__ void store_slot(int k, int64_t i, bool vector, const float (&in)[N]) const {
-      const DType dtype = storage.dtypes[k];
-      const ParamStorage how = k == ops::kParamsSlot ? storage.param_storage : ParamStorage::nearest;
-      if (how == ParamStorage::remainder) {
-        alignas(16) uint16_t high[N];
-        alignas(16) int16_t low[N];
-#pragma unroll
-        for (int j = 0; j < N; ++j) ops::split_master(in[j], high[j], low[j]);
-        store_words(a[k], i, vector, high);
-        store_words(companion, i, vector, low);
-        return;
-      }
-      if (how == ParamStorage::master) store_words(companion, i, vector, in);
-      if (dtype == DType::float32) {
-        store_words(a[k], i, vector, in);
-        return;
-      }
-      alignas(16) uint16_t bits[N];
-      if (how == ParamStorage::stochastic) {
-        // [i, i + N) lies in one block of 8: a group starts at a multiple of 8 of its
-        // tensor (apply_kernel), and a single element is a block of its own.
-        static_assert(N == 1 || N == 8, "a group is one Philox block");
-        const ops::Philox4 block =
-            ops::stochastic_block({storage.seed, key.step}, key.index, i >> 3);
-#pragma unroll
-        for (int j = 0; j < N; ++j) {
-          const uint32_t random16 = ops::stochastic_bits_in_block(block, i + j);
-          bits[j] = dtype == DType::bfloat16 ? ops::float_to_bf16_stochastic(in[j], random16)
-                                             : ops::float_to_half_stochastic(in[j], random16);
-        }
-      } else {
-#pragma unroll
-        for (int j = 0; j < N; ++j)
-          bits[j] = dtype == DType::bfloat16 ? ops::float_to_bf16(in[j]) : ops::float_to_half(in[j]);
-      }
-      store_words(a[k], i, vector, bits);
-    }
-
-    template <unsigned Read>
-    __device__ void load(int64_t i, float (&lane)[Depth][kLanes]) const {
-#pragma unroll
-      for (int k = 0; k < Depth; ++k)
-        if (Read >> k & 1u) load_slot(k, i, aligned, lane[k]);
-    }
-
-    template <unsigned Write>
-    __device__ void store(int64_t i, const float (&lane)[Depth][kLanes]) const {
-#pragma unroll
-      for (int k = 0; k < Depth; ++k)
-        if (Write >> k & 1u) store_slot(k, i, aligned, lane[k]);
-    }
-
-    template <unsigned Read>
-    __device__ void load_one(int64_t i, float (&x)[Depth]) const {
-#pragma unroll
-      for (int k = 0; k < Depth; ++k) {
-        if (!(Read >> k & 1u)) continue;
-        float one[1];
-        load_slot(k, i, false, one);
-        x[k] = one[0];
-      }
-    }
-
-    template <unsigned Write>
-    __device__ void store_one(int64_t i, const float (&x)[Depth]) const {
-#pragma unroll
-      for (int k = 0; k < Depth; ++k) {
-        if (!(Write >> k & 1u)) continue;
-        const float one[1] = {x[k]};
-        store_slot(k, i, false, one);
-      }
-    }
-  };
-
-  template <unsigned Used>
-  __device__ Arrays arrays(const Table& table, int tensor) const {
-    Arrays arrays{*this, {}, table.operands[kCompanion][tensor], table.extra[tensor], true};
-#pragma unroll
-    for (int k = 0; k < Depth; ++k) {
-      arrays.a[k] = table.operands[k][tensor];
-      if (Used >> k & 1u) arrays.aligned &= reinterpret_cast<uintptr_t>(arrays.a[k]) % 16 == 0;
-    }
-    if (has_companion()) arrays.aligned &= reinterpret_cast<uintptr_t>(arrays.companion) % 16 == 0;
-    return arrays;
-  }
-};
 
 // The tensors of one scalars group, in place in S.
 template <class S, class Op>
@@ -222,17 +50,13 @@ void step_converted(const OptimizerCall<float>& call, const std::vector<size_t>&
                     const std::vector<int64_t>& sizes, const Op& op) {
   constexpr int Depth = ops::operand_count(Op::kRead | Op::kWrite);
   using Storage = ConvertingStorage<Depth>;
-  Storage storage{};
-  for (int k = 0; k < Depth; ++k) storage.dtypes[k] = call.dtypes[k];
-  storage.param_storage = call.param_storage;
-  storage.seed = call.seed;
   const bool stochastic = call.param_storage == ParamStorage::stochastic;
-  apply_chunks(storage, op, sizes, [&](size_t t, typename Storage::Table& table, int slot) {
+  apply_chunks(Storage::of(call.dtypes.data(), call.param_storage, call.seed), op, sizes,
+               [&](size_t t, typename Storage::Table& table, int slot) {
     const size_t tensor = tensors[t];
-    for (int k = 0; k < Depth; ++k) table.operands[k][slot] = call.operands[tensor][k];
-    table.operands[Storage::kCompanion][slot] = call.operands[tensor][kCompanionSlot];
-    table.extra[slot] = {static_cast<uint32_t>(tensor),
-                         stochastic ? static_cast<uint32_t>(call.steps[tensor]) : 0u};
+    Storage::set_tensor(table, slot, call.operands[tensor].data(), call.operands[tensor][kCompanionSlot],
+                        {static_cast<uint32_t>(tensor),
+                         stochastic ? static_cast<uint32_t>(call.steps[tensor]) : 0u});
   }, nullptr, call.found_inf);
 }
 
@@ -277,14 +101,11 @@ void lamb_sums(const OptimizerCall<S>& call, const std::vector<size_t>& tensors,
   if constexpr (std::is_same_v<S, float>) {
     if (converted) {
       using Storage = ConvertingStorage<Depth>;
-      Storage storage{};
-      for (int k = 0; k < Depth; ++k) storage.dtypes[k] = call.dtypes[k];
-      storage.param_storage = call.param_storage;
-      storage.seed = call.seed;
-      apply_chunks(storage, op, sizes, [&](size_t t, typename Storage::Table& table, int slot) {
-        for (int k = 0; k < Depth; ++k) table.operands[k][slot] = call.operands[tensors[t]][k];
-        table.operands[Storage::kCompanion][slot] = call.operands[tensors[t]][kCompanionSlot];
-        table.extra[slot] = {static_cast<uint32_t>(tensors[t]), 0u};
+      apply_chunks(Storage::of(call.dtypes.data(), call.param_storage, call.seed), op, sizes,
+                   [&](size_t t, typename Storage::Table& table, int slot) {
+        const auto& operands = call.operands[tensors[t]];
+        Storage::set_tensor(table, slot, operands.data(), operands[kCompanionSlot],
+                            {static_cast<uint32_t>(tensors[t]), 0u});
       }, partials.get());
     }
   }

@@ -406,8 +406,15 @@ LAYOUTS_16 = (
     + [("master", p, g, st) for p in HALF16 for g in (BF16, F16, F32) for st in (F32, BF16)]
     + [("remainder", BF16, g, st) for g in (BF16, F16, F32) for st in (F32, BF16)]
     + [("stochastic", p, g, st) for p in HALF16 for g in (p, F32) for st in (F32, BF16, p)])
-LAYOUT_16_IDS = ["{}-p{}-g{}-s{}".format(how, *(d.name for d in dtypes))
-                 for how, *dtypes in LAYOUTS_16]
+
+
+def _layout_id(layout):
+    """A test id: the params storage, then the params', grads' and states' dtypes."""
+    how, *dtypes = layout
+    return "{}-p{}-g{}-s{}".format(how, *(d.name for d in dtypes))
+
+
+LAYOUT_16_IDS = [_layout_id(layout) for layout in LAYOUTS_16]
 
 # sizes: empty (which still counts in stochastic rounding's tensor index), under one group of
 # 8, one group, odd, several 65536-element chunks with a tail
@@ -526,7 +533,7 @@ def test_16bit_storage_steps_equal_the_cpu_bit_for_bit(rng, lib, case, layout):
 @pytest.mark.parametrize("layout", [
     ("nearest", BF16, BF16, F32), ("nearest", F16, F32, F16), ("master", BF16, BF16, F32),
     ("remainder", BF16, BF16, BF16), ("stochastic", BF16, F32, F32), ("stochastic", F16, F16, F16)],
-    ids=lambda layout: "{}-p{}-g{}-s{}".format(layout[0], *(d.name for d in layout[1:])))
+    ids=_layout_id)
 @pytest.mark.parametrize("offset", [1, 3, 8])
 def test_16bit_storage_views_off_16_bytes_take_the_element_path(rng, lib, layout, offset):
     # views starting `offset` elements in: off a 16-byte boundary (1, 3: one element at a
@@ -547,7 +554,7 @@ def test_16bit_storage_views_off_16_bytes_take_the_element_path(rng, lib, layout
 @needs_gpu
 @pytest.mark.parametrize("layout", [("nearest", F32, F32, F32), ("nearest", BF16, BF16, BF16),
                                     ("master", BF16, BF16, F32)],
-                         ids=lambda layout: "{}-p{}-g{}-s{}".format(layout[0], *(d.name for d in layout[1:])))
+                         ids=_layout_id)
 @pytest.mark.parametrize("flag", [0.0, 1.0], ids=["found_inf=0", "found_inf=1"])
 def test_device_grad_scale_and_found_inf_equal_the_cpu(rng, lib, layout, flag):
     """grad_scale and found_inf as 1-element device arrays (read by the kernels, no sync)
@@ -1106,12 +1113,14 @@ ADAFACTOR_OPTIONS = [{}, dict(lr=0.05, weight_decay=0.1, maximize=True),
                      dict(eps1=1e-3, eps2=1e-2, d=2.0, beta2_decay=-0.5)]
 
 
-def _adafactor_states(p):
-    """[row_var, col_var, variance] for parameter p, torch's shapes, None where unused."""
+def _adafactor_states(p, dtype=None):
+    """[row_var, col_var, variance] for parameter p, torch's shapes, None where unused, of
+    dtype (by default p's)."""
+    dtype = p.dtype if dtype is None else dtype
     if p.ndim >= 2:
-        return [np.zeros(p.shape[:-1] + (1,), p.dtype),
-                np.zeros(p.shape[:-2] + (1,) + p.shape[-1:], p.dtype), None]
-    return [None, None, np.zeros(p.shape, p.dtype)]
+        return [np.zeros(p.shape[:-1] + (1,), dtype),
+                np.zeros(p.shape[:-2] + (1,) + p.shape[-1:], dtype), None]
+    return [None, None, np.zeros(p.shape, dtype)]
 
 
 def _adafactor_to_gpu(lib, a):
@@ -1128,19 +1137,26 @@ def _adafactor_problem(dtype, seed=0):
     return params, grads
 
 
-def _adafactor_run(lib, params, grads, on_gpu, **options):
-    """params and states (by name) after one step per entry of grads, on the GPU (lib) or
-    the CPU, back on the host. params are copied; NumPy grads are taken as they are on the
-    CPU (so that stored scaled grads show) and copied to the GPU, GPU grads as they are."""
+def _adafactor_run(lib, params, grads, on_gpu, states_dtype=None, companions=None, **options):
+    """params, states and companions (by name) after one step per entry of grads, on the GPU
+    (lib) or the CPU, back on the host. params are copied; NumPy grads are taken as they are
+    on the CPU (so that stored scaled grads show) and copied to the GPU, GPU grads as they
+    are. The states are of states_dtype (by default the params'); companions maps
+    master_params or param_remainders to their arrays, copied and passed as that option."""
     move = (lambda a: _adafactor_to_gpu(lib, a)) if on_gpu else (lambda a: a.copy())
     back = (lambda a: _to_host(lib, a)) if on_gpu else (lambda a: a)
     take_grad = lambda g: move(g) if on_gpu and isinstance(g, np.ndarray) else g  # noqa: E731
     params = [move(p) for p in params]
-    states = [[a if a is None else move(a) for a in _adafactor_states(back(p))] for p in params]
+    storage = {name: [move(a) for a in arrays] for name, arrays in (companions or {}).items()}
+    states = [[a if a is None else move(a) for a in _adafactor_states(back(p), states_dtype)]
+              for p in params]
     for t, step_grads in enumerate(grads, start=1):
         nnfast.adafactor_step(params, [take_grad(g) for g in step_grads], [s[0] for s in states],
-                              [s[1] for s in states], [s[2] for s in states], step=t, **options)
+                              [s[1] for s in states], [s[2] for s in states], step=t, **storage,
+                              **options)
     result = {f"params[{i}]": back(p) for i, p in enumerate(params)}
+    for name, arrays in storage.items():
+        result.update({f"{name}[{i}]": back(a) for i, a in enumerate(arrays)})
     for i, s in enumerate(states):
         for name, a in zip(("row_vars", "col_vars", "variances"), s):
             if a is not None:
@@ -1204,16 +1220,80 @@ def test_adafactor_device_grad_scale_and_stored_grads(lib):
         _assert_same_storage(_to_host(lib, g_gpu), g_cpu, f"grads[{i}] stored scaled")
 
 
+#: (params storage, params, grads, states) dtypes: each kind of layout the CPU runs.
+ADAFACTOR_LAYOUTS_16 = [
+    ("nearest", BF16, BF16, BF16), ("nearest", BF16, BF16, F32), ("nearest", F16, F32, F16),
+    ("nearest", F16, F32, F32), ("nearest", F32, F32, BF16), ("master", BF16, BF16, BF16),
+    ("master", F16, F32, F32), ("remainder", BF16, F32, F32), ("remainder", BF16, BF16, BF16),
+    ("stochastic", BF16, BF16, F32), ("stochastic", F16, F32, F16), ("stochastic", BF16, F32, BF16)]
+
+
+def _adafactor_layout_problem(layout, seed=0):
+    """(params, grads, companions, options) for _adafactor_run: _adafactor_problem's float32
+    draws stored as layout says (remainders: the float32 draws split, so each param and
+    remainder pair holds its draw)."""
+    how, params_dtype, grads_dtype, _ = layout
+    masters, grads = _adafactor_problem(np.float32, seed)
+    grads = [[g.astype(grads_dtype) for g in step_grads] for step_grads in grads]
+    params = [m.astype(params_dtype) for m in masters]
+    companions, options = {}, {}
+    if how == "master":
+        companions = {"master_params": masters}
+    elif how == "remainder":
+        pairs = [nnfast.split_master(m) for m in masters]
+        params = [p.reshape(m.shape) for (p, _), m in zip(pairs, masters)]
+        companions = {"param_remainders": [r.reshape(m.shape) for (_, r), m in zip(pairs, masters)]}
+    elif how == "stochastic":
+        options = dict(stochastic_rounding=True, seed=2**40 + 12345)
+    return params, grads, companions, options
+
+
+def _adafactor_values(result):
+    """result's arrays as float64 values, each param with a remainder as the float32 master
+    the pair holds (the remainders themselves left out)."""
+    values = {}
+    for name, a in result.items():
+        if name.startswith("param_remainders"):
+            continue
+        remainder = name.replace("params", "param_remainders", 1)
+        if name.startswith("params") and remainder in result:
+            a = nnfast.join_master(a, result[remainder]).reshape(a.shape)
+        values[name] = np.asarray(a, np.float64)
+    return values
+
+
 @needs_gpu
-def test_adafactor_16bit_gpu_arrays_are_refused_before_anything_is_written(lib):
-    # (the GPU driver runs float32 and float64 arrays only, for now)
-    p = np.ones((4, 6), np.float32)
-    params, grads = _adafactor_to_gpu(lib, p), _adafactor_to_gpu(lib, p.astype(F16))
-    rows, cols = (_adafactor_to_gpu(lib, a) for a in _adafactor_states(p)[:2])
-    with pytest.raises(TypeError, match="adafactor_step: GPU arrays must be all float32 or all float64"):
-        nnfast.adafactor_step([params], [grads], [rows], [cols], [None], step=1)
-    _assert_same_storage(_to_host(lib, params), p, "params after a refused call")
-    assert (_to_host(lib, rows) == 0).all() and (_to_host(lib, cols) == 0).all()
+@pytest.mark.parametrize("layout", ADAFACTOR_LAYOUTS_16,
+                         ids=_layout_id)
+def test_adafactor_16bit_storage_follows_the_cpu(lib, layout):
+    # Each element's arithmetic and roundings on the GPU are the CPU's: every array widened
+    # exactly to float32, each result rounded once on its store (R and C float32 through the
+    # step), stochastic rounding with the same bits. So the bits may differ only through the
+    # sums' order, as for float32 arrays: float32's tolerance holds for every layout. A
+    # second run has the same bits.
+    _skip_without_bfloat16(lib, layout[1:])
+    params, grads, companions, options = _adafactor_layout_problem(layout)
+
+    def run(on_gpu):
+        return _adafactor_run(lib, params, grads, on_gpu, states_dtype=layout[3], companions=companions,
+                              weight_decay=0.01, **options)
+
+    cpu, got, again = run(False), run(True), run(True)
+    values = _adafactor_values(got)
+    _assert_adafactor_close(values, _adafactor_values(cpu), np.float32)
+    for name in got:
+        _assert_same_storage(again[name], got[name], f"{name}: a second run")
+    zero_d = ADAFACTOR_SHAPES.index(())
+    _assert_same_storage(got[f"params[{zero_d}]"], cpu[f"params[{zero_d}]"],
+                         "params of the 0-D parameter: one term per sum, the CPU's bits")
+    # the step did run: every parameter with elements moved (a master, where there is one)
+    before = _adafactor_values({**{f"params[{i}]": p for i, p in enumerate(params)},
+                                **{f"{name}[{i}]": a for name, arrays in companions.items()
+                                   for i, a in enumerate(arrays)}})
+    for i, p in enumerate(params):
+        name = f"master_params[{i}]" if f"master_params[{i}]" in before else f"params[{i}]"
+        if p.size:
+            assert (values[name] != before[name]).any(), f"{name} moved"
 
 
 @needs_gpu

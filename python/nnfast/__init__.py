@@ -1,7 +1,7 @@
 """nnfast: fast, exact neural-network training kernels.
 
 Optimizer steps (SGD, momentum, Adagrad, RMSprop, Adam, AdamW, AMSGrad, NAdam, RAdam,
-LAMB, Lion, Adamax, Adadelta, Adafactor: CPU only for now),
+LAMB, Lion, Adamax, Adadelta, Adafactor),
 activations, losses, and gradient norms and clipping (``grad_norm``,
 ``clip_grad_norm_``) run as fused C++ kernels on NumPy arrays, in place where
 they update state, and as CUDA kernels on GPU arrays of any library

@@ -804,9 +804,10 @@ def adafactor_step(params: Arrays, grads: Arrays, row_vars: Sequence[Array | Non
     computed in float32 and each result is rounded once on its store, as in every step
     (module docstring): the step's bits are those of float32 arrays holding the same
     values, :math:`R` and :math:`C` float32 from their update to the end of the step.
-    Host or GPU arrays (GPU: all float32 or all float64, so no storage option); on a
-    GPU the sums are added in another fixed order (so the same bits on every run, but the
-    moments and the step size may differ from the CPU's in their last bits), nothing
+    Host or GPU arrays, on a GPU with every dtype and storage option of the CPU and each
+    element's arithmetic and roundings the CPU's (stochastic rounding with its bits); on
+    a GPU the sums are added in another fixed order (so the same bits on every run, but
+    the moments and the step size may differ from the CPU's in their last bits), nothing
     waits for the device, and ``found_inf`` and an array ``grad_scale`` are read by the
     kernels.
 
@@ -842,8 +843,7 @@ def adafactor_step(params: Arrays, grads: Arrays, row_vars: Sequence[Array | Non
 
     Raises:
         TypeError: as every step (module docstring), the states' dtypes included; a
-            state list that is not a list or tuple; on a GPU, arrays not all float32 or
-            all float64.
+            state list that is not a list or tuple.
         ValueError: as every step; a state entry missing (None) where the parameter's
             dims use it, or given where they do not, or of a shape other than the one
             above; ``lr``, ``eps1``, ``eps2`` or ``weight_decay`` negative,

@@ -1,12 +1,11 @@
 r"""``torch.optim`` optimizers whose step runs nnfast's kernels on the tensors' own memory.
 
 ``SGD``, ``Adagrad``, ``RMSprop``, ``Adam``, ``AdamW``, ``NAdam``, ``RAdam``, ``Adamax``,
-``Adadelta`` and ``Adafactor`` (float32 and float64 CPU tensors only) here are subclasses of ``torch.optim.Optimizer`` with torch's constructor
-arguments and defaults (``LAMB`` with apex FusedLAMB's, ``Lion`` with lion-pytorch's),
-``param_groups``
-with per-group hyperparameters, ``add_param_group``, ``zero_grad``, ``step(closure=None)``
-and torch's own ``state_dict()`` format (the same state keys, and ``step`` as torch stores
-it), so switching is one line::
+``Adadelta`` and ``Adafactor`` here are subclasses of ``torch.optim.Optimizer`` with torch's
+constructor arguments and defaults (``LAMB`` with apex FusedLAMB's, ``Lion`` with
+lion-pytorch's), ``param_groups`` with per-group hyperparameters, ``add_param_group``,
+``zero_grad``, ``step(closure=None)`` and torch's own ``state_dict()`` format (the same
+state keys, and ``step`` as torch stores it), so switching is one line::
 
     optimizer = nnfast.torch.Adam(model.parameters(), lr=1e-3)   # was torch.optim.Adam
 
@@ -1463,8 +1462,8 @@ class Adafactor(_KernelOptimizer):
     order (a non-contiguous one through a contiguous copy).
 
     Args:
-        params: tensors or param-group dicts, as torch takes them; CUDA tensors float32
-            or float64 only (the GPU kernels convert no 16-bit tensor yet).
+        params: tensors or param-group dicts, as torch takes them (CPU or CUDA, any
+            dtype and storage option of the module docstring).
         lr (:math:`\eta`), beta2_decay (:math:`\hat\beta`), eps
         (:math:`(\epsilon_1, \epsilon_2)`, :math:`\epsilon_1` None for the dtype's machine
         epsilon), d, weight_decay (:math:`\lambda`, decoupled), maximize: torch's, with its
@@ -1478,8 +1477,8 @@ class Adafactor(_KernelOptimizer):
     Raises:
         ValueError: negative ``lr``, ``eps`` entry or ``weight_decay``, ``beta2_decay > 0``,
             ``d < 1``.
-        At :meth:`step`: see the module docstring; TypeError for a 16-bit CUDA
-            parameter, RuntimeError for a complex one (as torch).
+        At :meth:`step`: see the module docstring; RuntimeError for a complex
+            parameter (as torch).
     """
 
     _arithmetic = _numpy_optim.Adafactor
@@ -1496,14 +1495,6 @@ class Adafactor(_KernelOptimizer):
                                       **_precision(master_weights, store_param_remainders,
                                                    state_dtype, stochastic_rounding)),
                          max_grad_norm=max_grad_norm)
-
-    @staticmethod
-    def _check_param(p, where):
-        _KernelOptimizer._check_param(p, where)
-        if p.is_cuda and p.dtype not in (torch.float32, torch.float64):
-            raise TypeError(f"{where}: nnfast.torch.Adafactor updates float32 and float64 CUDA "
-                            f"tensors (its GPU kernels convert no 16-bit tensor yet), got "
-                            f"{p.dtype}")
 
     def _plan(self, index, group):
         # torch refuses complex parameters at the step, not in the constructor.
