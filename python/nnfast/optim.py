@@ -1238,6 +1238,12 @@ class Adafactor(_Optimizer):
         return ["row_var", "col_var", "variance"]
 
     def _state_names_of(self, hp: Hyperparameters, p: HostArray) -> list[str]:
+        return self._moment_names(p)
+
+    @staticmethod
+    def _moment_names(p: Any) -> list[str]:
+        """The second-moment states of a parameter (an array or tensor): factored over
+        its last two dims when it has two or more."""
         return ["row_var", "col_var"] if p.ndim >= 2 else ["variance"]
 
     @staticmethod

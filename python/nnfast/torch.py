@@ -1505,8 +1505,7 @@ class Adafactor(_KernelOptimizer):
         return super()._plan(index, group)
 
     def _state_names_of(self, hp, p):
-        return ((["row_var", "col_var"] if p.dim() >= 2 else ["variance"])
-                + _numpy_optim.precision_state_names(hp))
+        return self._arithmetic._moment_names(p) + _numpy_optim.precision_state_names(hp)
 
     def _state_shape(self, p, name):
         return self._arithmetic._state_shape(name, p)

@@ -51,8 +51,6 @@ template <class B>
 void run_adafactor(Keywords& k) {
   ops::AdafactorHyper h = adafactor_hyper(k);
   const GradScaling scaling = grad_scaling(k);
-  const bool scale_is_array = !is_real(scaling.grad_scale);
-  if (!scale_is_array) h.grad_scale = nonnegative_arg(scaling.grad_scale, "grad_scale");
   h.store_scaled_grads = scaling.store_scaled_grads;
   const py::handle params = k.take("params"), grads = k.take("grads");
   const py::handle row_vars = k.take("row_vars"), col_vars = k.take("col_vars");
@@ -68,10 +66,7 @@ void run_adafactor(Keywords& k) {
   typename B::Call on_device;
   CheckedList c = check_operands<B>(operands, /*one_dtype=*/false);
   const ParamStorage param_storage = check_roles(c, operands, roles, companion, storage);
-  // eps1 None: the machine epsilon of the params' dtype, as torch takes it (adafactor_scalars
-  // takes the compute type's, the params' own for float32 and float64).
-  if (h.eps1 < 0.0 && c.dtype == DType::bfloat16) h.eps1 = 0x1p-7;
-  if (h.eps1 < 0.0 && c.dtype == DType::float16) h.eps1 = 0x1p-10;
+  if (h.eps1 < 0.0) h.eps1 = machine_epsilon(c.dtype);  // eps1=None: torch's, the params' dtype's
   const size_t count = c.arrays.size();
   const std::vector<py::object> rows = state_entries(row_vars, "row_vars", count);
   const std::vector<py::object> cols = state_entries(col_vars, "col_vars", count);
@@ -122,13 +117,8 @@ void run_adafactor(Keywords& k) {
   }
   check_no_shared_memory(c, all);
   const std::vector<int64_t> steps = per_tensor_steps(step, count);
-  const float* device_grad_scale = nullptr;
-  Array grad_scale_array, found_inf_array;
-  if (scale_is_array) {
-    grad_scale_array = control_array<B>(scaling.grad_scale, "grad_scale");
-    h.grad_scale = array_grad_scale<B>(grad_scale_array, device_grad_scale);
-  }
-  if (!scaling.found_inf.is_none()) found_inf_array = control_array<B>(scaling.found_inf, "found_inf");
+  const ControlArrays control = control_arrays<B>(scaling);
+  h.grad_scale = control.grad_scale;
   const bool one_dtype = (c.dtype == DType::float32 || c.dtype == DType::float64) &&
                          (count == 0 || c.arrays[0][1].dtype == c.dtype) &&
                          (!states_seen || states_dtype == c.dtype);
@@ -144,8 +134,8 @@ void run_adafactor(Keywords& k) {
     call.states_dtype = states_dtype;
     call.param_storage = param_storage;
     call.seed = storage.seed;
-    call.found_inf = found_inf_array.ptr<const float>();
-    call.device_grad_scale = device_grad_scale;
+    call.found_inf = control.found_inf();
+    call.device_grad_scale = control.device_grad_scale;
     for (size_t i = 0; i < count; ++i) {
       const auto& a = c.arrays[i];
       const Shape& shape = a[0].shape;

@@ -414,6 +414,7 @@ struct GradScaling {
   py::handle grad_scale;  // a real >= 0, or a 1-element float32 array on the call's device
   py::handle found_inf;   // None, or a 1-element float32 array on the call's device
   bool store_scaled_grads = false;
+  double real_scale = 1.0;  // grad_scale when a real (checked as it is taken), else 1
 };
 
 inline GradScaling grad_scaling(Keywords& k) {
@@ -421,6 +422,7 @@ inline GradScaling grad_scaling(Keywords& k) {
   g.grad_scale = k.take("grad_scale");
   g.found_inf = k.take("found_inf");
   g.store_scaled_grads = bool_arg(k.take("store_scaled_grads"), "store_scaled_grads");
+  if (is_real(g.grad_scale)) g.real_scale = nonnegative_arg(g.grad_scale, "grad_scale");
   return g;
 }
 
@@ -456,6 +458,28 @@ double array_grad_scale(const Array& a, const float*& device_grad_scale) {
     device_grad_scale = a.ptr<float>();
     return 1.0;
   }
+}
+
+// The control arrays of a step (grad_scale when an array, found_inf), checked by the
+// backend once the operands are (so their device is known), held for the call: the
+// grad_scale the scalars take, and what the drivers read.
+struct ControlArrays {
+  Array grad_scale_array, found_inf_array;
+  double grad_scale = 1.0;
+  const float* device_grad_scale = nullptr;  // a device grad_scale the kernels read
+  const float* found_inf() const { return found_inf_array.ptr<const float>(); }
+};
+
+template <class B>
+ControlArrays control_arrays(const GradScaling& s) {
+  ControlArrays c;
+  c.grad_scale = s.real_scale;
+  if (!is_real(s.grad_scale)) {
+    c.grad_scale_array = control_array<B>(s.grad_scale, "grad_scale");
+    c.grad_scale = array_grad_scale<B>(c.grad_scale_array, c.device_grad_scale);
+  }
+  if (!s.found_inf.is_none()) c.found_inf_array = control_array<B>(s.found_inf, "found_inf");
+  return c;
 }
 
 inline std::string dtype_list(std::initializer_list<DType> dtypes) {
@@ -598,8 +622,6 @@ void run_step(Keywords& k) {
   using Operands = typename Opt::Operands;
   typename Opt::Hyper h = Opt::hyper(k);
   const GradScaling scaling = grad_scaling(k);
-  const bool scale_is_array = !is_real(scaling.grad_scale);
-  if (!scale_is_array) h.grad.grad_scale = nonnegative_arg(scaling.grad_scale, "grad_scale");
   std::vector<Operand> operands;
   std::vector<ops::Role> roles;
   for (int slot = 0; slot < Operands::count; ++slot) {
@@ -625,18 +647,13 @@ void run_step(Keywords& k) {
   const std::vector<double> mu_products =
       TakesMuProduct<Opt>::value ? per_tensor_products(mu_product, c.arrays.size())
                                  : std::vector<double>(c.arrays.size(), 1.0);
-  const float* device_grad_scale = nullptr;
-  Array grad_scale_array, found_inf_array;
-  if (scale_is_array) {
-    grad_scale_array = control_array<B>(scaling.grad_scale, "grad_scale");
-    h.grad.grad_scale = array_grad_scale<B>(grad_scale_array, device_grad_scale);
-  }
-  if (!scaling.found_inf.is_none()) found_inf_array = control_array<B>(scaling.found_inf, "found_inf");
+  ControlArrays control = control_arrays<B>(scaling);
+  h.grad.grad_scale = control.grad_scale;
   if constexpr (PreparesOnHost<Opt>::value) {
     // (a GPU call syncs here: its passes before the update are derived on the host)
-    if (device_grad_scale) {
-      h.grad.grad_scale = checked_grad_scale(control_value<B>(device_grad_scale));
-      device_grad_scale = nullptr;
+    if (control.device_grad_scale) {
+      h.grad.grad_scale = checked_grad_scale(control_value<B>(control.device_grad_scale));
+      control.device_grad_scale = nullptr;
     }
   }
   const auto run = [&](auto compute) {
@@ -644,8 +661,8 @@ void run_step(Keywords& k) {
     OptimizerCall<S> call = optimizer_call<Opt, S>(c, operands, Operands::count, companion, param_storage,
                                                    h, steps, first_steps, mu_products, storage.seed);
     call.stores_scaled_grads = scaling.store_scaled_grads;
-    call.found_inf = found_inf_array.ptr<const float>();
-    call.device_grad_scale = device_grad_scale;
+    call.found_inf = control.found_inf();
+    call.device_grad_scale = control.device_grad_scale;
     if constexpr (PreparesOnHost<Opt>::value) {
       if (call.found_inf && control_value<B>(call.found_inf) != 0.0) return 0;  // (checked whole)
       without_gil_if_large(call.total(), [&] { Opt::template prepare<B>(call, h); });

@@ -29,6 +29,19 @@ constexpr const char* dtype_name(DType d) {
 
 constexpr bool is_16bit_float(DType d) { return d == DType::bfloat16 || d == DType::float16; }
 
+// The machine epsilon of a floating dtype (the spacing of its values at 1), as
+// torch.finfo(dtype).eps gives it.
+constexpr double machine_epsilon(DType d) {
+  switch (d) {
+    case DType::float64: return 0x1p-52;
+    case DType::float32: return 0x1p-23;
+    case DType::bfloat16: return 0x1p-7;
+    case DType::float16: return 0x1p-10;
+    case DType::int16: break;
+  }
+  return 0.0;
+}
+
 // The type a kernel over arrays of dtype d computes in: float64 for float64,
 // float32 for every other floating dtype.
 constexpr DType compute_dtype(DType d) { return d == DType::float64 ? DType::float64 : DType::float32; }

@@ -62,8 +62,7 @@ double in_order(const std::vector<double>& partial) {
   return total;
 }
 
-// What a pass reads of each element (p, g and x: C_j of its column, or v) and
-// whether it stores p (and v, the grads scaled with store_scaled_grads).
+// What a pass reads of each element: p, g and x (C_j of its column, or v).
 enum Reads : unsigned { kParams = 1u, kGrads = 2u, kMoments = 4u };
 
 // The elements of one tensor of a call, as rows of compute type S for the kernels:
@@ -148,23 +147,22 @@ std::vector<double>& column_workspace() {
   return partials;
 }
 
-// n moments of the call's state dtype at data to and from S values.
+// The n moments (R or C) of a factored tensor at data as S values for the step: the
+// state array itself when it holds S, else widened into scratch (16-bit states under
+// float32 compute), to be rounded back once by store_moments.
 template <class S>
-void load_moments(const AdafactorCall<S>& call, const void* data, S* values, int64_t n) {
+S* moment_values(const AdafactorCall<S>& call, void* data, std::vector<S>& scratch, int64_t n) {
   if constexpr (std::is_same_v<S, float>) {
-    if (call.states_dtype != DType::float32)
-      return widen_row(kernels().precision, call.states_dtype, data, values, n);
+    if (call.states_dtype != DType::float32) scratch.resize(n);
+    return float_row(kernels().precision, call.states_dtype, data, scratch.data(), n);
+  } else {
+    return static_cast<S*>(data);
   }
-  std::copy_n(static_cast<const S*>(data), n, values);
 }
 
 template <class S>
 void store_moments(const AdafactorCall<S>& call, const S* values, void* data, int64_t n) {
-  if constexpr (std::is_same_v<S, float>) {
-    if (call.states_dtype != DType::float32)
-      return round_row(kernels().precision, call.states_dtype, values, data, n);
-  }
-  std::copy_n(values, n, static_cast<S*>(data));
+  if constexpr (std::is_same_v<S, float>) store_row(kernels().precision, call.states_dtype, values, data, n);
 }
 
 template <class S>
@@ -175,8 +173,10 @@ void tensor_step(const AdafactorCall<S>& call, const AdafactorTensor<S>& t, uint
   const Blocks b = blocks_of(m, n);
   const int64_t tasks = t.batch * b.count();
   // R and C (factored) as S values through the step.
-  std::vector<S> row_values(t.factored ? t.batch * m : 0), col_values(t.factored ? t.batch * n : 0);
-  const TensorRows<S> rows(call, t, index, col_values.data());
+  std::vector<S> row_scratch, col_scratch;
+  S* const row_values = t.factored ? moment_values(call, t.row_vars, row_scratch, t.batch * m) : nullptr;
+  S* const col_values = t.factored ? moment_values(call, t.col_vars, col_scratch, t.batch * n) : nullptr;
+  const TensorRows<S> rows(call, t, index, col_values);
   // body(task, entry, row block, column block, rows [r0, r1), columns [c0, c1)):
   // task k covers batch entry k / count, rows of block (k % count) / col_blocks and
   // columns of block (k % count) % col_blocks.
@@ -219,8 +219,6 @@ void tensor_step(const AdafactorCall<S>& call, const AdafactorTensor<S>& t, uint
   // The moments, updated in order on this thread.
   std::vector<S> row_floor(t.batch);  // max(mean_i R_i, eps1) per batch entry
   if (t.factored) {
-    load_moments(call, t.row_vars, row_values.data(), t.batch * m);
-    load_moments(call, t.col_vars, col_values.data(), t.batch * n);
     for (int64_t entry = 0; entry < t.batch; ++entry) {
       double row_var_sum = 0.0;
       for (int64_t i = 0; i < m; ++i) {
@@ -243,8 +241,8 @@ void tensor_step(const AdafactorCall<S>& call, const AdafactorTensor<S>& t, uint
         c = ops::adafactor_moment(c, col_sums[j], m, s.new_weight);
       }
     }
-    store_moments(call, row_values.data(), t.row_vars, t.batch * m);
-    store_moments(call, col_values.data(), t.col_vars, t.batch * n);
+    store_moments(call, row_values, t.row_vars, t.batch * m);
+    store_moments(call, col_values, t.col_vars, t.batch * n);
   }
   ops::AdafactorRow<S> base = ops::adafactor_row(call.hyper, s);
   const auto row_of = [&](int64_t entry, int64_t i) {
@@ -257,8 +255,8 @@ void tensor_step(const AdafactorCall<S>& call, const AdafactorTensor<S>& t, uint
   };
 
   // Pass 2: the sum of u^2 per block (factored, from the reciprocal moments).
-  std::vector<double> col_reciprocals(col_values.size());
-  for (size_t j = 0; j < col_values.size(); ++j) col_reciprocals[j] = 1.0 / static_cast<double>(col_values[j]);
+  std::vector<double> col_reciprocals(t.factored ? t.batch * n : 0);
+  for (size_t j = 0; j < col_reciprocals.size(); ++j) col_reciprocals[j] = 1.0 / static_cast<double>(col_values[j]);
   const double max_reciprocal = 1.0 / static_cast<double>(s.eps1_squared);
   std::vector<double> update_partial(tasks);
   for_each_block([&](int64_t task, int64_t entry, int64_t, int64_t, int64_t r0, int64_t r1,

@@ -378,38 +378,104 @@ double l2_sum(const T* w, int64_t n) {
   return sum_terms(w, n, [](auto v) { return ops::l2_term(v); });
 }
 
-// ---------------------------------------------------------------- gradient norms
+// ---------------------------------------------------------------- sums in fixed lanes
 
-// Blocks of kNormLanes elements, element j of a block combined into accumulator
-// lane j (held as kNormLanes / lanes double vectors), then the tail element by
-// element into the lanes of its position: the lane of every element, and so
-// every double operation, is the same whatever the vector width.
-template <NormOrder Order, class T>
-void norm_terms_of(const T* x, int64_t n, double scale, double p, double* lanes) {
+// f(piece, offset) for the double pieces of x (a value or vector of S): x itself in
+// double, or a float vector's two halves widened, at their offsets in x.
+template <class S, class X, class F>
+inline void each_double_piece(X x, const F& f) {
+  if constexpr (lane_count<X>() == 1) {
+    f(static_cast<double>(x), 0);
+  } else if constexpr (std::is_same_v<S, float>) {
+    f(simd::widen_low(x), 0);
+    f(simd::widen_high(x), lane_count<X>() / 2);
+  } else {
+    f(x, 0);
+  }
+}
+
+// at[0..width) += piece.
+template <class D>
+inline void add_at(double* at, D piece) {
+  store_as<D>(at, load_as<D>(at) + piece);
+}
+
+// A run's sum in double with its element i in lane i % kNormLanes, whatever the vector
+// width (16 is a multiple of every ISA's lanes, and vector blocks start at multiples
+// of theirs), the lanes then added in order: the same bits on every ISA. The lanes
+// are the caller's, so consecutive runs of one sum share them.
+template <class S>
+struct FixedLaneSums {
+  double* lanes;     // kNormLanes of them
+  int64_t next = 0;  // the index in the run of the next element added
+
+  // Adds term(x) (applied in double) for each element of x.
+  template <class X, class Term>
+  void add(X x, const Term& term) {
+    double* at = lanes + next % kNormLanes;
+    each_double_piece<S>(x, [&](auto piece, int offset) { add_at(at + offset, term(piece)); });
+    next += lane_count<X>();
+  }
+};
+
+constexpr auto kSquare = [](auto a) { return a * a; };
+
+// Sums in double of terms of elements [0, n), element i's term of sum k combined into
+// lanes[k][i % kNormLanes] (by combine: + for a sum, max for the inf-norm), in lane order
+// as FixedLaneSums adds them, but with the lanes held in registers through the loop
+// (a pass that reads one or two arrays and kept its lanes in memory, stored and
+// reloaded every vector, would be bound by that). terms(x, i, add) loads element i as x
+// (a vector of T, or T in the tail) and passes each double piece of its terms to
+// add(k, piece, offset), piece at offset in x.
+template <class T, int Sums, class Terms, class Combine>
+void combine_in_fixed_lanes(double* const (&lanes)[Sums], int64_t n, const Terms& terms,
+                            const Combine& combine) {
   using D = Vec<double>;
   using F = Vec<T>;
-  constexpr int d_lanes = lane_count<D>();
-  constexpr int t_lanes = lane_count<F>();
-  constexpr int accumulators = kNormLanes / d_lanes;
-  static_assert(kNormLanes % t_lanes == 0 && (t_lanes == d_lanes || t_lanes == 2 * d_lanes));
-  const auto term = [&](auto v) { return ops::norm_term<Order>(v, scale, p); };
-  D acc[accumulators];
-  for (int k = 0; k < accumulators; ++k) acc[k] = load_as<D>(lanes + k * d_lanes);
+  constexpr int d_lanes = lane_count<D>(), f_lanes = lane_count<F>();
+  constexpr int per_sum = kNormLanes / d_lanes;
+  static_assert(kNormLanes % f_lanes == 0 && (f_lanes == d_lanes || f_lanes == 2 * d_lanes));
+  D acc[Sums][per_sum];
+  for (int k = 0; k < Sums; ++k)
+    for (int a = 0; a < per_sum; ++a) acc[k][a] = load_as<D>(lanes[k] + a * d_lanes);
   int64_t i = 0;
   for (; i + kNormLanes <= n; i += kNormLanes) {
-    for (int j = 0; j < kNormLanes / t_lanes; ++j) {
-      const F v = load_as<F>(x + i + j * t_lanes);
-      if constexpr (t_lanes == d_lanes) {  // double, or scalars
-        acc[j] = ops::norm_combine<Order>(acc[j], term(D(v)));
-      } else {  // float: two double vectors per float vector
-        acc[2 * j] = ops::norm_combine<Order>(acc[2 * j], term(simd::widen_low(v)));
-        acc[2 * j + 1] = ops::norm_combine<Order>(acc[2 * j + 1], term(simd::widen_high(v)));
-      }
+    for (int j = 0; j < kNormLanes / f_lanes; ++j) {
+      terms(F{}, i + j * f_lanes, [&](int k, auto piece, int offset) {
+        D& a = acc[k][(j * f_lanes + offset) / d_lanes];
+        a = combine(a, piece);
+      });
     }
   }
-  for (int k = 0; k < accumulators; ++k) store_as<D>(lanes + k * d_lanes, acc[k]);
-  for (int j = 0; i < n; ++i, ++j)
-    lanes[j] = ops::norm_combine<Order>(lanes[j], term(static_cast<double>(x[i])));
+  for (int k = 0; k < Sums; ++k)
+    for (int a = 0; a < per_sum; ++a) store_as<D>(lanes[k] + a * d_lanes, acc[k][a]);
+  for (; i < n; ++i)
+    terms(T{}, i, [&](int k, double piece, int) {
+      double& lane = lanes[k][i % kNormLanes];
+      lane = combine(lane, piece);
+    });
+}
+
+template <class T, int Sums, class Terms>
+void sum_in_fixed_lanes(double* const (&lanes)[Sums], int64_t n, const Terms& terms) {
+  combine_in_fixed_lanes<T>(lanes, n, terms, [](auto a, auto b) { return a + b; });
+}
+
+// ---------------------------------------------------------------- gradient norms
+
+// The norm terms of x, each element's in the lane of its position (combine_in_fixed_lanes).
+template <NormOrder Order, class T>
+void norm_terms_of(const T* x, int64_t n, double scale, double p, double* lanes) {
+  double* const sums[1] = {lanes};
+  combine_in_fixed_lanes<T>(
+      sums, n,
+      [&](auto v, int64_t i, const auto& add) {
+        using X = decltype(v);
+        each_double_piece<T>(load_as<X>(x + i), [&](auto piece, int offset) {
+          add(0, ops::norm_term<Order>(piece, scale, p), offset);
+        });
+      },
+      [](auto acc, auto term) { return ops::norm_combine<Order>(acc, term); });
 }
 
 template <class T>
@@ -602,48 +668,6 @@ struct Tiled {
   }
 };
 
-// ---------------------------------------------------------------- sums in fixed lanes
-
-// f(piece, offset) for the double pieces of x (a value or vector of S): x itself in
-// double, or a float vector's two halves widened, at their offsets in x.
-template <class S, class X, class F>
-inline void each_double_piece(X x, const F& f) {
-  if constexpr (lane_count<X>() == 1) {
-    f(static_cast<double>(x), 0);
-  } else if constexpr (std::is_same_v<S, float>) {
-    f(simd::widen_low(x), 0);
-    f(simd::widen_high(x), lane_count<X>() / 2);
-  } else {
-    f(x, 0);
-  }
-}
-
-// at[0..width) += piece.
-template <class D>
-inline void add_at(double* at, D piece) {
-  store_as<D>(at, load_as<D>(at) + piece);
-}
-
-// A run's sum in double with its element i in lane i % kNormLanes, whatever the vector
-// width (16 is a multiple of every ISA's lanes, and vector blocks start at multiples
-// of theirs), the lanes then added in order: the same bits on every ISA. The lanes
-// are the caller's, so consecutive runs of one sum share them.
-template <class S>
-struct FixedLaneSums {
-  double* lanes;     // kNormLanes of them
-  int64_t next = 0;  // the index in the run of the next element added
-
-  // Adds term(x) (applied in double) for each element of x.
-  template <class X, class Term>
-  void add(X x, const Term& term) {
-    double* at = lanes + next % kNormLanes;
-    each_double_piece<S>(x, [&](auto piece, int offset) { add_at(at + offset, term(piece)); });
-    next += lane_count<X>();
-  }
-};
-
-constexpr auto kSquare = [](auto a) { return a * a; };
-
 // ---------------------------------------------------------------- LAMB's sums
 
 // LambSquaresOp's terms p and u squared and added in double into the two sums
@@ -675,36 +699,6 @@ void lamb_squares(const OptimizerCall<S>& call, int64_t tensor, int64_t begin, i
 }
 
 // ---------------------------------------------------------------- Adafactor's passes
-
-// Sums in double of terms of elements [0, n), element i's term of sum k into lanes[k][i %
-// kNormLanes], in lane order as FixedLaneSums adds them, but with the lanes held in
-// registers through the loop (Adafactor's sums read one or two arrays, so a lane kept
-// in memory, stored and reloaded every vector, would bound the loop's speed).
-// terms(x, i, add) loads element i as x (a vector of T, or T in the tail) and passes each
-// double piece of its terms to add(k, piece, offset), piece at offset in x.
-template <class T, int Sums, class Terms>
-void sum_in_fixed_lanes(double* const (&lanes)[Sums], int64_t n, const Terms& terms) {
-  using D = Vec<double>;
-  using F = Vec<T>;
-  constexpr int d_lanes = lane_count<D>(), f_lanes = lane_count<F>();
-  constexpr int per_sum = kNormLanes / d_lanes;
-  D acc[Sums][per_sum];
-  for (int k = 0; k < Sums; ++k)
-    for (int a = 0; a < per_sum; ++a) acc[k][a] = load_as<D>(lanes[k] + a * d_lanes);
-  int64_t i = 0;
-  for (; i + kNormLanes <= n; i += kNormLanes) {
-    for (int j = 0; j < kNormLanes / f_lanes; ++j) {
-      terms(F{}, i + j * f_lanes, [&](int k, auto piece, int offset) {
-        D& a = acc[k][(j * f_lanes + offset) / d_lanes];
-        a = a + piece;
-      });
-    }
-  }
-  for (int k = 0; k < Sums; ++k)
-    for (int a = 0; a < per_sum; ++a) store_as<D>(lanes[k] + a * d_lanes, acc[k][a]);
-  for (; i < n; ++i)
-    terms(T{}, i, [&](int k, double piece, int) { lanes[k][i % kNormLanes] += piece; });
-}
 
 template <class T>
 void adafactor_squares(const T* p, const T* g, T grad_factor, int64_t n, double* param_lanes,

@@ -9,8 +9,8 @@
 //   0-D and 1-D: v = lerp(v, g'^2, beta2_t')
 //   u = g' / sqrt(max(v, eps1^2)),  p = p - alpha / max(1, RMS(u) / d) * u
 // lerp(a, b, w) is torch's: a + w (b - a) for w < 0.5, else b - (b - a)(1 - w).
-// eps1 < 0 stands for torch's None: the machine epsilon of S (for 16-bit params the
-// binding passes their own, as torch takes the params' dtype's).
+// torch's eps1=None is the machine epsilon of the params' dtype (the binding resolves
+// it: call/dtype.h's machine_epsilon).
 // Every mean and RMS is a sum in double (the drivers fix its order), then one
 // rounding to the compute type S.
 #pragma once
@@ -18,7 +18,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <limits>
 
 #include "ops/common.h"
 #include "ops/optimizers/gradient.h"
@@ -28,7 +27,7 @@ namespace nnfast::ops {
 struct AdafactorHyper {
   double lr;
   double beta2_decay;  // <= 0
-  double eps1;         // >= 0, or < 0 for the dtype's machine epsilon
+  double eps1;         // >= 0 (adafactor_hyper's -1 for None, resolved by the binding)
   double eps2;
   double d;            // >= 1
   double weight_decay;
@@ -52,7 +51,7 @@ struct AdafactorScalars {
 template <class S>
 AdafactorScalars<S> adafactor_scalars(const AdafactorHyper& h, int64_t step) {
   const double t = static_cast<double>(step);
-  const double eps1 = h.eps1 < 0.0 ? static_cast<double>(std::numeric_limits<S>::epsilon()) : h.eps1;
+  const double eps1 = h.eps1;
   // alpha <= max(eps2, RMS(p)) (rho <= 1): with eps2 within S's range, so is the step size.
   narrow<S>(h.eps2, "eps2");
   return {narrow<S>(h.maximize ? -h.grad_scale : h.grad_scale, "grad_scale"),
